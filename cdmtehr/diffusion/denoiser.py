@@ -1,0 +1,277 @@
+"""Denoiser D_theta: EDM preconditioning around the network, and score interpolation.
+
+This is the only module where c_in, c_skip, c_out and c_noise appear. Everything outside talks
+to ``denoiser(x, sigma, condition) -> denoised`` on flat states of shape (B, M).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .embeddings import CategoryEmbedding
+from .layout import StateLayout
+from .network import BiGRUNetwork
+
+SIGMA_DATA = 1.0  # numeric values are normal scores and embeddings have unit RMS
+
+
+@dataclass
+class DenoiserOutput:
+    """What the loss needs from one evaluation of the denoiser."""
+
+    denoised: torch.Tensor  # (B, M)
+    temporal_values: torch.Tensor  # (B, T, Kn) denoised numeric values
+    static_values: torch.Tensor  # (B, Sn)
+    temporal_logits: list  # per embedding group, (B, T, F, V)
+    static_logits: list  # per embedding group, (B, F, V)
+
+
+class Denoiser(nn.Module):
+    """Preconditioned denoiser over the flat mixed-type state of a patient.
+
+    Numeric numbers use EDM's preconditioning (Karras et al. 2022, Table 1, sigma_data = 1):
+    D = c_skip x + c_out F(c_in x), c_skip = 1/(sigma^2+1), c_out = sigma/sqrt(sigma^2+1),
+    c_in = 1/sqrt(sigma^2+1). Category embeddings get c_in only; their denoised value is the
+    softmax-weighted mean of the embeddings (score interpolation, CDTD Sec. 3.2), so that a
+    sampler can treat every number of the state alike.
+
+    Parameters
+    ----------
+    layout : StateLayout
+        Where each feature sits in the state.
+    n_classes : int
+        Condition classes (0 when unconditional); the null token has index ``n_classes``.
+    temporal_frequencies, static_frequencies : list of ndarray
+        Training marginal frequencies of each categorical feature (layout order), used to
+        initialise logit biases and to calibrate cross-entropies by the marginal entropy.
+    hidden_size, num_layers, dropout
+        Passed to `BiGRUNetwork`.
+    """
+
+    def __init__(
+        self,
+        layout: StateLayout,
+        n_classes: int,
+        temporal_frequencies,
+        static_frequencies,
+        hidden_size: int = 128,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.layout = layout
+        self.n_classes = n_classes
+        self.temporal_embedding = CategoryEmbedding(layout.temporal)
+        self.static_embedding = CategoryEmbedding(layout.static)
+        temporal, static = layout.temporal, layout.static
+        self.network = BiGRUNetwork(
+            temporal_in=temporal.width + temporal.n_features,
+            static_in=static.width + static.n_features,
+            temporal_out=temporal.n_numeric + self.temporal_embedding.n_logits,
+            static_out=static.n_numeric + self.static_embedding.n_logits,
+            max_length=layout.max_length,
+            n_classes=n_classes,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+        )
+        self._init_logit_bias(
+            self.network.temporal_head.bias, temporal, temporal_frequencies, self.temporal_embedding
+        )
+        self._init_logit_bias(
+            self.network.static_head[-1].bias, static, static_frequencies, self.static_embedding
+        )
+        self.register_buffer(
+            "temporal_entropy", _entropies(temporal_frequencies), persistent=False
+        )
+        self.register_buffer("static_entropy", _entropies(static_frequencies), persistent=False)
+        self.register_buffer(
+            "dim_to_feature", torch.as_tensor(layout.dim_to_feature()), persistent=False
+        )
+        first_dim = np.zeros(layout.n_features, dtype=np.int64)
+        dim_to_feature = layout.dim_to_feature()
+        first_dim[dim_to_feature[::-1]] = np.arange(layout.size)[::-1]
+        self.register_buffer("feature_first_dim", torch.as_tensor(first_dim), persistent=False)
+        numeric = np.zeros(layout.size, dtype=bool)
+        categorical_feature = layout.feature_is_categorical()
+        numeric[~categorical_feature[dim_to_feature]] = True
+        self.register_buffer("numeric_dims", torch.as_tensor(numeric), persistent=False)
+
+    @staticmethod
+    def _init_logit_bias(bias, block, frequencies, embedding):
+        # Logit biases start at log marginal frequencies: the untrained model outputs the
+        # marginals (CDTD). Padded levels of a group stay 0 (they are masked to -inf anyway).
+        with torch.no_grad():
+            start = block.n_numeric
+            for group in block.groups:
+                for position, feature in enumerate(group.feature_index):
+                    freq = np.asarray(frequencies[feature - block.n_numeric], dtype=np.float64)
+                    logits = np.log(np.clip(freq, 1e-4, None))
+                    offset = start + position * group.max_levels
+                    bias[offset : offset + len(freq)] = torch.as_tensor(logits, dtype=bias.dtype)
+                start += group.n_features * group.max_levels
+
+    # -- packing -------------------------------------------------------------------------------
+    def clean_state(self, batch) -> torch.Tensor:
+        """The clean flat state x0 (B, M) of a `CohortTensors` batch (embeddings keep grads)."""
+        temporal = torch.cat(
+            [batch.values, self.temporal_embedding.embed(batch.codes)], dim=-1
+        ).flatten(1)
+        static = torch.cat(
+            [batch.static_values, self.static_embedding.embed(batch.static_codes)], dim=-1
+        )
+        return torch.cat([temporal, static], dim=-1)
+
+    def _split(self, state: torch.Tensor) -> tuple:
+        layout = self.layout
+        cut = layout.max_length * layout.temporal.width
+        temporal = state[..., :cut].unflatten(-1, (layout.max_length, layout.temporal.width))
+        return temporal, state[..., cut:]
+
+    def _split_features(self, per_feature: torch.Tensor) -> tuple:
+        layout = self.layout
+        cut = layout.max_length * layout.temporal.n_features
+        temporal = per_feature[..., :cut].unflatten(
+            -1, (layout.max_length, layout.temporal.n_features)
+        )
+        return temporal, per_feature[..., cut:]
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def predict(self, x: torch.Tensor, sigma: torch.Tensor, condition: torch.Tensor):
+        """Evaluate D_theta and keep what the loss needs.
+
+        Parameters
+        ----------
+        x : Tensor of shape (B, M)
+            Noisy states.
+        sigma : Tensor of shape (M,) or (B, M)
+            Noise level of every number of the state (constant within a feature).
+        condition : LongTensor of shape (B,)
+            Class indices, ``n_classes`` for the null token.
+
+        Returns
+        -------
+        DenoiserOutput
+        """
+        sigma = sigma.expand_as(x).to(x.dtype)
+        sigma_features = sigma[:, self.feature_first_dim]
+        c_in = 1 / torch.sqrt(sigma**2 + SIGMA_DATA**2)
+        c_noise = torch.log(sigma_features.clamp_min(1e-4)) / 4
+        temporal_in, static_in = self._split(x * c_in)
+        temporal_noise, static_noise = self._split_features(c_noise)
+        temporal_out, static_out = self.network(
+            torch.cat([temporal_in, temporal_noise], dim=-1),
+            torch.cat([static_in, static_noise], dim=-1),
+            c_noise.mean(dim=1),
+            condition,
+        )
+        layout = self.layout
+        n_values, n_static_values = layout.temporal.n_numeric, layout.static.n_numeric
+        temporal_logits = self.temporal_embedding.split_logits(temporal_out[..., n_values:])
+        static_logits = self.static_embedding.split_logits(static_out[..., n_static_values:])
+        raw_numeric = torch.cat(
+            [temporal_out[..., :n_values].flatten(1), static_out[..., :n_static_values]], dim=-1
+        )
+
+        # EDM preconditioning of the numeric numbers.
+        x_temporal, x_static = self._split(x)
+        sigma_temporal, sigma_static = self._split(sigma)
+        x_numeric = torch.cat([x_temporal[..., :n_values].flatten(1), x_static[..., :n_static_values]], -1)
+        s_numeric = torch.cat(
+            [sigma_temporal[..., :n_values].flatten(1), sigma_static[..., :n_static_values]], -1
+        )
+        c_skip = SIGMA_DATA**2 / (s_numeric**2 + SIGMA_DATA**2)
+        c_out = s_numeric * SIGMA_DATA / torch.sqrt(s_numeric**2 + SIGMA_DATA**2)
+        numeric = c_skip * x_numeric + c_out * raw_numeric
+        cut = layout.max_length * n_values
+        temporal_values = numeric[:, :cut].unflatten(-1, (layout.max_length, n_values))
+        static_values = numeric[:, cut:]
+
+        temporal = torch.cat(
+            [temporal_values, self.temporal_embedding.interpolate(temporal_logits)], dim=-1
+        )
+        static = torch.cat([static_values, self.static_embedding.interpolate(static_logits)], -1)
+        denoised = torch.cat([temporal.flatten(1), static], dim=-1)
+        return DenoiserOutput(denoised, temporal_values, static_values, temporal_logits, static_logits)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, condition: torch.Tensor):
+        """Denoised states (B, M) for noisy states `x` at noise levels `sigma`."""
+        return self.predict(x, sigma, condition).denoised
+
+    def expand_sigma(self, sigma_features: torch.Tensor) -> torch.Tensor:
+        """Per-feature noise levels (..., n_features) to per-number levels (..., M)."""
+        return sigma_features[..., self.dim_to_feature]
+
+    # -- decoding ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def decode(self, x: torch.Tensor) -> dict:
+        """Turn final states (B, M) into numpy arrays of values, masks, codes and lengths."""
+        layout = self.layout
+        temporal, static = self._split(x.float())
+        n_values, n_masks = layout.n_values, len(layout.masked_values)
+        codes = self.temporal_embedding.decode(temporal[..., n_values:])
+        static_codes = self.static_embedding.decode(static[..., layout.n_static_values :])
+
+        observed = torch.ones(temporal.shape[:2] + (n_values,), dtype=torch.bool, device=x.device)
+        observed[..., list(layout.masked_values)] = codes[..., :n_masks] == 1
+        categorical = codes[..., n_masks : n_masks + layout.n_temporal_categorical]
+        if layout.has_validity:
+            # A stay ends at its first invalid step; at least one step is kept.
+            leading = torch.cumprod((codes[..., -1] == 1).long(), dim=1)
+            lengths = leading.sum(dim=1).clamp_min(1)
+        else:
+            lengths = torch.full((x.shape[0],), layout.max_length, device=x.device)
+        n_static_masks = len(layout.masked_static_values)
+        static_observed = torch.ones(
+            (x.shape[0], layout.n_static_values), dtype=torch.bool, device=x.device
+        )
+        static_observed[:, list(layout.masked_static_values)] = static_codes[:, :n_static_masks] == 1
+        arrays = {
+            "numeric": temporal[..., :n_values],
+            "observed": observed,
+            "categorical": categorical,
+            "static_numeric": static[..., : layout.n_static_values],
+            "static_observed": static_observed,
+            "static_categorical": static_codes[:, n_static_masks:],
+            "lengths": lengths,
+        }
+        return {name: value.cpu().numpy() for name, value in arrays.items()}
+
+
+def _entropies(frequencies) -> torch.Tensor:
+    """Entropy of each marginal, clamped at 0.05 so near-constant features cannot blow up."""
+    values = []
+    for freq in frequencies:
+        p = np.asarray(freq, dtype=np.float64)
+        p = p[p > 0]
+        values.append(max(float(-(p * np.log(p)).sum()), 0.05))
+    return torch.tensor(values, dtype=torch.float32)
+
+
+def categorical_frequencies(tensors, layout: StateLayout) -> tuple:
+    """Marginal level frequencies of each temporal and static categorical feature.
+
+    Temporal features are counted over valid steps, except the validity flag (all steps).
+    """
+    temporal = []
+    valid = tensors.valid
+    n_cat = layout.temporal.n_categorical
+    for j, levels in enumerate(layout.temporal.categorical_levels):
+        codes = tensors.codes[..., j]
+        is_validity = layout.has_validity and j == n_cat - 1
+        codes = codes.reshape(-1) if is_validity else codes[valid]
+        temporal.append(_frequencies(codes, levels))
+    static = [
+        _frequencies(tensors.static_codes[:, j], levels)
+        for j, levels in enumerate(layout.static.categorical_levels)
+    ]
+    return temporal, static
+
+
+def _frequencies(codes: torch.Tensor, levels: int) -> np.ndarray:
+    counts = torch.bincount(codes.reshape(-1).cpu(), minlength=levels).double()
+    return (counts / counts.sum().clamp_min(1)).numpy()

@@ -1,0 +1,145 @@
+"""train: AdamW with warm-up and cosine decay, EMA weights, bounded by epochs and seconds."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+
+import torch
+
+from .loss import diffusion_loss
+
+logger = logging.getLogger(__name__)
+
+
+def _learning_rate_factor(step: int, progress: float, warmup_steps: int) -> float:
+    """Linear warm-up, then cosine decay to 10 % over the budget (steps or seconds)."""
+    warmup = min(1.0, (step + 1) / warmup_steps)
+    return warmup * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def _progress_bar(enabled: bool, total_epochs):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is an optional extra; fall back to log lines
+        return None
+    return tqdm(total=total_epochs, desc="fit", unit="epoch", leave=True)
+
+
+def train(
+    denoiser,
+    schedule,
+    tensors,
+    *,
+    generator: torch.Generator,
+    epochs: int | None = None,
+    max_time: float | None = None,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    guidance_dropout: float = 0.1,
+    fill_weight: float = 0.1,
+    ema_decay: float = 0.999,
+    warmup_steps: int = 100,
+    verbose: bool = False,
+):
+    """Fit the denoiser and the schedule; return the EMA denoiser and the loss history.
+
+    Training stops at whichever comes first: `epochs` passes over the cohort or `max_time`
+    seconds. The learning rate decays over that same budget, so a time-bounded run still ends
+    with a low learning rate.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+    schedule : FactorizedSchedule or EDMSchedule
+    tensors : CohortTensors
+        The training cohort, on the training device.
+    generator : torch.Generator
+        The only source of randomness (batches, u, noise, guidance dropout).
+    epochs : int, optional
+        Passes over the cohort. At least one of `epochs` and `max_time` must be given.
+    max_time : float, optional
+        Seconds of training.
+    batch_size, learning_rate, guidance_dropout, fill_weight, ema_decay, warmup_steps
+        Optimisation settings (AdamW betas 0.9/0.99 as CDTD; EMA decay warms up as
+        min(ema_decay, (1 + n) / (10 + n))).
+    verbose : bool, default=False
+        Show a progress bar with the loss (tqdm), or log one line per epoch without tqdm.
+
+    Returns
+    -------
+    ema_denoiser : Denoiser
+        A copy of the denoiser holding the EMA weights, in eval mode.
+    history : list of dict
+        One entry per epoch: epoch, steps, loss, diffusion, schedule, seconds.
+    """
+    if epochs is None and max_time is None:
+        raise ValueError("train needs epochs or max_time.")
+    parameters = list(denoiser.parameters()) + list(schedule.parameters())
+    optimizer = torch.optim.AdamW(parameters, lr=learning_rate, betas=(0.9, 0.99), weight_decay=0)
+    ema = copy.deepcopy(denoiser).eval().requires_grad_(False)
+    steps_per_epoch = max(1, math.ceil(len(tensors) / batch_size))
+    total_steps = epochs * steps_per_epoch if epochs is not None else None
+    bar = _progress_bar(verbose, epochs)
+    history, step, epoch = [], 0, 0
+    start = time.perf_counter()
+    denoiser.train()
+    stop = False
+    while not stop:
+        sums = {"loss": 0.0, "diffusion": 0.0, "schedule": 0.0}
+        batches = 0
+        for batch in tensors.batches(batch_size, generator):
+            elapsed = time.perf_counter() - start
+            progress = max(
+                step / total_steps if total_steps else 0.0,
+                elapsed / max_time if max_time else 0.0,
+            )
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate * _learning_rate_factor(step, progress, warmup_steps)
+            terms = diffusion_loss(
+                denoiser,
+                schedule,
+                batch,
+                generator,
+                guidance_dropout=guidance_dropout,
+                fill_weight=fill_weight,
+            )
+            optimizer.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+            optimizer.step()
+            decay = min(ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for ema_param, param in zip(ema.parameters(), denoiser.parameters()):
+                    ema_param.lerp_(param, 1 - decay)
+            step += 1
+            batches += 1
+            sums["loss"] += terms["total"].item()
+            sums["diffusion"] += terms["diffusion"].item()
+            sums["schedule"] += terms["schedule"].item()
+            if max_time is not None and time.perf_counter() - start >= max_time:
+                stop = True
+                break
+        epoch += 1
+        record = {"epoch": epoch, "steps": step, "seconds": time.perf_counter() - start}
+        record.update({k: v / max(batches, 1) for k, v in sums.items()})
+        history.append(record)
+        if bar is not None:
+            if max_time is not None:
+                remaining = max(0.0, max_time - record["seconds"])
+                bar.set_postfix(loss=f"{record['loss']:.4f}", left=f"{remaining:.0f}s")
+            else:
+                bar.set_postfix(loss=f"{record['loss']:.4f}")
+            bar.update(1)
+        elif verbose:
+            logger.info("epoch %d: loss %.4f (%.1f s)", epoch, record["loss"], record["seconds"])
+        if epochs is not None and epoch >= epochs:
+            stop = True
+    if bar is not None:
+        bar.close()
+    denoiser.eval()
+    return ema, history

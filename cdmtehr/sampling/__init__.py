@@ -1,0 +1,6 @@
+"""Samplers of the probability-flow ODE / reverse SDE, and classifier-free guidance."""
+
+from .guidance import classifier_free_guidance
+from .samplers import SAMPLERS, sample_euler, sample_heun, sample_sde
+
+__all__ = ["SAMPLERS", "classifier_free_guidance", "sample_euler", "sample_heun", "sample_sde"]

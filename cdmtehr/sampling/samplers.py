@@ -1,0 +1,128 @@
+"""Samplers: small pure functions of (denoiser, x, sigmas), after k-diffusion and EDM.
+
+A sampler integrates from pure noise at ``sigmas[0]`` down to ``sigmas[-1] == 0``. ``sigmas``
+has shape (steps + 1, M): one descending noise level per step and per number of the state
+(the schedule is per feature and per time step), so every update is element-wise. ``denoiser``
+is any callable ``denoiser(x, sigma, condition) -> denoised`` (guidance is a wrapper, see
+guidance.py). The state is carried in float64, as in EDM and CDTD, and cast for the network.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _to_derivative(x, sigma, denoised):
+    """The probability-flow ODE derivative dx/dsigma = (x - D(x; sigma)) / sigma (EDM Eq. 4)."""
+    return (x - denoised) / sigma
+
+
+def _denoise(denoiser, x, sigma, condition, dtype):
+    return denoiser(x.to(dtype), sigma.to(dtype), condition).to(x.dtype)
+
+
+@torch.inference_mode()
+def sample_euler(denoiser, x, sigmas, *, condition=None, callback=None, dtype=torch.float32):
+    """Euler steps of the probability-flow ODE (Karras et al. 2022, Algorithm 1, first order).
+
+    Parameters
+    ----------
+    denoiser : callable
+        ``denoiser(x, sigma, condition) -> denoised`` on states of shape (B, M).
+    x : Tensor of shape (B, M)
+        Initial noise, already scaled by ``sigmas[0]``.
+    sigmas : Tensor of shape (steps + 1, M)
+        Descending noise levels, last row 0.
+    condition : LongTensor of shape (B,), optional
+        Passed through to the denoiser.
+    callback : callable, optional
+        Called with ``{"i", "x", "sigma", "denoised"}`` after every step.
+    dtype : torch.dtype, default=torch.float32
+        Precision of the network evaluations.
+
+    Returns
+    -------
+    Tensor of shape (B, M)
+        The sample, in float64.
+    """
+    x = x.double()
+    sigmas = sigmas.double()
+    for i in range(len(sigmas) - 1):
+        denoised = _denoise(denoiser, x, sigmas[i], condition, dtype)
+        x = x + (sigmas[i + 1] - sigmas[i]) * _to_derivative(x, sigmas[i], denoised)
+        if callback is not None:
+            callback({"i": i, "x": x, "sigma": sigmas[i], "denoised": denoised})
+    return x
+
+
+@torch.inference_mode()
+def sample_heun(denoiser, x, sigmas, *, condition=None, callback=None, dtype=torch.float32):
+    """Heun's second-order method (Karras et al. 2022, Algorithm 1).
+
+    Costs 2 * steps - 1 network evaluations: the last step, to sigma = 0, is an Euler step.
+    Arguments and result as `sample_euler`.
+    """
+    x = x.double()
+    sigmas = sigmas.double()
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        denoised = _denoise(denoiser, x, sigma, condition, dtype)
+        derivative = _to_derivative(x, sigma, denoised)
+        x_next = x + (sigma_next - sigma) * derivative
+        if i < len(sigmas) - 2:
+            # Second-order correction with the derivative at the end of the step.
+            denoised_next = _denoise(denoiser, x_next, sigma_next, condition, dtype)
+            derivative_next = _to_derivative(x_next, sigma_next, denoised_next)
+            x_next = x + (sigma_next - sigma) * (derivative + derivative_next) / 2
+        x = x_next
+        if callback is not None:
+            callback({"i": i, "x": x, "sigma": sigma, "denoised": denoised})
+    return x
+
+
+@torch.inference_mode()
+def sample_sde(
+    denoiser,
+    x,
+    sigmas,
+    *,
+    condition=None,
+    generator=None,
+    eta=1.0,
+    callback=None,
+    dtype=torch.float32,
+):
+    """Ancestral (Euler-Maruyama) steps of the reverse SDE (k-diffusion's ``sample_euler_ancestral``).
+
+    Each step goes down to sigma_down deterministically and adds fresh noise of level sigma_up,
+    with sigma_up^2 = eta^2 sigma_next^2 (sigma^2 - sigma_next^2) / sigma^2 and
+    sigma_down^2 = sigma_next^2 - sigma_up^2; eta = 0 is `sample_euler`.
+
+    Parameters
+    ----------
+    generator : torch.Generator, optional
+        Source of the injected noise (same generator, same sample).
+    eta : float, default=1.0
+        Amount of injected noise.
+
+    Other arguments and the result are as in `sample_euler`.
+    """
+    x = x.double()
+    sigmas = sigmas.double()
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        denoised = _denoise(denoiser, x, sigma, condition, dtype)
+        sigma_up = (
+            eta * (sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2).clamp_min(0).sqrt()
+        ).clamp(max=sigma_next)
+        sigma_down = (sigma_next**2 - sigma_up**2).clamp_min(0).sqrt()
+        x = x + (sigma_down - sigma) * _to_derivative(x, sigma, denoised)
+        if i < len(sigmas) - 2:
+            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+            x = x + noise * sigma_up
+        if callback is not None:
+            callback({"i": i, "x": x, "sigma": sigma, "denoised": denoised})
+    return x
+
+
+SAMPLERS = {"euler": sample_euler, "heun": sample_heun, "sde": sample_sde}

@@ -1,0 +1,123 @@
+"""Declarative checks of hyper-parameters and method arguments (scikit-learn's idea, our code)."""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+
+import numpy as np
+
+from .exceptions import InvalidParameterError
+
+
+class Interval:
+    """A number of `kind` ("int" or "real") within [low, high] (either bound may be None)."""
+
+    def __init__(self, kind, low=None, high=None, closed="both"):
+        self.kind, self.low, self.high, self.closed = kind, low, high, closed
+
+    def accepts(self, value) -> bool:
+        if isinstance(value, (bool, np.bool_)):
+            return False
+        if self.kind == "int" and not isinstance(value, numbers.Integral):
+            return False
+        if not isinstance(value, numbers.Real) or not np.isfinite(value):
+            return False
+        low_ok = self.low is None or (
+            value >= self.low if self.closed in ("both", "left") else value > self.low
+        )
+        high_ok = self.high is None or (
+            value <= self.high if self.closed in ("both", "right") else value < self.high
+        )
+        return low_ok and high_ok
+
+    def __str__(self):
+        left = "[" if self.closed in ("both", "left") and self.low is not None else "("
+        right = "]" if self.closed in ("both", "right") and self.high is not None else ")"
+        low = "-inf" if self.low is None else self.low
+        high = "inf" if self.high is None else self.high
+        noun = "an int" if self.kind == "int" else "a float"
+        return f"{noun} in the range {left}{low}, {high}{right}"
+
+
+class Options:
+    """One of a fixed set of values."""
+
+    def __init__(self, *values):
+        self.values = values
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, str) and value in self.values
+
+    def __str__(self):
+        return "a str among {" + ", ".join(repr(v) for v in self.values) + "}"
+
+
+class Boolean:
+    """True or False."""
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, (bool, np.bool_))
+
+    def __str__(self):
+        return "a bool"
+
+
+class NoneOr:
+    """None or whatever `inner` accepts."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def accepts(self, value) -> bool:
+        return value is None or self.inner.accepts(value)
+
+    def __str__(self):
+        return f"None or {self.inner}"
+
+
+class RandomState:
+    """None, an int seed, a numpy RandomState or Generator."""
+
+    def accepts(self, value) -> bool:
+        if value is None or isinstance(value, (np.random.RandomState, np.random.Generator)):
+            return True
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+    def __str__(self):
+        return "None, a non-negative int, a numpy RandomState or Generator"
+
+
+class Device:
+    """'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a torch.device."""
+
+    def accepts(self, value) -> bool:
+        if type(value).__name__ == "device":
+            return True
+        if not isinstance(value, str):
+            return False
+        return value in ("auto", "cpu", "cuda", "mps") or (
+            value.startswith("cuda:") and value[5:].isdigit()
+        )
+
+    def __str__(self):
+        return "'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a torch.device"
+
+
+def check_parameters(values: dict, constraints: dict, owner: str) -> None:
+    """Raise `InvalidParameterError` for the first value that breaks its constraint.
+
+    The message follows scikit-learn's template: "The 'steps' parameter of
+    CDMTSynthesizer.sample must be an int in the range [1, inf). Got 0 instead."
+    """
+    for name, value in values.items():
+        constraint = constraints[name]
+        if not constraint.accepts(value):
+            hint = ""
+            if isinstance(constraint, Options) and isinstance(value, str):
+                close = difflib.get_close_matches(value, constraint.values, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {owner} must be {constraint}. "
+                f"Got {value!r} instead.{hint}"
+            )

@@ -1,0 +1,486 @@
+"""CDMTSynthesizer: the scikit-learn-style estimator. It only orchestrates the method's parts."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+
+from . import __version__
+from ._parameters import (
+    Boolean,
+    Device,
+    Interval,
+    NoneOr,
+    Options,
+    RandomState,
+    check_parameters,
+)
+from .diffusion.batches import CohortTensors
+from .diffusion.denoiser import Denoiser, categorical_frequencies
+from .diffusion.layout import StateLayout
+from .diffusion.schedule import SCHEDULES, make_schedule
+from .diffusion.training import train
+from .exceptions import CDMTWarning, InvalidParameterError, NotFittedError
+from .preprocessing import EncodedCohort, SequencePreprocessor
+from .sampling import SAMPLERS, classifier_free_guidance
+
+_PARAMETER_CONSTRAINTS = {
+    "epochs": NoneOr(Interval("int", 1)),
+    "max_time": NoneOr(Interval("real", 0, closed="neither")),
+    "batch_size": Interval("int", 1),
+    "hidden_size": Interval("int", 1),
+    "num_layers": Interval("int", 1),
+    "embedding_dim": Interval("int", 2),
+    "learning_rate": Interval("real", 0, closed="neither"),
+    "guidance_dropout": Interval("real", 0, 1),
+    "fill_weight": Interval("real", 0),
+    "schedule": Options(*SCHEDULES),
+    "ema_decay": Interval("real", 0, 1, closed="left"),
+    "max_levels": Interval("int", 2),
+    "sample_batch_size": Interval("int", 1),
+    "device": Device(),
+    "random_state": RandomState(),
+    "verbose": Boolean(),
+}
+
+_SAMPLE_CONSTRAINTS = {
+    "n": Interval("int", 1),
+    "steps": Interval("int", 1),
+    "sampler": Options(*SAMPLERS),
+    "guidance_scale": Interval("real", 0),
+    "random_state": RandomState(),
+}
+
+
+def _torch_generator(random_state, device="cpu") -> torch.Generator:
+    """A torch.Generator seeded from a scikit-learn style random_state (never a global seed)."""
+    seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
+    return torch.Generator(device="cpu").manual_seed(seed)
+
+
+def _resolve_device(device) -> torch.device:
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class CDMTSynthesizer(BaseEstimator):
+    """Synthesizer of mixed-type ICU time series by continuous-time diffusion (CDMT-EHR).
+
+    Fits a bidirectional-GRU denoiser with continuous-time Gaussian diffusion over scaled
+    numeric values, observation masks and learnable embeddings of categories, under a
+    factorized learnable noise schedule (one warp per feature and time step), with
+    classifier-free guidance on an optional per-patient condition (Liu et al. 2026,
+    arXiv:2603.23719; details reconstructed from CDTD and EDM, see docs/method.md).
+
+    Parameters
+    ----------
+    epochs : int or None, default=300
+        Passes over the training patients. Training stops at `epochs` or `max_time`, whichever
+        comes first; at least one must be set.
+    max_time : float or None, default=600
+        Seconds of training.
+    batch_size : int, default=256
+        Patients per training step.
+    hidden_size : int, default=128
+        GRU width per direction.
+    num_layers : int, default=2
+        Stacked bidirectional GRU layers.
+    embedding_dim : int, default=4
+        Embedding dimension of categorical features with more than two levels (binary ones,
+        such as observation masks, use 2).
+    learning_rate : float, default=1e-3
+        AdamW peak learning rate (warm-up, then cosine decay over the budget).
+    guidance_dropout : float, default=0.1
+        Probability of dropping the condition in training (classifier-free guidance).
+    fill_weight : float, default=0.1
+        Loss weight of unobserved numeric cells (0 ignores them; see docs/method.md).
+    schedule : {"factorized", "edm"}, default="factorized"
+        Learned factorized noise schedule, or EDM's fixed one (the ablation).
+    ema_decay : float, default=0.999
+        Exponential moving average of the weights used for sampling.
+    max_levels : int, default=1000
+        Largest vocabulary accepted for a categorical column.
+    sample_batch_size : int, default=1024
+        Patients generated per chunk; memory stays flat in `n`.
+    device : str or torch.device, default="auto"
+        "auto" picks CUDA when available.
+    random_state : int, RandomState, Generator or None, default=None
+        Seeds training; the same seed gives the same weights on the same machine.
+    verbose : bool, default=False
+        Progress bar (tqdm) with the loss and the time left.
+
+    Attributes
+    ----------
+    preprocessor_ : SequencePreprocessor
+        Column roles, encoders and the time grid learned from the data.
+    layout_ : StateLayout
+        Where each feature sits in the diffusion state.
+    model_ : Denoiser
+        The EMA denoiser used for sampling.
+    schedule_ : FactorizedSchedule or EDMSchedule
+        The fitted noise schedule.
+    classes_ : ndarray
+        Classes of `condition_col` (empty without one).
+    class_prior_ : ndarray
+        Their training frequencies (used when `sample` gets no condition).
+    history_ : list of dict
+        Loss per epoch (see `get_loss_values`).
+    n_patients_ : int
+        Patients seen in `fit`.
+    max_length_ : int
+        Longest stay (time steps).
+    device_ : torch.device
+        Where the model runs.
+    fit_seconds_ : float
+        Wall-clock training time.
+
+    Examples
+    --------
+    >>> from cdmtehr import CDMTSynthesizer
+    >>> from cdmtehr.datasets import load_physionet2012
+    >>> df, roles = load_physionet2012(return_roles=True)
+    >>> synth = CDMTSynthesizer(max_time=60, random_state=0).fit(df, **roles)  # doctest: +SKIP
+    >>> synthetic = synth.sample(100, condition={0: 50, 1: 50})  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        epochs=300,
+        max_time=600.0,
+        batch_size=256,
+        hidden_size=128,
+        num_layers=2,
+        embedding_dim=4,
+        learning_rate=1e-3,
+        guidance_dropout=0.1,
+        fill_weight=0.1,
+        schedule="factorized",
+        ema_decay=0.999,
+        max_levels=1000,
+        sample_batch_size=1024,
+        device="auto",
+        random_state=None,
+        verbose=False,
+    ):
+        self.epochs = epochs
+        self.max_time = max_time
+        self.batch_size = batch_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.embedding_dim = embedding_dim
+        self.learning_rate = learning_rate
+        self.guidance_dropout = guidance_dropout
+        self.fill_weight = fill_weight
+        self.schedule = schedule
+        self.ema_decay = ema_decay
+        self.max_levels = max_levels
+        self.sample_batch_size = sample_batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- fit -------------------------------------------------------------------------------------
+    def fit(
+        self,
+        df_long,
+        id_col,
+        time_col,
+        cat_cols=None,
+        num_cols=None,
+        static_cols=None,
+        condition_col=None,
+    ):
+        """Learn the distribution of the patients in `df_long`.
+
+        Parameters
+        ----------
+        df_long : pandas.DataFrame
+            One row per (patient, time step). Never modified.
+        id_col : str
+            Patient identifier.
+        time_col : str
+            Time of the row: integers, floats or datetimes (regular or irregular).
+        cat_cols, num_cols : list of str, optional
+            Temporal categorical and numeric columns; those left as None are inferred from
+            the dtypes of the remaining columns. Columns named in no role are reported in a
+            `DataWarning`, never silently dropped.
+        static_cols : list of str, optional
+            Per-patient columns (constant within a patient), generated once per patient.
+        condition_col : str, optional
+            Per-patient categorical column that is generated and can be conditioned on in
+            `sample` (classifier-free guidance).
+
+        Returns
+        -------
+        self : CDMTSynthesizer
+            The fitted synthesizer.
+
+        Raises
+        ------
+        InvalidDataError
+            Listing every problem of the data (each naming its column) before training.
+        InvalidParameterError
+            When a hyper-parameter is out of range.
+        """
+        check_parameters(self.get_params(), _PARAMETER_CONSTRAINTS, "CDMTSynthesizer")
+        if self.epochs is None and self.max_time is None:
+            raise InvalidParameterError(
+                "CDMTSynthesizer needs a training budget: set 'epochs', 'max_time' or both."
+            )
+        self._forget_fit()
+        started = time.perf_counter()
+        preprocessor = SequencePreprocessor(max_levels=self.max_levels)
+        cohort = preprocessor.fit_transform(
+            df_long,
+            id_col=id_col,
+            time_col=time_col,
+            cat_cols=cat_cols,
+            num_cols=num_cols,
+            static_cols=static_cols,
+            condition_col=condition_col,
+        )
+        device = _resolve_device(self.device)
+        generator = _torch_generator(self.random_state)
+        layout = StateLayout.from_cohort(cohort, embedding_dim=self.embedding_dim)
+        tensors = CohortTensors.from_cohort(cohort, layout, device=device)
+        temporal_freq, static_freq = categorical_frequencies(tensors, layout)
+        # Weights are initialised from the generator's stream, not torch's global seed.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**31 - 1, (), generator=generator)))
+            denoiser = Denoiser(
+                layout,
+                n_classes=cohort.n_classes,
+                temporal_frequencies=temporal_freq,
+                static_frequencies=static_freq,
+                hidden_size=self.hidden_size,
+                num_layers=self.num_layers,
+            ).to(device)
+        schedule = make_schedule(self.schedule, layout).to(device)
+        ema, history = train(
+            denoiser,
+            schedule,
+            tensors,
+            generator=generator,
+            epochs=self.epochs,
+            max_time=self.max_time,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            guidance_dropout=self.guidance_dropout,
+            fill_weight=self.fill_weight,
+            ema_decay=self.ema_decay,
+            verbose=self.verbose,
+        )
+        counts = np.bincount(cohort.condition, minlength=max(cohort.n_classes, 1))
+        self.preprocessor_ = preprocessor
+        self.layout_ = layout
+        self.model_ = ema
+        self.schedule_ = schedule.eval().requires_grad_(False)
+        self.classes_ = np.asarray(getattr(preprocessor, "classes_", []))
+        self.class_prior_ = counts[: cohort.n_classes] / max(counts.sum(), 1)
+        self.history_ = history
+        self.n_patients_ = cohort.n_patients
+        self.max_length_ = cohort.max_length
+        self.device_ = device
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _forget_fit(self):
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, name)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
+
+    def _check_fitted(self, method: str):
+        if not hasattr(self, "model_"):
+            raise NotFittedError(
+                f"This CDMTSynthesizer instance is not fitted yet. Call 'fit' with appropriate "
+                f"arguments before using '{method}'."
+            )
+
+    # -- sample ----------------------------------------------------------------------------------
+    def sample(
+        self,
+        n,
+        condition=None,
+        steps=50,
+        sampler="euler",
+        guidance_scale=1.0,
+        random_state=None,
+    ):
+        """Generate `n` synthetic patients as a long DataFrame shaped like the training data.
+
+        Parameters
+        ----------
+        n : int
+            Number of patients.
+        condition : None, class, dict or array-like, default=None
+            None draws the condition from its training prevalence; one class gives all `n`
+            patients that class; ``{class: count}`` must sum to `n`; an array-like gives one
+            class per patient.
+        steps : int, default=50
+            Sampler steps (any count works: the model was trained in continuous time).
+        sampler : {"euler", "heun", "sde"}, default="euler"
+            Euler or Heun for the probability-flow ODE, or ancestral SDE steps. Heun costs
+            2 * steps - 1 network evaluations.
+        guidance_scale : float, default=1.0
+            Classifier-free guidance weight w: 1 is plain conditional sampling, larger values
+            push patients further towards their class, 0 ignores the condition.
+        random_state : int, RandomState, Generator or None, default=None
+            The same value gives bit-identical output on the same machine.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The input's modelled columns, in the input's order and dtypes, with fresh patient
+            ids, times on the fitted grid and NaN where the model says "not measured".
+        """
+        self._check_fitted("sample")
+        check_parameters(
+            {
+                "n": n,
+                "steps": steps,
+                "sampler": sampler,
+                "guidance_scale": guidance_scale,
+                "random_state": random_state,
+            },
+            _SAMPLE_CONSTRAINTS,
+            "CDMTSynthesizer.sample",
+        )
+        rng = check_random_state(random_state)
+        classes = self._condition_indices(n, condition, rng)
+        generator = _torch_generator(rng)
+        cohort = self._generate(classes, steps, sampler, guidance_scale, generator)
+        return self.preprocessor_.inverse_transform(cohort)
+
+    def _condition_indices(self, n, condition, rng) -> np.ndarray:
+        """Class index per patient (the null token when the model has no condition)."""
+        n_classes = len(self.classes_)
+        if n_classes == 0:
+            if condition is not None:
+                raise InvalidParameterError(
+                    "The 'condition' parameter of CDMTSynthesizer.sample needs a model fitted "
+                    "with condition_col; this one was fitted without."
+                )
+            return np.zeros(n, dtype=np.int64)
+        if condition is None:
+            return rng.choice(n_classes, size=n, p=self.class_prior_).astype(np.int64)
+        lookup = {self._class_key(c): i for i, c in enumerate(self.classes_)}
+
+        def index_of(value):
+            key = self._class_key(value)
+            if key not in lookup:
+                raise InvalidParameterError(
+                    f"The 'condition' parameter of CDMTSynthesizer.sample got class {value!r}, "
+                    f"which was never seen in fit; known classes: {list(self.classes_)}."
+                )
+            return lookup[key]
+
+        if isinstance(condition, dict):
+            counts = {index_of(k): v for k, v in condition.items()}
+            bad = [v for v in counts.values() if not isinstance(v, numbers.Integral) or v < 0]
+            if bad or sum(counts.values()) != n:
+                raise InvalidParameterError(
+                    "The 'condition' parameter of CDMTSynthesizer.sample is a {class: count} "
+                    f"dict whose counts must be non-negative ints summing to n={n}. "
+                    f"Got {condition!r} (sum {sum(int(v) for v in condition.values())})."
+                )
+            return np.repeat(list(counts), list(counts.values())).astype(np.int64)
+        if np.ndim(condition) == 0:
+            return np.full(n, index_of(condition), dtype=np.int64)
+        values = list(condition)
+        if len(values) != n:
+            raise InvalidParameterError(
+                "The 'condition' parameter of CDMTSynthesizer.sample is array-like with "
+                f"{len(values)} entries; it must have one per patient (n={n})."
+            )
+        return np.asarray([index_of(v) for v in values], dtype=np.int64)
+
+    @staticmethod
+    def _class_key(value):
+        # 1, 1.0, np.int8(1) and "1" stay distinct, but numpy scalars equal Python ones.
+        return value.item() if isinstance(value, np.generic) else value
+
+    def _generate(self, classes, steps, sampler, guidance_scale, generator) -> EncodedCohort:
+        """Run the sampler chunk by chunk and decode; returns the generated cohort."""
+        model = self.model_
+        device = self.device_
+        null = model.n_classes
+        sigmas = model.expand_sigma(self.schedule_.sigma_grid(steps).to(device).float())
+        sample_fn = SAMPLERS[sampler]
+        conditional = len(self.classes_) > 0
+        denoiser = (
+            classifier_free_guidance(model, guidance_scale, null) if conditional else model
+        )
+        chunks = []
+        for start in range(0, len(classes), self.sample_batch_size):
+            condition = torch.as_tensor(classes[start : start + self.sample_batch_size])
+            noise = torch.randn((len(condition), self.layout_.size), generator=generator)
+            x = noise.to(device, torch.float64) * sigmas[0].double()
+            extra = {"generator": generator} if sampler == "sde" else {}
+            if not conditional:
+                condition = torch.full_like(condition, null)
+            x = sample_fn(denoiser, x, sigmas, condition=condition.to(device), **extra)
+            chunks.append(model.decode(x))
+        arrays = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        return EncodedCohort(
+            **arrays,
+            condition=classes,
+            categorical_levels=self.preprocessor_.categorical_levels_,
+            static_categorical_levels=self.preprocessor_.static_categorical_levels_,
+            n_classes=len(self.classes_),
+        )
+
+    # -- introspection and persistence --------------------------------------------------------
+    def get_loss_values(self) -> pd.DataFrame:
+        """Training loss per epoch (columns epoch, steps, seconds, loss, diffusion, schedule)."""
+        self._check_fitted("get_loss_values")
+        return pd.DataFrame(self.history_)
+
+    def save(self, path):
+        """Write the fitted synthesizer to `path` in a safe format (no pickle; see `load`)."""
+        self._check_fitted("save")
+        from .persistence import save_synthesizer
+
+        save_synthesizer(self, path)
+
+    @classmethod
+    def load(cls, path, device="cpu"):
+        """Read a synthesizer written by `save`; loading never executes code from the file."""
+        from .persistence import load_synthesizer
+
+        return load_synthesizer(cls, path, device=device)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_cdmtehr_version"] = __version__
+        # Modules travel on the CPU so that a pickle made on a GPU loads anywhere.
+        for name in ("model_", "schedule_"):
+            if name in state:
+                state[name] = copy.deepcopy(state[name]).cpu()
+        if "device_" in state:
+            state["device_"] = str(state["device_"])
+        return state
+
+    def __setstate__(self, state):
+        version = state.pop("_cdmtehr_version", None)
+        if version is not None and version != __version__:
+            warnings.warn(
+                f"This CDMTSynthesizer was pickled with cdmtehr {version} and is loaded with "
+                f"{__version__}; results may differ.",
+                CDMTWarning,
+                stacklevel=2,
+            )
+        self.__dict__.update(state)
+        if "device_" in state:
+            self.device_ = torch.device("cpu")

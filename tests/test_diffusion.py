@@ -1,0 +1,210 @@
+"""Unit tests of the diffusion core: layout, embeddings, schedule, denoiser, loss, training."""
+
+import numpy as np
+import pytest
+import torch
+
+from cdmtehr.diffusion.batches import CohortTensors
+from cdmtehr.diffusion.denoiser import Denoiser, categorical_frequencies
+from cdmtehr.diffusion.layout import StateLayout
+from cdmtehr.diffusion.loss import diffusion_loss
+from cdmtehr.diffusion.schedule import (
+    SIGMA_MAX_CATEGORICAL,
+    SIGMA_MAX_NUMERIC,
+    SIGMA_MIN,
+    EDMSchedule,
+    FactorizedSchedule,
+)
+from cdmtehr.diffusion.training import train
+from cdmtehr.preprocessing.encoded import EncodedCohort
+
+
+def make_cohort(n=40, length=6, seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, length + 1, n)
+    lengths[0] = length
+    return EncodedCohort(
+        numeric=rng.normal(size=(n, length, 3)).astype("float32"),
+        observed=rng.random((n, length, 3)) < np.array([0.5, 1.0, 0.2]),
+        categorical=rng.integers(0, 3, (n, length, 1)),
+        static_numeric=rng.normal(size=(n, 2)).astype("float32"),
+        static_observed=np.stack([rng.random(n) < 0.7, np.ones(n, bool)], axis=1),
+        static_categorical=np.stack([rng.integers(0, 4, n), np.zeros(n, int)], axis=1),
+        condition=rng.integers(0, 2, n),
+        lengths=lengths,
+        categorical_levels=(3,),
+        static_categorical_levels=(4, 1),
+        n_classes=2,
+    )
+
+
+@pytest.fixture
+def parts():
+    cohort = make_cohort()
+    layout = StateLayout.from_cohort(cohort, embedding_dim=4)
+    tensors = CohortTensors.from_cohort(cohort, layout)
+    temporal_freq, static_freq = categorical_frequencies(tensors, layout)
+    torch.manual_seed(0)
+    denoiser = Denoiser(layout, 2, temporal_freq, static_freq, hidden_size=16)
+    return cohort, layout, tensors, denoiser
+
+
+def test_layout_counts_masks_only_where_values_go_missing(parts):
+    cohort, layout, _, _ = parts
+    # Channel 1 is always observed inside stays: no mask feature for it.
+    assert layout.masked_values == (0, 2)
+    assert layout.masked_static_values == (0,)
+    assert layout.has_validity  # lengths vary
+    # 3 values + 2 masks (d=2) + 1 column of 3 levels (d=4) + validity (d=2)
+    assert layout.temporal.width == 3 + 2 * 2 + 4 + 2
+    assert layout.size == cohort.max_length * layout.temporal.width + layout.static.width
+    assert StateLayout.from_dict(layout.to_dict()) == layout
+
+
+def test_clean_state_decodes_back_to_the_cohort(parts):
+    cohort, layout, tensors, denoiser = parts
+    decoded = denoiser.decode(denoiser.clean_state(tensors))
+    valid = cohort.length_mask()
+    np.testing.assert_array_equal(decoded["lengths"], cohort.lengths)
+    np.testing.assert_array_equal(decoded["categorical"][valid], cohort.categorical[valid])
+    np.testing.assert_array_equal(decoded["observed"][valid], cohort.observed[valid])
+    np.testing.assert_allclose(decoded["numeric"], cohort.numeric, rtol=1e-6)
+    np.testing.assert_array_equal(decoded["static_categorical"], cohort.static_categorical)
+    np.testing.assert_array_equal(decoded["static_observed"], cohort.static_observed)
+
+
+def test_embeddings_are_normalised_and_interpolation_of_one_hot_is_exact(parts):
+    _, layout, tensors, denoiser = parts
+    embedding = denoiser.temporal_embedding
+    for table in embedding.normalized_tables():
+        norms = table.norm(dim=-1)
+        torch.testing.assert_close(norms, torch.full_like(norms, table.shape[-1] ** 0.5))
+    codes = tensors.codes[:5]
+    one_hot_logits = []
+    for index, group in enumerate(layout.temporal.groups):
+        members = [j - layout.temporal.n_numeric for j in group.feature_index]
+        logits = torch.nn.functional.one_hot(codes[..., members], group.max_levels).float()
+        one_hot_logits.append(logits * 1e4)
+    torch.testing.assert_close(embedding.interpolate(one_hot_logits), embedding.embed(codes))
+
+
+@pytest.mark.parametrize("schedule_class", [FactorizedSchedule, EDMSchedule])
+def test_schedule_is_monotone_and_hits_its_bounds(parts, schedule_class):
+    _, layout, _, _ = parts
+    schedule = schedule_class(layout)
+    if schedule_class is FactorizedSchedule:
+        with torch.no_grad():  # a non-trivial learned state
+            for p in schedule.parameters():
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
+    u = torch.linspace(1e-4, 1 - 1e-4, 200)
+    sigma = schedule.sigma(u)
+    assert sigma.shape == (200, layout.n_features)
+    assert (sigma.diff(dim=0) >= 0).all()
+    grid = schedule.sigma_grid(7)
+    assert grid.shape == (8, layout.n_features)
+    assert (grid.diff(dim=0) <= 0).all()
+    assert (grid[-1] == 0).all()
+    categorical = torch.as_tensor(layout.feature_is_categorical())
+    expected_max = torch.where(categorical, SIGMA_MAX_CATEGORICAL, SIGMA_MAX_NUMERIC).double()
+    torch.testing.assert_close(grid[0], expected_max)
+    assert torch.all(schedule.sigma(torch.tensor([1e-6])) < SIGMA_MIN * 1.5 + 1e-3)
+
+
+def test_factorized_schedule_has_feature_plus_step_parameters(parts):
+    _, layout, _, _ = parts
+    schedule = FactorizedSchedule(layout)
+    n_params = sum(p.numel() for p in schedule.parameters())
+    n_features = layout.temporal.n_features + layout.static.n_features
+    assert n_params == 3 * (n_features + layout.max_length + 1) + 3
+    with torch.no_grad():
+        schedule.position_terms[0, 2] += 2.0  # move mu of time step 2 only
+    sigma = schedule.sigma(torch.tensor([0.5]))[0]
+    temporal = sigma[: layout.max_length * layout.temporal.n_features].view(layout.max_length, -1)
+    base = FactorizedSchedule(layout).sigma(torch.tensor([0.5]))[0]
+    base_temporal = base[: temporal.numel()].view_as(temporal)
+    changed = ~torch.isclose(temporal, base_temporal)
+    assert changed[2].all() and not changed[[0, 1, 3]].any()
+
+
+def test_untrained_denoiser_is_preconditioned_identity_at_low_noise(parts):
+    _, layout, tensors, denoiser = parts
+    x0 = denoiser.clean_state(tensors).detach()
+    condition = tensors.condition
+    tiny = torch.full((layout.size,), 1e-4)
+    out = denoiser.predict(x0, tiny, condition)
+    # Zero-initialised heads: numeric D = c_skip x, which tends to x as sigma -> 0.
+    torch.testing.assert_close(out.temporal_values, tensors.values, atol=1e-6, rtol=1e-6)
+    large = torch.full((layout.size,), 50.0)
+    out = denoiser.predict(x0, large, condition)
+    torch.testing.assert_close(out.temporal_values, tensors.values / (1 + 50.0**2), atol=1e-6, rtol=1e-4)
+
+
+def test_logit_biases_start_at_the_marginals(parts):
+    _, layout, tensors, denoiser = parts
+    x = torch.zeros(3, layout.size)
+    out = denoiser.predict(x, torch.full((layout.size,), 80.0), tensors.condition[:3])
+    temporal_freq, _ = categorical_frequencies(tensors, layout)
+    group = layout.temporal.groups[1]  # the 3-level column
+    probs = torch.softmax(out.temporal_logits[1][0, 0, 0], -1).detach().numpy()
+    np.testing.assert_allclose(probs, temporal_freq[group.feature_index[0] - 3], atol=1e-3)
+
+
+def test_loss_ignores_padding_and_filled_cells_with_zero_fill_weight(parts):
+    cohort, layout, tensors, denoiser = parts
+    schedule = FactorizedSchedule(layout)
+
+    def loss(batch, **kwargs):
+        return diffusion_loss(
+            denoiser, schedule, batch, torch.Generator().manual_seed(5), **kwargs
+        )["diffusion"]
+
+    changed = CohortTensors(**vars(tensors))
+    values = tensors.values.clone()
+    values[~tensors.valid] = 123.0  # padding
+    changed.values = values
+    torch.testing.assert_close(loss(tensors), loss(changed))
+    values = values.clone()
+    values[~tensors.observed] = -55.0  # unobserved (filled) cells
+    changed.values = values
+    torch.testing.assert_close(loss(tensors, fill_weight=0.0), loss(changed, fill_weight=0.0))
+    assert not torch.isclose(loss(tensors), loss(changed))
+
+
+def test_loss_terms_are_finite_and_named(parts):
+    _, layout, tensors, denoiser = parts
+    terms = diffusion_loss(denoiser, FactorizedSchedule(layout), tensors, torch.Generator())
+    assert set(terms) == {"diffusion", "schedule", "total", "per_feature"}
+    assert terms["per_feature"].shape == (layout.temporal.n_features + layout.static.n_features,)
+    assert all(torch.isfinite(v).all() for v in terms.values())
+
+
+def _train(layout, tensors, seed, epochs=30):
+    temporal_freq, static_freq = categorical_frequencies(tensors, layout)
+    torch.manual_seed(seed)
+    denoiser = Denoiser(layout, 2, temporal_freq, static_freq, hidden_size=16)
+    schedule = FactorizedSchedule(layout)
+    generator = torch.Generator().manual_seed(seed)
+    return train(denoiser, schedule, tensors, generator=generator, epochs=epochs, batch_size=16)
+
+
+def test_training_lowers_the_loss_and_is_deterministic(parts):
+    _, layout, tensors, _ = parts
+    ema, history = _train(layout, tensors, seed=0)
+    assert history[-1]["diffusion"] < history[0]["diffusion"]
+    ema_again, _ = _train(layout, tensors, seed=0)
+    for a, b in zip(ema.state_dict().values(), ema_again.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_training_stops_at_max_time(parts):
+    _, layout, tensors, denoiser = parts
+    _, history = train(
+        denoiser,
+        FactorizedSchedule(layout),
+        tensors,
+        generator=torch.Generator().manual_seed(0),
+        epochs=None,
+        max_time=0.5,
+        batch_size=8,
+    )
+    assert 0.5 <= history[-1]["seconds"] < 30

@@ -65,6 +65,10 @@ class Denoiser(nn.Module):
         super().__init__()
         self.layout = layout
         self.n_classes = n_classes
+        # Kept as plain lists so that a model file can rebuild the module exactly.
+        self.temporal_frequencies = [np.asarray(f, dtype=np.float64) for f in temporal_frequencies]
+        self.static_frequencies = [np.asarray(f, dtype=np.float64) for f in static_frequencies]
+        self.network_size = {"hidden_size": hidden_size, "num_layers": num_layers, "dropout": dropout}
         self.temporal_embedding = CategoryEmbedding(layout.temporal)
         self.static_embedding = CategoryEmbedding(layout.static)
         temporal, static = layout.temporal, layout.static

@@ -1,0 +1,228 @@
+"""Command line: ``cdmtehr fit | sample | evaluate | demo`` (thin over the public API)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .exceptions import CDMTError
+
+
+def _read_table(path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise CDMTError(f"No such file: {str(path)!r}.")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if path.suffix.lower() in (".csv", ".gz", ".txt"):
+        return pd.read_csv(path)
+    raise CDMTError(f"Cannot read {str(path)!r}: use a .parquet or .csv file.")
+
+
+def _write_table(df: pd.DataFrame, path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        df.to_parquet(path, index=False)
+    elif path.suffix.lower() == ".csv":
+        df.to_csv(path, index=False)
+    else:
+        raise CDMTError(f"Cannot write {str(path)!r}: use a .parquet or .csv file.")
+
+
+def _parse_condition(text):
+    """'1' -> 1 class; '0:500,1:500' -> counts. Values are matched to the fitted classes."""
+    if text is None:
+        return None
+    if ":" in text:
+        pairs = [item.split(":", 1) for item in text.split(",")]
+        return {key: int(count) for key, count in pairs}
+    return text
+
+
+def _match_classes(condition, classes):
+    """Map command-line strings onto the model's classes (which may be ints)."""
+    by_text = {str(c): c for c in classes}
+
+    def one(value):
+        return by_text.get(str(value), value)
+
+    if isinstance(condition, dict):
+        return {one(k): v for k, v in condition.items()}
+    return None if condition is None else one(condition)
+
+
+def _fit(args) -> None:
+    from .synthesizer import CDMTSynthesizer
+
+    df = _read_table(args.data)
+    synth = CDMTSynthesizer(
+        epochs=args.epochs,
+        max_time=args.max_time,
+        random_state=args.random_state,
+        verbose=not args.quiet,
+    )
+    synth.fit(
+        df,
+        id_col=args.id_col,
+        time_col=args.time_col,
+        num_cols=args.num_cols,
+        cat_cols=args.cat_cols,
+        static_cols=args.static_cols,
+        condition_col=args.condition_col,
+    )
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    synth.save(args.output)
+    print(f"model written to {args.output} ({synth.fit_seconds_:.0f} s of training)")  # noqa: T201
+
+
+def _sample(args) -> None:
+    from .synthesizer import CDMTSynthesizer
+
+    synth = CDMTSynthesizer.load(args.model)
+    condition = _match_classes(_parse_condition(args.condition), synth.classes_)
+    df = synth.sample(
+        args.n,
+        condition=condition,
+        steps=args.steps,
+        sampler=args.sampler,
+        guidance_scale=args.guidance_scale,
+        random_state=args.random_state,
+    )
+    _write_table(df, args.output)
+    print(f"{args.n} synthetic patients ({len(df)} rows) written to {args.output}")  # noqa: T201
+
+
+def _evaluate(args) -> None:
+    from .evaluation import evaluate, write_report
+
+    real = _read_table(args.real)
+    synthetic = _read_table(args.synthetic)
+    holdout = _read_table(args.holdout) if args.holdout else None
+    roles = {
+        "id_col": args.id_col,
+        "time_col": args.time_col,
+        "num_cols": args.num_cols,
+        "cat_cols": args.cat_cols,
+        "static_cols": args.static_cols,
+        "condition_col": args.condition_col,
+    }
+    if args.model:
+        from .synthesizer import CDMTSynthesizer
+
+        roles = CDMTSynthesizer.load(args.model).preprocessor_.roles_.as_dict()
+    roles = {k: v for k, v in roles.items() if v is not None}
+    scores = evaluate(real, synthetic, holdout, **roles)
+    if args.report:
+        write_report(real, synthetic, args.report, holdout, scores=scores, **roles)
+        print(f"report written to {args.report}")  # noqa: T201
+    print(json.dumps({k: v for k, v in scores.items() if isinstance(v, (int, float))}, indent=2))  # noqa: T201
+
+
+def _demo(args) -> None:
+    """Fit on the bundled PhysioNet 2012 set a, sample a cohort and write a report."""
+    from .datasets import load_physionet2012
+    from .evaluation import evaluate, write_report
+    from .synthesizer import CDMTSynthesizer
+
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    df, roles = load_physionet2012(return_roles=True)
+    ids = df[roles["id_col"]].drop_duplicates().sample(frac=1.0, random_state=0)
+    n_train = int(len(ids) * 0.75)
+    train = df[df[roles["id_col"]].isin(ids[:n_train])]
+    holdout = df[df[roles["id_col"]].isin(ids[n_train:])]
+    synth = CDMTSynthesizer(max_time=args.max_time, random_state=args.random_state, verbose=True)
+    synth.fit(train, **roles)
+    synth.save(output / "model.cdmt")
+    synthetic = synth.sample(args.n, random_state=args.random_state)
+    synthetic.to_parquet(output / "synthetic.parquet", index=False)
+    scores = evaluate(train, synthetic, holdout, **roles)
+    write_report(
+        train, synthetic, output / "report.html", holdout, scores=scores, **roles,
+        title="cdmtehr on PhysioNet 2012 set a",
+    )
+    print(f"wrote {output / 'model.cdmt'}, {output / 'synthetic.parquet'}, {output / 'report.html'}")  # noqa: T201
+
+
+def _add_roles(parser) -> None:
+    parser.add_argument("--id-col", required=True, help="patient identifier column")
+    parser.add_argument("--time-col", required=True, help="time column")
+    parser.add_argument("--num-cols", nargs="+", help="temporal numeric columns (default: inferred)")
+    parser.add_argument("--cat-cols", nargs="+", help="temporal categorical columns (default: inferred)")
+    parser.add_argument("--static-cols", nargs="+", help="per-patient columns")
+    parser.add_argument("--condition-col", help="per-patient class to condition on")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``cdmtehr`` command."""
+    parser = argparse.ArgumentParser(
+        prog="cdmtehr", description="Synthetic ICU time series with CDMT-EHR diffusion."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    fit = sub.add_parser("fit", help="fit a synthesizer on a long table and save it")
+    fit.add_argument("data", help="parquet or CSV file, one row per (patient, time)")
+    _add_roles(fit)
+    budget = fit.add_argument_group("training budget (whichever ends first)")
+    budget.add_argument("--epochs", type=int, default=300)
+    budget.add_argument("--max-time", type=float, default=600.0, help="seconds")
+    fit.add_argument("--random-state", type=int, default=None)
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--output", required=True, help="model file to write")
+    fit.set_defaults(run=_fit)
+
+    sample = sub.add_parser("sample", help="generate patients from a saved model")
+    sample.add_argument("model", help="model file written by 'cdmtehr fit'")
+    sample.add_argument("-n", type=int, required=True, help="number of patients")
+    sample.add_argument("--condition", help="a class ('1') or counts ('0:900,1:100')")
+    sample.add_argument("--steps", type=int, default=50)
+    sample.add_argument("--sampler", choices=["euler", "heun", "sde"], default="euler")
+    sample.add_argument("--guidance-scale", type=float, default=1.0)
+    sample.add_argument("--random-state", type=int, default=None)
+    sample.add_argument("--output", required=True, help="parquet or CSV file to write")
+    sample.set_defaults(run=_sample)
+
+    evaluate = sub.add_parser("evaluate", help="score a synthetic cohort against real data")
+    evaluate.add_argument("real", help="real (training) data")
+    evaluate.add_argument("synthetic", help="synthetic data")
+    evaluate.add_argument("--holdout", help="real patients the model never saw")
+    evaluate.add_argument("--model", help="take the column roles from this model file")
+    evaluate.add_argument("--id-col")
+    evaluate.add_argument("--time-col")
+    evaluate.add_argument("--num-cols", nargs="+")
+    evaluate.add_argument("--cat-cols", nargs="+")
+    evaluate.add_argument("--static-cols", nargs="+")
+    evaluate.add_argument("--condition-col")
+    evaluate.add_argument("--report", help="HTML report to write")
+    evaluate.set_defaults(run=_evaluate)
+
+    demo = sub.add_parser("demo", help="fit on bundled PhysioNet 2012 and write cohort + report")
+    demo.add_argument("--output", default="output", help="folder for model, cohort and report")
+    demo.add_argument("--max-time", type=float, default=600.0, help="seconds of training")
+    demo.add_argument("-n", type=int, default=1000, help="synthetic patients")
+    demo.add_argument("--random-state", type=int, default=0)
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``cdmtehr`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        args.run(args)
+    except (CDMTError, ValueError, TypeError, FileNotFoundError) as error:
+        print(f"cdmtehr {args.command}: error: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

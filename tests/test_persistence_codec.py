@@ -1,0 +1,68 @@
+"""The model-file codec: attribute trees round-trip, foreign classes are refused."""
+
+import json
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.preprocessing import QuantileTransformer
+
+from cdmtehr.exceptions import ModelFileError
+from cdmtehr.persistence import _Decoder, _Encoder
+
+
+def roundtrip(value):
+    encoder = _Encoder()
+    text = json.dumps(encoder(value))  # must be plain JSON
+    return _Decoder(dict(encoder.arrays))(json.loads(text))
+
+
+def test_codec_roundtrips_plain_values_arrays_and_dtypes():
+    value = {
+        "ints": [1, 2, 3],
+        "tuple": (1.5, "a", None, True),
+        "nan": float("nan"),
+        "array": np.arange(6, dtype=np.int16).reshape(2, 3),
+        "objects": np.array(["a", None, 3], dtype=object),
+        "scalar": np.float32(2.5),
+        1: "int key",
+        "catdtype": pd.CategoricalDtype(["x", "y"], ordered=True),
+        "tz": pd.DatetimeTZDtype(tz="Europe/Paris"),
+        "dtype": np.dtype("int8"),
+        "string": pd.StringDtype(),
+        "index": pd.Index(["b", "a"]),
+        "time": pd.Timestamp("2020-01-01 10:00", tz="UTC"),
+        "delta": pd.Timedelta(hours=3),
+        "uuid": uuid.UUID(int=7),
+    }
+    back = roundtrip(value)
+    assert back["ints"] == [1, 2, 3] and back["tuple"] == (1.5, "a", None, True)
+    assert np.isnan(back["nan"])
+    np.testing.assert_array_equal(back["array"], value["array"])
+    assert back["array"].dtype == np.int16
+    assert list(back["objects"]) == ["a", None, 3]
+    assert back["scalar"] == np.float32(2.5) and isinstance(back["scalar"], np.float32)
+    assert back[1] == "int key"
+    assert back["catdtype"] == value["catdtype"]
+    assert back["tz"] == value["tz"] and back["dtype"] == np.int8
+    assert back["string"] == pd.StringDtype()
+    pd.testing.assert_index_equal(back["index"], value["index"])
+    assert back["time"] == value["time"] and back["delta"] == value["delta"]
+    assert back["uuid"] == value["uuid"]
+
+
+def test_codec_roundtrips_a_fitted_quantile_transformer():
+    data = np.random.default_rng(0).lognormal(size=(500, 1))
+    fitted = QuantileTransformer(n_quantiles=100, output_distribution="normal").fit(data)
+    restored = roundtrip(fitted)
+    np.testing.assert_array_equal(restored.transform(data), fitted.transform(data))
+
+
+def test_codec_refuses_classes_outside_the_allow_list():
+    with pytest.raises(TypeError, match="cannot store"):
+        _Encoder()(object())
+    for name in ["os.system", "builtins.eval", "cdmtehr.persistence.Path", "subprocess.Popen"]:
+        entry = {"__object__": name, "state": {"__items__": []}}
+        with pytest.raises(ModelFileError, match="never stores"):
+            _Decoder({})(entry)

@@ -115,7 +115,7 @@ def _evaluate(args) -> None:
     if args.model:
         from .synthesizer import CDMTSynthesizer
 
-        roles = CDMTSynthesizer.load(args.model).preprocessor_.roles_.as_dict()
+        roles = CDMTSynthesizer.load(args.model).preprocessor_.roles_.to_dict()
     roles = {k: v for k, v in roles.items() if v is not None}
     scores = evaluate(real, synthetic, holdout, **roles)
     if args.report:

@@ -79,7 +79,8 @@ def train(
     """
     if epochs is None and max_time is None:
         raise ValueError("train needs epochs or max_time.")
-    parameters = list(denoiser.parameters()) + list(schedule.parameters())
+    network_parameters = list(denoiser.parameters())
+    parameters = network_parameters + list(schedule.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate, betas=(0.9, 0.99), weight_decay=0)
     ema = copy.deepcopy(denoiser).eval().requires_grad_(False)
     steps_per_epoch = max(1, math.ceil(len(tensors) / batch_size))
@@ -110,7 +111,8 @@ def train(
             )
             optimizer.zero_grad(set_to_none=True)
             terms["total"].backward()
-            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+            # Clip the network alone: the schedule's gradients (its own loss) must not shrink it.
+            torch.nn.utils.clip_grad_norm_(network_parameters, 1.0)
             optimizer.step()
             decay = min(ema_decay, (1 + step) / (10 + step))
             with torch.no_grad():

@@ -1,0 +1,18 @@
+"""Evaluation of synthetic ICU time series: fidelity, discrimination, utility, privacy, report.
+
+Reads long DataFrames only (one row per patient and time step), so it scores any generator.
+"""
+
+from ._evaluate import EvaluationResult, evaluate, real_vs_real
+from ._glossary import METRICS
+from .features import patient_features
+from .report import write_report
+
+__all__ = [
+    "METRICS",
+    "EvaluationResult",
+    "evaluate",
+    "patient_features",
+    "real_vs_real",
+    "write_report",
+]

@@ -1,0 +1,259 @@
+"""Column roles of the frames under evaluation: inference from dtypes, and input checks."""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from ..exceptions import DataWarning, InvalidDataError, InvalidDataTypeError
+
+# The cross-validated classifiers need a few patients of each kind.
+MIN_PATIENTS = 10
+
+
+@dataclass(frozen=True)
+class ColumnRoles:
+    """Resolved column roles shared by every metric.
+
+    Parameters
+    ----------
+    id_col, time_col : str
+        Patient identifier and time column.
+    num_cols, cat_cols : tuple of str
+        Temporal numeric and temporal categorical columns (vary within a patient).
+    static_num_cols, static_cat_cols : tuple of str
+        Per-patient numeric and categorical columns (constant within a patient).
+    condition_col : str or None
+        Per-patient label used for the utility metrics and the by-class plots.
+    categories : dict of str to tuple
+        Levels of every categorical column (condition included), the union over all frames,
+        missing excluded.
+    """
+
+    id_col: str
+    time_col: str
+    num_cols: tuple = ()
+    cat_cols: tuple = ()
+    static_num_cols: tuple = ()
+    static_cat_cols: tuple = ()
+    condition_col: str | None = None
+    categories: dict = field(default_factory=dict)
+
+    @property
+    def static_cols(self):
+        """All static columns, numeric first."""
+        return self.static_num_cols + self.static_cat_cols
+
+    @property
+    def value_cols(self):
+        """Every evaluated column except id and time."""
+        extra = (self.condition_col,) if self.condition_col is not None else ()
+        return self.num_cols + self.cat_cols + self.static_cols + extra
+
+
+def _is_numeric(series):
+    """Numbers count as numeric; booleans count as categories."""
+    return ptypes.is_numeric_dtype(series.dtype) and not ptypes.is_bool_dtype(series.dtype)
+
+
+def _constant_within_patients(frame, id_col, cols):
+    """Columns with a single value (NaN counting as one) per patient, not all missing."""
+    if not cols:
+        return []
+    n_unique = frame.groupby(id_col, sort=False)[list(cols)].nunique(dropna=False).max()
+    return [c for c in cols if n_unique[c] <= 1 and frame[c].notna().any()]
+
+
+def _missing_message(col, role, frame_name, columns):
+    message = f"Column '{col}' ({role}) is missing from {frame_name}"
+    close = difflib.get_close_matches(str(col), [str(c) for c in columns], n=1)
+    return message + (f"; did you mean '{close[0]}'?" if close else ".")
+
+
+def _infer(real, id_col, time_col, num_cols, cat_cols, static_cols, condition_col):
+    """Fill the roles left as None from the dtypes and patient-constancy of `real`."""
+    reserved = {id_col, time_col, condition_col}
+    named = set(num_cols or ()) | set(cat_cols or ()) | set(static_cols or ())
+    free = [c for c in real.columns if c not in reserved and c not in named]
+    if num_cols is None:
+        num_cols = [c for c in free if _is_numeric(real[c])]
+    if cat_cols is None:
+        cat_cols = [c for c in free if not _is_numeric(real[c]) and c not in num_cols]
+    num_cols = [c for c in num_cols if c not in reserved]
+    cat_cols = [c for c in cat_cols if c not in reserved]
+    if static_cols is None:
+        present = [c for c in dict.fromkeys([*num_cols, *cat_cols]) if c in real.columns]
+        static_cols = _constant_within_patients(real, id_col, present)
+    static_cols = [c for c in static_cols if c not in reserved]
+    return list(num_cols), list(cat_cols), list(static_cols)
+
+
+def _check_frame(name, frame, roles_by_col, numeric_cols, id_col):
+    """List the problems of one frame: absent columns, wrong dtypes, too few patients."""
+    problems = []
+    for col, role in roles_by_col.items():
+        if col not in frame.columns:
+            problems.append(_missing_message(col, role, name, frame.columns))
+            continue
+        if col in numeric_cols and not _is_numeric(frame[col]):
+            problems.append(
+                f"Column '{col}' ({role}) in {name} must hold numbers; got dtype "
+                f"{frame[col].dtype}."
+            )
+    for col in (c for c, r in roles_by_col.items() if r in ("id_col", "time_col")):
+        if col in frame.columns and frame[col].isna().any():
+            problems.append(
+                f"Column '{col}' ({roles_by_col[col]}) in {name} has "
+                f"{int(frame[col].isna().sum())} missing values; every row needs one."
+            )
+    if id_col in frame.columns:
+        n_patients = frame[id_col].nunique()
+        if n_patients < MIN_PATIENTS:
+            problems.append(
+                f"Frame {name} has {n_patients} patients in column '{id_col}' (id_col); "
+                f"at least {MIN_PATIENTS} are needed."
+            )
+    return problems
+
+
+def _levels(frames, col):
+    """Union of the non-missing values of `col`, in a stable order."""
+    values = []
+    for frame in frames:
+        series = frame[col]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            values.extend(series.cat.categories.tolist())
+        else:
+            values.extend(pd.unique(series.dropna()).tolist())
+    unique = list(dict.fromkeys(values))
+    try:
+        return tuple(sorted(unique))
+    except TypeError:  # mixed types: order by text, deterministic all the same
+        return tuple(sorted(unique, key=str))
+
+
+def resolve_roles(
+    frames,
+    *,
+    id_col,
+    time_col,
+    num_cols=None,
+    cat_cols=None,
+    static_cols=None,
+    condition_col=None,
+):
+    """Infer missing roles from the first frame and check every frame against them.
+
+    Parameters
+    ----------
+    frames : dict of str to DataFrame or None
+        Frames by name (``"real"`` first); None entries are skipped.
+    id_col, time_col, num_cols, cat_cols, static_cols, condition_col
+        As in :func:`cdmtehr.evaluation.evaluate`.
+
+    Returns
+    -------
+    ColumnRoles
+
+    Raises
+    ------
+    InvalidDataTypeError
+        If a frame is not a DataFrame.
+    InvalidDataError
+        Listing every absent column, non-numeric numeric column, missing id or time, and frame
+        with too few patients.
+    """
+    frames = {name: frame for name, frame in frames.items() if frame is not None}
+    for name, frame in frames.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise InvalidDataTypeError(
+                f"'{name}' must be a pandas DataFrame; got {type(frame).__name__}."
+            )
+    first_name, real = next(iter(frames.items()))
+    problems = [
+        _missing_message(col, role, first_name, real.columns)
+        for col, role in ((id_col, "id_col"), (time_col, "time_col"))
+        if col not in real.columns
+    ]
+    if problems:
+        raise InvalidDataError(problems)
+
+    explicit = num_cols is not None and cat_cols is not None
+    num_cols, cat_cols, static_cols = _infer(
+        real, id_col, time_col, num_cols, cat_cols, static_cols, condition_col
+    )
+    roles_by_col = {id_col: "id_col", time_col: "time_col"}
+    roles_by_col.update({c: "static_cols" for c in static_cols})
+    roles_by_col.update({c: "num_cols" for c in num_cols if c not in roles_by_col})
+    roles_by_col.update({c: "cat_cols" for c in cat_cols if c not in roles_by_col})
+    if condition_col is not None:
+        roles_by_col[condition_col] = "condition_col"
+    numeric = set(num_cols) | {
+        c for c in static_cols if c in real.columns and _is_numeric(real[c])
+    }
+    for name, frame in frames.items():
+        problems.extend(_check_frame(name, frame, roles_by_col, numeric, id_col))
+    if problems:
+        raise InvalidDataError(problems)
+
+    if explicit:
+        unnamed = [c for c in real.columns if c not in roles_by_col]
+        if unnamed:
+            warnings.warn(
+                f"Columns {unnamed} of {first_name} have no role and are not evaluated.",
+                DataWarning,
+                stacklevel=3,
+            )
+
+    static = set(static_cols)
+    static_num = [c for c in static_cols if _is_numeric(real[c])]
+    static_cat = [c for c in static_cols if not _is_numeric(real[c])]
+    temporal_num = [c for c in num_cols if c not in static]
+    temporal_cat = [c for c in cat_cols if c not in static and c not in temporal_num]
+    categorical = temporal_cat + static_cat
+    if condition_col is not None:
+        categorical.append(condition_col)
+    categories = {
+        col: _levels([f for f in frames.values() if col in f.columns], col) for col in categorical
+    }
+    return ColumnRoles(
+        id_col=id_col,
+        time_col=time_col,
+        num_cols=tuple(temporal_num),
+        cat_cols=tuple(temporal_cat),
+        static_num_cols=tuple(static_num),
+        static_cat_cols=tuple(static_cat),
+        condition_col=condition_col,
+        categories=categories,
+    )
+
+
+def subsample_patients(frame, roles, max_patients, rng):
+    """Keep the role columns of at most `max_patients` random patients, sorted by id and time.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A long frame that passed :func:`resolve_roles`.
+    roles : ColumnRoles
+    max_patients : int or None
+        None keeps every patient.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    DataFrame
+        A new frame (the caller's is never modified) with a fresh RangeIndex.
+    """
+    cols = [roles.id_col, roles.time_col] + [c for c in roles.value_cols if c in frame.columns]
+    ids = pd.unique(frame[roles.id_col])
+    if max_patients is not None and len(ids) > max_patients:
+        ids = ids[np.sort(rng.choice(len(ids), size=max_patients, replace=False))]
+        frame = frame.loc[frame[roles.id_col].isin(ids)]
+    frame = frame[cols].sort_values([roles.id_col, roles.time_col], kind="stable")
+    return frame.reset_index(drop=True)

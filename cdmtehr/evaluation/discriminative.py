@@ -1,0 +1,155 @@
+"""Discriminative score: can a classifier tell real patients from synthetic ones?"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from ._boosting import boosting_predict
+
+CLASSIFIERS = ("summary", "sequence")
+
+
+def _seed(rng):
+    """A fresh integer seed for a sub-component."""
+    return int(rng.integers(2**31 - 1))
+
+
+def sequence_inputs(cohort, reference, max_length, clip=5.0):
+    """Per-step classifier inputs: values, measurement masks, categories and statics.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        The cohort to encode.
+    reference : Cohort
+        The real cohort, whose means and standard deviations standardize both cohorts alike.
+    max_length : int
+        T.
+    clip : float, default=5.0
+        Standardized values are clipped to [-clip, clip].
+
+    Returns
+    -------
+    x : ndarray of shape (N, T, F), float32
+        Per step: standardized values (0 where missing), 0/1 measured masks, one-hot
+        categorical levels (missing included), then the static columns repeated at every step
+        (standardized numbers with a missing flag, one-hot categories). Zero in padding.
+    lengths : ndarray of shape (N,), int64
+    """
+    roles = cohort.roles
+    values, codes, valid = cohort.sequences(max_length)
+    ref = reference.frame[list(roles.num_cols)]
+    mean, std = ref.mean().to_numpy(), ref.std().fillna(1.0).replace(0.0, 1.0).to_numpy()
+    scaled = np.clip((values - mean) / std, -clip, clip)
+    blocks = [np.nan_to_num(scaled), (~np.isnan(values)).astype(np.float64)]
+    for k, col in enumerate(roles.cat_cols):
+        n_levels = len(roles.categories[col]) + 1
+        blocks.append(np.eye(n_levels)[np.maximum(codes[:, :, k], 0)])
+    static = []
+    for col in roles.static_num_cols:
+        column = cohort.static[col].to_numpy("float64")
+        ref_col = reference.static[col]
+        z = (column - ref_col.mean()) / (ref_col.std() if ref_col.std() > 0 else 1.0)
+        static += [np.nan_to_num(np.clip(z, -clip, clip))[:, None], np.isnan(column)[:, None]]
+    for col in roles.static_cat_cols:
+        levels = list(roles.categories[col])
+        static.append(np.eye(len(levels) + 1)[_codes(cohort.static[col], levels)])
+    if static:
+        per_patient = np.hstack(static).astype(np.float64)
+        blocks.append(np.broadcast_to(per_patient[:, None, :], (*valid.shape, per_patient.shape[1])))
+    x = np.concatenate(blocks, axis=2) * valid[:, :, None]
+    lengths = np.maximum(valid.sum(axis=1), 1)
+    return x.astype(np.float32), lengths.astype(np.int64)
+
+
+def _codes(series, levels):
+    """Level index of each value, ``len(levels)`` for missing."""
+    code = pd.Categorical(series, categories=levels).codes.astype(np.int64)
+    return np.where(code < 0, len(levels), code)
+
+
+def _classify_summary(features, y, folds, seed):
+    """Out-of-fold P(synthetic) from gradient boosting on per-patient summaries."""
+    proba = np.empty(len(y))
+    for train, test in folds:
+        proba[test] = boosting_predict(features[train], y[train], features[test], seed=seed)[:, 1]
+    return proba
+
+
+def _classify_sequence(x, lengths, y, folds, seed):
+    """Out-of-fold P(synthetic) from the GRU classifier (torch imported only here)."""
+    from ._gru import gru_predict
+
+    proba = np.empty(len(y))
+    for fold, (train, test) in enumerate(folds):
+        proba[test] = gru_predict(
+            x[train], lengths[train], y[train], x[test], lengths[test], seed=seed + fold
+        )
+    return proba
+
+
+def discriminative_scores(
+    real, synthetic, *, classifiers=CLASSIFIERS, n_splits=5, random_state=0
+):
+    """Real-versus-synthetic classification scores (notes/method.md §e.6).
+
+    Equal numbers of real and synthetic patients are drawn; each classifier is scored by
+    stratified k-fold cross-validation, so every patient is predicted once by a model that
+    did not see it.
+
+    Parameters
+    ----------
+    real, synthetic : Cohort
+    classifiers : tuple of {"summary", "sequence"}
+        ``"summary"``: histogram gradient boosting on per-patient summaries (mean, sd, min,
+        max, last, missing share per variable, static columns, length). ``"sequence"``: a
+        one-layer GRU over the per-step values, masks, categories and statics, after the
+        TimeGAN discriminative score (Yoon et al. 2019).
+    n_splits : int, default=5
+        Number of cross-validation folds.
+    random_state : int
+        Seeds the patient draw, the folds and both classifiers.
+
+    Returns
+    -------
+    scores : dict of str to float
+        ``disc_<name>_auroc`` and ``disc_<name>_accuracy_gap`` (``|accuracy - 0.5|``) per
+        classifier, and the headline ``disc_auroc`` / ``disc_accuracy_gap``: the classifier
+        with the higher AUROC, i.e. the stronger adversary.
+    headline : str
+        Name of the classifier behind the headline.
+    """
+    rng = np.random.default_rng(random_state)
+    n = min(real.n_patients, synthetic.n_patients)
+    pick_real = np.sort(rng.choice(real.n_patients, size=n, replace=False))
+    pick_syn = np.sort(rng.choice(synthetic.n_patients, size=n, replace=False))
+    y = np.repeat([0, 1], n)
+    folds = list(
+        StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=_seed(rng)).split(y, y)
+    )
+    seed = _seed(rng)
+    scores, aurocs = {}, {}
+    for name in classifiers:
+        if name == "summary":
+            features = np.vstack([
+                real.summary.to_numpy("float64")[pick_real],
+                synthetic.summary.to_numpy("float64")[pick_syn],
+            ])
+            proba = _classify_summary(features, y, folds, seed)
+        else:
+            max_length = int(real.lengths.max())
+            x_real, len_real = sequence_inputs(real, real, max_length)
+            x_syn, len_syn = sequence_inputs(synthetic, real, max_length)
+            x = np.concatenate([x_real[pick_real], x_syn[pick_syn]])
+            lengths = np.concatenate([len_real[pick_real], len_syn[pick_syn]])
+            proba = _classify_sequence(x, lengths, y, folds, seed)
+        aurocs[name] = roc_auc_score(y, proba)
+        scores[f"disc_{name}_auroc"] = float(aurocs[name])
+        scores[f"disc_{name}_accuracy_gap"] = float(abs(np.mean((proba > 0.5) == y) - 0.5))
+    headline = max(aurocs, key=aurocs.get)
+    scores["disc_auroc"] = scores[f"disc_{headline}_auroc"]
+    scores["disc_accuracy_gap"] = scores[f"disc_{headline}_accuracy_gap"]
+    return scores, headline

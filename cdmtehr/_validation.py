@@ -1,0 +1,276 @@
+"""Checks of a long frame against its column roles, collecting every problem at once."""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import InvalidDataError, InvalidDataTypeError
+
+_N_EXAMPLES = 3
+
+
+def _examples(values, n=_N_EXAMPLES) -> str:
+    """A short list of distinct example values, e.g. ``['n/a', '?']``."""
+    shown = list(pd.unique(pd.Series(list(values), dtype=object)))[:n]
+    return "[" + ", ".join(repr(v) for v in shown) + "]"
+
+
+def _patients(ids, n=_N_EXAMPLES) -> str:
+    shown = list(pd.unique(pd.Series(list(ids), dtype=object)))[:n]
+    return ", ".join(str(v) for v in shown)
+
+
+def _as_roles(roles):
+    from .preprocessing.schema import ColumnRoles  # here to avoid an import cycle
+
+    if isinstance(roles, ColumnRoles):
+        return roles
+    kwargs = dict(roles)
+    for name in ("num_cols", "cat_cols", "static_cols"):
+        value = kwargs.get(name)
+        if value is None:
+            kwargs[name] = ()
+        elif isinstance(value, str):
+            kwargs[name] = (value,)
+        else:
+            kwargs[name] = tuple(value)
+    return ColumnRoles(**kwargs)
+
+
+def check_long_frame(df, roles, *, max_levels=1000) -> None:
+    """Check that a long frame fits its column roles; raise one error listing every problem.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per (patient, time). Never modified.
+    roles : ColumnRoles or dict
+        Column roles (a dict with the keys of :class:`ColumnRoles` is accepted).
+    max_levels : int or None, default=1000
+        Largest number of levels accepted in a categorical column (None: no limit).
+
+    Raises
+    ------
+    InvalidDataTypeError
+        If `df` is not a pandas DataFrame.
+    InvalidDataError
+        Listing every problem found, each naming its column (and example patients or values):
+        empty frame; columns that are missing, duplicated or given two roles; non-numeric,
+        infinite or never-observed values in numeric columns; missing ids or times; times that
+        are neither numbers nor datetimes; duplicate (id, time) rows; static or condition
+        columns that vary within a patient; missing classes; too many categorical levels.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidDataTypeError(
+            "The data must be a pandas DataFrame in long format (one row per patient and time "
+            f"step); got {type(df).__name__}."
+        )
+    roles = _as_roles(roles)
+    if len(df) == 0:
+        raise InvalidDataError(["The data has no rows; at least one patient is needed."])
+
+    problems = _role_problems(df, roles)
+    present = _usable_columns(df, roles)
+    id_col, time_col = roles.id_col, roles.time_col
+    ids = df[id_col] if id_col in present else None
+    if ids is not None:
+        problems += _id_problems(ids, id_col)
+    if time_col in present:
+        problems += _time_problems(df[time_col], time_col, ids)
+    if ids is not None and time_col in present:
+        problems += _duplicate_row_problems(ids, df[time_col], id_col, time_col)
+
+    static_numeric = [
+        c for c in roles.static_cols if c in present and _is_numeric_like(df[c].dtype)
+    ]
+    for col in roles.num_cols:
+        if col in present:
+            problems += _numeric_problems(df[col], col, "num_cols", ids)
+    for col in static_numeric:
+        problems += _numeric_problems(df[col], col, "static_cols", ids)
+
+    categorical = [(c, "cat_cols") for c in roles.cat_cols]
+    categorical += [(c, "static_cols") for c in roles.static_cols if c not in static_numeric]
+    if roles.condition_col is not None:
+        categorical.append((roles.condition_col, "condition_col"))
+    for col, role in categorical:
+        if col in present and max_levels is not None:
+            n_levels = df[col].nunique(dropna=False)
+            if n_levels > max_levels:
+                problems.append(
+                    f"Column '{col}' ({role}) has {n_levels} levels, more than "
+                    f"max_levels={max_levels}. Treat it as numeric, group rare levels, or raise "
+                    "max_levels."
+                )
+
+    if ids is not None and not ids.isna().any():
+        per_patient = [(c, "static_cols") for c in roles.static_cols if c in present]
+        if roles.condition_col is not None and roles.condition_col in present:
+            per_patient.append((roles.condition_col, "condition_col"))
+            problems += _condition_missing_problems(df[roles.condition_col], roles, ids)
+        problems += _constancy_problems(df, ids, per_patient)
+
+    if problems:
+        raise InvalidDataError(problems)
+
+
+def _is_numeric_like(dtype) -> bool:
+    from .preprocessing.schema import is_numeric_kind
+
+    return is_numeric_kind(dtype)
+
+
+def _role_problems(df, roles) -> list:
+    """Columns missing from the data, named twice, or present twice in the data."""
+    problems = []
+    columns = list(df.columns)
+    counts = pd.Series(columns, dtype=object).value_counts()
+    for col, count in counts[counts > 1].items():
+        problems.append(
+            f"Column '{col}' appears {count} times in the data; column names must be unique."
+        )
+    names = [str(c) for c in columns]
+    for col, role_list in roles.role_of().items():
+        if col not in df.columns:
+            hint = difflib.get_close_matches(str(col), names, n=3)
+            suggestion = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else "."
+            problems.append(f"Column '{col}' ({role_list[0]}) is not in the data{suggestion}")
+        if len(set(role_list)) > 1:
+            problems.append(
+                f"Column '{col}' is given several roles ({', '.join(role_list)}); each column "
+                "can have only one."
+            )
+        elif len(role_list) > 1:
+            problems.append(f"Column '{col}' is listed {len(role_list)} times in {role_list[0]}.")
+    return problems
+
+
+def _usable_columns(df, roles) -> set:
+    counts = pd.Series(list(df.columns), dtype=object).value_counts()
+    unique = set(counts[counts == 1].index)
+    return {c for c in roles.columns if c in unique}
+
+
+def _id_problems(ids, id_col) -> list:
+    missing = ids.isna()
+    if missing.any():
+        rows = np.flatnonzero(missing.to_numpy())[:_N_EXAMPLES]
+        return [
+            f"Column '{id_col}' (id_col) has {int(missing.sum())} missing patient ids "
+            f"(e.g. at rows {', '.join(str(r) for r in rows)}); every row needs a patient."
+        ]
+    return []
+
+
+def _time_problems(times, time_col, ids) -> list:
+    dtype = times.dtype
+    ok_dtype = (
+        _is_numeric_like(dtype)
+        or pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+    )
+    if not ok_dtype:
+        kinds = sorted({type(v).__name__ for v in times.dropna().head(1000)})
+        return [
+            f"Column '{time_col}' (time_col) must hold numbers or datetimes (a sortable "
+            f"numeric, datetime64 or timedelta64 dtype); got dtype {dtype} with values of "
+            f"type {', '.join(kinds) or 'none'}, e.g. {_examples(times.dropna())}. Convert it "
+            "with pd.to_numeric or pd.to_datetime."
+        ]
+    missing = times.isna()
+    if missing.any():
+        where = f" in patients {_patients(ids[missing])}" if ids is not None else ""
+        return [
+            f"Column '{time_col}' (time_col) has {int(missing.sum())} missing times{where}; "
+            "every row needs a time."
+        ]
+    return []
+
+
+def _duplicate_row_problems(ids, times, id_col, time_col) -> list:
+    if ids.isna().any() or times.isna().any():
+        return []
+    keys = pd.DataFrame({"id": ids.to_numpy(), "time": times.to_numpy()})
+    duplicated = keys.duplicated(keep="first").to_numpy()
+    if not duplicated.any():
+        return []
+    first = keys[duplicated].iloc[0]
+    return [
+        f"Columns '{id_col}' and '{time_col}' have {int(duplicated.sum())} duplicate "
+        f"(patient, time) rows, e.g. patient {first['id']} at time {first['time']}; each "
+        "patient may have one row per time."
+    ]
+
+
+def _numeric_problems(values, col, role, ids) -> list:
+    dtype = values.dtype
+    where = (lambda mask: f" in patients {_patients(ids[mask])}") if ids is not None else (
+        lambda mask: ""
+    )
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_datetime64_any_dtype(dtype) or (
+        pd.api.types.is_timedelta64_dtype(dtype)
+    ):
+        return [
+            f"Column '{col}' ({role}) has dtype {dtype}, which is not numeric; convert it "
+            "(e.g. astype(float)) or give it the categorical role."
+        ]
+    if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+        numbers = pd.to_numeric(values, errors="coerce")
+        text = values.notna() & numbers.isna()
+        if text.any():
+            return [
+                f"Column '{col}' ({role}) has non-numeric values, e.g. "
+                f"{_examples(values[text])}{where(text)}."
+            ]
+        values = numbers
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return []
+    as_float = pd.to_numeric(values).astype("float64")
+    problems = []
+    infinite = np.isinf(as_float.to_numpy(dtype="float64", na_value=np.nan))
+    if infinite.any():
+        mask = pd.Series(infinite, index=values.index)
+        problems.append(
+            f"Column '{col}' ({role}) has {int(infinite.sum())} infinite values"
+            f"{where(mask)}; use NaN for unmeasured values."
+        )
+    if as_float.isna().all():
+        problems.append(
+            f"Column '{col}' ({role}) is never observed (all values are missing); drop it."
+        )
+    return problems
+
+
+def _condition_missing_problems(condition, roles, ids) -> list:
+    missing = condition.isna()
+    if not missing.any():
+        return []
+    return [
+        f"Column '{roles.condition_col}' (condition_col) has missing values in patients "
+        f"{_patients(ids[missing])}; every patient needs a class."
+    ]
+
+
+def _constancy_problems(df, ids, columns) -> list:
+    """Per-patient columns that take more than one value within a patient."""
+    if not columns:
+        return []
+    names = [c for c, _ in columns]
+    frame = pd.DataFrame({i: df[c].to_numpy() for i, c in enumerate(names)})
+    frame["__id__"] = ids.to_numpy()
+    counts = frame.groupby("__id__", sort=False, observed=True).nunique(dropna=False)
+    problems = []
+    for i, (col, role) in enumerate(columns):
+        varying = counts.index[counts[i].to_numpy() > 1]
+        if len(varying) == 0:
+            continue
+        patient = varying[0]
+        values = df[col][(ids == patient).to_numpy()]
+        problems.append(
+            f"Column '{col}' ({role}) is not constant within patients ({len(varying)} "
+            f"patients vary), e.g. patient {patient} has {_examples(values, n=5)}."
+        )
+    return problems

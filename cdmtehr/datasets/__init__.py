@@ -1,0 +1,5 @@
+"""Bundled real data: the PhysioNet 2012 ICU cohort (set a), readable offline."""
+
+from ._physionet import PHYSIONET2012_ROLES, load_physionet2012, physionet2012_roles
+
+__all__ = ["PHYSIONET2012_ROLES", "load_physionet2012", "physionet2012_roles"]

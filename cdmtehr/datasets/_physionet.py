@@ -1,0 +1,139 @@
+"""The PhysioNet/CinC Challenge 2012 ICU cohort, hourly long format (set a bundled)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from ..exceptions import InvalidDataError, InvalidParameterError
+
+_BUNDLED = "physionet2012_seta_long.parquet"
+
+_STATIC_COLS = ["set", "Age", "Gender", "Height", "ICUType", "Weight_admit", "MechVent_any"]
+_NUM_COLS = [
+    "Albumin", "ALP", "ALT", "AST", "Bilirubin", "BUN", "Cholesterol", "Creatinine",
+    "DiasABP", "FiO2", "GCS", "Glucose", "HCO3", "HCT", "HR", "K", "Lactate", "Mg", "MAP",
+    "Na", "NIDiasABP", "NIMAP", "NISysABP", "PaCO2", "PaO2", "pH", "Platelets", "RespRate",
+    "SaO2", "SysABP", "Temp", "TroponinI", "TroponinT", "Urine", "WBC", "Weight",
+]  # fmt: skip
+
+# Dtypes of the published table; a CSV copy is read back into them.
+_CATEGORIES = {
+    "set": ["a", "b", "c"],
+    "Gender": ["female", "male"],
+    "ICUType": ["CCU", "CSRU", "MICU", "SICU"],
+    "MechVent_any": ["0", "1"],
+    "MechVent": ["0", "1"],
+}
+_DTYPES = {"patient_id": "int64", "hour": "int16", "in_hospital_death": "int8"}
+
+
+def physionet2012_roles() -> dict:
+    """Column roles of the PhysioNet 2012 long table, as keyword arguments of ``fit``.
+
+    Returns
+    -------
+    dict
+        ``id_col``, ``time_col``, ``num_cols`` (36 temporal numeric variables), ``cat_cols``
+        (``["MechVent"]``), ``static_cols`` and ``condition_col`` (``"in_hospital_death"``).
+        A new dict each call, so callers may edit it.
+    """
+    return {
+        "id_col": "patient_id",
+        "time_col": "hour",
+        "num_cols": list(_NUM_COLS),
+        "cat_cols": ["MechVent"],
+        "static_cols": list(_STATIC_COLS),
+        "condition_col": "in_hospital_death",
+    }
+
+
+PHYSIONET2012_ROLES = physionet2012_roles()
+
+
+def load_physionet2012(path=None, *, return_roles=False):
+    """Load the PhysioNet/Computing in Cardiology Challenge 2012 ICU cohort, one row per hour.
+
+    By default reads the copy bundled with cdmtehr: set a, 4,000 ICU stays of 48 hours
+    (192,000 rows, 47 columns), works offline. The 37 time series (36 numeric and the
+    categorical ``MechVent``) are re-binned hourly; unmeasured cells are NaN. Static
+    descriptors and the label ``in_hospital_death`` (554 deaths in set a) are repeated on
+    every row of the patient.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        A parquet (``.parquet``) or CSV file of the same table, e.g. the full sets a+b+c
+        (12,000 patients). CSV columns are cast back to the published dtypes.
+    return_roles : bool, default=False
+        Also return the column roles, ready for ``synth.fit(df, **roles)``.
+
+    Returns
+    -------
+    df : pandas.DataFrame
+        The long table: ``patient_id`` (int64), ``hour`` (int16, 0..47), categorical columns
+        as pandas ``category``, measurements as float64, ``in_hospital_death`` (int8).
+    roles : dict
+        Only when `return_roles`; see :func:`physionet2012_roles`.
+
+    Raises
+    ------
+    InvalidParameterError
+        If `path` is neither a parquet nor a CSV file.
+    InvalidDataError
+        If the file lacks columns of the table.
+
+    Notes
+    -----
+    The data is distributed by PhysioNet under the Open Data Commons Attribution License
+    v1.0 (ODC-By 1.0). Cite both references below when you use it.
+
+    References
+    ----------
+    .. [1] Silva I, Moody G, Scott DJ, Celi LA, Mark RG. Predicting In-Hospital Mortality of
+       ICU Patients: The PhysioNet/Computing in Cardiology Challenge 2012. Computing in
+       Cardiology 2012;39:245-248.
+    .. [2] Goldberger AL, Amaral LAN, Glass L, et al. PhysioBank, PhysioToolkit, and
+       PhysioNet: Components of a New Research Resource for Complex Physiologic Signals.
+       Circulation 2000;101(23):e215-e220.
+
+    Examples
+    --------
+    >>> from cdmtehr.datasets import load_physionet2012
+    >>> df, roles = load_physionet2012(return_roles=True)
+    >>> df.shape
+    (192000, 47)
+    >>> roles["condition_col"]
+    'in_hospital_death'
+    """
+    if path is None:
+        with resources.as_file(resources.files(__package__) / "data" / _BUNDLED) as bundled:
+            df = pd.read_parquet(bundled)
+    else:
+        df = _read_table(Path(path))
+    return (df, physionet2012_roles()) if return_roles else df
+
+
+def _read_table(path) -> pd.DataFrame:
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if suffix.endswith(".parquet"):
+        return pd.read_parquet(path)
+    if not (suffix.endswith(".csv") or suffix.endswith(".csv.gz")):
+        raise InvalidParameterError(
+            f"The 'path' argument of load_physionet2012 must be a .parquet or .csv file; got "
+            f"'{path}'."
+        )
+    categorical = {c: "string" for c in _CATEGORIES}  # read "1" as text, not the number 1
+    df = pd.read_csv(path, dtype=categorical)
+    roles = physionet2012_roles()
+    expected = [roles["id_col"], roles["time_col"], *roles["static_cols"], *roles["num_cols"],
+                *roles["cat_cols"], roles["condition_col"]]
+    missing = [c for c in expected if c not in df.columns]
+    if missing:
+        raise InvalidDataError([f"Column '{c}' is not in '{path}'." for c in missing])
+    dtypes = {c: pd.CategoricalDtype(levels) for c, levels in _CATEGORIES.items()}
+    dtypes.update(_DTYPES)
+    dtypes.update({c: "float64" for c in [*_NUM_COLS, "Age", "Height", "Weight_admit"]})
+    return df.astype(dtypes)

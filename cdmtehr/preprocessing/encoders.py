@@ -1,0 +1,343 @@
+"""Reversible per-column encoders: numbers to normal scores, categories to integer codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.preprocessing import QuantileTransformer
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+# Normal scores travel as float32 (EncodedCohort). A score within this relative distance of a
+# quantile knot's score is read as that knot, so that float32 round-off (~6e-8 |z|) does not
+# move values seen in fit (most are knots: ties, extremes) off their exact value.
+_SCORE_TOLERANCE = 1e-6
+
+
+def _as_series(values) -> pd.Series:
+    if isinstance(values, pd.Series):
+        return values
+    if isinstance(values, pd.Index):
+        return pd.Series(values, name=values.name)
+    return pd.Series(values)
+
+
+def can_hold_missing(dtype) -> bool:
+    """False for dtypes with no missing value (numpy integers and booleans)."""
+    if isinstance(dtype, np.dtype):
+        return dtype.kind not in "biu"
+    return True
+
+
+def _to_float(series) -> np.ndarray:
+    """Values as float64, NaN where missing (nullable and object numbers included)."""
+    if pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype):
+        series = pd.to_numeric(series)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        series = series.astype("float64") if can_hold_missing(series.dtype) else series
+    return series.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _restore_numeric(values, dtype, name) -> pd.Series:
+    """Float64 values (NaN = missing) as a Series of `dtype`."""
+    if isinstance(dtype, np.dtype):
+        if dtype.kind == "b":
+            return pd.Series(values != 0, name=name)
+        if dtype.kind == "O":
+            out = values.astype(object)
+            out[np.isnan(values)] = np.nan
+            return pd.Series(out, name=name, dtype=object)
+        return pd.Series(values.astype(dtype), name=name)
+    return pd.Series(values, name=name).astype(dtype)
+
+
+class NumericEncoder(BaseEstimator):
+    """Quantile transform of one numeric column to normal scores, and its exact inverse.
+
+    Missing values (NaN, None, pd.NA) are ignored in `fit` and kept as NaN by `transform`.
+    The inverse clips to the observed range, rounds when every observed value was an integer,
+    and restores the column's dtype (numpy floats, ints and bools, nullable dtypes).
+
+    Parameters
+    ----------
+    n_quantiles : int, default=1000
+        Largest number of quantiles; the effective number is
+        ``min(n_quantiles, n_observed)`` (stored in ``quantile_transformer_``).
+    subsample : int, default=1_000_000
+        Largest number of observed values used to estimate the quantiles. Larger columns are
+        subsampled, always keeping their minimum and maximum.
+    random_state : int, RandomState or None, default=0
+        Seeds the subsample.
+
+    Attributes
+    ----------
+    dtype_ : dtype
+        The column's dtype, restored by `inverse_transform`.
+    name_ : hashable
+        The column's name.
+    n_observed_ : int
+        Observed (non-missing) values seen in `fit`.
+    min_, max_ : float
+        Observed range (NaN when nothing was observed).
+    integer_ : bool
+        Whether every observed value was an integer (the inverse then rounds).
+    quantile_transformer_ : QuantileTransformer or None
+        The fitted transform; None for constant or never-observed columns.
+    knot_values_, knot_scores_ : ndarray
+        Distinct quantiles and their normal scores: a score within float32 round-off of a
+        knot's score decodes to the knot exactly (only set when `quantile_transformer_` is).
+
+    Notes
+    -----
+    Scikit-learn's `QuantileTransformer` with ``output_distribution="normal"`` maps the
+    observed values to a standard normal by piecewise-linear interpolation of the empirical
+    quantiles, so `inverse_transform(transform(x))` returns `x` up to floating-point round-off,
+    and exactly for values at a quantile knot (ties, extremes, and every value of columns with
+    at most `n_quantiles` observations) even after the scores went through float32.
+    """
+
+    def __init__(self, *, n_quantiles=1000, subsample=1_000_000, random_state=0):
+        self.n_quantiles = n_quantiles
+        self.subsample = subsample
+        self.random_state = random_state
+
+    def fit(self, values) -> NumericEncoder:
+        """Learn the quantiles of the observed values.
+
+        Parameters
+        ----------
+        values : pandas.Series or array-like of shape (n,)
+            One numeric column; missing values are ignored.
+
+        Returns
+        -------
+        self : NumericEncoder
+            The fitted encoder.
+        """
+        series = _as_series(values)
+        self.dtype_ = series.dtype
+        self.name_ = series.name
+        x = _to_float(series)
+        observed = x[~np.isnan(x)]
+        self.n_observed_ = int(observed.size)
+        if observed.size == 0:
+            self.min_, self.max_, self.integer_ = np.nan, np.nan, False
+            self.quantile_transformer_ = None
+            return self
+        self.min_, self.max_ = float(observed.min()), float(observed.max())
+        self.integer_ = bool(np.all(observed == np.round(observed)))
+        if self.min_ == self.max_:
+            self.quantile_transformer_ = None
+            return self
+        if observed.size > self.subsample:
+            rng = check_random_state(self.random_state)
+            picked = rng.choice(observed.size, size=self.subsample - 2, replace=False)
+            observed = np.concatenate([observed[picked], [self.min_, self.max_]])
+        qt = QuantileTransformer(
+            n_quantiles=min(self.n_quantiles, observed.size),
+            output_distribution="normal",
+            subsample=None,
+        )
+        self.quantile_transformer_ = qt.fit(observed[:, None])
+        self.knot_values_ = np.unique(qt.quantiles_[:, 0])
+        self.knot_scores_ = qt.transform(self.knot_values_[:, None])[:, 0]
+        return self
+
+    def transform(self, values) -> np.ndarray:
+        """Map values to normal scores.
+
+        Parameters
+        ----------
+        values : pandas.Series or array-like of shape (n,)
+            Values of the fitted column.
+
+        Returns
+        -------
+        ndarray of shape (n,), float64
+            Normal scores; NaN where the value is missing. Constant columns score 0.
+        """
+        check_is_fitted(self, "n_observed_")
+        x = _to_float(_as_series(values))
+        if self.quantile_transformer_ is None:
+            return np.where(np.isnan(x), np.nan, 0.0)
+        return self.quantile_transformer_.transform(x[:, None])[:, 0]
+
+    def inverse_transform(self, scores) -> pd.Series:
+        """Map normal scores back to values of the original dtype.
+
+        Parameters
+        ----------
+        scores : array-like of shape (n,)
+            Normal scores, from `transform` or from a model; NaN means missing.
+
+        Returns
+        -------
+        pandas.Series of shape (n,)
+            Values clipped to the observed range, rounded for integer columns, in `dtype_`.
+
+        Raises
+        ------
+        ValueError
+            If a score is NaN but `dtype_` has no missing value (numpy integers, booleans).
+        """
+        check_is_fitted(self, "n_observed_")
+        z = np.asarray(scores, dtype="float64").reshape(-1)
+        missing = np.isnan(z)
+        if missing.any() and not can_hold_missing(self.dtype_):
+            raise ValueError(
+                f"Column '{self.name_}' has dtype {self.dtype_}, which cannot hold missing "
+                "values, but some scores are NaN."
+            )
+        qt = self.quantile_transformer_
+        if qt is None:
+            x = np.where(missing, np.nan, self.min_)
+        else:
+            x = qt.inverse_transform(z[:, None])[:, 0]
+            knot, close = self._nearest_knot(z)
+            x = np.where(close, self.knot_values_[knot], x)
+        x = np.clip(x, self.min_, self.max_)
+        if self.integer_:
+            x = np.round(x)
+        return _restore_numeric(x, self.dtype_, self.name_)
+
+    def _nearest_knot(self, z):
+        """Index of the knot whose score is nearest to `z`, and whether it is within tolerance."""
+        scores = self.knot_scores_
+        right = np.clip(np.searchsorted(scores, z), 1, scores.size - 1)
+        left = right - 1
+        with np.errstate(invalid="ignore"):
+            knot = np.where(np.abs(z - scores[left]) <= np.abs(scores[right] - z), left, right)
+            close = np.abs(z - scores[knot]) <= _SCORE_TOLERANCE * np.maximum(1.0, np.abs(z))
+        return knot, close
+
+
+class CategoricalEncoder(BaseEstimator):
+    """Integer codes for the levels of one categorical column, and their exact inverse.
+
+    The vocabulary is the levels observed in `fit`: in category order for a pandas
+    ``category`` column, sorted when the values are sortable, otherwise in order of first
+    appearance. A missing value (NaN, None, pd.NA) is a level of its own, last, when the
+    fitted column has any.
+
+    Attributes
+    ----------
+    dtype_ : dtype
+        The column's dtype, restored exactly by `inverse_transform` (a ``category`` dtype
+        keeps its full list of categories, unused ones included).
+    name_ : hashable
+        The column's name.
+    levels_ : pandas.Index
+        Observed non-missing levels; code ``i`` is ``levels_[i]``.
+    has_missing_ : bool
+        Whether missing is a level (code ``len(levels_)``).
+    missing_value_ : object
+        The missing marker restored by the inverse (the first one seen: NaN, None or pd.NA).
+    n_levels_ : int
+        Vocabulary size, missing level included.
+    """
+
+    def fit(self, values) -> CategoricalEncoder:
+        """Learn the vocabulary.
+
+        Parameters
+        ----------
+        values : pandas.Series or array-like of shape (n,)
+            One categorical column.
+
+        Returns
+        -------
+        self : CategoricalEncoder
+            The fitted encoder.
+        """
+        series = _as_series(values)
+        self.dtype_ = series.dtype
+        self.name_ = series.name
+        missing = series.isna().to_numpy()
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            used = np.unique(series.cat.codes.to_numpy()[~missing])
+            levels = series.cat.categories[used]
+        else:
+            levels = pd.Index(pd.unique(series[~missing]), dtype=series.dtype)
+            try:
+                levels = levels.sort_values()
+            except TypeError:  # mixed types: keep the order of first appearance
+                pass
+        self.levels_ = levels
+        self.has_missing_ = bool(missing.any())
+        self.missing_value_ = series[missing].iloc[0] if self.has_missing_ else np.nan
+        self.n_levels_ = len(levels) + int(self.has_missing_)
+        return self
+
+    def transform(self, values) -> np.ndarray:
+        """Map values to codes.
+
+        Parameters
+        ----------
+        values : pandas.Series or array-like of shape (n,)
+            Values of the fitted column.
+
+        Returns
+        -------
+        ndarray of shape (n,), int64
+            Codes in ``[0, n_levels_)``.
+
+        Raises
+        ------
+        ValueError
+            If a value (or a missing value) was never seen in `fit`.
+        """
+        check_is_fitted(self, "n_levels_")
+        series = _as_series(values)
+        missing = series.isna().to_numpy()
+        codes = pd.Categorical(series, categories=self.levels_).codes.astype(np.int64)
+        unknown = (codes < 0) & ~missing
+        if unknown.any():
+            shown = list(pd.unique(series[unknown]))[:5]
+            raise ValueError(
+                f"Column '{self.name_}' has levels never seen in fit: {shown}."
+            )
+        if missing.any():
+            if not self.has_missing_:
+                raise ValueError(
+                    f"Column '{self.name_}' has missing values, but had none in fit."
+                )
+            codes[missing] = len(self.levels_)
+        return codes
+
+    def inverse_transform(self, codes) -> pd.Series:
+        """Map codes back to values of the original dtype.
+
+        Parameters
+        ----------
+        codes : array-like of shape (n,), int
+            Codes in ``[0, n_levels_)``.
+
+        Returns
+        -------
+        pandas.Series of shape (n,)
+            The levels, in `dtype_`.
+
+        Raises
+        ------
+        ValueError
+            If a code is outside ``[0, n_levels_)``.
+        """
+        check_is_fitted(self, "n_levels_")
+        codes = np.asarray(codes).reshape(-1).astype(np.int64)
+        if codes.size and (codes.min() < 0 or codes.max() >= self.n_levels_):
+            raise ValueError(
+                f"Column '{self.name_}' has {self.n_levels_} levels; got codes outside "
+                f"[0, {self.n_levels_ - 1}]."
+            )
+        missing = codes == len(self.levels_)
+        if isinstance(self.dtype_, pd.CategoricalDtype):
+            positions = self.dtype_.categories.get_indexer(self.levels_)
+            category_codes = np.where(missing, -1, positions[np.where(missing, 0, codes)])
+            values = pd.Categorical.from_codes(category_codes, dtype=self.dtype_)
+            return pd.Series(values, name=self.name_)
+        values = np.asarray(self.levels_, dtype=object)[np.where(missing, 0, codes)] if len(
+            self.levels_
+        ) else np.empty(codes.size, dtype=object)
+        values[missing] = self.missing_value_
+        return pd.Series(values, name=self.name_, dtype=self.dtype_)

@@ -1,0 +1,538 @@
+"""SequencePreprocessor: a long DataFrame <-> EncodedCohort, reversibly."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import check_long_frame
+from ..exceptions import InvalidDataError, InvalidParameterError
+from .encoded import EncodedCohort
+from .encoders import CategoricalEncoder, NumericEncoder, can_hold_missing
+from .schema import ROLE_NAMES, ColumnRoles
+from .sequences import (
+    TimeGrid,
+    arrange_rows,
+    fill_unobserved,
+    fresh_ids,
+    id_kind,
+    scatter,
+    time_to_numbers,
+)
+
+
+class SequencePreprocessor(BaseEstimator):
+    """Encode a long frame of patients as padded arrays for the model, and decode it back.
+
+    Rows are grouped by patient and sorted by time; a patient's rows become time steps
+    ``0 .. length - 1`` of arrays padded to the longest stay `max_length_`. Numeric columns
+    become normal scores (:class:`NumericEncoder`) with an observation mask, categorical
+    columns integer codes (:class:`CategoricalEncoder`, missing is a level), static columns
+    one value per patient, and the condition column a class index. When times are not on one
+    regular grid, the gap to the previous row is an extra numeric channel (the last one).
+
+    Parameters
+    ----------
+    max_levels : int, default=1000
+        Largest vocabulary accepted for a categorical column.
+    n_quantiles : int, default=1000
+        Quantiles of each numeric column's transform.
+    subsample : int, default=1_000_000
+        Largest number of values used to estimate a column's quantiles.
+    random_state : int or None, default=0
+        Seeds the quantile subsample (only used for columns larger than `subsample`).
+
+    Attributes
+    ----------
+    roles_ : ColumnRoles
+        The resolved column roles.
+    columns_ : list
+        Modelled columns in the input's order (the output's columns).
+    feature_names_in_ : ndarray of str
+        All columns of the frame seen in `fit`.
+    n_features_in_ : int
+        Their number.
+    numeric_names_ : list
+        Name of each numeric channel; the gap channel, when present, is ``"<time_col>.gap"``.
+    numeric_encoders_ : list of NumericEncoder
+        One per numeric channel.
+    categorical_names_ : list
+        Temporal categorical columns.
+    categorical_encoders_ : list of CategoricalEncoder
+        One per temporal categorical column.
+    categorical_levels_ : tuple of int
+        Their vocabulary sizes.
+    static_numeric_names_, static_categorical_names_ : list
+        Static columns by kind (inferred from the dtype).
+    static_numeric_encoders_, static_categorical_encoders_ : list
+        Their encoders (fitted on one value per patient).
+    static_categorical_levels_ : tuple of int
+        Vocabulary sizes of the static categorical columns.
+    condition_encoder_ : CategoricalEncoder or None
+        Encoder of the condition column.
+    classes_ : ndarray
+        Classes of the condition column (empty without one).
+    time_grid_ : TimeGrid
+        Origin, unit and regularity of the times.
+    has_gap_channel_ : bool
+        Whether the last numeric channel is the time gap (irregular times).
+    max_length_ : int
+        Longest stay T.
+    n_patients_ : int
+        Patients seen in `fit`.
+
+    See Also
+    --------
+    EncodedCohort : The arrays produced by `transform`.
+
+    Notes
+    -----
+    The input frame is never modified. Patients are ordered by sorted id (by first
+    appearance when ids cannot be sorted); ``transform(df, return_ids=True)`` returns them.
+    Fitted attributes hold no patient ids, so a saved model does not carry them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from cdmtehr.preprocessing import SequencePreprocessor
+    >>> df = pd.DataFrame({"id": [1, 1, 2], "t": [0, 1, 0], "hr": [80.0, None, 95.0]})
+    >>> pre = SequencePreprocessor().fit(df, id_col="id", time_col="t")
+    >>> cohort, ids = pre.transform(df, return_ids=True)
+    >>> cohort.numeric.shape, cohort.lengths.tolist()
+    ((2, 2, 1), [2, 1])
+    >>> pre.inverse_transform(cohort, ids=ids).equals(df)
+    True
+    """
+
+    def __init__(self, *, max_levels=1000, n_quantiles=1000, subsample=1_000_000, random_state=0):
+        self.max_levels = max_levels
+        self.n_quantiles = n_quantiles
+        self.subsample = subsample
+        self.random_state = random_state
+
+    # -- fit -------------------------------------------------------------------------------------
+    def fit(
+        self,
+        df,
+        roles=None,
+        *,
+        id_col=None,
+        time_col=None,
+        num_cols=None,
+        cat_cols=None,
+        static_cols=None,
+        condition_col=None,
+    ) -> SequencePreprocessor:
+        """Learn the roles, encoders, time grid and longest stay from a long frame.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per (patient, time). Never modified.
+        roles : ColumnRoles or dict, optional
+            All roles at once (e.g. from ``load_physionet2012(return_roles=True)``); or give
+            them as the keyword arguments below, as in ``CDMTSynthesizer.fit``.
+        id_col, time_col : str
+            Patient identifier and time columns (required unless `roles` is given).
+        num_cols, cat_cols : str or list of str, optional
+            Temporal numeric and categorical columns; None infers them from the dtypes.
+        static_cols : str or list of str, optional
+            Per-patient columns.
+        condition_col : str, optional
+            Per-patient class column.
+
+        Returns
+        -------
+        self : SequencePreprocessor
+            The fitted preprocessor.
+
+        Raises
+        ------
+        InvalidDataError
+            Listing every problem of the data (see :func:`cdmtehr._validation.check_long_frame`).
+        InvalidDataTypeError
+            If `df` is not a DataFrame.
+        """
+        roles = self._resolve_roles(
+            df,
+            roles,
+            id_col=id_col,
+            time_col=time_col,
+            num_cols=num_cols,
+            cat_cols=cat_cols,
+            static_cols=static_cols,
+            condition_col=condition_col,
+        )
+        check_long_frame(df, roles, max_levels=self.max_levels)
+        self._fit(df, roles, self._arrange(df, roles))
+        return self
+
+    def fit_transform(self, df, roles=None, *, return_ids=False, **role_kwargs):
+        """Fit, then transform the same frame (sorting its rows once).
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per (patient, time). Never modified.
+        roles : ColumnRoles or dict, optional
+            As in `fit`.
+        return_ids : bool, default=False
+            Also return the patient ids in cohort order.
+        **role_kwargs
+            `id_col`, `time_col`, `num_cols`, `cat_cols`, `static_cols`, `condition_col`,
+            as in `fit`.
+
+        Returns
+        -------
+        EncodedCohort, or (EncodedCohort, pandas.Index) when `return_ids`
+            The encoded patients (and their ids).
+        """
+        unknown = sorted(set(role_kwargs) - set(ROLE_NAMES))
+        if unknown:
+            raise TypeError(f"fit_transform() got unexpected keyword arguments {unknown}")
+        roles = self._resolve_roles(df, roles, **role_kwargs)
+        check_long_frame(df, roles, max_levels=self.max_levels)
+        layout = self._arrange(df, roles)
+        self._fit(df, roles, layout)
+        cohort = self._encode(df, layout)
+        return (cohort, layout.ids) if return_ids else cohort
+
+    def _resolve_roles(self, df, roles, **kwargs) -> ColumnRoles:
+        given = {k: v for k, v in kwargs.items() if v is not None}
+        if roles is not None:
+            if given:
+                raise InvalidParameterError(
+                    "Give the column roles either as 'roles' or as keyword arguments, not both "
+                    f"(got roles and {sorted(given)})."
+                )
+            if isinstance(roles, ColumnRoles):
+                kwargs = roles.to_dict()
+            elif isinstance(roles, Mapping):
+                unknown = sorted(set(roles) - set(ROLE_NAMES))
+                if unknown:
+                    raise InvalidParameterError(
+                        f"The 'roles' argument has unknown keys {unknown}; expected some of "
+                        f"{list(ROLE_NAMES)}."
+                    )
+                kwargs = {name: roles.get(name) for name in ROLE_NAMES}
+            else:
+                raise InvalidParameterError(
+                    "The 'roles' argument must be a ColumnRoles or a dict; got "
+                    f"{type(roles).__name__}."
+                )
+        for name in ("id_col", "time_col"):
+            if kwargs.get(name) is None:
+                raise InvalidParameterError(f"The '{name}' argument is required.")
+        id_col, time_col = kwargs.pop("id_col"), kwargs.pop("time_col")
+        return ColumnRoles.resolve(df, id_col, time_col, **kwargs)
+
+    @staticmethod
+    def _arrange(df, roles):
+        numbers, _ = time_to_numbers(df[roles.time_col])
+        return arrange_rows(df[roles.id_col], numbers)
+
+    def _fit(self, df, roles, layout):
+        encoder_params = {
+            "n_quantiles": self.n_quantiles,
+            "subsample": self.subsample,
+            "random_state": self.random_state,
+        }
+        static_numeric, static_categorical = roles.split_static(df)
+        per_patient = df.iloc[layout.first_rows]
+
+        time_grid = TimeGrid().fit(df[roles.time_col], layout)
+        numeric_encoders = [NumericEncoder(**encoder_params).fit(df[c]) for c in roles.num_cols]
+        numeric_names = list(roles.num_cols)
+        if not time_grid.regular_:
+            gaps = pd.Series(time_grid.gaps(df[roles.time_col], layout), name=roles.time_col)
+            numeric_encoders.append(NumericEncoder(**encoder_params).fit(gaps))
+            numeric_names.append(f"{roles.time_col}.gap")
+        categorical_encoders = [CategoricalEncoder().fit(df[c]) for c in roles.cat_cols]
+        static_categorical_encoders = [
+            CategoricalEncoder().fit(per_patient[c]) for c in static_categorical
+        ]
+
+        self.roles_ = roles
+        self.feature_names_in_ = np.asarray(df.columns, dtype=object)
+        self.n_features_in_ = len(df.columns)
+        modelled = set(roles.columns)
+        self.columns_ = [c for c in df.columns if c in modelled]
+        self.id_dtype_ = df[roles.id_col].dtype
+        self.id_kind_ = id_kind(df[roles.id_col])
+        self.time_grid_ = time_grid
+        self.has_gap_channel_ = not time_grid.regular_
+        self.numeric_names_ = numeric_names
+        self.numeric_encoders_ = numeric_encoders
+        self.categorical_names_ = list(roles.cat_cols)
+        self.categorical_encoders_ = categorical_encoders
+        self.categorical_levels_ = tuple(e.n_levels_ for e in categorical_encoders)
+        self.static_numeric_names_ = static_numeric
+        self.static_numeric_encoders_ = [
+            NumericEncoder(**encoder_params).fit(per_patient[c]) for c in static_numeric
+        ]
+        self.static_categorical_names_ = static_categorical
+        self.static_categorical_encoders_ = static_categorical_encoders
+        self.static_categorical_levels_ = tuple(
+            e.n_levels_ for e in static_categorical_encoders
+        )
+        if roles.condition_col is None:
+            self.condition_encoder_ = None
+            self.classes_ = np.array([])
+        else:
+            self.condition_encoder_ = CategoricalEncoder().fit(per_patient[roles.condition_col])
+            self.classes_ = self.condition_encoder_.levels_.to_numpy()
+        self.max_length_ = int(layout.lengths.max())
+        self.n_patients_ = layout.n_patients
+
+    # -- transform -------------------------------------------------------------------------------
+    def transform(self, df, *, return_ids=False):
+        """Encode a long frame with the fitted roles and encoders.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per (patient, time), with the fitted columns. Never modified.
+        return_ids : bool, default=False
+            Also return the patient ids in cohort order (pass them to `inverse_transform`
+            to get the same ids back).
+
+        Returns
+        -------
+        EncodedCohort, or (EncodedCohort, pandas.Index) when `return_ids`
+            The encoded patients (and their ids).
+
+        Raises
+        ------
+        InvalidDataError
+            If the frame does not fit the roles, has a stay longer than `max_length_`, or has
+            values never seen in `fit`.
+        """
+        check_is_fitted(self, "roles_")
+        check_long_frame(df, self.roles_, max_levels=None)
+        layout = self._arrange(df, self.roles_)
+        cohort = self._encode(df, layout)
+        return (cohort, layout.ids) if return_ids else cohort
+
+    def _encode(self, df, layout) -> EncodedCohort:
+        roles = self.roles_
+        n_patients, max_length = layout.n_patients, self.max_length_
+        if layout.lengths.max() > max_length:
+            longest = int(np.argmax(layout.lengths))
+            raise InvalidDataError(
+                [
+                    f"Column '{roles.id_col}' (id_col): patient {layout.ids[longest]} has "
+                    f"{layout.lengths[longest]} rows, more than the {max_length} time steps "
+                    "seen in fit."
+                ]
+            )
+        order, patient, position = layout.order, layout.patient, layout.position
+        valid = np.arange(max_length)[None, :] < layout.lengths[:, None]
+        problems = []
+
+        columns = [
+            self._encode_column(enc, df[name], problems)
+            for name, enc in zip(roles.num_cols, self.numeric_encoders_)
+        ]
+        scores = np.stack(columns, axis=1)[order] if columns else np.zeros((len(order), 0))
+        if self.has_gap_channel_:
+            gaps = self.time_grid_.gaps(df[roles.time_col], layout)  # already in sorted order
+            scores = np.column_stack([scores, self.numeric_encoders_[-1].transform(gaps)])
+        shape = (n_patients, max_length, scores.shape[1])
+        scores = scatter(scores.astype(np.float32), patient, position, shape, np.float32(np.nan))
+        observed = ~np.isnan(scores)
+        numeric = fill_unobserved(scores, observed, valid)
+
+        codes = [
+            self._encode_column(enc, df[name], problems)
+            for name, enc in zip(roles.cat_cols, self.categorical_encoders_)
+        ]
+        codes = np.stack(codes, axis=1)[order] if codes else np.zeros((len(order), 0), np.int64)
+        shape = (n_patients, max_length, codes.shape[1])
+        categorical = scatter(codes, patient, position, shape, 0)
+
+        per_patient = df.iloc[layout.first_rows]
+        static_scores = np.zeros((n_patients, len(self.static_numeric_encoders_)))
+        for j, (name, enc) in enumerate(
+            zip(self.static_numeric_names_, self.static_numeric_encoders_)
+        ):
+            static_scores[:, j] = self._encode_column(enc, per_patient[name], problems)
+        static_observed = ~np.isnan(static_scores)
+        static_codes = np.zeros((n_patients, len(self.static_categorical_encoders_)), np.int64)
+        for j, (name, enc) in enumerate(
+            zip(self.static_categorical_names_, self.static_categorical_encoders_)
+        ):
+            static_codes[:, j] = self._encode_column(enc, per_patient[name], problems)
+        if self.condition_encoder_ is None:
+            condition = np.zeros(n_patients, np.int64)
+        else:
+            condition = self._encode_column(
+                self.condition_encoder_, per_patient[roles.condition_col], problems
+            )
+        if problems:
+            raise InvalidDataError(problems)
+
+        return EncodedCohort(
+            numeric=numeric,
+            observed=observed,
+            categorical=categorical.astype(np.int64),
+            static_numeric=np.where(static_observed, static_scores, 0.0).astype(np.float32),
+            static_observed=static_observed,
+            static_categorical=static_codes,
+            condition=np.asarray(condition, dtype=np.int64),
+            lengths=layout.lengths.copy(),
+            categorical_levels=self.categorical_levels_,
+            static_categorical_levels=self.static_categorical_levels_,
+            n_classes=len(self.classes_),
+        )
+
+    @staticmethod
+    def _encode_column(encoder, values, problems):
+        """Transform one column, collecting unseen-level errors instead of stopping at one."""
+        try:
+            return encoder.transform(values)
+        except ValueError as error:
+            problems.append(str(error))
+            return np.zeros(len(values), dtype=np.int64)
+
+    # -- inverse ---------------------------------------------------------------------------------
+    def inverse_transform(self, encoded, *, ids=None) -> pd.DataFrame:
+        """Decode a cohort into a long frame shaped like the fitted input.
+
+        Works on any `EncodedCohort` with the fitted layout, including generated ones.
+
+        Parameters
+        ----------
+        encoded : EncodedCohort
+            The patients to decode.
+        ids : array-like of shape (N,), optional
+            Patient ids in cohort order (e.g. from ``transform(df, return_ids=True)``).
+            By default fresh ids: ``0 .. N-1`` for integer ids, ``"synthetic-000001"`` ... for
+            string ids, UUIDs derived from the index for UUID ids.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per valid time step (``lengths``), sorted by (id, time), with a
+            RangeIndex; the fitted columns in the input's order and dtypes. Numeric values are
+            NaN where `observed` is False (except in dtypes that cannot hold NaN, such as
+            numpy ints, which were never missing in fit); static values and the condition are
+            repeated on every row of the patient.
+
+        Raises
+        ------
+        InvalidParameterError
+            If `encoded` does not have the fitted layout, or `ids` has the wrong length or
+            repeats an id.
+        """
+        check_is_fitted(self, "roles_")
+        self._check_layout(encoded)
+        roles = self.roles_
+        n_patients = encoded.n_patients
+        valid = encoded.length_mask()
+        patient, position = np.nonzero(valid)
+
+        patient_ids = self._patient_ids(ids, n_patients)
+        out = {roles.id_col: patient_ids.take(patient)}
+        if self.time_grid_.regular_:
+            out[roles.time_col] = self.time_grid_.times_from_positions(position)
+        else:
+            gap_encoder = self.numeric_encoders_[-1]
+            gaps = gap_encoder.inverse_transform(encoded.numeric[:, :, -1][valid])
+            padded = np.zeros(valid.shape)
+            padded[valid] = gaps.to_numpy(dtype=np.float64)
+            out[roles.time_col] = self.time_grid_.to_time(
+                self.time_grid_.times_from_gaps(padded, valid)
+            )
+        for k, (name, enc) in enumerate(zip(roles.num_cols, self.numeric_encoders_)):
+            scores = encoded.numeric[:, :, k][valid].astype(np.float64)
+            if can_hold_missing(enc.dtype_):
+                scores[~encoded.observed[:, :, k][valid]] = np.nan
+            out[name] = enc.inverse_transform(scores)
+        for k, (name, enc) in enumerate(zip(roles.cat_cols, self.categorical_encoders_)):
+            out[name] = enc.inverse_transform(encoded.categorical[:, :, k][valid])
+        for j, (name, enc) in enumerate(
+            zip(self.static_numeric_names_, self.static_numeric_encoders_)
+        ):
+            scores = encoded.static_numeric[:, j].astype(np.float64)
+            if can_hold_missing(enc.dtype_):
+                scores[~encoded.static_observed[:, j]] = np.nan
+            out[name] = enc.inverse_transform(scores).take(patient)
+        for j, (name, enc) in enumerate(
+            zip(self.static_categorical_names_, self.static_categorical_encoders_)
+        ):
+            out[name] = enc.inverse_transform(encoded.static_categorical[:, j]).take(patient)
+        if self.condition_encoder_ is not None:
+            decoded = self.condition_encoder_.inverse_transform(encoded.condition)
+            out[roles.condition_col] = decoded.take(patient)
+
+        frame = pd.DataFrame(
+            {c: pd.Series(out[c]).reset_index(drop=True) for c in self.columns_}
+        )
+        rank = _sort_rank(patient_ids)
+        if rank is not None:
+            frame = frame.take(np.lexsort((position, rank[patient]))).reset_index(drop=True)
+        return frame
+
+    def _check_layout(self, encoded):
+        if not isinstance(encoded, EncodedCohort):
+            raise InvalidParameterError(
+                f"inverse_transform expects an EncodedCohort; got {type(encoded).__name__}."
+            )
+        expected = {
+            "numeric channels": (encoded.numeric.shape[2], len(self.numeric_encoders_)),
+            "categorical levels": (encoded.categorical_levels, self.categorical_levels_),
+            "static numeric columns": (
+                encoded.static_numeric.shape[1],
+                len(self.static_numeric_encoders_),
+            ),
+            "static categorical levels": (
+                encoded.static_categorical_levels,
+                self.static_categorical_levels_,
+            ),
+            "classes": (encoded.n_classes, len(self.classes_)),
+        }
+        wrong = [f"{k}: got {got}, fitted {want}" for k, (got, want) in expected.items()
+                 if tuple(np.atleast_1d(got)) != tuple(np.atleast_1d(want))]
+        lengths = np.asarray(encoded.lengths)
+        if lengths.size and (lengths.min() < 1 or lengths.max() > encoded.max_length):
+            wrong.append(f"lengths must be in [1, {encoded.max_length}]")
+        if wrong:
+            raise InvalidParameterError(
+                "The cohort does not have the layout this preprocessor was fitted on ("
+                + "; ".join(wrong) + ")."
+            )
+
+    def _patient_ids(self, ids, n_patients) -> pd.Index:
+        id_col = self.roles_.id_col
+        if ids is None:
+            return fresh_ids(n_patients, self.id_kind_, self.id_dtype_, id_col)
+        ids = pd.Index(ids, name=id_col)
+        if len(ids) != n_patients:
+            raise InvalidParameterError(
+                f"The 'ids' argument has {len(ids)} ids; the cohort has {n_patients} patients."
+            )
+        if not ids.is_unique:
+            raise InvalidParameterError("The 'ids' argument repeats patient ids.")
+        if ids.dtype != self.id_dtype_:
+            try:
+                ids = pd.Index(pd.Series(ids).astype(self.id_dtype_), name=id_col)
+            except (TypeError, ValueError):
+                pass  # keep the caller's ids as given
+        return ids
+
+
+def _sort_rank(ids) -> np.ndarray | None:
+    """Rank of each id in sorted order, or None if already sorted or not sortable."""
+    if ids.is_monotonic_increasing:
+        return None
+    try:
+        order = ids.argsort(kind="stable")
+    except TypeError:
+        return None
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[order] = np.arange(len(ids))
+    return rank

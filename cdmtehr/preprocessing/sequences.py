@@ -1,0 +1,289 @@
+"""Long frame <-> padded (N, T, K) arrays: row order, time grid, fill rule and fresh ids."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+# Namespace of the deterministic UUIDs given to synthetic patients.
+_SYNTHETIC_NAMESPACE = uuid.UUID("6f1c3c52-9a0e-4d5b-8f43-2c6f0e7a1b9d")
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    """Where each row of a long frame goes in the padded arrays.
+
+    Attributes
+    ----------
+    order : ndarray of shape (n_rows,), int64
+        Row positions sorted by (patient, time).
+    patient : ndarray of shape (n_rows,), int64
+        Patient index of each sorted row.
+    position : ndarray of shape (n_rows,), int64
+        Time index of each sorted row within its patient (0 .. length - 1).
+    lengths : ndarray of shape (N,), int64
+        Rows per patient.
+    first_rows : ndarray of shape (N,), int64
+        Row position of each patient's first row (for per-patient columns).
+    ids : pandas.Index
+        Patient ids in patient order (sorted when the ids are sortable).
+    """
+
+    order: np.ndarray
+    patient: np.ndarray
+    position: np.ndarray
+    lengths: np.ndarray
+    first_rows: np.ndarray
+    ids: pd.Index
+
+    @property
+    def n_patients(self) -> int:
+        """Number of patients N."""
+        return len(self.lengths)
+
+
+def arrange_rows(ids, time_values) -> RowLayout:
+    """Sort rows by (patient, time) and number them within each patient.
+
+    Parameters
+    ----------
+    ids : pandas.Series of shape (n_rows,)
+        Patient ids, without missing values.
+    time_values : ndarray of shape (n_rows,)
+        Times as sortable numbers (see :func:`time_to_numbers`).
+
+    Returns
+    -------
+    RowLayout
+        The permutation and the (patient, position) of each sorted row.
+    """
+    try:
+        codes, uniques = pd.factorize(ids, sort=True)
+    except TypeError:  # ids of mixed types: patients in order of first appearance
+        codes, uniques = pd.factorize(ids, sort=False)
+    codes = codes.astype(np.int64)
+    order = np.lexsort((time_values, codes))
+    patient = codes[order]
+    lengths = np.bincount(patient, minlength=len(uniques)).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    position = np.arange(len(order), dtype=np.int64) - starts[patient]
+    return RowLayout(
+        order=order.astype(np.int64),
+        patient=patient,
+        position=position,
+        lengths=lengths,
+        first_rows=order[starts].astype(np.int64),
+        ids=pd.Index(uniques, name=ids.name),
+    )
+
+
+def scatter(values, patient, position, shape, fill) -> np.ndarray:
+    """Place row values (n_rows, K) into a padded array of `shape` (N, T, K)."""
+    out = np.full(shape, fill, dtype=np.result_type(values.dtype, np.asarray(fill).dtype))
+    out[patient, position] = values
+    return out
+
+
+def fill_unobserved(values, observed, valid) -> np.ndarray:
+    """Fill unobserved cells: forward fill within the stay, then backward fill, then 0.
+
+    Parameters
+    ----------
+    values : ndarray of shape (N, T, K)
+        Values, arbitrary where unobserved.
+    observed : ndarray of shape (N, T, K), bool
+        True where a value was measured.
+    valid : ndarray of shape (N, T), bool
+        True inside the stay; cells outside are set to 0.
+
+    Returns
+    -------
+    ndarray of shape (N, T, K)
+        The filled values (0 is the median normal score, used for channels a patient never
+        had measured).
+    """
+    n_patients, n_steps, n_channels = values.shape
+    # Work on contiguous (N * K, T) rows: accumulating along a strided axis is much slower.
+    rows = np.ascontiguousarray(values.transpose(0, 2, 1)).reshape(-1, n_steps)
+    seen = np.ascontiguousarray(observed.transpose(0, 2, 1)).reshape(-1, n_steps)
+    steps = np.arange(n_steps, dtype=np.int32)
+    # Index of the last observation so far (-1: none yet) and of the next one (T: none left).
+    last = np.maximum.accumulate(np.where(seen, steps, np.int32(-1)), axis=1)
+    following = np.where(seen, steps, np.int32(n_steps))[:, ::-1]
+    following = np.minimum.accumulate(following, axis=1)[:, ::-1]
+    source = np.where(last >= 0, last, following)
+    found = source < n_steps
+    filled = np.take_along_axis(rows, np.minimum(source, n_steps - 1), axis=1)
+    filled = np.where(found, filled, 0).reshape(n_patients, n_channels, n_steps)
+    filled = filled.transpose(0, 2, 1) * valid[:, :, None]
+    return filled.astype(values.dtype, copy=False)
+
+
+# -- time ----------------------------------------------------------------------------------------
+def time_to_numbers(times) -> tuple:
+    """Times as numbers that sort like them, and whether they are integers.
+
+    Datetimes and timedeltas become int64 counts of their own unit (UTC for tz-aware
+    datetimes); integer dtypes become int64; floats stay float64.
+    """
+    dtype = times.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        return times.array.asi8.astype(np.int64, copy=False), True
+    if pd.api.types.is_integer_dtype(dtype):
+        return times.to_numpy(dtype=np.int64), True
+    return times.to_numpy(dtype=np.float64), False
+
+
+def numbers_to_time(numbers, dtype, name) -> pd.Series:
+    """Inverse of :func:`time_to_numbers`: a Series of `dtype`."""
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        naive = pd.Series(numbers.astype(f"datetime64[{dtype.unit}]"), name=name)
+        return naive.dt.tz_localize("UTC").dt.tz_convert(dtype.tz)
+    if pd.api.types.is_datetime64_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        return pd.Series(numbers.astype(np.int64).view(dtype), name=name)
+    if isinstance(dtype, np.dtype):
+        return pd.Series(numbers.astype(dtype), name=name)
+    return pd.Series(numbers, name=name).astype(dtype)
+
+
+class TimeGrid:
+    """How a patient's time steps map to times, learned from the sorted rows.
+
+    The grid is *regular* when every patient's times are ``origin + step * k`` for
+    ``k = 0 .. length - 1``, with one origin and one step for all patients (PhysioNet's hours
+    0..47); positions then suffice. Otherwise the time is rebuilt from a *gap* per row: the
+    time since the previous row (for the first row: since the global origin). Integer times
+    (and datetimes) are counted in `unit_`, the greatest common divisor of all gaps, so that
+    gaps are small exact integers.
+
+    Attributes
+    ----------
+    dtype_ : dtype
+        The time column's dtype, restored exactly.
+    integer_ : bool
+        Whether times are integer counts (ints, datetimes, timedeltas, integral floats).
+    origin_ : int or float
+        Earliest time, in the numbers of :func:`time_to_numbers`.
+    unit_ : int or float
+        Gaps are multiples of this (1.0 for non-integral float times).
+    regular_ : bool
+        Whether the times need no gap channel.
+    step_ : int or float
+        Step of a regular grid, in units.
+    min_gap_ : int or float
+        Smallest gap between two rows of a patient, in units (gaps are clipped to it on the
+        way back, so that rebuilt times stay strictly increasing).
+    """
+
+    def fit(self, times, layout: RowLayout) -> TimeGrid:
+        """Learn the origin, unit and regularity from `times` (a Series) and its row layout."""
+        self.dtype_ = times.dtype
+        self.name_ = times.name
+        numbers, integer = time_to_numbers(times)
+        numbers = numbers[layout.order]
+        if not integer and np.all(numbers == np.round(numbers)) and np.abs(numbers).max() < 2**53:
+            numbers, integer = numbers.astype(np.int64), True
+        self.integer_ = bool(integer)
+        self.origin_ = numbers.min().item()
+        raw = self._raw_gaps(numbers, layout)
+        if integer:
+            nonzero = np.abs(raw[raw != 0])
+            self.unit_ = int(np.gcd.reduce(nonzero)) if nonzero.size else 1
+        else:
+            self.unit_ = 1.0
+        gaps = raw // self.unit_ if integer else raw
+        later = gaps[layout.position > 0]
+        step = later[0] if later.size else (1 if integer else 1.0)
+        first = gaps[layout.position == 0]
+        self.regular_ = bool(np.all(first == 0) and np.all(later == step))
+        if self.regular_ and not integer:
+            # Float grids are regular only if origin + step * k reproduces every time exactly.
+            rebuilt = self.origin_ + step * layout.position
+            self.regular_ = bool(np.array_equal(rebuilt, numbers))
+        self.step_ = step.item() if hasattr(step, "item") else step
+        self.min_gap_ = later.min().item() if later.size else self.step_
+        return self
+
+    def _raw_gaps(self, numbers, layout) -> np.ndarray:
+        previous = np.concatenate([[self.origin_], numbers[:-1]]).astype(numbers.dtype)
+        previous[layout.position == 0] = self.origin_
+        return numbers - previous
+
+    def gaps(self, times, layout: RowLayout) -> np.ndarray:
+        """Gap of each sorted row to the previous one, in units (float64)."""
+        numbers, _ = time_to_numbers(times)
+        numbers = numbers[layout.order]
+        if self.integer_:
+            numbers = numbers.astype(np.int64)
+            return (self._raw_gaps(numbers, layout) // self.unit_).astype(np.float64)
+        return self._raw_gaps(numbers, layout).astype(np.float64)
+
+    def times_from_positions(self, position) -> pd.Series:
+        """Times of a regular grid at the given positions."""
+        numbers = self.origin_ + self.step_ * self.unit_ * position
+        return numbers_to_time(np.asarray(numbers), self.dtype_, self.name_)
+
+    def times_from_gaps(self, gaps, valid) -> np.ndarray:
+        """Times (as numbers) from padded gaps (N, T) in units; returns the valid cells."""
+        gaps = gaps.copy()
+        later = np.zeros_like(valid)
+        later[:, 1:] = True
+        if self.integer_:
+            gaps = np.round(gaps)
+        # Gaps after the first row stay positive, so times stay strictly increasing.
+        gaps = np.where(later, np.maximum(gaps, self.min_gap_), np.maximum(gaps, 0))
+        gaps = np.where(valid, gaps, 0)
+        if self.integer_:
+            offsets = np.cumsum(gaps.astype(np.int64), axis=1) * self.unit_
+        else:
+            offsets = np.cumsum(gaps, axis=1)
+        return self.origin_ + offsets[valid]
+
+    def to_time(self, numbers) -> pd.Series:
+        """Numbers back to the time dtype."""
+        return numbers_to_time(np.asarray(numbers), self.dtype_, self.name_)
+
+
+# -- patient ids ---------------------------------------------------------------------------------
+def id_kind(ids) -> str:
+    """How fresh ids are made for this id column: integer, float, uuid or string."""
+    dtype = ids.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "string"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    first = ids.iloc[0] if len(ids) else None
+    if isinstance(first, uuid.UUID):
+        return "uuid"
+    return "string"
+
+
+def fresh_ids(n, kind, dtype, name) -> pd.Index:
+    """`n` new patient ids in the id column's dtype (integers 0..n-1, "synthetic-000001", ...).
+
+    UUID ids are derived deterministically from the patient's index (``uuid5``).
+    """
+    if kind in ("integer", "float"):
+        values = np.arange(n)
+        if kind == "integer" and isinstance(dtype, np.dtype) and n > 0:
+            if n - 1 > np.iinfo(dtype).max:
+                dtype = np.dtype(np.int64)  # the fitted dtype cannot count this many patients
+        return pd.Index(pd.Series(values).astype(dtype), name=name)
+    if kind == "uuid":
+        return pd.Index(
+            [uuid.uuid5(_SYNTHETIC_NAMESPACE, str(i)) for i in range(n)], dtype=object, name=name
+        )
+    width = max(6, int(math.log10(max(n, 1))) + 1)
+    numbers = np.char.zfill(np.arange(1, n + 1).astype(str), width)
+    labels = np.char.add("synthetic-", numbers).astype(object)
+    if isinstance(dtype, pd.CategoricalDtype):
+        return pd.Index(pd.Categorical(labels), name=name)
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return pd.Index(labels, dtype=dtype, name=name)
+    return pd.Index(labels, dtype=object, name=name)

@@ -14,6 +14,11 @@ from sklearn.utils.validation import check_is_fitted
 # move values seen in fit (most are knots: ties, extremes) off their exact value.
 _SCORE_TOLERANCE = 1e-6
 
+# Values are mapped affinely onto [0, _SPAN] before the quantile transform: scikit-learn sends
+# every value within an absolute 1e-7 of the observed min or max to that bound, which would
+# merge all values of a column measured on a tiny scale (1e-12) or next to its extremes.
+_SPAN = 1e20
+
 
 def _as_series(values) -> pd.Series:
     if isinstance(values, pd.Series):
@@ -85,16 +90,17 @@ class NumericEncoder(BaseEstimator):
     quantile_transformer_ : QuantileTransformer or None
         The fitted transform; None for constant or never-observed columns.
     knot_values_, knot_scores_ : ndarray
-        Distinct quantiles and their normal scores: a score within float32 round-off of a
-        knot's score decodes to the knot exactly (only set when `quantile_transformer_` is).
+        The distinct observed values when there are at most `n_quantiles` of them, else the
+        distinct quantiles, with their normal scores: a score within float32 round-off of
+        a knot's score decodes to the knot exactly (set when `quantile_transformer_` is).
 
     Notes
     -----
     Scikit-learn's `QuantileTransformer` with ``output_distribution="normal"`` maps the
     observed values to a standard normal by piecewise-linear interpolation of the empirical
     quantiles, so `inverse_transform(transform(x))` returns `x` up to floating-point round-off,
-    and exactly for values at a quantile knot (ties, extremes, and every value of columns with
-    at most `n_quantiles` observations) even after the scores went through float32.
+    and exactly (even after the scores went through float32) for the quantiles and, in
+    columns with at most `n_quantiles` distinct values, for every value seen in `fit`.
     """
 
     def __init__(self, *, n_quantiles=1000, subsample=1_000_000, random_state=0):
@@ -130,6 +136,7 @@ class NumericEncoder(BaseEstimator):
         if self.min_ == self.max_:
             self.quantile_transformer_ = None
             return self
+        distinct = np.unique(observed)
         if observed.size > self.subsample:
             rng = check_random_state(self.random_state)
             picked = rng.choice(observed.size, size=self.subsample - 2, replace=False)
@@ -139,9 +146,15 @@ class NumericEncoder(BaseEstimator):
             output_distribution="normal",
             subsample=None,
         )
-        self.quantile_transformer_ = qt.fit(observed[:, None])
-        self.knot_values_ = np.unique(qt.quantiles_[:, 0])
-        self.knot_scores_ = qt.transform(self.knot_values_[:, None])[:, 0]
+        self.quantile_transformer_ = qt.fit(self._to_span(observed)[:, None])
+        # Snap targets. Few distinct values: the values themselves (they lie on the map, and
+        # np.percentile may have returned 3.1000000000000028 for a tie at 3.1); else the
+        # quantiles.
+        if distinct.size <= self.n_quantiles:
+            self.knot_values_ = distinct
+        else:
+            self.knot_values_ = np.unique(self._from_span(qt.quantiles_[:, 0]))
+        self.knot_scores_ = qt.transform(self._to_span(self.knot_values_)[:, None])[:, 0]
         return self
 
     def transform(self, values) -> np.ndarray:
@@ -161,7 +174,7 @@ class NumericEncoder(BaseEstimator):
         x = _to_float(_as_series(values))
         if self.quantile_transformer_ is None:
             return np.where(np.isnan(x), np.nan, 0.0)
-        return self.quantile_transformer_.transform(x[:, None])[:, 0]
+        return self.quantile_transformer_.transform(self._to_span(x)[:, None])[:, 0]
 
     def inverse_transform(self, scores) -> pd.Series:
         """Map normal scores back to values of the original dtype.
@@ -193,13 +206,19 @@ class NumericEncoder(BaseEstimator):
         if qt is None:
             x = np.where(missing, np.nan, self.min_)
         else:
-            x = qt.inverse_transform(z[:, None])[:, 0]
+            x = self._from_span(qt.inverse_transform(z[:, None])[:, 0])
             knot, close = self._nearest_knot(z)
             x = np.where(close, self.knot_values_[knot], x)
         x = np.clip(x, self.min_, self.max_)
         if self.integer_:
             x = np.round(x)
         return _restore_numeric(x, self.dtype_, self.name_)
+
+    def _to_span(self, x):
+        return (x - self.min_) / (self.max_ - self.min_) * _SPAN
+
+    def _from_span(self, x):
+        return self.min_ + x / _SPAN * (self.max_ - self.min_)
 
     def _nearest_knot(self, z):
         """Index of the knot whose score is nearest to `z`, and whether it is within tolerance."""
@@ -290,7 +309,12 @@ class CategoricalEncoder(BaseEstimator):
         check_is_fitted(self, "n_levels_")
         series = _as_series(values)
         missing = series.isna().to_numpy()
-        codes = pd.Categorical(series, categories=self.levels_).codes.astype(np.int64)
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            # Map each category once, then look the row codes up (-1 stays missing).
+            lookup = np.append(self.levels_.get_indexer(series.cat.categories), -1)
+            codes = lookup[series.cat.codes.to_numpy()].astype(np.int64)
+        else:
+            codes = self.levels_.get_indexer(series).astype(np.int64)
         unknown = (codes < 0) & ~missing
         if unknown.any():
             shown = list(pd.unique(series[unknown]))[:5]
@@ -330,14 +354,15 @@ class CategoricalEncoder(BaseEstimator):
                 f"Column '{self.name_}' has {self.n_levels_} levels; got codes outside "
                 f"[0, {self.n_levels_ - 1}]."
             )
-        missing = codes == len(self.levels_)
         if isinstance(self.dtype_, pd.CategoricalDtype):
+            # Positions in the dtype's full category list; the missing level is -1.
             positions = self.dtype_.categories.get_indexer(self.levels_)
-            category_codes = np.where(missing, -1, positions[np.where(missing, 0, codes)])
-            values = pd.Categorical.from_codes(category_codes, dtype=self.dtype_)
+            lookup = np.append(positions, [-1] * self.has_missing_).astype(np.int64)
+            values = pd.Categorical.from_codes(lookup[codes], dtype=self.dtype_)
             return pd.Series(values, name=self.name_)
-        values = np.asarray(self.levels_, dtype=object)[np.where(missing, 0, codes)] if len(
-            self.levels_
-        ) else np.empty(codes.size, dtype=object)
-        values[missing] = self.missing_value_
+        lookup = np.empty(self.n_levels_, dtype=object)
+        lookup[: len(self.levels_)] = np.asarray(self.levels_, dtype=object)
+        if self.has_missing_:
+            lookup[-1] = self.missing_value_
+        values = lookup[codes]
         return pd.Series(values, name=self.name_, dtype=self.dtype_)

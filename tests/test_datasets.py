@@ -1,0 +1,68 @@
+"""The bundled PhysioNet 2012 set a and its roles."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cdmtehr.datasets import PHYSIONET2012_ROLES, load_physionet2012, physionet2012_roles
+from cdmtehr.exceptions import InvalidParameterError
+
+
+def test_load_physionet2012_shape_and_counts(physionet):
+    df, roles = physionet
+
+    assert df.shape == (192000, 47)
+    assert df["patient_id"].nunique() == 4000
+    assert df.groupby("patient_id")["in_hospital_death"].first().sum() == 554
+    assert (df.groupby("patient_id").size() == 48).all()
+    assert df["hour"].dtype == np.int16 and df["hour"].between(0, 47).all()
+    assert df["in_hospital_death"].dtype == np.int8
+    assert list(df["ICUType"].cat.categories) == ["CCU", "CSRU", "MICU", "SICU"]
+
+
+def test_physionet2012_roles_match_the_columns(physionet):
+    df, roles = physionet
+
+    assert roles == physionet2012_roles() == PHYSIONET2012_ROLES
+    named = [roles["id_col"], roles["time_col"], *roles["num_cols"], *roles["cat_cols"],
+             *roles["static_cols"], roles["condition_col"]]
+    assert sorted(named) == sorted(df.columns) and len(set(named)) == len(named)
+    assert len(roles["num_cols"]) + len(roles["cat_cols"]) == 37
+    assert all(df[c].dtype == np.float64 for c in roles["num_cols"])
+    assert roles["cat_cols"] == ["MechVent"]
+    assert (df.groupby("patient_id")[roles["static_cols"]].nunique(dropna=False) <= 1).all().all()
+
+
+def test_physionet2012_roles_are_fresh_copies():
+    roles = physionet2012_roles()
+    roles["num_cols"].append("extra")
+    assert "extra" not in physionet2012_roles()["num_cols"]
+
+
+def test_load_physionet2012_without_roles_returns_the_frame():
+    assert isinstance(load_physionet2012(), pd.DataFrame)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_load_physionet2012_from_a_file(physionet_small, tmp_path, suffix):
+    df, _ = physionet_small
+    path = tmp_path / f"physionet{suffix}"
+    if suffix == ".csv":
+        df.to_csv(path, index=False)
+    else:
+        df.to_parquet(path)
+
+    loaded, roles = load_physionet2012(path, return_roles=True)
+
+    expected = df.copy()
+    expected["set"] = expected["set"].cat.set_categories(["a", "b", "c"])
+    expected["MechVent"] = expected["MechVent"].cat.set_categories(["0", "1"])
+    if suffix == ".csv":
+        pd.testing.assert_frame_equal(loaded, expected)
+    else:
+        pd.testing.assert_frame_equal(loaded, df)
+
+
+def test_load_physionet2012_rejects_other_files(tmp_path):
+    with pytest.raises(InvalidParameterError, match="parquet or .csv"):
+        load_physionet2012(tmp_path / "data.xlsx")

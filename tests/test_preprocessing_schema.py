@@ -1,0 +1,99 @@
+"""ColumnRoles: inference from dtypes, single names, and the report of unnamed columns."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cdmtehr.exceptions import DataWarning, InvalidDataTypeError, InvalidParameterError
+from cdmtehr.preprocessing import ColumnRoles, SequencePreprocessor
+
+
+def _frame():
+    return pd.DataFrame(
+        {
+            "pid": [1, 1, 2],
+            "t": [0, 1, 0],
+            "hr": [80.0, 81.0, np.nan],
+            "gcs": np.array([15, 14, 3], dtype="int64"),
+            "vent": pd.Categorical(["0", "1", None]),
+            "note": ["a", "b", None],
+            "flag": [True, False, True],
+            "age": [50.0, 50.0, 70.0],
+            "admitted": pd.to_datetime(["2024-01-01"] * 3),
+            "died": [0, 0, 1],
+        }
+    )
+
+
+def test_resolve_infers_roles_from_dtypes():
+    with pytest.warns(DataWarning, match="'admitted' \\(datetime64"):
+        roles = ColumnRoles.resolve(
+            _frame(), "pid", "t", static_cols=["age"], condition_col="died"
+        )
+
+    assert roles.num_cols == ("hr", "gcs")
+    assert roles.cat_cols == ("vent", "note", "flag")
+    assert roles.static_cols == ("age",)
+    assert roles.condition_col == "died"
+
+
+def test_resolve_reports_unnamed_columns_in_one_warning():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        roles = ColumnRoles.resolve(
+            _frame(), "pid", "t", num_cols=["hr"], cat_cols=["vent"], condition_col="died"
+        )
+
+    messages = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    assert len(messages) == 1
+    for col in ("gcs", "note", "flag", "age", "admitted"):
+        assert f"'{col}'" in messages[0]
+    assert roles.columns == ["pid", "t", "hr", "vent", "died"]
+
+
+def test_resolve_with_one_role_given_infers_the_other():
+    with pytest.warns(DataWarning, match="'gcs'"):
+        roles = ColumnRoles.resolve(_frame().drop(columns="admitted"), "pid", "t",
+                                    num_cols="hr", static_cols="age", condition_col="died")
+    assert roles.num_cols == ("hr",)
+    assert roles.cat_cols == ("vent", "note", "flag")
+
+
+def test_resolve_accepts_a_single_name_for_a_list_role():
+    with pytest.warns(DataWarning):
+        roles = ColumnRoles.resolve(_frame(), "pid", "t", num_cols="hr", cat_cols="vent",
+                                    static_cols="age")
+    assert roles.num_cols == ("hr",)
+    assert roles.cat_cols == ("vent",)
+    assert roles.static_cols == ("age",)
+
+
+def test_resolve_rejects_sets_and_non_frames():
+    with pytest.raises(InvalidParameterError, match="'num_cols'"):
+        ColumnRoles.resolve(_frame(), "pid", "t", num_cols={"hr", "gcs"})
+    with pytest.raises(InvalidDataTypeError, match="pandas DataFrame"):
+        ColumnRoles.resolve(_frame().to_numpy(), "pid", "t")
+
+
+def test_split_static_by_dtype():
+    roles = ColumnRoles("pid", "t", static_cols=("age", "note", "gcs"))
+    assert roles.split_static(_frame()) == (["age", "gcs"], ["note"])
+
+
+def test_to_dict_round_trips_through_fit():
+    df = _frame().drop(columns=["admitted"])
+    roles = ColumnRoles("pid", "t", ("hr", "gcs"), ("vent", "note", "flag"), ("age",), "died")
+
+    preprocessor = SequencePreprocessor().fit(df, **roles.to_dict())
+
+    assert preprocessor.roles_ == roles
+    assert SequencePreprocessor().fit(df, roles).roles_ == roles
+
+
+def test_fit_requires_id_and_time():
+    with pytest.raises(InvalidParameterError, match="'time_col'"):
+        SequencePreprocessor().fit(_frame(), id_col="pid")
+    with pytest.raises(InvalidParameterError, match="not both"):
+        SequencePreprocessor().fit(_frame(), {"id_col": "pid", "time_col": "t"}, id_col="pid")

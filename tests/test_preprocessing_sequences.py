@@ -1,0 +1,255 @@
+"""Long frame <-> padded arrays: order, time grid, fill rule, generated cohorts, fresh ids."""
+
+import uuid
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cdmtehr.exceptions import InvalidParameterError
+from cdmtehr.preprocessing import EncodedCohort, SequencePreprocessor
+from cdmtehr.preprocessing.sequences import arrange_rows, fill_unobserved, fresh_ids
+
+
+def _frame(times=(0, 1, 2, 0, 1, 0), ids=(7, 7, 7, 3, 3, 5)):
+    return pd.DataFrame(
+        {
+            "pid": list(ids),
+            "t": np.array(times, dtype="int16"),
+            "hr": [np.nan, 80.0, np.nan, 90.0, np.nan, np.nan],
+            "unit": pd.Categorical(["a", "b", None, "a", "a", "b"], categories=["a", "b", "c"]),
+            "age": [50.0, 50.0, 50.0, np.nan, np.nan, 30.0],
+            "sex": ["F", "F", "F", "M", "M", "F"],
+            "died": ["no", "no", "no", "yes", "yes", "no"],
+        }
+    )
+
+
+ROLES = {
+    "id_col": "pid",
+    "time_col": "t",
+    "num_cols": ["hr"],
+    "cat_cols": ["unit"],
+    "static_cols": ["age", "sex"],
+    "condition_col": "died",
+}
+
+
+def test_transform_layout_and_attributes():
+    preprocessor = SequencePreprocessor()
+    cohort, ids = preprocessor.fit_transform(_frame(), ROLES, return_ids=True)
+
+    assert list(ids) == [3, 5, 7]  # patients by sorted id
+    np.testing.assert_array_equal(cohort.lengths, [2, 1, 3])
+    assert cohort.numeric.shape == (3, 3, 1) and cohort.numeric.dtype == np.float32
+    assert cohort.observed[:, :, 0].tolist() == [
+        [True, False, False],
+        [False, False, False],
+        [False, True, False],
+    ]
+    # Patient 7: unobserved first step is back-filled, last step forward-filled.
+    assert cohort.numeric[2, 0, 0] == cohort.numeric[2, 1, 0] == cohort.numeric[2, 2, 0]
+    assert cohort.numeric[0, 1, 0] == cohort.numeric[0, 0, 0]  # forward fill
+    assert cohort.numeric[1, 0, 0] == 0  # never observed: median score 0
+    assert cohort.numeric[0, 2, 0] == 0 and not cohort.observed[0, 2, 0]  # padding
+    assert cohort.categorical_levels == (3,)  # a, b, missing
+    assert cohort.categorical[:, :, 0].tolist() == [[0, 0, 0], [1, 0, 0], [0, 1, 2]]
+    np.testing.assert_array_equal(cohort.static_observed[:, 0], [False, True, True])
+    assert cohort.static_categorical_levels == (2,)
+    np.testing.assert_array_equal(cohort.condition, [1, 0, 0])
+    assert cohort.n_classes == 2
+    assert list(preprocessor.classes_) == ["no", "yes"]
+    assert preprocessor.numeric_names_ == ["hr"]
+    assert preprocessor.static_numeric_names_ == ["age"]
+    assert preprocessor.static_categorical_names_ == ["sex"]
+    assert preprocessor.max_length_ == 3 and preprocessor.time_grid_.regular_
+
+
+def test_fill_unobserved_matches_pandas():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(40, 7, 3)).astype(np.float32)
+    lengths = rng.integers(1, 8, size=40)
+    valid = np.arange(7)[None, :] < lengths[:, None]
+    observed = (rng.random(values.shape) < 0.3) & valid[:, :, None]
+
+    filled = fill_unobserved(np.where(observed, values, np.nan), observed, valid)
+
+    for i in range(40):
+        for k in range(3):
+            stay = pd.Series(np.where(observed[i, :, k], values[i, :, k], np.nan)[: lengths[i]])
+            expected = stay.ffill().bfill().fillna(0).to_numpy()
+            np.testing.assert_array_equal(filled[i, : lengths[i], k], expected)
+            assert (filled[i, lengths[i] :, k] == 0).all()
+
+
+def test_arrange_rows_sorts_by_patient_and_time():
+    layout = arrange_rows(pd.Series(["b", "a", "b", "a"]), np.array([5.0, 2.0, 1.0, 0.0]))
+    np.testing.assert_array_equal(layout.order, [3, 1, 2, 0])
+    np.testing.assert_array_equal(layout.position, [0, 1, 0, 1])
+    np.testing.assert_array_equal(layout.lengths, [2, 2])
+    assert list(layout.ids) == ["a", "b"]
+
+
+def test_irregular_integer_times_get_a_gap_channel():
+    df = _frame(times=(0, 3, 4, 2, 8, 0))
+    preprocessor = SequencePreprocessor()
+    cohort, ids = preprocessor.fit_transform(df, ROLES, return_ids=True)
+
+    assert preprocessor.has_gap_channel_
+    assert preprocessor.numeric_names_ == ["hr", "t.gap"]
+    assert cohort.numeric.shape[2] == 2
+    np.testing.assert_array_equal(cohort.observed[:, :, -1], cohort.length_mask())
+    out = preprocessor.inverse_transform(cohort, ids=ids)
+    expected = df.sort_values(["pid", "t"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(out, expected)
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "America/New_York"])
+@pytest.mark.parametrize("regular", [True, False])
+def test_datetime_times_roundtrip(tz, regular):
+    hours = [0, 1, 2, 0, 1, 0] if regular else [0, 1, 5, 30, 31, 2]
+    df = _frame()
+    df["t"] = pd.Timestamp("2024-03-09 23:00", tz=tz) + pd.to_timedelta(hours, unit="h")
+    preprocessor = SequencePreprocessor()
+
+    cohort, ids = preprocessor.fit_transform(df, ROLES, return_ids=True)
+    out = preprocessor.inverse_transform(cohort, ids=ids)
+
+    assert preprocessor.has_gap_channel_ is not regular
+    assert out["t"].dtype == df["t"].dtype
+    pd.testing.assert_frame_equal(out, df.sort_values(["pid", "t"]).reset_index(drop=True))
+
+
+def test_float_times_regular_and_irregular():
+    for times, gap in [((0.0, 0.5, 1.0, 0.0, 0.5, 0.0), False), ((0.1, 0.35, 2.0, 0, 1, 0), True)]:
+        df = _frame()
+        df["t"] = np.array(times, dtype="float32")
+        preprocessor = SequencePreprocessor()
+        cohort, ids = preprocessor.fit_transform(df, ROLES, return_ids=True)
+        out = preprocessor.inverse_transform(cohort, ids=ids)
+        assert preprocessor.has_gap_channel_ is gap
+        assert out["t"].dtype == np.float32
+        expected = df.sort_values(["pid", "t"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(out, expected, check_exact=False, rtol=1e-6)
+
+
+def _generated(preprocessor, n_patients, seed):
+    """A cohort as a model could emit it: arbitrary scores, masks, codes and lengths."""
+    rng = np.random.default_rng(seed)
+    max_length = preprocessor.max_length_
+    n_numeric = len(preprocessor.numeric_encoders_)
+    n_static = len(preprocessor.static_numeric_encoders_)
+    return EncodedCohort(
+        numeric=rng.normal(scale=3, size=(n_patients, max_length, n_numeric)).astype(np.float32),
+        observed=rng.random((n_patients, max_length, n_numeric)) < 0.5,
+        categorical=np.stack(
+            [rng.integers(0, v, (n_patients, max_length)) for v in preprocessor.categorical_levels_],
+            axis=-1,
+        ),
+        static_numeric=rng.normal(size=(n_patients, n_static)).astype(np.float32),
+        static_observed=rng.random((n_patients, n_static)) < 0.7,
+        static_categorical=np.stack(
+            [rng.integers(0, v, n_patients) for v in preprocessor.static_categorical_levels_],
+            axis=-1,
+        ),
+        condition=rng.integers(0, len(preprocessor.classes_), n_patients),
+        lengths=rng.integers(1, max_length + 1, n_patients),
+        categorical_levels=preprocessor.categorical_levels_,
+        static_categorical_levels=preprocessor.static_categorical_levels_,
+        n_classes=len(preprocessor.classes_),
+    )
+
+
+@pytest.mark.parametrize("times", [(0, 1, 2, 0, 1, 0), (0, 3, 4, 2, 8, 0)], ids=["reg", "irreg"])
+def test_inverse_of_generated_cohort_is_a_valid_frame(times):
+    df = _frame(times=times)
+    preprocessor = SequencePreprocessor().fit(df, ROLES)
+    cohort = _generated(preprocessor, n_patients=200, seed=0)
+
+    out = preprocessor.inverse_transform(cohort)
+
+    assert list(out.columns) == list(df.columns)
+    assert (out.dtypes == df.dtypes).all()
+    assert isinstance(out.index, pd.RangeIndex) and len(out) == cohort.lengths.sum()
+    np.testing.assert_array_equal(out.groupby("pid").size().to_numpy(), cohort.lengths)
+    np.testing.assert_array_equal(out["pid"].unique(), np.arange(200))
+    assert out["pid"].is_monotonic_increasing
+    assert (out.groupby("pid")["t"].diff().dropna() > 0).all()  # strictly increasing times
+    if times[1] == 1:
+        np.testing.assert_array_equal(out["t"], out.groupby("pid").cumcount())
+    valid = cohort.length_mask()
+    np.testing.assert_array_equal(out["hr"].isna(), ~cohort.observed[:, :, 0][valid])
+    assert out["hr"].dropna().between(80.0, 90.0).all()
+    assert set(out["unit"].dropna()) <= {"a", "b"}
+    assert list(out["unit"].cat.categories) == ["a", "b", "c"]
+    assert (out.groupby("pid")[["age", "sex", "died"]].nunique(dropna=False) <= 1).all().all()
+    assert set(out["died"]) <= {"no", "yes"}
+
+
+def test_inverse_rejects_wrong_layout_and_ids():
+    preprocessor = SequencePreprocessor().fit(_frame(), ROLES)
+    cohort = preprocessor.transform(_frame())
+
+    with pytest.raises(InvalidParameterError, match="numeric channels: got 2, fitted 1"):
+        preprocessor.inverse_transform(
+            replace(cohort, numeric=np.zeros((3, 3, 2)), observed=np.zeros((3, 3, 2), bool))
+        )
+    with pytest.raises(InvalidParameterError, match="'ids' argument has 2 ids"):
+        preprocessor.inverse_transform(cohort, ids=[1, 2])
+    with pytest.raises(InvalidParameterError, match="repeats"):
+        preprocessor.inverse_transform(cohort, ids=[1, 1, 2])
+
+
+def test_inverse_sorts_by_given_ids():
+    preprocessor = SequencePreprocessor().fit(_frame(), ROLES)
+    cohort = preprocessor.transform(_frame())
+
+    out = preprocessor.inverse_transform(cohort, ids=[30, 10, 20])
+
+    assert out["pid"].tolist() == [10, 20, 20, 20, 30, 30]
+
+
+@pytest.mark.parametrize(
+    "ids, expected",
+    [
+        (pd.Series([7, 7, 3], dtype="int32"), [0, 1, 2]),
+        (pd.Series(["x", "x", "y"], dtype=object), ["synthetic-000001", "synthetic-000002",
+                                                     "synthetic-000003"]),
+        (pd.Series(["x", "x", "y"], dtype="str"), ["synthetic-000001", "synthetic-000002",
+                                                  "synthetic-000003"]),
+    ],
+)
+def test_fresh_ids_keep_the_id_dtype(ids, expected):
+    df = pd.DataFrame({"pid": ids, "t": [0, 1, 0], "hr": [1.0, 2.0, 3.0]})
+    preprocessor = SequencePreprocessor().fit(df, id_col="pid", time_col="t")
+    cohort = replace(
+        preprocessor.transform(df).subset([0, 1, 0]), lengths=np.array([1, 2, 1])
+    )
+
+    out = preprocessor.inverse_transform(cohort)
+
+    assert out["pid"].dtype == ids.dtype
+    assert out["pid"].unique().tolist() == expected
+
+
+def test_fresh_uuid_ids_are_deterministic():
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    df = pd.DataFrame({"pid": ids, "t": [0, 0], "hr": [1.0, 2.0]})
+    preprocessor = SequencePreprocessor().fit(df, id_col="pid", time_col="t")
+    cohort = preprocessor.transform(df)
+
+    first = preprocessor.inverse_transform(cohort)
+    second = preprocessor.inverse_transform(cohort)
+
+    assert all(isinstance(v, uuid.UUID) for v in first["pid"])
+    assert not set(first["pid"]) & set(ids)
+    pd.testing.assert_frame_equal(first, second)
+    assert first["pid"].is_monotonic_increasing
+
+
+def test_fresh_ids_function_widths():
+    labels = fresh_ids(1_000_001, "string", np.dtype(object), "pid")
+    assert labels[0] == "synthetic-0000001" and labels[-1] == "synthetic-1000001"
+    small = fresh_ids(300, "integer", np.dtype("int8"), "pid")
+    assert small.dtype == np.int64 and small[-1] == 299  # int8 cannot count 300 patients

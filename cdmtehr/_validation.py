@@ -13,7 +13,7 @@ _N_EXAMPLES = 3
 
 
 def _examples(values, n=_N_EXAMPLES) -> str:
-    """A short list of distinct example values, e.g. ``['n/a', '?']``."""
+    """Format a few distinct example values, e.g. ``['n/a', '?']``."""
     shown = list(pd.unique(pd.Series(list(values), dtype=object)))[:n]
     return "[" + ", ".join(repr(v) for v in shown) + "]"
 

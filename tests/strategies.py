@@ -136,15 +136,15 @@ def long_frames(draw, *, max_patients=8, max_length=6, with_condition=None):
 
     num_kinds = draw(st.lists(st.sampled_from(NUMERIC_KINDS), max_size=3))
     num_cols = [f"num_{i}_{k}" for i, k in enumerate(num_kinds)]
-    for name, kind in zip(num_cols, num_kinds):
+    for name, kind in zip(num_cols, num_kinds, strict=True):
         columns[name] = _numeric_values(draw, kind, n_rows)
     cat_kinds = draw(st.lists(st.sampled_from(CATEGORICAL_KINDS), max_size=2))
     cat_cols = [f"cat_{i}_{k}" for i, k in enumerate(cat_kinds)]
-    for name, kind in zip(cat_cols, cat_kinds):
+    for name, kind in zip(cat_cols, cat_kinds, strict=True):
         columns[name] = _categorical_values(draw, kind, n_rows)
     static_kinds = draw(st.lists(st.sampled_from(STATIC_KINDS), max_size=2))
     static_cols = [f"static_{i}_{k}" for i, k in enumerate(static_kinds)]
-    for name, kind in zip(static_cols, static_kinds):
+    for name, kind in zip(static_cols, static_kinds, strict=True):
         per_patient = _static_values(draw, kind, n_patients)
         columns[name] = per_patient.repeat(lengths).reset_index(drop=True)
     if with_condition is None:

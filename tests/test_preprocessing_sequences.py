@@ -144,7 +144,8 @@ def _generated(preprocessor, n_patients, seed):
         numeric=rng.normal(scale=3, size=(n_patients, max_length, n_numeric)).astype(np.float32),
         observed=rng.random((n_patients, max_length, n_numeric)) < 0.5,
         categorical=np.stack(
-            [rng.integers(0, v, (n_patients, max_length)) for v in preprocessor.categorical_levels_],
+            [rng.integers(0, v, (n_patients, max_length))
+             for v in preprocessor.categorical_levels_],
             axis=-1,
         ),
         static_numeric=rng.normal(size=(n_patients, n_static)).astype(np.float32),

@@ -4,10 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
+from strategies import long_frames
 
 from cdmtehr.preprocessing import SequencePreprocessor
-
-from strategies import long_frames
 
 
 def _expected(df, roles, columns):

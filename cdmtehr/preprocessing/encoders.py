@@ -29,7 +29,7 @@ def _as_series(values) -> pd.Series:
 
 
 def can_hold_missing(dtype) -> bool:
-    """False for dtypes with no missing value (numpy integers and booleans)."""
+    """Tell whether `dtype` has a missing value (numpy integers and booleans have none)."""
     if isinstance(dtype, np.dtype):
         return dtype.kind not in "biu"
     return True

@@ -334,8 +334,7 @@ class SequencePreprocessor(BaseEstimator):
         problems = []
 
         columns = [
-            self._encode_column(enc, df[name], problems)
-            for name, enc in zip(roles.num_cols, self.numeric_encoders_)
+            self._encode_column(enc, df[name], problems) for name, enc in self._numeric_columns()
         ]
         scores = np.stack(columns, axis=1)[order] if columns else np.zeros((len(order), 0))
         if self.has_gap_channel_:
@@ -348,7 +347,7 @@ class SequencePreprocessor(BaseEstimator):
 
         codes = [
             self._encode_column(enc, df[name], problems)
-            for name, enc in zip(roles.cat_cols, self.categorical_encoders_)
+            for name, enc in zip(roles.cat_cols, self.categorical_encoders_, strict=True)
         ]
         codes = np.stack(codes, axis=1)[order] if codes else np.zeros((len(order), 0), np.int64)
         shape = (n_patients, max_length, codes.shape[1])
@@ -357,13 +356,13 @@ class SequencePreprocessor(BaseEstimator):
         per_patient = df.iloc[layout.first_rows]
         static_scores = np.zeros((n_patients, len(self.static_numeric_encoders_)))
         for j, (name, enc) in enumerate(
-            zip(self.static_numeric_names_, self.static_numeric_encoders_)
+            zip(self.static_numeric_names_, self.static_numeric_encoders_, strict=True)
         ):
             static_scores[:, j] = self._encode_column(enc, per_patient[name], problems)
         static_observed = ~np.isnan(static_scores)
         static_codes = np.zeros((n_patients, len(self.static_categorical_encoders_)), np.int64)
         for j, (name, enc) in enumerate(
-            zip(self.static_categorical_names_, self.static_categorical_encoders_)
+            zip(self.static_categorical_names_, self.static_categorical_encoders_, strict=True)
         ):
             static_codes[:, j] = self._encode_column(enc, per_patient[name], problems)
         if self.condition_encoder_ is None:
@@ -447,23 +446,20 @@ class SequencePreprocessor(BaseEstimator):
             out[roles.time_col] = self.time_grid_.to_time(
                 self.time_grid_.times_from_gaps(padded, valid)
             )
-        for k, (name, enc) in enumerate(zip(roles.num_cols, self.numeric_encoders_)):
-            scores = encoded.numeric[:, :, k][valid].astype(np.float64)
-            if can_hold_missing(enc.dtype_):
-                scores[~encoded.observed[:, :, k][valid]] = np.nan
-            out[name] = enc.inverse_transform(scores)
-        for k, (name, enc) in enumerate(zip(roles.cat_cols, self.categorical_encoders_)):
+        for k, (name, enc) in enumerate(self._numeric_columns()):
+            scores, seen = encoded.numeric[:, :, k][valid], encoded.observed[:, :, k][valid]
+            out[name] = _decode_numeric(enc, scores, seen)
+        categorical = zip(roles.cat_cols, self.categorical_encoders_, strict=True)
+        for k, (name, enc) in enumerate(categorical):
             out[name] = enc.inverse_transform(encoded.categorical[:, :, k][valid])
-        for j, (name, enc) in enumerate(
-            zip(self.static_numeric_names_, self.static_numeric_encoders_)
-        ):
-            scores = encoded.static_numeric[:, j].astype(np.float64)
-            if can_hold_missing(enc.dtype_):
-                scores[~encoded.static_observed[:, j]] = np.nan
-            out[name] = enc.inverse_transform(scores).take(patient)
-        for j, (name, enc) in enumerate(
-            zip(self.static_categorical_names_, self.static_categorical_encoders_)
-        ):
+        static_numeric = zip(self.static_numeric_names_, self.static_numeric_encoders_, strict=True)
+        for j, (name, enc) in enumerate(static_numeric):
+            scores, seen = encoded.static_numeric[:, j], encoded.static_observed[:, j]
+            out[name] = _decode_numeric(enc, scores, seen).take(patient)
+        static_categorical = zip(
+            self.static_categorical_names_, self.static_categorical_encoders_, strict=True
+        )
+        for j, (name, enc) in enumerate(static_categorical):
             out[name] = enc.inverse_transform(encoded.static_categorical[:, j]).take(patient)
         if self.condition_encoder_ is not None:
             decoded = self.condition_encoder_.inverse_transform(encoded.condition)
@@ -476,6 +472,11 @@ class SequencePreprocessor(BaseEstimator):
         if rank is not None:
             frame = frame.take(np.lexsort((position, rank[patient]))).reset_index(drop=True)
         return frame
+
+    def _numeric_columns(self) -> list:
+        """(column, encoder) of the numeric columns (the gap channel excluded)."""
+        n_columns = len(self.roles_.num_cols)
+        return list(zip(self.roles_.num_cols, self.numeric_encoders_[:n_columns], strict=True))
 
     def _check_layout(self, encoded):
         if not isinstance(encoded, EncodedCohort):
@@ -523,6 +524,14 @@ class SequencePreprocessor(BaseEstimator):
             except (TypeError, ValueError):
                 pass  # keep the caller's ids as given
         return ids
+
+
+def _decode_numeric(encoder, scores, observed) -> pd.Series:
+    """Decode scores, NaN where unobserved (dtypes without NaN were never missing in fit)."""
+    scores = np.asarray(scores, dtype=np.float64).copy()
+    if can_hold_missing(encoder.dtype_):
+        scores[~observed] = np.nan
+    return encoder.inverse_transform(scores)
 
 
 def _sort_rank(ids) -> np.ndarray | None:

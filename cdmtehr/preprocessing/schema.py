@@ -16,7 +16,7 @@ ROLE_NAMES = ("id_col", "time_col", "num_cols", "cat_cols", "static_cols", "cond
 
 
 def is_numeric_kind(dtype) -> bool:
-    """True for dtypes modelled as numbers: real numeric dtypes except booleans."""
+    """Tell whether `dtype` is modelled as numbers: real numeric dtypes except booleans."""
     return (
         pd.api.types.is_numeric_dtype(dtype)
         and not pd.api.types.is_bool_dtype(dtype)
@@ -26,7 +26,7 @@ def is_numeric_kind(dtype) -> bool:
 
 
 def is_categorical_kind(dtype) -> bool:
-    """True for dtypes modelled as categories: category, object, string and boolean."""
+    """Tell whether `dtype` is modelled as categories: category, object, string, boolean."""
     return (
         isinstance(dtype, pd.CategoricalDtype)
         or pd.api.types.is_object_dtype(dtype)
@@ -197,13 +197,13 @@ class ColumnRoles:
         return found
 
     def split_static(self, df) -> tuple:
-        """Static columns as (numeric, categorical) lists, by the dtype they have in `df`."""
+        """Split the static columns into (numeric, categorical) lists by their dtype in `df`."""
         numeric = [c for c in self.static_cols if is_numeric_kind(df[c].dtype)]
         categorical = [c for c in self.static_cols if c not in numeric]
         return numeric, categorical
 
     def to_dict(self) -> dict:
-        """The roles as keyword arguments of ``fit`` (lists for the list-valued roles)."""
+        """Return the roles as keyword arguments of ``fit`` (lists for the list-valued roles)."""
         out = asdict(self)
         for role in ("num_cols", "cat_cols", "static_cols"):
             out[role] = list(out[role])

@@ -125,7 +125,7 @@ def fill_unobserved(values, observed, valid) -> np.ndarray:
 
 # -- time ----------------------------------------------------------------------------------------
 def time_to_numbers(times) -> tuple:
-    """Times as numbers that sort like them, and whether they are integers.
+    """Convert times to numbers that sort like them; also tell whether they are integers.
 
     Datetimes and timedeltas become int64 counts of their own unit (UTC for tz-aware
     datetimes); integer dtypes become int64; floats stay float64.
@@ -223,12 +223,12 @@ class TimeGrid:
         return self._raw_gaps(numbers, layout).astype(np.float64)
 
     def times_from_positions(self, position) -> pd.Series:
-        """Times of a regular grid at the given positions."""
+        """Return the times of a regular grid at the given positions."""
         numbers = self.origin_ + self.step_ * self.unit_ * position
         return numbers_to_time(np.asarray(numbers), self.dtype_, self.name_)
 
     def times_from_gaps(self, gaps, valid) -> np.ndarray:
-        """Times (as numbers) from padded gaps (N, T) in units; returns the valid cells."""
+        """Rebuild times (as numbers) of the valid cells from padded gaps (N, T) in units."""
         gaps = gaps.copy()
         later = np.zeros_like(valid)
         later[:, 1:] = True

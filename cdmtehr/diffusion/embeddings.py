@@ -58,9 +58,10 @@ class CategoryEmbedding(nn.Module):
         tables = self.normalized_tables() if tables is None else tables
         parts = []
         for table, members in zip(tables, self._members):
-            group_codes = codes[..., members]  # (..., F)
-            feature = torch.arange(len(members), device=codes.device)
-            parts.append(table[feature, group_codes].flatten(-2))  # (..., F * d)
+            # One-hot products rather than a gather: the gather's backward accumulates in a
+            # thread-dependent order, which would break bit-identical training under a seed.
+            one_hot = nn.functional.one_hot(codes[..., members], table.shape[1]).to(table.dtype)
+            parts.append(torch.einsum("...fv,fvd->...fd", one_hot, table).flatten(-2))
         return torch.cat(parts, dim=-1) if parts else codes.new_zeros(codes.shape[:-1] + (0,))
 
     def split_logits(self, logits: torch.Tensor) -> list:

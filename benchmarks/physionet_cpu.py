@@ -1,0 +1,155 @@
+"""Issue-3 benchmark: default CDMTSynthesizer on PhysioNet 2012 set a with a CPU time budget.
+
+3,000 training / 1,000 unseen test patients (split by patient), fit with ``max_time`` seconds
+(600 by default), sample 1,000 patients at 50 Euler steps, score against the unseen patients
+with ``cdmtehr.evaluation``, and check conditional sampling with a mortality model trained on
+real data. Prints a table and writes ``benchmarks/results/physionet_cpu.json``; the table in
+``docs/benchmarks.md`` is regenerated from it.
+
+    python benchmarks/physionet_cpu.py --max-time 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from cdmtehr import CDMTSynthesizer
+from cdmtehr.datasets import load_physionet2012
+from cdmtehr.evaluation import evaluate, patient_features, real_vs_real
+
+RESULTS = Path(__file__).parent / "results"
+
+TARGETS = [
+    # key, label, bound, direction, issue target
+    ("disc_summary_auroc", "real-vs-synthetic AUROC (summaries)", 0.80, "<=", "<= 0.80 (goal 0.65)"),
+    ("disc_auroc", "real-vs-synthetic AUROC (best of summary/GRU)", None, None, "goal <= 0.65"),
+    ("ks_mean", "mean per-variable KS", 0.08, "<=", "<= 0.08"),
+    ("missing_rate_diff", "mean missing-rate error", 0.03, "<=", "<= 0.03"),
+    ("tstr_trtr_auroc_ratio", "TSTR / TRTR mortality AUROC", 0.85, ">=", ">= 0.85"),
+    ("dcr_ratio", "DCR synthetic / DCR unseen real", 0.8, ">=", ">= 0.8"),
+    ("ms_per_patient", "sampling ms / patient (50 steps)", 67.0, "<=", "<= 67 (goal 7)"),
+]
+
+
+def split_by_patient(df, id_col, n_train, seed):
+    ids = df[id_col].drop_duplicates().sample(frac=1.0, random_state=seed).to_numpy()
+    train = df[df[id_col].isin(ids[:n_train])].reset_index(drop=True)
+    test = df[df[id_col].isin(ids[n_train:])].reset_index(drop=True)
+    return train, test
+
+
+def mortality_risk(train, synthetic, roles):
+    """Mean risk that a mortality model fitted on real patients gives synthetic patients."""
+    kwargs = {k: roles[k] for k in ("id_col", "time_col", "num_cols", "cat_cols", "static_cols")}
+    features_real = patient_features(train, **kwargs)
+    features_syn = patient_features(synthetic, **kwargs).reindex(columns=features_real.columns)
+    label = roles["condition_col"]
+    y = train.groupby(roles["id_col"], sort=True)[label].first().loc[features_real.index]
+    model = HistGradientBoostingClassifier(max_iter=200, random_state=0).fit(features_real, y)
+    risk = model.predict_proba(features_syn)[:, 1]
+    cls = synthetic.groupby(roles["id_col"], sort=True)[label].first().loc[features_syn.index]
+    return {int(c): float(risk[cls.to_numpy() == c].mean()) for c in sorted(cls.unique())}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-time", type=float, default=600.0)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("-n", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", default=str(RESULTS / "physionet_cpu.json"))
+    args = parser.parse_args(argv)
+
+    df, roles = load_physionet2012(return_roles=True)
+    train, test = split_by_patient(df, roles["id_col"], 3000, args.seed)
+
+    synth = CDMTSynthesizer(max_time=args.max_time, epochs=args.epochs or 10_000,
+                            random_state=args.seed, verbose=True)
+    synth.fit(train, **roles)
+    history = synth.get_loss_values()
+    steps = int(history["steps"].iloc[-1])
+    trained_patients = steps * synth.batch_size
+
+    start = time.perf_counter()
+    synthetic = synth.sample(args.n, steps=args.steps, random_state=args.seed)
+    sample_seconds = time.perf_counter() - start
+
+    scores = evaluate(train, synthetic, test, **roles, random_state=args.seed)
+    floor = real_vs_real(pd.concat([train, test]), **roles, random_state=args.seed)
+
+    half = args.n // 2
+    conditional = synth.sample(args.n, condition={0: half, 1: args.n - half},
+                               steps=args.steps, random_state=args.seed + 1)
+    risks = mortality_risk(train, conditional, roles)
+
+    n_params = sum(p.numel() for p in synth.model_.parameters())
+    result = {
+        "command": "python benchmarks/physionet_cpu.py --max-time %g" % args.max_time,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
+        "model": {
+            "hidden_size": synth.hidden_size,
+            "num_layers": synth.num_layers,
+            "batch_size": synth.batch_size,
+            "sample_batch_size": synth.sample_batch_size,
+            "parameters": n_params,
+            "schedule": synth.schedule,
+        },
+        "training": {
+            "seconds": float(synth.fit_seconds_),
+            "epochs": int(history["epoch"].iloc[-1]),
+            "optimizer_steps": steps,
+            "patients_per_second": trained_patients / float(history["seconds"].iloc[-1]),
+            "final_loss": float(history["diffusion"].iloc[-1]),
+        },
+        "sampling": {
+            "patients": args.n,
+            "steps": args.steps,
+            "seconds": sample_seconds,
+            "ms_per_patient": 1000 * sample_seconds / args.n,
+        },
+        "scores": {k: v for k, v in scores.items() if isinstance(v, (int, float))},
+        "real_vs_real": {k: v for k, v in floor.items() if isinstance(v, (int, float))},
+        "conditional_mean_risk": risks,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    result["scores"]["ms_per_patient"] = result["sampling"]["ms_per_patient"]
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2))
+
+    rows = []
+    for key, label, bound, direction, target in TARGETS:
+        value = result["scores"].get(key)
+        floor_value = result["real_vs_real"].get(key)
+        ok = ""
+        if bound is not None and value is not None:
+            ok = "yes" if (value <= bound if direction == "<=" else value >= bound) else "NO"
+        rows.append((label, value, floor_value, target, ok))
+    table = pd.DataFrame(rows, columns=["metric", "cdmtehr", "real vs real", "target", "met"])
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))  # noqa: T201
+    print(f"mean real-model mortality risk: condition=1 {risks.get(1, float('nan')):.3f}, "  # noqa: T201
+          f"condition=0 {risks.get(0, float('nan')):.3f}")
+    print(f"training: {result['training']}")  # noqa: T201
+    print(f"model: {result['model']}")  # noqa: T201
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""CDMTSynthesizer: scikit-learn contract, output contract, determinism and persistence."""
+
+import pickle
+import zipfile
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
+
+from cdmtehr import CDMTSynthesizer
+from cdmtehr.datasets import load_physionet2012
+from cdmtehr.exceptions import InvalidParameterError, ModelFileError, NotFittedError
+
+FAST = dict(epochs=2, max_time=None, hidden_size=16, batch_size=32, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def physionet_small():
+    df, roles = load_physionet2012(return_roles=True)
+    ids = df[roles["id_col"]].drop_duplicates().iloc[:60]
+    return df[df[roles["id_col"]].isin(ids)].reset_index(drop=True), roles
+
+
+@pytest.fixture(scope="module")
+def fitted(physionet_small):
+    df, roles = physionet_small
+    return CDMTSynthesizer(**FAST).fit(df, **roles)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_no_attributes_set_in_init,
+        check_get_params_invariance,
+        check_set_params,
+        check_parameters_default_constructible,
+    ],
+)
+def test_sklearn_api_checks(check):
+    check("CDMTSynthesizer", CDMTSynthesizer())
+
+
+def test_clone_and_params():
+    synth = CDMTSynthesizer(hidden_size=8, schedule="edm")
+    copy = clone(synth)
+    assert copy.get_params() == synth.get_params()
+    assert "hidden_size=8" in repr(synth)
+
+
+def test_sample_before_fit_raises_not_fitted():
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        CDMTSynthesizer().sample(3)
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    assert issubclass(NotFittedError, SklearnNotFittedError)
+
+
+def test_output_contract_on_real_subset(physionet_small, fitted):
+    df, roles = physionet_small
+    out = fitted.sample(25, random_state=0)
+    assert list(out.columns) == list(df.columns)
+    pd.testing.assert_series_equal(out.dtypes, df.dtypes)
+    ids = out[roles["id_col"]]
+    assert ids.nunique() == 25
+    assert not set(ids).intersection(set(df[roles["id_col"]]))  # fresh ids
+    hours = out[roles["time_col"]]
+    assert hours.between(0, 47).all()
+    assert (out.groupby(roles["id_col"])[roles["time_col"]].diff().dropna() == 1).all()
+    # Static columns are constant within each patient; categories stay in the vocabulary.
+    for col in roles["static_cols"] + [roles["condition_col"]]:
+        assert (out.groupby(roles["id_col"])[col].nunique(dropna=False) == 1).all()
+    assert set(out["ICUType"].dropna()) <= set(df["ICUType"].dropna())
+    assert set(out[roles["condition_col"]]) <= {0, 1}
+    # Values stay inside the observed range; NaN appears (the model generates missingness).
+    for col in ["HR", "Lactate", "Temp"]:
+        observed = out[col].dropna()
+        assert observed.empty or observed.between(df[col].min(), df[col].max()).all()
+    assert out[roles["num_cols"]].isna().any().any()
+
+
+def test_fit_does_not_mutate_input(physionet_small):
+    df, roles = physionet_small
+    before = df.copy(deep=True)
+    CDMTSynthesizer(**FAST).fit(df, **roles)
+    pd.testing.assert_frame_equal(df, before)
+
+
+def test_same_random_state_gives_bit_identical_output(fitted):
+    first = fitted.sample(12, random_state=7, sampler="sde", steps=5)
+    second = fitted.sample(12, random_state=7, sampler="sde", steps=5)
+    pd.testing.assert_frame_equal(first, second)
+    assert not first.equals(fitted.sample(12, random_state=8, sampler="sde", steps=5))
+
+
+def test_fit_with_same_seed_gives_identical_weights(physionet_small, fitted):
+    df, roles = physionet_small
+    again = CDMTSynthesizer(**FAST).fit(df, **roles)
+    for a, b in zip(fitted.model_.state_dict().values(), again.model_.state_dict().values()):
+        assert np.array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun", "sde"])
+@pytest.mark.parametrize("steps", [1, 3])
+def test_any_sampler_and_step_count(fitted, sampler, steps):
+    out = fitted.sample(4, sampler=sampler, steps=steps, random_state=0)
+    assert out["patient_id"].nunique() == 4
+
+
+def test_condition_forms(fitted):
+    label = "in_hospital_death"
+    per_patient = lambda out: out.groupby("patient_id")[label].first()  # noqa: E731
+    assert (per_patient(fitted.sample(6, condition=1, random_state=0)) == 1).all()
+    counts = per_patient(fitted.sample(7, condition={0: 3, 1: 4}, random_state=0)).value_counts()
+    assert counts.to_dict() == {1: 4, 0: 3}
+    out = fitted.sample(3, condition=[1, 0, 1], guidance_scale=2.5, random_state=0)
+    assert per_patient(out).tolist() == [1, 0, 1]
+    with pytest.raises(InvalidParameterError, match="never seen"):
+        fitted.sample(3, condition=5)
+    with pytest.raises(InvalidParameterError, match="summing to n=4"):
+        fitted.sample(4, condition={0: 1, 1: 1})
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"n": 0}, "'n'"),
+        ({"n": 2.5}, "'n'"),
+        ({"n": 2, "steps": 0}, "'steps'"),
+        ({"n": 2, "sampler": "eulr"}, "Did you mean 'euler'"),
+        ({"n": 2, "guidance_scale": -1.0}, "'guidance_scale'"),
+    ],
+)
+def test_bad_sample_arguments(fitted, kwargs, name):
+    with pytest.raises(InvalidParameterError, match=name):
+        fitted.sample(**kwargs)
+
+
+def test_bad_hyperparameter_raises_before_training(physionet_small):
+    df, roles = physionet_small
+    with pytest.raises(InvalidParameterError, match="'batch_size' parameter"):
+        CDMTSynthesizer(batch_size=0).fit(df, **roles)
+    with pytest.raises(InvalidParameterError, match="training budget"):
+        CDMTSynthesizer(epochs=None, max_time=None).fit(df, **roles)
+
+
+def test_save_load_pickle_joblib_give_identical_samples(fitted, tmp_path):
+    expected = fitted.sample(8, random_state=3)
+    path = tmp_path / "model.cdmt"
+    fitted.save(path)
+    loaded = CDMTSynthesizer.load(path)
+    pd.testing.assert_frame_equal(loaded.sample(8, random_state=3), expected)
+    assert loaded.get_params() == fitted.get_params()
+    restored = pickle.loads(pickle.dumps(fitted))
+    pd.testing.assert_frame_equal(restored.sample(8, random_state=3), expected)
+    joblib.dump(fitted, tmp_path / "model.joblib")
+    pd.testing.assert_frame_equal(joblib.load(tmp_path / "model.joblib").sample(8, random_state=3), expected)
+
+
+def test_load_never_runs_a_pickle_payload(fitted, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "model.cdmt"
+    fitted.save(path)
+    # Replace the weights with a pickle that would run a command when unpickled.
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["weights.pt"] = pickle.dumps(Payload())
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    with pytest.raises(ModelFileError):
+        CDMTSynthesizer.load(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("damage", ["not_zip", "truncated", "newer", "foreign_class"])
+def test_load_rejects_damaged_files(fitted, tmp_path, damage):
+    path = tmp_path / "model.cdmt"
+    fitted.save(path)
+    data = path.read_bytes()
+    if damage == "not_zip":
+        path.write_bytes(b"hello, I am a CSV file\n1,2,3\n")
+        match = "not a cdmtehr model file"
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+        match = "truncated or corrupt"
+    else:
+        import json
+
+        with zipfile.ZipFile(path) as archive:
+            parts = {name: archive.read(name) for name in archive.namelist()}
+        manifest = json.loads(parts["manifest.json"])
+        if damage == "newer":
+            manifest["format_version"] = 99
+            match = "newer"
+        else:
+            manifest["fitted"] = {"__object__": "os.system", "state": {"__items__": []}}
+            match = "never stores"
+        parts["manifest.json"] = json.dumps(manifest).encode()
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, content in parts.items():
+                archive.writestr(name, content)
+    with pytest.raises(ModelFileError, match=match):
+        CDMTSynthesizer.load(path)
+
+
+def test_loss_values(fitted):
+    losses = fitted.get_loss_values()
+    assert list(losses.columns) == ["epoch", "steps", "seconds", "loss", "diffusion", "schedule"]
+    assert len(losses) == 2

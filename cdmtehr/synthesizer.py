@@ -441,6 +441,38 @@ class CDMTSynthesizer(BaseEstimator):
             n_classes=len(self.classes_),
         )
 
+    # -- SDV drop-in -----------------------------------------------------------------------------
+    @classmethod
+    def from_sdv_metadata(cls, metadata, context_columns=None, condition_column=None, **params):
+        """Build a synthesizer with SDV's sequential API from SDV metadata.
+
+        ``fit(data)`` then needs no column arguments, and ``sample_sequences(num_sequences,
+        sequence_length=None)`` generates, as with SDV's ``PARSynthesizer``; tables travel as a
+        DataFrame (sdv 1.x) or a ``{name: DataFrame}`` dict (sdv 2.x), whichever `fit` got.
+
+        Parameters
+        ----------
+        metadata : sdv Metadata or its dict
+            Needs ``sequence_key`` (patient id) and ``sequence_index`` (time); sdtypes give
+            numeric ("numerical") and categorical (the rest) columns.
+        context_columns : list of str, optional
+            Per-sequence columns (cdmtehr's ``static_cols``).
+        condition_column : str, optional
+            A context column to generate and condition on.
+        **params
+            Hyper-parameters of `CDMTSynthesizer`.
+
+        Returns
+        -------
+        cdmtehr.integrations.SDVSequentialSynthesizer
+        """
+        from .integrations.sdv import SDVSequentialSynthesizer
+
+        return SDVSequentialSynthesizer(
+            metadata, cls(**params), context_columns=context_columns,
+            condition_column=condition_column,
+        )
+
     # -- introspection and persistence --------------------------------------------------------
     def get_loss_values(self) -> pd.DataFrame:
         """Training loss per epoch (columns epoch, steps, seconds, loss, diffusion, schedule)."""

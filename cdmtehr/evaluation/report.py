@@ -1,6 +1,297 @@
-"""HTML report (placeholder)."""
+"""write_report(): one self-contained HTML page with the scores and the plots behind them."""
+
+from __future__ import annotations
+
+import html
+import pathlib
+
+import numpy as np
+
+from ._evaluate import EvaluationResult, prepare_cohorts, score_cohorts
+from ._glossary import FAMILIES, METRICS
+from ._plots import (
+    categories_figure,
+    correlations_figure,
+    embedding_figure,
+    marginals_figure,
+    missingness_figure,
+    require_matplotlib,
+    to_base64,
+    trajectories_figure,
+)
+from .discriminative import CLASSIFIERS
+
+_FAMILY_TITLES = {
+    "fidelity": "Fidelity: do values, missingness, correlations and dynamics match?",
+    "discriminative": "Realism: can a classifier tell synthetic from real patients?",
+    "utility": "Utility: does a model trained on synthetic patients work on real ones?",
+    "privacy": "Privacy: do synthetic patients give away the training patients?",
+}
+
+# Per-variable columns judged with the bands of the matching summary score.
+_CELL_BANDS = {"ks": "ks_mean", "w1": "w1_mean", "missing_diff": "missing_rate_diff",
+               "autocorr_diff": "autocorr_diff", "tv": "cat_tv_mean"}
+
+_STYLE = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1d2330;
+       margin: 0; background: #f6f7f9; line-height: 1.45; }
+main { max-width: 1320px; margin: 0 auto; padding: 24px 32px 48px; background: #fff; }
+h1 { font-size: 26px; margin: 8px 0 4px; } h2 { font-size: 20px; margin-top: 36px;
+     border-bottom: 2px solid #e3e6eb; padding-bottom: 4px; } h3 { font-size: 16px; }
+.lead { color: #4a5263; font-size: 15px; }
+table { border-collapse: collapse; font-size: 14px; margin: 8px 0 16px; width: 100%; }
+th, td { padding: 5px 9px; border-bottom: 1px solid #e3e6eb; text-align: left;
+         vertical-align: top; }
+th { background: #eef1f5; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.headline td { font-weight: 600; background: #fbf7e9; }
+code { font-size: 13px; color: #3a4150; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 9px; font-size: 12px;
+         font-weight: 600; color: #fff; }
+.good { background: #2e8b57; } .fair { background: #d99a00; } .poor { background: #c0392b; }
+td.cell-good { background: #e5f4ea; } td.cell-fair { background: #fdf1d6; }
+td.cell-poor { background: #f9dedb; }
+.box { border: 1px solid #e3e6eb; border-left: 5px solid #1f5f9e; padding: 10px 16px;
+       background: #f8fafc; margin: 12px 0; }
+figure { margin: 16px 0 28px; } figure img { max-width: 100%; border: 1px solid #e3e6eb; }
+figcaption { color: #4a5263; font-size: 14px; margin-top: 6px; }
+.small { font-size: 13px; color: #5b6475; }
+"""
 
 
-def write_report(*args, **kwargs):
-    """Not yet."""
-    raise NotImplementedError
+def _fmt(value):
+    """Three significant decimals, or a dash for a missing score."""
+    if value is None or not np.isfinite(value):
+        return "&ndash;"
+    return f"{value:.3f}"
+
+
+def _badge(verdict):
+    return f'<span class="badge {verdict}">{verdict}</span>' if verdict else ""
+
+
+def _scores_section(scores, baseline):
+    """One table per family: value, real-vs-real floor, ideal, verdict, meaning."""
+    parts = []
+    for family in FAMILIES:
+        keys = [k for k, m in METRICS.items() if m.family == family and k in scores]
+        if not keys:
+            continue
+        head = "<th>score</th><th>value</th>"
+        head += "<th>real vs real</th>" if baseline else ""
+        head += "<th>ideal</th><th>verdict</th><th>what it means</th>"
+        rows = []
+        for key in keys:
+            metric = METRICS[key]
+            cells = f"<td><code>{key}</code></td><td class='num'>{_fmt(scores[key])}</td>"
+            if baseline:
+                cells += f"<td class='num'>{_fmt(baseline.get(key))}</td>"
+            cells += (f"<td class='num'>{html.escape(metric.ideal)}</td>"
+                      f"<td>{_badge(metric.verdict(scores[key]))}</td>"
+                      f"<td>{html.escape(metric.meaning)}</td>")
+            css = " class='headline'" if key == "disc_auroc" else ""
+            rows.append(f"<tr{css}>{cells}</tr>")
+        parts.append(f"<h3>{_FAMILY_TITLES[family]}</h3><table><tr>{head}</tr>"
+                     + "".join(rows) + "</table>")
+    return "".join(parts)
+
+
+def _glance(scores, headline):
+    """The headline sentence at the top of the page."""
+    if "disc_auroc" not in scores:
+        return ""
+    value = scores["disc_auroc"]
+    verdict = METRICS["disc_auroc"].verdict(value)
+    which = {"summary": "gradient boosting on per-patient summaries",
+             "sequence": "a GRU reading the stays hour by hour"}.get(headline, "a classifier")
+    return (f"<div class='box'><b>Headline: discriminator AUROC {_fmt(value)}</b> "
+            f"{_badge(verdict)}<br>The stronger real-versus-synthetic classifier ({which}) "
+            f"ranks a random synthetic patient above a random real one as &ldquo;synthetic"
+            f"&rdquo; with probability {_fmt(value)}. 0.5 means it cannot tell them apart; "
+            f"1 means every synthetic patient is recognisable.</div>")
+
+
+def _variables_section(table):
+    """Per-variable table with cells shaded by the bands of the matching summary score."""
+    columns = [("kind", "kind"), ("missing_real", "missing real"),
+               ("missing_synthetic", "missing synth."), ("missing_diff", "missing diff."),
+               ("mean_real", "mean real"), ("mean_synthetic", "mean synth."), ("ks", "KS"),
+               ("w1", "W1 (sd)"), ("autocorr_diff", "autocorr. diff."), ("tv", "TV")]
+    head = "<th>variable</th>" + "".join(f"<th>{label}</th>" for _, label in columns)
+    rows = []
+    for name, row in table.iterrows():
+        cells = [f"<td>{html.escape(str(name))}</td>"]
+        for col, _ in columns:
+            value = row[col]
+            if col == "kind":
+                cells.append(f"<td class='small'>{html.escape(str(value))}</td>")
+                continue
+            if col.startswith("missing"):
+                text = "&ndash;" if not np.isfinite(value) else f"{100 * value:.1f} %"
+            elif col.startswith("mean"):
+                text = "&ndash;" if not np.isfinite(value) else f"{value:.4g}"
+            else:
+                text = _fmt(value)
+            verdict = METRICS[_CELL_BANDS[col]].verdict(value) if col in _CELL_BANDS else ""
+            css = f"num cell-{verdict}" if verdict else "num"
+            cells.append(f"<td class='{css}'>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _figure(figure, caption, alt):
+    if figure is None:
+        return ""
+    return (f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,"
+            f"{to_base64(figure)}'><figcaption>{caption}</figcaption></figure>")
+
+
+def _figures_section(real, synthetic, result, random_state):
+    """All plots, each with a caption saying how to read it."""
+    roles = real.roles
+    names = list(roles.num_cols) + list(roles.cat_cols)
+    condition = (f" by <code>{html.escape(roles.condition_col)}</code> (colours)"
+                 if roles.condition_col else "")
+    return "".join([
+        "<h3>Distributions of measured values</h3>",
+        _figure(marginals_figure(real, synthetic, result.per_variable),
+                "Blue bars: real; orange line: synthetic. Each panel shows the measured values "
+                "of one variable (central 99 %), with its Kolmogorov-Smirnov distance. Shapes "
+                "should overlap.", "histograms per variable"),
+        _figure(categories_figure(real, synthetic),
+                "Share of each level of the categorical variables: real (blue) against "
+                "synthetic (orange).", "category shares"),
+        "<h3>When variables are measured</h3>",
+        _figure(missingness_figure(result.details["observed_real"],
+                                   result.details["observed_synthetic"], names),
+                "Share of patients with a measurement, per variable (rows) and time step "
+                "(columns). The right panel is synthetic minus real: red where the synthetic "
+                "data measures too often, blue where too rarely.", "missingness heat maps"),
+        "<h3>Courses over time</h3>",
+        _figure(trajectories_figure(real, synthetic),
+                f"Mean of the measured values at each time step, with a band of &plusmn;1 "
+                f"standard deviation, for the most often measured variables{condition}. "
+                f"Solid: real; dashed: synthetic.", "mean trajectories"),
+        "<h3>Relations between variables</h3>",
+        _figure(correlations_figure(result.correlation_real, result.correlation_synthetic),
+                "Pearson correlations between patients' average values (red positive, blue "
+                "negative; real above the diagonal, synthetic below, so a symmetric picture "
+                "means the relations are kept). The right panel is synthetic minus real.",
+                "correlation matrices"),
+        "<h3>Patients as a whole</h3>",
+        _figure(embedding_figure(real, synthetic, random_state),
+                "Each dot is a patient, placed by the two main axes of variation of the real "
+                "patients' summaries (principal components). Synthetic patients should cover "
+                "the same cloud, neither a corner of it nor outside it.", "PCA embedding"),
+    ])
+
+
+def write_report(
+    real,
+    synthetic,
+    path,
+    holdout=None,
+    *,
+    id_col,
+    time_col,
+    num_cols=None,
+    cat_cols=None,
+    static_cols=None,
+    condition_col=None,
+    scores=None,
+    baseline=None,
+    title="Synthetic ICU data: evaluation report",
+    max_patients=2000,
+    random_state=0,
+):
+    """Write a self-contained HTML report comparing a synthetic cohort with the real one.
+
+    The page holds a table of the scores (each with its meaning in one sentence, its ideal
+    value and a good/fair/poor hint), a per-variable table, and plots embedded as PNG:
+    histograms of every variable, missingness heat maps over time, mean trajectories by
+    condition class, correlation matrices and a PCA map of the patients. It needs no network
+    access and no files beside it.
+
+    Parameters
+    ----------
+    real, synthetic, holdout : DataFrame
+        As in :func:`evaluate`.
+    path : str or path-like
+        Where to write the ``.html`` file (the folder must exist).
+    id_col, time_col, num_cols, cat_cols, static_cols, condition_col
+        Column roles, as in :func:`evaluate`.
+    scores : dict or EvaluationResult, optional
+        Scores computed before (e.g. ``evaluate(..., return_result=True)``); None computes
+        them with :func:`evaluate`'s defaults.
+    baseline : dict or EvaluationResult, optional
+        Scores of :func:`real_vs_real` on the same data, shown beside each score as the floor.
+    title : str
+        Page title.
+    max_patients : int or None, default=2000
+        Patients per frame used for the plots (and the scores, when computed here).
+    random_state : int or None, default=0
+        Seeds the patient draws and the scores.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib (the ``report`` extra) is not installed.
+    InvalidDataError
+        As :func:`evaluate`.
+    """
+    require_matplotlib()
+    roles, cohorts, seeds = prepare_cohorts(
+        real, synthetic, holdout, id_col=id_col, time_col=time_col, num_cols=num_cols,
+        cat_cols=cat_cols, static_cols=static_cols, condition_col=condition_col,
+        max_patients=max_patients, random_state=random_state,
+    )
+    if isinstance(scores, EvaluationResult):
+        result = scores
+    else:
+        metrics = ("fidelity",) if scores is not None else FAMILIES
+        result = score_cohorts(cohorts, roles, metrics, CLASSIFIERS, 5, 5, seeds)
+        if scores is not None:
+            result.scores = dict(scores)
+    if isinstance(baseline, EvaluationResult):
+        baseline = baseline.scores
+    counts = ", ".join(f"{c.n_patients} {name}" for name, c in cohorts.items())
+    n_vars = len(roles.num_cols) + len(roles.cat_cols) + len(roles.static_cols)
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in result.notes)
+    notes = f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""
+    condition = (f"; condition <code>{html.escape(roles.condition_col)}</code>"
+                 if roles.condition_col else "")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_STYLE}</style></head><body><main>
+<h1>{html.escape(title)}</h1>
+<p class="lead">Patients compared: {counts}. {n_vars} variables
+({len(roles.num_cols)} numeric and {len(roles.cat_cols)} categorical over time,
+{len(roles.static_cols)} per patient){condition}.</p>
+{_glance(result.scores, result.details.get("disc_headline"))}
+<h2>Scores</h2>
+<p class="small">Verdicts are rules of thumb; the <i>real vs real</i> column, when shown,
+is what two random halves of the real data score against each other, the best a generator
+can hope for at this cohort size.</p>
+{_scores_section(result.scores, baseline)}
+{notes}
+<h2>Per variable</h2>
+<p class="small">Missing shares are per row for time-varying variables and per patient for
+static ones; KS and W1 compare the measured values (W1 in real standard deviations); TV is
+the total variation between level shares. Shading follows the bands of the summary scores.</p>
+{_variables_section(result.per_variable)}
+<h2>Figures</h2>
+{_figures_section(cohorts["real"], cohorts["synthetic"], result, random_state)}
+<p class="small">Written by cdmtehr.evaluation. Definitions: Kolmogorov-Smirnov and
+Wasserstein distances on measured values; discriminative score after TimeGAN (Yoon et al.
+2019); TSTR/TRTR after Esteban et al. (2017); adversarial accuracy after Yale et al.
+(2020).</p>
+</main></body></html>
+"""
+    path = pathlib.Path(path)
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,239 @@
+"""Figures of the report, drawn with matplotlib's Agg canvas and returned as base64 PNG."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+
+from .features import privacy_vectors
+
+REAL_COLOR, SYN_COLOR = "#1f5f9e", "#e07b00"
+CLASS_COLORS = ("#1f5f9e", "#c0392b", "#2e8b57", "#8e44ad", "#7f8c8d", "#b8860b")
+
+
+def require_matplotlib():
+    """Import matplotlib's object API (no pyplot, no global backend switch) or explain."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "write_report needs matplotlib, an optional dependency of cdmtehr. Install it with "
+            "`pip install cdmtehr[report]` (or `pip install matplotlib`)."
+        ) from error
+    return Figure, FigureCanvasAgg
+
+
+def _new_figure(width, height):
+    """A figure bound to the Agg canvas, independent of pyplot's state."""
+    figure_cls, canvas_cls = require_matplotlib()
+    figure = figure_cls(figsize=(width, height), dpi=100, layout="constrained")
+    canvas_cls(figure)
+    return figure
+
+
+def to_base64(figure):
+    """PNG bytes of a figure, base64-encoded for an ``<img src="data:...">``."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _grid(n_panels, n_cols, panel_width, panel_height):
+    """A figure with a grid of axes; the unused ones are hidden."""
+    n_rows = max(1, int(np.ceil(n_panels / n_cols)))
+    figure = _new_figure(n_cols * panel_width, n_rows * panel_height)
+    axes = figure.subplots(n_rows, n_cols, squeeze=False).ravel()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return figure, axes[:n_panels]
+
+
+def marginals_figure(real, synthetic, per_variable):
+    """Histograms of measured values, real (filled) against synthetic (line), per variable."""
+    roles = real.roles
+    panels = [(c, real.frame[c], synthetic.frame[c]) for c in roles.num_cols]
+    panels += [(c, real.static[c], synthetic.static[c]) for c in roles.static_num_cols]
+    if np.ptp(real.lengths) or np.ptp(synthetic.lengths) or real.lengths[0] != synthetic.lengths[0]:
+        panels.append(("stay length", pd.Series(real.lengths), pd.Series(synthetic.lengths)))
+    figure, axes = _grid(len(panels), 6, 2.07, 1.75)
+    for ax, (name, a, b) in zip(axes, panels, strict=True):
+        a, b = a.dropna().to_numpy("float64"), b.dropna().to_numpy("float64")
+        ax.set_yticks([])
+        ax.tick_params(labelsize=7)
+        ks = per_variable["ks"].get(name, np.nan)
+        ax.set_title(name + (f"  (KS {ks:.2f})" if np.isfinite(ks) else ""), fontsize=8.5)
+        if not a.size and not b.size:
+            continue
+        both = np.concatenate([a, b])
+        # The central 99 % of the values, so that a few implausible ones do not flatten the rest.
+        low, high = np.quantile(both, [0.005, 0.995])
+        if high <= low:
+            low, high = low - 0.5, high + 0.5
+        bins = np.linspace(low, high, 31)
+        if a.size:
+            ax.hist(a, bins=bins, density=True, color=REAL_COLOR, alpha=0.35)
+        if b.size:
+            ax.hist(b, bins=bins, density=True, histtype="step", color=SYN_COLOR, linewidth=1.4)
+    return figure
+
+
+def categories_figure(real, synthetic):
+    """Share of each level of the categorical columns, real against synthetic bars."""
+    roles = real.roles
+    panels = [(c, real.frame[c], synthetic.frame[c]) for c in roles.cat_cols]
+    panels += [(c, real.static[c], synthetic.static[c]) for c in roles.static_cat_cols]
+    if roles.condition_col is not None:
+        col = roles.condition_col
+        panels.append((col, real.static[col], synthetic.static[col]))
+    if not panels:
+        return None
+    figure, axes = _grid(len(panels), 5, 2.48, 1.9)
+    for ax, (name, a, b) in zip(axes, panels, strict=True):
+        levels = list(roles.categories[name])
+        shares = [_shares(a, levels), _shares(b, levels)]
+        labels = [str(level) for level in levels]
+        if shares[0][-1] or shares[1][-1]:
+            labels.append("missing")
+        x = np.arange(len(labels))
+        ax.bar(x - 0.2, shares[0][: len(labels)], width=0.4, color=REAL_COLOR, alpha=0.6)
+        ax.bar(x + 0.2, shares[1][: len(labels)], width=0.4, color=SYN_COLOR)
+        ax.set_xticks(x, labels, fontsize=7, rotation=30 if len(labels) > 3 else 0)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_ylim(0, 1)
+        ax.set_title(name, fontsize=8.5)
+    return figure
+
+
+def _shares(series, levels):
+    """Share of each level, then of missing values."""
+    codes = pd.Categorical(series, categories=levels).codes
+    codes = np.where(codes < 0, len(levels), codes)
+    return np.bincount(codes, minlength=len(levels) + 1) / max(len(codes), 1)
+
+
+def missingness_figure(observed_real, observed_synthetic, names):
+    """Heat maps of the share measured (variables x time step): real, synthetic, difference."""
+    n_steps, n_vars = observed_real.shape
+    figure = _new_figure(12.4, 1.3 + 0.19 * n_vars)
+    axes = figure.subplots(1, 3, sharey=True)
+    extent = (-0.5, n_steps - 0.5, n_vars - 0.5, -0.5)
+    for ax, data, title in ((axes[0], observed_real, "Real"),
+                            (axes[1], observed_synthetic, "Synthetic")):
+        image = ax.imshow(data.T, aspect="auto", cmap="viridis", vmin=0, vmax=1,
+                          interpolation="nearest", extent=extent)
+        ax.set_title(f"{title}: share measured", fontsize=10)
+    figure.colorbar(image, ax=axes[:2], shrink=0.6, label="share of patients measured")
+    # A fixed scale, so that hour-to-hour sampling noise stays pale and reports compare.
+    image = axes[2].imshow((observed_synthetic - observed_real).T, aspect="auto",
+                           cmap="RdBu_r", vmin=-0.3, vmax=0.3, interpolation="nearest",
+                           extent=extent)
+    axes[2].set_title("Synthetic minus real", fontsize=10)
+    figure.colorbar(image, ax=axes[2], shrink=0.6, extend="both", label="difference")
+    axes[0].set_yticks(np.arange(n_vars), names, fontsize=7)
+    for ax in axes:
+        ax.set_xlabel("time step", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    return figure
+
+
+def _band(values, members):
+    """Mean and standard deviation over the measured values of the chosen patients per step."""
+    chosen = values[members]
+    count = np.sum(~np.isnan(chosen), axis=0)
+    total = np.nansum(chosen, axis=0)
+    mean = np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
+    square = np.nansum((chosen - mean) ** 2, axis=0)
+    std = np.sqrt(np.divide(square, count, out=np.full(total.shape, np.nan), where=count > 1))
+    mean[count < 5] = np.nan  # too few patients for a readable mean
+    return mean, std
+
+
+def trajectories_figure(real, synthetic, n_variables=12):
+    """Mean course +- 1 sd over time of the most measured variables, by condition class."""
+    roles = real.roles
+    if not roles.num_cols:
+        return None
+    missing = real.frame[list(roles.num_cols)].isna().mean().sort_values(kind="stable")
+    chosen = [roles.num_cols.index(c) for c in missing.index[:n_variables]]
+    max_length = int(real.lengths.max())
+    cohorts = []
+    for cohort in (real, synthetic):
+        values = cohort.sequences(max_length)[0][:, :, chosen]
+        if roles.condition_col is not None:
+            label = cohort.static[roles.condition_col].to_numpy()
+        else:
+            label = np.zeros(cohort.n_patients)
+        cohorts.append((values, label))
+    levels = list(roles.categories[roles.condition_col]) if roles.condition_col else [0]
+    figure, axes = _grid(len(chosen), 4, 3.1, 2.3)
+    steps = np.arange(max_length)
+    for j, ax in enumerate(axes):
+        for i, level in enumerate(levels):
+            color = CLASS_COLORS[i % len(CLASS_COLORS)]
+            for (values, label), style, alpha in zip(cohorts, ("-", "--"), (0.18, 0.08),
+                                                    strict=True):
+                mean, std = _band(values[:, :, j], label == level)
+                ax.plot(steps, mean, style, color=color, linewidth=1.3)
+                ax.fill_between(steps, mean - std, mean + std, color=color, alpha=alpha,
+                                linewidth=0)
+        ax.set_title(missing.index[j], fontsize=9)
+        ax.tick_params(labelsize=7)
+    handles = [axes[0].plot([], [], "-", color="k")[0], axes[0].plot([], [], "--", color="k")[0]]
+    labels = ["real", "synthetic"]
+    if roles.condition_col is not None:
+        for i, level in enumerate(levels):
+            handles.append(axes[0].plot([], [], "-", color=CLASS_COLORS[i % 6], linewidth=4)[0])
+            labels.append(f"{roles.condition_col} = {level}")
+    figure.legend(handles, labels, loc="outside upper center", ncols=len(labels), fontsize=9)
+    return figure
+
+
+def correlations_figure(corr_real, corr_synthetic):
+    """Correlations of per-patient means: real above and synthetic below the diagonal, and
+    the difference."""
+    n = len(corr_real)
+    if n < 2:
+        return None
+    names = list(corr_real.columns)
+    real, synthetic = corr_real.to_numpy(), corr_synthetic.to_numpy()
+    upper = np.triu(np.ones((n, n), dtype=bool), k=1)
+    combined = np.where(upper, real, synthetic)
+    np.fill_diagonal(combined, np.nan)
+    figure = _new_figure(12.4, 5.6)
+    axes = figure.subplots(1, 2)
+    panels = (
+        (axes[0], combined, "Real (upper right) and synthetic (lower left)", 1.0),
+        (axes[1], synthetic - real, "Synthetic minus real", 0.5),
+    )
+    for ax, data, title, limit in panels:
+        image = ax.imshow(data, cmap="RdBu_r", vmin=-limit, vmax=limit,
+                          interpolation="nearest")
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(np.arange(n), names, rotation=90, fontsize=6.5)
+        ax.set_yticks(np.arange(n), names, fontsize=6.5)
+        figure.colorbar(image, ax=ax, shrink=0.75, extend="both" if limit < 1 else "neither",
+                        label="Pearson r" if limit == 1 else "difference in r")
+    axes[0].plot([-0.5, n - 0.5], [-0.5, n - 0.5], color="k", linewidth=0.6)
+    return figure
+
+
+def embedding_figure(real, synthetic, random_state=0):
+    """Patients in the plane of the first two principal components of the real summaries."""
+    real_x, syn_x = privacy_vectors([real.summary, synthetic.summary], reference=real.summary)
+    pca = PCA(n_components=2, random_state=random_state).fit(real_x)
+    figure = _new_figure(6.5, 5.2)
+    ax = figure.subplots()
+    for data, color, label in ((real_x, REAL_COLOR, "real"), (syn_x, SYN_COLOR, "synthetic")):
+        points = pca.transform(data)
+        ax.scatter(points[:, 0], points[:, 1], s=7, alpha=0.45, color=color, label=label,
+                   linewidths=0)
+    share = pca.explained_variance_ratio_ * 100
+    ax.set_xlabel(f"component 1 ({share[0]:.0f} % of the real variance)")
+    ax.set_ylabel(f"component 2 ({share[1]:.0f} %)")
+    ax.legend(markerscale=3)
+    return figure

@@ -121,3 +121,30 @@ def check_parameters(values: dict, constraints: dict, owner: str) -> None:
                 f"The {name!r} parameter of {owner} must be {constraint}. "
                 f"Got {value!r} instead.{hint}"
             )
+
+
+def resolve_device(device, owner: str):
+    """The torch.device for a valid `device` value ("auto" picks CUDA when present).
+
+    Raises `InvalidParameterError` when the device names hardware this machine lacks, so that
+    the caller hears it before any work starts (not as torch's assertion at ``.to(device)``).
+    """
+    import torch  # here: the rest of this module has no need for torch
+
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        missing = count == 0 or (resolved.index is not None and resolved.index >= count)
+    elif resolved.type == "mps":
+        missing = not torch.backends.mps.is_available()
+    else:
+        missing = False
+    if missing:
+        raise InvalidParameterError(
+            f"The 'device' parameter of {owner} is {str(device)!r}, which this machine does not "
+            f"have (torch {torch.__version__} sees {torch.cuda.device_count()} CUDA devices). "
+            "Use 'cpu' or 'auto'."
+        )
+    return resolved

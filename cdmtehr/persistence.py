@@ -3,8 +3,10 @@
 Loading never executes code from the file. The manifest is plain JSON; arrays are read with
 ``numpy.load(allow_pickle=False)``; weights with ``torch.load(weights_only=True)``. Fitted
 Python objects (the preprocessor and its encoders) are written as their attribute trees and
-rebuilt without calling any constructor, and only for an allow-list of classes: cdmtehr's own
-and scikit-learn's QuantileTransformer. A file that names any other class is refused.
+rebuilt without calling any constructor, and only for an allow-list of classes named in full
+(the data layer's fitted objects and scikit-learn's QuantileTransformer): a file that names any
+other class is refused before anything is imported, so that no module (``cdmtehr.__main__``
+included) runs on its say-so.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import datetime
 import importlib
 import io
 import json
+import os
 import uuid
 import zipfile
 from pathlib import Path
@@ -23,11 +26,24 @@ import pandas as pd
 import torch
 
 from . import __version__
-from .exceptions import ModelFileError
+from ._parameters import Device, check_parameters, resolve_device
+from .exceptions import InvalidDataTypeError, ModelFileError
 
 FORMAT_NAME = "cdmtehr-model"
 FORMAT_VERSION = 1
-_ALLOWED_FOREIGN_CLASSES = {"sklearn.preprocessing._data.QuantileTransformer"}
+MEMBERS = ("manifest.json", "arrays.npz", "weights.pt")
+# Every class a model file may hold, by full name. A prefix rule ("cdmtehr.") would let a file
+# import any cdmtehr module, and importing cdmtehr.__main__ runs the command line.
+_ALLOWED_CLASSES = frozenset(
+    {
+        "cdmtehr.preprocessing.encoders.CategoricalEncoder",
+        "cdmtehr.preprocessing.encoders.NumericEncoder",
+        "cdmtehr.preprocessing.preprocessor.SequencePreprocessor",
+        "cdmtehr.preprocessing.schema.ColumnRoles",
+        "cdmtehr.preprocessing.sequences.TimeGrid",
+        "sklearn.preprocessing._data.QuantileTransformer",
+    }
+)
 
 
 class _Encoder:
@@ -80,7 +96,7 @@ class _Encoder:
             return {"__nat__": True}
         cls = type(value)
         name = f"{cls.__module__}.{cls.__qualname__}"
-        if name.startswith("cdmtehr.") or name in _ALLOWED_FOREIGN_CLASSES:
+        if name in _ALLOWED_CLASSES:
             if dataclasses.is_dataclass(value):
                 state = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
             else:
@@ -139,21 +155,60 @@ class _Decoder:
         raise ModelFileError(f"Unknown entry in model file: {sorted(value)[:3]}")
 
     def _object(self, name, state):
-        if not (name.startswith("cdmtehr.") or name in _ALLOWED_FOREIGN_CLASSES):
+        if not isinstance(name, str) or name not in _ALLOWED_CLASSES:
             raise ModelFileError(f"The model file names class {name!r}, which cdmtehr never stores.")
         module_name, _, qualname = name.rpartition(".")
         cls = getattr(importlib.import_module(module_name), qualname, None)
         # The class must be defined where the file says (not merely imported there).
         if not isinstance(cls, type) or f"{cls.__module__}.{cls.__qualname__}" != name:
             raise ModelFileError(f"The model file names class {name!r}, which cdmtehr never stores.")
+        attributes = self(state)
+        if not isinstance(attributes, dict) or not all(
+            isinstance(key, str) and not key.startswith("__") for key in attributes
+        ):
+            raise ModelFileError(f"The model file has a malformed state for class {name!r}.")
         obj = cls.__new__(cls)  # no constructor runs
-        for key, item in self(state).items():
+        for key, item in attributes.items():
             object.__setattr__(obj, key, item)
         return obj
 
 
+def _check_weights(weights, path) -> None:
+    """Refuse weights that are not two dicts of finite tensors (a damaged or doctored file)."""
+    ok = isinstance(weights, dict) and set(weights) == {"model", "schedule"}
+    ok = ok and all(
+        isinstance(part, dict) and all(isinstance(t, torch.Tensor) for t in part.values())
+        for part in weights.values()
+    )
+    if not ok:
+        raise ModelFileError(f"{str(path)!r} has weights of an unexpected structure.")
+    bad = [
+        f"{part}.{name}"
+        for part, tensors in weights.items()
+        for name, tensor in tensors.items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        raise ModelFileError(
+            f"{str(path)!r} has NaN or infinite weights ({', '.join(bad[:3])}); the file is "
+            "damaged, or the model diverged before it was saved."
+        )
+
+
 def _hashable(key):
     return tuple(key) if isinstance(key, list) else key
+
+
+# Fitted attributes stored in the manifest (the modules and the layout travel separately).
+_FITTED = (
+    "preprocessor_",
+    "classes_",
+    "class_prior_",
+    "history_",
+    "n_patients_",
+    "max_length_",
+    "fit_seconds_",
+)
 
 
 def _json_param(value):
@@ -167,15 +222,7 @@ def _json_param(value):
 def save_synthesizer(synthesizer, path) -> None:
     """Write a fitted `CDMTSynthesizer` to `path` (see module docstring for the format)."""
     encoder = _Encoder()
-    fitted = {
-        "preprocessor_": synthesizer.preprocessor_,
-        "classes_": synthesizer.classes_,
-        "class_prior_": synthesizer.class_prior_,
-        "history_": synthesizer.history_,
-        "n_patients_": synthesizer.n_patients_,
-        "max_length_": synthesizer.max_length_,
-        "fit_seconds_": synthesizer.fit_seconds_,
-    }
+    fitted = {name: getattr(synthesizer, name) for name in _FITTED}
     model = synthesizer.model_
     manifest = {
         "format": FORMAT_NAME,
@@ -209,18 +256,28 @@ def save_synthesizer(synthesizer, path) -> None:
 def _read_archive(path) -> tuple:
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            missing = {"manifest.json", "arrays.npz", "weights.pt"} - names
+            names = archive.namelist()
+            missing = set(MEMBERS) - set(names)
             if missing:
                 raise ModelFileError(
                     f"{str(path)!r} is not a cdmtehr model file: it lacks {sorted(missing)}."
+                )
+            # Exactly our three members, once each: a repeated name could be read differently
+            # by another zip reader, and nothing else belongs in the file.
+            if sorted(names) != sorted(MEMBERS):
+                extra = sorted({n for n in names if n not in MEMBERS or names.count(n) > 1})
+                raise ModelFileError(
+                    f"{str(path)!r} is not a file written by CDMTSynthesizer.save: it has "
+                    f"unexpected or repeated members {extra}; only {list(MEMBERS)} are allowed."
                 )
             manifest = json.loads(archive.read("manifest.json"))
             arrays_bytes = archive.read("arrays.npz")
             weights_bytes = archive.read("weights.pt")
     except (zipfile.BadZipFile, EOFError, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelFileError(
-            f"{str(path)!r} is not a cdmtehr model file, or it is truncated or corrupt ({error})."
+            f"{str(path)!r} is not a cdmtehr model file, or it is truncated or corrupt ({error}). "
+            "CDMTSynthesizer.load reads files written by CDMTSynthesizer.save; a pickle or "
+            "joblib file is read with pickle.load or joblib.load (only from a trusted source)."
         ) from error
     except zipfile.LargeZipFile as error:  # pragma: no cover - defensive
         raise ModelFileError(f"{str(path)!r} is not a readable model file ({error}).") from error
@@ -229,15 +286,27 @@ def _read_archive(path) -> tuple:
 
 def load_synthesizer(cls, path, device="cpu"):
     """Read a model file written by `save_synthesizer`; never executes code from the file."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidDataTypeError(
+            f"The 'path' argument of CDMTSynthesizer.load must be a str or a path; got "
+            f"{type(path).__name__}."
+        )
+    check_parameters({"device": device}, {"device": Device()}, "CDMTSynthesizer.load")
+    device = resolve_device(device, "CDMTSynthesizer.load")
     if not Path(path).is_file():
         raise FileNotFoundError(f"No model file at {str(path)!r}.")
     manifest, arrays_bytes, weights_bytes = _read_archive(path)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{str(path)!r} is not a cdmtehr model file (wrong format tag).")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ModelFileError(
-            f"{str(path)!r} has model format version {version!r}, newer than this cdmtehr "
+            f"{str(path)!r} has an invalid model format version {version!r}; cdmtehr writes "
+            f"integer versions from 1 to {FORMAT_VERSION}. The file is damaged or not ours."
+        )
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{str(path)!r} has model format version {version}, newer than this cdmtehr "
             f"({__version__}) reads (version {FORMAT_VERSION}). Upgrade cdmtehr to load it."
         )
     try:
@@ -246,10 +315,12 @@ def load_synthesizer(cls, path, device="cpu"):
         weights = torch.load(io.BytesIO(weights_bytes), map_location="cpu", weights_only=True)
     except Exception as error:  # any failure here means a damaged or foreign file
         raise ModelFileError(f"{str(path)!r} has unreadable arrays or weights ({error}).") from error
+    _check_weights(weights, path)
 
     from .diffusion.denoiser import Denoiser
     from .diffusion.layout import StateLayout
     from .diffusion.schedule import make_schedule
+    from .preprocessing import SequencePreprocessor
 
     decoder = _Decoder(arrays)
     try:
@@ -268,14 +339,17 @@ def load_synthesizer(cls, path, device="cpu"):
         schedule = make_schedule(params["schedule"], layout)
         schedule.load_state_dict(weights["schedule"])
         fitted = decoder(manifest["fitted"])
+        missing = sorted(set(_FITTED) - set(fitted)) if isinstance(fitted, dict) else _FITTED
+        if missing:
+            raise ModelFileError(f"{str(path)!r} is damaged: it lacks the fitted {missing}.")
+        if not isinstance(fitted["preprocessor_"], SequencePreprocessor):
+            raise ModelFileError(f"{str(path)!r} is damaged: it holds no fitted preprocessor.")
     except ModelFileError:
         raise
     except Exception as error:
         raise ModelFileError(f"{str(path)!r} is damaged: {type(error).__name__}: {error}") from error
-    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if device == "auto" else device))
-    for name, value in fitted.items():
-        setattr(synthesizer, name, value)
+    for name in _FITTED:
+        setattr(synthesizer, name, fitted[name])
     synthesizer.layout_ = layout
     synthesizer.model_ = model.eval().requires_grad_(False).to(device)
     synthesizer.schedule_ = schedule.eval().requires_grad_(False).to(device)

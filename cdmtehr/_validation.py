@@ -13,9 +13,16 @@ _N_EXAMPLES = 3
 
 
 def _examples(values, n=_N_EXAMPLES) -> str:
-    """Format a few distinct example values, e.g. ``['n/a', '?']``."""
-    shown = list(pd.unique(pd.Series(list(values), dtype=object)))[:n]
-    return "[" + ", ".join(repr(v) for v in shown) + "]"
+    """Format a few distinct example values, e.g. ``['n/a', '?']`` (unhashable ones too)."""
+    shown, seen = [], set()
+    for value in values:
+        text = repr(value)
+        if text not in seen:
+            seen.add(text)
+            shown.append(text)
+        if len(shown) == n:
+            break
+    return "[" + ", ".join(shown) + "]"
 
 
 def _patients(ids, n=_N_EXAMPLES) -> str:
@@ -63,17 +70,19 @@ def check_long_frame(df, roles, *, max_levels=1000) -> None:
         are neither numbers nor datetimes; duplicate (id, time) rows; static or condition
         columns that vary within a patient; missing classes; too many categorical levels.
     """
-    if not isinstance(df, pd.DataFrame):
-        raise InvalidDataTypeError(
-            "The data must be a pandas DataFrame in long format (one row per patient and time "
-            f"step); got {type(df).__name__}."
-        )
+    check_frame_type(df)
     roles = _as_roles(roles)
     if len(df) == 0:
         raise InvalidDataError(["The data has no rows; at least one patient is needed."])
 
     problems = _role_problems(df, roles)
     present = _usable_columns(df, roles)
+    # Columns whose values are compared or grouped must be hashable (no lists or dicts).
+    for col, role in _hashed_columns(df, roles, present):
+        found = _unhashable_problems(df[col], col, role)
+        problems += found
+        if found:
+            present.discard(col)
     id_col, time_col = roles.id_col, roles.time_col
     ids = df[id_col] if id_col in present else None
     if ids is not None:
@@ -98,13 +107,7 @@ def check_long_frame(df, roles, *, max_levels=1000) -> None:
         categorical.append((roles.condition_col, "condition_col"))
     for col, role in categorical:
         if col in present and max_levels is not None:
-            n_levels = df[col].nunique(dropna=False)
-            if n_levels > max_levels:
-                problems.append(
-                    f"Column '{col}' ({role}) has {n_levels} levels, more than "
-                    f"max_levels={max_levels}. Treat it as numeric, group rare levels, or raise "
-                    "max_levels."
-                )
+            problems += _level_problems(df[col], col, role, ids, max_levels)
 
     if ids is not None and not ids.isna().any():
         per_patient = [(c, "static_cols") for c in roles.static_cols if c in present]
@@ -115,6 +118,84 @@ def check_long_frame(df, roles, *, max_levels=1000) -> None:
 
     if problems:
         raise InvalidDataError(problems)
+
+
+def check_frame_type(df) -> None:
+    """Raise `InvalidDataTypeError` unless `df` is a DataFrame with flat column names."""
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidDataTypeError(
+            "The data must be a pandas DataFrame in long format (one row per patient and time "
+            f"step); got {type(df).__name__}."
+        )
+    if isinstance(df.columns, pd.MultiIndex):
+        raise InvalidDataTypeError(
+            f"The data has MultiIndex columns ({df.columns.nlevels} levels, e.g. "
+            f"{df.columns[0]!r}); flatten them first, e.g. "
+            "df.columns = ['_'.join(map(str, c)) for c in df.columns]."
+        )
+
+
+def _hashed_columns(df, roles, present) -> list:
+    """(column, role) of the present object columns whose values are used as keys or levels."""
+    named = [(roles.id_col, "id_col")]
+    named += [(c, "cat_cols") for c in roles.cat_cols]
+    named += [(c, "static_cols") for c in roles.static_cols]
+    if roles.condition_col is not None:
+        named.append((roles.condition_col, "condition_col"))
+    return [
+        (col, role)
+        for col, role in named
+        if col in present and pd.api.types.is_object_dtype(df[col].dtype)
+    ]
+
+
+def _unhashable_problems(values, col, role) -> list:
+    try:
+        pd.unique(values)
+        return []
+    except TypeError:
+        pass
+    bad = []
+    for value in values:
+        try:
+            hash(value)
+        except TypeError:
+            bad.append(value)
+    kinds = sorted({type(v).__name__ for v in bad})
+    return [
+        f"Column '{col}' ({role}) has {len(bad)} values of unhashable type "
+        f"{', '.join(kinds)}, e.g. {_examples(bad)}; ids and categories must be scalars such "
+        "as strings or numbers. Convert them (e.g. with .astype(str)) or drop the column."
+    ]
+
+
+# A categorical column with at least this many levels, nearly one per value, looks like an
+# identifier or free text: each level is seen about once, so the model cannot learn it and
+# would only copy real values into synthetic patients.
+_ID_LIKE_LEVELS = 50
+_ID_LIKE_SHARE = 0.9
+
+
+def _level_problems(values, col, role, ids, max_levels) -> list:
+    """Too many levels for a categorical column, or one level per value (an identifier)."""
+    n_levels = values.nunique(dropna=False)
+    if n_levels > max_levels:
+        return [
+            f"Column '{col}' ({role}) has {n_levels} levels, more than "
+            f"max_levels={max_levels}. Treat it as numeric, group rare levels, or raise "
+            "max_levels."
+        ]
+    per_patient = role != "cat_cols" and ids is not None and not ids.isna().any()
+    n_values = ids.nunique() if per_patient else int(values.notna().sum())
+    unit = "patients" if per_patient else "values"
+    if n_levels >= _ID_LIKE_LEVELS and n_levels >= _ID_LIKE_SHARE * n_values:
+        return [
+            f"Column '{col}' ({role}) has {n_levels} levels for {n_values} {unit}: nearly "
+            "every value is different, like an identifier or free text. The model cannot "
+            "learn such a column and would copy real values into synthetic patients; drop "
+            "it, group its levels, or treat it as numeric."
+        ]
+    return []
 
 
 def _is_numeric_like(dtype) -> bool:
@@ -137,6 +218,8 @@ def _role_problems(df, roles) -> list:
         if col not in df.columns:
             hint = difflib.get_close_matches(str(col), names, n=3)
             suggestion = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else "."
+            if col in df.index.names:
+                suggestion = "; it is a level of the index: call df.reset_index() first."
             problems.append(f"Column '{col}' ({role_list[0]}) is not in the data{suggestion}")
         if len(set(role_list)) > 1:
             problems.append(
@@ -187,6 +270,23 @@ def _time_problems(times, time_col, ids) -> list:
             f"Column '{time_col}' (time_col) has {int(missing.sum())} missing times{where}; "
             "every row needs a time."
         ]
+    if not pd.api.types.is_float_dtype(dtype):
+        return []
+    numbers = times.to_numpy(dtype="float64")
+    infinite = np.isinf(numbers)
+    if infinite.any():
+        where = f" in patients {_patients(ids[infinite])}" if ids is not None else ""
+        return [
+            f"Column '{time_col}' (time_col) has {int(infinite.sum())} infinite times{where}; "
+            "every row needs a finite time."
+        ]
+    with np.errstate(over="ignore"):
+        span = numbers.max() - numbers.min()
+    if not np.isfinite(span):
+        return [
+            f"Column '{time_col}' (time_col) spans from {numbers.min()!r} to "
+            f"{numbers.max()!r}, too wide to take differences in float64; shift or rescale it."
+        ]
     return []
 
 
@@ -210,22 +310,23 @@ def _numeric_problems(values, col, role, ids) -> list:
     where = (lambda mask: f" in patients {_patients(ids[mask])}") if ids is not None else (
         lambda mask: ""
     )
-    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_datetime64_any_dtype(dtype) or (
-        pd.api.types.is_timedelta64_dtype(dtype)
-    ):
+    textual = pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+    if not (textual or _is_numeric_like(dtype) or pd.api.types.is_bool_dtype(dtype)):
+        # Categories, datetimes, timedeltas, periods, intervals, complex numbers.
         return [
             f"Column '{col}' ({role}) has dtype {dtype}, which is not numeric; convert it "
-            "(e.g. astype(float)) or give it the categorical role."
+            "to real numbers (e.g. astype(float)) or give it the categorical role."
         ]
-    if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-        numbers = pd.to_numeric(values, errors="coerce")
-        text = values.notna() & numbers.isna()
+    if textual:
+        numbers = _to_numbers(values)
+        text = values.notna().to_numpy() & np.isnan(numbers)
         if text.any():
+            text = pd.Series(text, index=values.index)
             return [
                 f"Column '{col}' ({role}) has non-numeric values, e.g. "
                 f"{_examples(values[text])}{where(text)}."
             ]
-        values = numbers
+        values = pd.Series(numbers, index=values.index)
     if pd.api.types.is_bool_dtype(values.dtype):
         return []
     as_float = pd.to_numeric(values).astype("float64")
@@ -242,6 +343,17 @@ def _numeric_problems(values, col, role, ids) -> list:
             f"Column '{col}' ({role}) is never observed (all values are missing); drop it."
         )
     return problems
+
+
+def _to_numbers(values) -> np.ndarray:
+    """Real numbers of an object or string column as float64, NaN where a value is not one."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if pd.api.types.is_complex_dtype(numbers.dtype):
+        return np.where(np.imag(numbers) == 0, np.real(numbers), np.nan)
+    try:
+        return numbers.to_numpy(dtype="float64", na_value=np.nan)
+    except (TypeError, ValueError):  # objects that pandas left as they were
+        return np.full(len(values), np.nan)
 
 
 def _condition_missing_problems(condition, roles, ids) -> list:

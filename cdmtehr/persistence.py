@@ -156,12 +156,16 @@ class _Decoder:
 
     def _object(self, name, state):
         if not isinstance(name, str) or name not in _ALLOWED_CLASSES:
-            raise ModelFileError(f"The model file names class {name!r}, which cdmtehr never stores.")
+            raise ModelFileError(
+                f"The model file names class {name!r}, which cdmtehr never stores."
+            )
         module_name, _, qualname = name.rpartition(".")
         cls = getattr(importlib.import_module(module_name), qualname, None)
         # The class must be defined where the file says (not merely imported there).
         if not isinstance(cls, type) or f"{cls.__module__}.{cls.__qualname__}" != name:
-            raise ModelFileError(f"The model file names class {name!r}, which cdmtehr never stores.")
+            raise ModelFileError(
+                f"The model file names class {name!r}, which cdmtehr never stores."
+            )
         attributes = self(state)
         if not isinstance(attributes, dict) or not all(
             isinstance(key, str) and not key.startswith("__") for key in attributes
@@ -243,7 +247,9 @@ def save_synthesizer(synthesizer, path) -> None:
     torch.save(
         {
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "schedule": {k: v.detach().cpu() for k, v in synthesizer.schedule_.state_dict().items()},
+            "schedule": {
+                k: v.detach().cpu() for k, v in synthesizer.schedule_.state_dict().items()
+            },
         },
         weights,
     )
@@ -314,7 +320,9 @@ def load_synthesizer(cls, path, device="cpu"):
             arrays = {key: archive[key] for key in archive.files}
         weights = torch.load(io.BytesIO(weights_bytes), map_location="cpu", weights_only=True)
     except Exception as error:  # any failure here means a damaged or foreign file
-        raise ModelFileError(f"{str(path)!r} has unreadable arrays or weights ({error}).") from error
+        raise ModelFileError(
+            f"{str(path)!r} has unreadable arrays or weights ({error})."
+        ) from error
     _check_weights(weights, path)
 
     from .diffusion.denoiser import Denoiser
@@ -347,7 +355,9 @@ def load_synthesizer(cls, path, device="cpu"):
     except ModelFileError:
         raise
     except Exception as error:
-        raise ModelFileError(f"{str(path)!r} is damaged: {type(error).__name__}: {error}") from error
+        raise ModelFileError(
+            f"{str(path)!r} is damaged: {type(error).__name__}: {error}"
+        ) from error
     for name in _FITTED:
         setattr(synthesizer, name, fitted[name])
     synthesizer.layout_ = layout

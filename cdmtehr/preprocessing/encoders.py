@@ -214,11 +214,13 @@ class NumericEncoder(BaseEstimator):
             x = np.round(x)
         return _restore_numeric(x, self.dtype_, self.name_)
 
+    # Halves, so that a range wider than the largest float (-1e308 .. 1e308) does not overflow;
+    # halving is exact, so other columns map exactly as before.
     def _to_span(self, x):
-        return (x - self.min_) / (self.max_ - self.min_) * _SPAN
+        return (x / 2 - self.min_ / 2) / (self.max_ / 2 - self.min_ / 2) * _SPAN
 
     def _from_span(self, x):
-        return self.min_ + x / _SPAN * (self.max_ - self.min_)
+        return self.min_ + x / _SPAN * (self.max_ / 2 - self.min_ / 2) * 2
 
     def _nearest_knot(self, z):
         """Index of the knot whose score is nearest to `z`, and whether it is within tolerance."""

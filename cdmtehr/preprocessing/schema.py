@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from ..exceptions import DataWarning, InvalidDataTypeError, InvalidParameterError
+from .._validation import check_frame_type
+from ..exceptions import DataWarning, InvalidParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -129,15 +130,11 @@ class ColumnRoles:
         Raises
         ------
         InvalidDataTypeError
-            If `df` is not a pandas DataFrame.
+            If `df` is not a pandas DataFrame, or has MultiIndex columns.
         InvalidParameterError
             If a role argument has an unusable type (e.g. a set or a dict).
         """
-        if not isinstance(df, pd.DataFrame):
-            raise InvalidDataTypeError(
-                "The data must be a pandas DataFrame in long format (one row per patient and "
-                f"time step); got {type(df).__name__}."
-            )
+        check_frame_type(df)
         id_col = _as_column_name(id_col, "id_col")
         time_col = _as_column_name(time_col, "time_col")
         condition_col = _as_column_name(condition_col, "condition_col")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -232,8 +233,8 @@ class SequencePreprocessor(BaseEstimator):
 
     @staticmethod
     def _arrange(df, roles):
-        numbers, _ = time_to_numbers(df[roles.time_col])
-        return arrange_rows(df[roles.id_col], numbers)
+        times, _ = time_to_numbers(df[roles.time_col])
+        return arrange_rows(df[roles.id_col], times)
 
     def _fit(self, df, roles, layout):
         encoder_params = {
@@ -398,7 +399,7 @@ class SequencePreprocessor(BaseEstimator):
             return np.zeros(len(values), dtype=np.int64)
 
     # -- inverse ---------------------------------------------------------------------------------
-    def inverse_transform(self, encoded, *, ids=None) -> pd.DataFrame:
+    def inverse_transform(self, encoded, *, ids=None, id_start=0) -> pd.DataFrame:
         """Decode a cohort into a long frame shaped like the fitted input.
 
         Works on any `EncodedCohort` with the fitted layout, including generated ones.
@@ -411,6 +412,10 @@ class SequencePreprocessor(BaseEstimator):
             Patient ids in cohort order (e.g. from ``transform(df, return_ids=True)``).
             By default fresh ids: ``0 .. N-1`` for integer ids, ``"synthetic-000001"`` ... for
             string ids, UUIDs derived from the index for UUID ids.
+        id_start : int, default=0
+            Number of the first fresh id, so that cohorts decoded in chunks (streaming) get
+            distinct ids: decode chunk after chunk with ``id_start = 0, N1, N1 + N2, ...``
+            (see :func:`~cdmtehr.preprocessing.sequences.fresh_ids`). Only used without `ids`.
 
         Returns
         -------
@@ -424,17 +429,27 @@ class SequencePreprocessor(BaseEstimator):
         Raises
         ------
         InvalidParameterError
-            If `encoded` does not have the fitted layout, or `ids` has the wrong length or
-            repeats an id.
+            If `encoded` does not have the fitted layout, `ids` has the wrong length or
+            repeats an id, or `id_start` is not a non-negative int (or is given with `ids`).
         """
         check_is_fitted(self, "roles_")
         self._check_layout(encoded)
+        if not isinstance(id_start, numbers.Integral) or isinstance(id_start, bool) or id_start < 0:
+            raise InvalidParameterError(
+                "The 'id_start' parameter of SequencePreprocessor.inverse_transform must be an "
+                f"int in the range [0, inf). Got {id_start!r} instead."
+            )
+        if ids is not None and id_start != 0:
+            raise InvalidParameterError(
+                "Give either 'ids' or 'id_start' to SequencePreprocessor.inverse_transform, not "
+                "both: 'id_start' numbers fresh ids."
+            )
         roles = self.roles_
         n_patients = encoded.n_patients
         valid = encoded.length_mask()
         patient, position = np.nonzero(valid)
 
-        patient_ids = self._patient_ids(ids, n_patients)
+        patient_ids = self._patient_ids(ids, n_patients, int(id_start))
         out = {roles.id_col: patient_ids.take(patient)}
         if self.time_grid_.regular_:
             out[roles.time_col] = self.time_grid_.times_from_positions(position)
@@ -507,10 +522,10 @@ class SequencePreprocessor(BaseEstimator):
                 + "; ".join(wrong) + ")."
             )
 
-    def _patient_ids(self, ids, n_patients) -> pd.Index:
+    def _patient_ids(self, ids, n_patients, id_start=0) -> pd.Index:
         id_col = self.roles_.id_col
         if ids is None:
-            return fresh_ids(n_patients, self.id_kind_, self.id_dtype_, id_col)
+            return fresh_ids(n_patients, self.id_kind_, self.id_dtype_, id_col, start=id_start)
         ids = pd.Index(ids, name=id_col)
         if len(ids) != n_patients:
             raise InvalidParameterError(

@@ -264,24 +264,45 @@ def id_kind(ids) -> str:
     return "string"
 
 
-def fresh_ids(n, kind, dtype, name) -> pd.Index:
-    """`n` new patient ids in the id column's dtype (integers 0..n-1, "synthetic-000001", ...).
+def fresh_ids(n, kind, dtype, name, start=0) -> pd.Index:
+    """`n` new patient ids in the id column's dtype, numbered from `start`.
 
-    UUID ids are derived deterministically from the patient's index (``uuid5``).
+    Patient ``i`` (counting from 0) of a call gets number ``start + i``: the integer or float
+    ``start + i``, the string ``"synthetic-<start + i + 1>"`` zero-padded to at least six
+    digits, or a UUID derived deterministically from the number (``uuid5``). Consecutive calls
+    with ``start = 0, n, 2n, ...`` therefore continue one sequence of distinct ids (streaming).
+
+    Parameters
+    ----------
+    n : int
+        Number of ids.
+    kind : {"integer", "float", "uuid", "string"}
+        How the ids are made (see :func:`id_kind`).
+    dtype : dtype
+        The id column's dtype; integer ids widen to int64 when it cannot hold the numbers.
+    name : hashable
+        Name of the returned Index.
+    start : int, default=0
+        Number of the first id.
+
+    Returns
+    -------
+    pandas.Index of length n
+        The ids.
     """
+    numbers = np.arange(start, start + n, dtype=np.int64)
     if kind in ("integer", "float"):
-        values = np.arange(n)
         if kind == "integer" and isinstance(dtype, np.dtype) and n > 0:
-            if n - 1 > np.iinfo(dtype).max:
+            if start + n - 1 > np.iinfo(dtype).max:
                 dtype = np.dtype(np.int64)  # the fitted dtype cannot count this many patients
-        return pd.Index(pd.Series(values).astype(dtype), name=name)
+        return pd.Index(pd.Series(numbers).astype(dtype), name=name)
     if kind == "uuid":
         return pd.Index(
-            [uuid.uuid5(_SYNTHETIC_NAMESPACE, str(i)) for i in range(n)], dtype=object, name=name
+            [uuid.uuid5(_SYNTHETIC_NAMESPACE, str(i)) for i in numbers], dtype=object, name=name
         )
-    width = max(6, int(math.log10(max(n, 1))) + 1)
-    numbers = np.char.zfill(np.arange(1, n + 1).astype(str), width)
-    labels = np.char.add("synthetic-", numbers).astype(object)
+    width = max(6, int(math.log10(max(start + n, 1))) + 1)
+    labels = np.char.add("synthetic-", np.char.zfill((numbers + 1).astype(str), width))
+    labels = labels.astype(object)
     if isinstance(dtype, pd.CategoricalDtype):
         return pd.Index(pd.Categorical(labels), name=name)
     if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):

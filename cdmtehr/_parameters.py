@@ -115,8 +115,9 @@ def check_parameters(values: dict, constraints: dict, owner: str) -> None:
         if not constraint.accepts(value):
             hint = ""
             if isinstance(constraint, Options) and isinstance(value, str):
-                close = difflib.get_close_matches(value, constraint.values, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                lowered = {v.lower(): v for v in constraint.values}
+                close = difflib.get_close_matches(value.lower(), lowered, n=1)
+                hint = f" Did you mean {lowered[close[0]]!r}?" if close else ""
             raise InvalidParameterError(
                 f"The {name!r} parameter of {owner} must be {constraint}. "
                 f"Got {value!r} instead.{hint}"

@@ -237,7 +237,9 @@ class CDMTSynthesizer(BaseEstimator):
             raise InvalidParameterError(
                 "CDMTSynthesizer needs a training budget: set 'epochs', 'max_time' or both."
             )
-        self._forget_fit()
+        from ._parameters import resolve_device
+
+        device = resolve_device(self.device, "CDMTSynthesizer")  # missing hardware fails now
         started = time.perf_counter()
         preprocessor = SequencePreprocessor(max_levels=self.max_levels)
         cohort = preprocessor.fit_transform(
@@ -249,7 +251,7 @@ class CDMTSynthesizer(BaseEstimator):
             static_cols=static_cols,
             condition_col=condition_col,
         )
-        device = _resolve_device(self.device)
+        self._forget_fit()  # only now: a refit on bad data keeps the fitted model
         generator = _torch_generator(self.random_state)
         layout = StateLayout.from_cohort(cohort, embedding_dim=self.embedding_dim)
         tensors = CohortTensors.from_cohort(cohort, layout, device=device)
@@ -365,44 +367,67 @@ class CDMTSynthesizer(BaseEstimator):
 
     def _condition_indices(self, n, condition, rng) -> np.ndarray:
         """Class index per patient (the null token when the model has no condition)."""
+        where = "The 'condition' parameter of CDMTSynthesizer.sample"
         n_classes = len(self.classes_)
         if n_classes == 0:
             if condition is not None:
                 raise InvalidParameterError(
-                    "The 'condition' parameter of CDMTSynthesizer.sample needs a model fitted "
-                    "with condition_col; this one was fitted without."
+                    f"{where} needs a model fitted with condition_col; this one was fitted "
+                    "without."
                 )
             return np.zeros(n, dtype=np.int64)
         if condition is None:
             return rng.choice(n_classes, size=n, p=self.class_prior_).astype(np.int64)
+        known = self.classes_.tolist()
         lookup = {self._class_key(c): i for i, c in enumerate(self.classes_)}
 
         def index_of(value):
-            key = self._class_key(value)
-            if key not in lookup:
-                raise InvalidParameterError(
-                    f"The 'condition' parameter of CDMTSynthesizer.sample got class {value!r}, "
-                    f"which was never seen in fit; known classes: {list(self.classes_)}."
-                )
-            return lookup[key]
+            try:
+                return lookup[self._class_key(value)]
+            except (KeyError, TypeError):  # TypeError: an unhashable value (a list, a dict)
+                pass
+            # A class given as 1 for "1" (or the reverse) is the common slip: name it.
+            same_text = [c for c in known if str(c) == str(value)]
+            hint = f" Did you mean {same_text[0]!r}?" if same_text else ""
+            raise InvalidParameterError(
+                f"{where} got class {value!r} ({type(value).__name__}), which was never seen "
+                f"in fit; known classes: {known}.{hint}"
+            )
 
         if isinstance(condition, dict):
-            counts = {index_of(k): v for k, v in condition.items()}
-            bad = [v for v in counts.values() if not isinstance(v, numbers.Integral) or v < 0]
-            if bad or sum(counts.values()) != n:
+            counts = {}
+            for key, count in condition.items():
+                index = index_of(key)
+                if index in counts:
+                    raise InvalidParameterError(f"{where} names class {known[index]!r} twice.")
+                counts[index] = count
+            valid = all(
+                isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v >= 0
+                for v in counts.values()
+            )
+            if not valid or sum(counts.values()) != n:
+                total = f" (sum {sum(counts.values())})" if valid else ""
                 raise InvalidParameterError(
-                    "The 'condition' parameter of CDMTSynthesizer.sample is a {class: count} "
-                    f"dict whose counts must be non-negative ints summing to n={n}. "
-                    f"Got {condition!r} (sum {sum(int(v) for v in condition.values())})."
+                    f"{where} is a {{class: count}} dict whose counts must be non-negative ints "
+                    f"summing to n={n}. Got {condition!r}{total}."
                 )
             return np.repeat(list(counts), list(counts.values())).astype(np.int64)
-        if np.ndim(condition) == 0:
+        try:
+            ndim = np.ndim(condition)
+        except ValueError:  # a ragged nest of sequences
+            ndim = 2
+        if isinstance(condition, (set, frozenset)) or ndim > 1:
+            raise InvalidParameterError(
+                f"{where} must be None, one class, a {{class: count}} dict or a 1-D sequence "
+                f"of classes (one per patient); got a {type(condition).__name__}."
+            )
+        if ndim == 0:
             return np.full(n, index_of(condition), dtype=np.int64)
         values = list(condition)
         if len(values) != n:
             raise InvalidParameterError(
-                "The 'condition' parameter of CDMTSynthesizer.sample is array-like with "
-                f"{len(values)} entries; it must have one per patient (n={n})."
+                f"{where} is array-like with {len(values)} entries; it must have one per "
+                f"patient (n={n})."
             )
         return np.asarray([index_of(v) for v in values], dtype=np.int64)
 

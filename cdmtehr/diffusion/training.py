@@ -8,6 +8,8 @@ import math
 import time
 
 import torch
+import torch.distributed as dist
+from torch import nn
 
 from .loss import diffusion_loss
 
@@ -22,6 +24,34 @@ def _learning_rate_factor(step: int, progress: float, warmup_steps: int) -> floa
     return warmup * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
+class _LossModule(nn.Module):
+    """Denoiser and schedule under one module, so that DDP averages the gradients of both."""
+
+    def __init__(self, denoiser, schedule, guidance_dropout, fill_weight):
+        super().__init__()
+        self.denoiser = denoiser
+        self.schedule = schedule
+        self.guidance_dropout = guidance_dropout
+        self.fill_weight = fill_weight
+
+    def forward(self, batch, generator):
+        return diffusion_loss(
+            self.denoiser,
+            self.schedule,
+            batch,
+            generator,
+            guidance_dropout=self.guidance_dropout,
+            fill_weight=self.fill_weight,
+        )
+
+
+def _distributed() -> tuple:
+    """(rank, world size) of the torch.distributed group, (0, 1) without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def _progress_bar(enabled: bool, total_epochs):
     if not enabled:
         return None
@@ -30,6 +60,18 @@ def _progress_bar(enabled: bool, total_epochs):
     except ImportError:  # tqdm is an optional extra; fall back to log lines
         return None
     return tqdm(total=total_epochs, desc="fit", unit="epoch", leave=True)
+
+
+def _out_of_time(start: float, max_time, world_size: int) -> bool:
+    """Whether the time budget is spent; under DDP all ranks stop together (rank 0's clock)."""
+    if max_time is None:
+        return False
+    over = time.perf_counter() - start >= max_time
+    if world_size > 1:
+        flag = torch.tensor([float(over)])
+        dist.broadcast(flag, src=0)
+        over = bool(flag.item())
+    return over
 
 
 def train(
@@ -81,6 +123,12 @@ def train(
     """
     if epochs is None and max_time is None:
         raise ValueError("train needs epochs or max_time.")
+    rank, world_size = _distributed()
+    loss_module = _LossModule(denoiser, schedule, guidance_dropout, fill_weight)
+    if world_size > 1:
+        # Data parallel under torchrun: every rank takes its share of each batch and DDP
+        # averages the gradients, so all ranks keep identical weights.
+        loss_module = nn.parallel.DistributedDataParallel(loss_module)
     network_parameters = list(denoiser.parameters())
     # The schedule's few hundred numbers learn 10x faster than the network: CDTD fits its
     # warps over 30k steps, a CPU budget gives a few thousand.
@@ -93,10 +141,14 @@ def train(
         betas=(0.9, 0.99),
         weight_decay=0,
     )
+    # Batches come from `generator` (the same order on every rank); noise from a stream of
+    # each rank's own.
+    noise_seed = int(torch.randint(2**31 - 1, (), generator=generator)) + rank
+    noise_generator = torch.Generator().manual_seed(noise_seed)
     ema = copy.deepcopy(denoiser).eval().requires_grad_(False)
     steps_per_epoch = max(1, math.ceil(len(tensors) / batch_size))
     total_steps = epochs * steps_per_epoch if epochs is not None else None
-    bar = _progress_bar(verbose, epochs)
+    bar = _progress_bar(verbose and rank == 0, epochs)
     history, step, epoch = [], 0, 0
     start = time.perf_counter()
     denoiser.train()
@@ -105,6 +157,10 @@ def train(
         sums = {"loss": 0.0, "diffusion": 0.0, "schedule": 0.0}
         batches = 0
         for batch in tensors.batches(batch_size, generator):
+            if len(batch) < world_size:
+                continue  # too small to share; the same decision on every rank
+            if world_size > 1:
+                batch = batch.index(torch.arange(rank, len(batch), world_size))
             elapsed = time.perf_counter() - start
             progress = max(
                 step / total_steps if total_steps else 0.0,
@@ -113,14 +169,7 @@ def train(
             factor = _learning_rate_factor(step, progress, warmup_steps)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate * factor * group["lr_scale"]
-            terms = diffusion_loss(
-                denoiser,
-                schedule,
-                batch,
-                generator,
-                guidance_dropout=guidance_dropout,
-                fill_weight=fill_weight,
-            )
+            terms = loss_module(batch, noise_generator)
             optimizer.zero_grad(set_to_none=True)
             terms["total"].backward()
             # Clip the network alone: the schedule's gradients (its own loss) must not shrink it.
@@ -135,7 +184,7 @@ def train(
             sums["loss"] += terms["total"].item()
             sums["diffusion"] += terms["diffusion"].item()
             sums["schedule"] += terms["schedule"].item()
-            if max_time is not None and time.perf_counter() - start >= max_time:
+            if _out_of_time(start, max_time, world_size):
                 stop = True
                 break
         epoch += 1
@@ -149,7 +198,7 @@ def train(
             else:
                 bar.set_postfix(loss=f"{record['loss']:.4f}")
             bar.update(1)
-        elif verbose:
+        elif verbose and rank == 0:
             logger.info("epoch %d: loss %.4f (%.1f s)", epoch, record["loss"], record["seconds"])
         if epochs is not None and epoch >= epochs:
             stop = True

@@ -29,6 +29,8 @@ from cdmtehr.datasets import load_physionet2012
 from cdmtehr.evaluation import evaluate, patient_features, real_vs_real
 
 RESULTS = Path(__file__).parent / "results"
+DOCS = Path(__file__).parent.parent / "docs" / "benchmarks.md"
+START, END = "<!-- physionet_cpu:start -->", "<!-- physionet_cpu:end -->"
 
 TARGETS = [
     # key, label, bound, direction, issue target
@@ -60,6 +62,45 @@ def mortality_risk(train, synthetic, roles):
     risk = model.predict_proba(features_syn)[:, 1]
     cls = synthetic.groupby(roles["id_col"], sort=True)[label].first().loc[features_syn.index]
     return {int(c): float(risk[cls.to_numpy() == c].mean()) for c in sorted(cls.unique())}
+
+
+def write_markdown(result, table, path=DOCS):
+    """Replace the physionet_cpu section of docs/benchmarks.md with this run's figures."""
+    m, t, smp = result["machine"], result["training"], result["sampling"]
+    risks = result["conditional_mean_risk"]
+    lines = [
+        START,
+        f"Command: `{result['command']}` — machine: {m['cpus']} CPU cores "
+        f"({m['processor']}), torch {m['torch']} with {m['torch_threads']} threads.",
+        "",
+        "| metric | cdmtehr | real vs real (floor) | target | met |",
+        "|---|---|---|---|---|",
+    ]
+    for row in table.itertuples(index=False):
+        fmt = lambda v: "–" if v is None or v != v else f"{v:.3f}"  # noqa: E731
+        lines.append(f"| {row.metric} | {fmt(row.cdmtehr)} | {fmt(row[2])} | {row.target} | {row.met} |")
+    lines += [
+        "",
+        f"* Training: {t['seconds']:.0f} s, {t['epochs']} epochs, {t['optimizer_steps']} optimizer "
+        f"steps, {t['patients_per_second']:.0f} patients/s; model: hidden size "
+        f"{result['model']['hidden_size']}, {result['model']['num_layers']} BiGRU layers, "
+        f"{result['model']['parameters']:,} parameters, batch {result['model']['batch_size']}.",
+        f"* Sampling: {smp['patients']} patients × {smp['steps']} Euler steps in "
+        f"{smp['seconds']:.1f} s = {smp['ms_per_patient']:.1f} ms per patient "
+        f"(chunks of {result['model']['sample_batch_size']}).",
+        f"* Conditional sampling: a mortality model trained on real patients gives synthetic "
+        f"`condition=1` patients a mean risk of {risks.get('1', risks.get(1, float('nan'))):.3f} "
+        f"and `condition=0` patients {risks.get('0', risks.get(0, float('nan'))):.3f}.",
+        f"* Peak memory (RSS): {result['peak_rss_mb']:.0f} MB.",
+        END,
+    ]
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + "\n".join(lines) + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n## Default model on PhysioNet 2012, CPU budget\n\n" + "\n".join(lines) + "\n"
+    path.write_text(text)
 
 
 def main(argv=None):
@@ -143,6 +184,7 @@ def main(argv=None):
             ok = "yes" if (value <= bound if direction == "<=" else value >= bound) else "NO"
         rows.append((label, value, floor_value, target, ok))
     table = pd.DataFrame(rows, columns=["metric", "cdmtehr", "real vs real", "target", "met"])
+    write_markdown(result, table)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))  # noqa: T201
     print(f"mean real-model mortality risk: condition=1 {risks.get(1, float('nan')):.3f}, "  # noqa: T201
           f"condition=0 {risks.get(0, float('nan')):.3f}")

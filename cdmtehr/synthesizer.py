@@ -6,6 +6,7 @@ import copy
 import numbers
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -437,7 +438,17 @@ class CDMTSynthesizer(BaseEstimator):
         return value.item() if isinstance(value, np.generic) else value
 
     def _generate(self, classes, steps, sampler, guidance_scale, generator) -> EncodedCohort:
-        """Run the sampler chunk by chunk and decode; returns the generated cohort."""
+        """The whole generated cohort (see `_generate_chunks`)."""
+        return EncodedCohort.concat(
+            self._generate_chunks(classes, steps, sampler, guidance_scale, generator)
+        )
+
+    def _generate_chunks(self, classes, steps, sampler, guidance_scale, generator):
+        """Run the sampler on `sample_batch_size` patients at a time; yield each decoded chunk.
+
+        The noise is drawn chunk after chunk from one generator, so a streamed run and a
+        single `sample` call with the same random_state produce the same patients.
+        """
         model = self.model_
         device = self.device_
         null = model.n_classes
@@ -447,24 +458,96 @@ class CDMTSynthesizer(BaseEstimator):
         denoiser = (
             classifier_free_guidance(model, guidance_scale, null) if conditional else model
         )
-        chunks = []
         for start in range(0, len(classes), self.sample_batch_size):
-            condition = torch.as_tensor(classes[start : start + self.sample_batch_size])
+            chunk_classes = classes[start : start + self.sample_batch_size]
+            condition = torch.as_tensor(chunk_classes)
             noise = torch.randn((len(condition), self.layout_.size), generator=generator)
             x = noise.to(device, torch.float64) * sigmas[0].double()
             extra = {"generator": generator} if sampler == "sde" else {}
             if not conditional:
                 condition = torch.full_like(condition, null)
             x = sample_fn(denoiser, x, sigmas, condition=condition.to(device), **extra)
-            chunks.append(model.decode(x))
-        arrays = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-        return EncodedCohort(
-            **arrays,
-            condition=classes,
-            categorical_levels=self.preprocessor_.categorical_levels_,
-            static_categorical_levels=self.preprocessor_.static_categorical_levels_,
-            n_classes=len(self.classes_),
+            yield EncodedCohort(
+                **model.decode(x),
+                condition=np.asarray(chunk_classes),
+                categorical_levels=self.preprocessor_.categorical_levels_,
+                static_categorical_levels=self.preprocessor_.static_categorical_levels_,
+                n_classes=len(self.classes_),
+            )
+
+    def sample_to_parquet(
+        self,
+        n,
+        path,
+        *,
+        chunk_size=100_000,
+        condition=None,
+        steps=50,
+        sampler="euler",
+        guidance_scale=1.0,
+        random_state=None,
+    ):
+        """Stream `n` synthetic patients into a parquet file with memory flat in `n`.
+
+        Patients are generated `sample_batch_size` at a time and written in row groups of about
+        `chunk_size` patients, so millions of patients fit in the memory of one chunk. With the
+        same `random_state` the file holds the same patients as ``sample(n)``.
+
+        Parameters
+        ----------
+        n : int
+            Number of patients.
+        path : str or path-like
+            Parquet file to write (needs pyarrow).
+        chunk_size : int, default=100_000
+            Patients per written row group.
+        condition, steps, sampler, guidance_scale, random_state
+            As in `sample`.
+
+        Returns
+        -------
+        pathlib.Path
+            The written file.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._check_fitted("sample_to_parquet")
+        check_parameters(
+            {
+                "n": n,
+                "chunk_size": chunk_size,
+                "steps": steps,
+                "sampler": sampler,
+                "guidance_scale": guidance_scale,
+                "random_state": random_state,
+            },
+            {**_SAMPLE_CONSTRAINTS, "chunk_size": Interval("int", 1)},
+            "CDMTSynthesizer.sample_to_parquet",
         )
+        path = Path(path)
+        rng = check_random_state(random_state)
+        classes = self._condition_indices(n, condition, rng)
+        generator = _torch_generator(rng)
+        pending, written, writer = [], 0, None
+        try:
+            chunks = self._generate_chunks(classes, steps, sampler, guidance_scale, generator)
+            for index, chunk in enumerate(chunks, start=1):
+                pending.append(chunk)
+                if sum(c.n_patients for c in pending) < chunk_size and index * self.sample_batch_size < n:
+                    continue
+                cohort = EncodedCohort.concat(pending)
+                frame = self.preprocessor_.inverse_transform(cohort, id_start=written)
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(path, table.schema)
+                writer.write_table(table.cast(writer.schema))
+                written += cohort.n_patients
+                pending = []
+        finally:
+            if writer is not None:
+                writer.close()
+        return path
 
     # -- SDV drop-in -----------------------------------------------------------------------------
     @classmethod

@@ -222,3 +222,14 @@ def test_loss_values(fitted):
     losses = fitted.get_loss_values()
     assert list(losses.columns) == ["epoch", "steps", "seconds", "loss", "diffusion", "schedule"]
     assert len(losses) == 2
+
+
+def test_sample_to_parquet_streams_the_same_patients_as_sample(physionet_small, tmp_path):
+    df, roles = physionet_small
+    synth = CDMTSynthesizer(**{**FAST, "sample_batch_size": 4}).fit(df, **roles)
+    path = synth.sample_to_parquet(10, tmp_path / "cohort.parquet", chunk_size=4, random_state=5)
+    streamed = pd.read_parquet(path)
+    expected = synth.sample(10, random_state=5)
+    assert streamed["patient_id"].nunique() == 10
+    pd.testing.assert_frame_equal(streamed, expected, check_dtype=False, check_categorical=False)
+    pd.testing.assert_series_equal(streamed.dtypes, expected.dtypes)

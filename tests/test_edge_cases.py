@@ -1,0 +1,339 @@
+"""Edge cases that must work (issue 5): fit a tiny model, sample, and check the output contract.
+
+Also: streaming ids (`fresh_ids(start=...)`), determinism of every sampler across save, load
+and pickle, and the non-regression tests of the bugs fixed with issue 5.
+"""
+
+import pickle
+import uuid
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cdmtehr import CDMTSynthesizer
+from cdmtehr.exceptions import DataWarning
+from cdmtehr.preprocessing import SequencePreprocessor
+from cdmtehr.preprocessing.sequences import fresh_ids
+
+TINY = dict(epochs=1, max_time=None, hidden_size=8, batch_size=8, random_state=0)
+ROLES = {"id_col": "pid", "time_col": "t", "num_cols": ["x"], "cat_cols": ["c"],
+         "static_cols": ["sex"]}
+
+
+def cohort(n_patients=4, length=3):
+    """`n_patients` patients of `length` hourly rows: one numeric, one categorical, one static.
+
+    The static categorical column "sex" is in every frame: a model without any static
+    categorical column cannot be fitted yet (see test_fit_without_static_categorical).
+    """
+    pid = np.repeat(np.arange(n_patients), length)
+    return pd.DataFrame(
+        {
+            "pid": pid,
+            "t": np.tile(np.arange(length), n_patients),
+            "x": np.linspace(1.0, 2.0, n_patients * length),
+            "c": (["a", "b", "c"] * (n_patients * length))[: n_patients * length],
+            "sex": np.where(pid % 2 == 0, "F", "M"),
+        }
+    )
+
+
+def assert_output_contract(out, df, roles, n):
+    """The sample has the input's modelled columns, order and dtypes, and n valid patients."""
+    modelled = {roles["id_col"], roles["time_col"], *roles.get("num_cols", ()),
+                *roles.get("cat_cols", ()), *roles.get("static_cols", ())}
+    if roles.get("condition_col") is not None:
+        modelled.add(roles["condition_col"])
+    columns = [c for c in df.columns if c in modelled]
+    assert list(out.columns) == columns
+    id_col, time_col = roles["id_col"], roles["time_col"]
+    if isinstance(df[id_col].dtype, pd.CategoricalDtype):
+        # Fresh ids are new categories: the dtype stays categorical, its categories change.
+        assert isinstance(out[id_col].dtype, pd.CategoricalDtype)
+        columns = [c for c in columns if c != id_col]
+    pd.testing.assert_series_equal(out.dtypes[columns], df[columns].dtypes)
+    assert isinstance(out.index, pd.RangeIndex)
+    assert out[id_col].nunique() == n
+    assert out[id_col].notna().all() and out[time_col].notna().all()
+    # Times strictly increase within a patient; per-patient columns are constant.
+    for _, rows in out.groupby(id_col, sort=False):
+        assert rows[time_col].is_monotonic_increasing and rows[time_col].is_unique
+        for col in [*roles.get("static_cols", ()), roles.get("condition_col")]:
+            if col is not None:
+                assert rows[col].nunique(dropna=False) == 1, col
+    for col in roles.get("num_cols", ()):
+        values = out[col].dropna().to_numpy(dtype=float)
+        assert np.isfinite(values).all(), col
+        assert ((values >= df[col].min()) & (values <= df[col].max())).all(), col
+    for col in [*roles.get("cat_cols", ()), roles.get("condition_col")]:
+        if col is not None:
+            assert set(out[col].dropna()) <= set(df[col].dropna()), col
+
+
+def fit_sample(df, roles, n=5, **sample_kwargs):
+    synth = CDMTSynthesizer(**TINY).fit(df, **roles)
+    out = synth.sample(n, steps=3, random_state=0, **sample_kwargs)
+    assert np.isfinite(synth.get_loss_values()[["loss", "diffusion", "schedule"]]).all().all()
+    assert_output_contract(out, df, synth.preprocessor_.roles_.to_dict(), n)
+    return synth, out
+
+
+def _with(**columns):
+    """A cohort with some columns replaced (callables get the frame)."""
+
+    def build():
+        df = cohort()
+        for name, value in columns.items():
+            df[name] = value(df) if callable(value) else value
+        return df
+
+    return build
+
+
+def _tz_times(gaps):
+    """Times in Europe/Paris across the spring DST change, with the given hourly gaps."""
+
+    def times(df):
+        hours = df.groupby("pid").cumcount().to_numpy() * gaps
+        start = pd.Timestamp("2021-03-27 23:00", tz="Europe/Paris")
+        return start + pd.to_timedelta(hours, unit="h")
+
+    return times
+
+
+EDGE_CASES = {
+    "one patient": (lambda: cohort(n_patients=1), ROLES),
+    "one time step": (lambda: cohort(length=1), ROLES),
+    "one patient, one time step": (lambda: cohort(n_patients=1, length=1), ROLES),
+    "constant numeric column": (_with(x=5.0), ROLES),
+    "constant static numeric column": (
+        _with(age=71.0), {**ROLES, "static_cols": ["sex", "age"]}
+    ),
+    "categorical column with one level": (_with(c="a"), ROLES),
+    "categorical column only missing": (_with(c=lambda df: pd.Series([None] * len(df),
+                                                                   dtype=object)), ROLES),
+    "static column with one level": (_with(sex="F"), ROLES),
+    "tiny magnitudes": (_with(x=lambda df: 1e-12 * np.arange(1, len(df) + 1)), ROLES),
+    "huge magnitudes": (_with(x=lambda df: 1e12 * np.arange(1, len(df) + 1)), ROLES),
+    "1e-12 to 1e12": (_with(x=lambda df: np.geomspace(1e-12, 1e12, len(df))), ROLES),
+    "-1e12 to 1e12 with tiny values": (
+        _with(x=lambda df: np.geomspace(1e-12, 1e12, len(df)) * (-1) ** np.arange(len(df))),
+        ROLES,
+    ),
+    "range wider than the largest float": (
+        _with(x=lambda df: np.linspace(-1.0, 1.0, len(df)) * 1e308), ROLES
+    ),
+    "datetimes with a time zone": (_with(t=_tz_times(1)), ROLES),
+    "irregular datetimes with a time zone": (
+        _with(t=_tz_times(np.array([1, 3, 7] * 4))), ROLES
+    ),
+    "string ids": (_with(pid=lambda df: ("patient-" + df["pid"].astype(str)).astype("str")),
+                   ROLES),
+    "object ids": (_with(pid=lambda df: pd.Series([f"p{i}" for i in df["pid"]], dtype=object)),
+                   ROLES),
+    "int8 ids": (_with(pid=lambda df: df["pid"].astype("int8")), ROLES),
+    "UUID ids": (_with(pid=lambda df: df["pid"].map(lambda i: uuid.UUID(int=i + 1))), ROLES),
+    "categorical ids": (_with(pid=lambda df: pd.Categorical(df["pid"] + 100)), ROLES),
+    "boolean numeric column": (_with(x=lambda df: df["t"] % 2 == 0), ROLES),
+}
+
+
+@pytest.mark.parametrize("build, roles", EDGE_CASES.values(), ids=EDGE_CASES.keys())
+def test_edge_case_fits_and_samples(build, roles):
+    df = build()
+    before = df.copy(deep=True)
+
+    synth, out = fit_sample(df, roles)
+
+    pd.testing.assert_frame_equal(df, before)
+    assert synth.n_patients_ == df["pid"].nunique()
+
+
+def test_uuid_ids_stay_uuids():
+    df = EDGE_CASES["UUID ids"][0]()
+    _, out = fit_sample(df, ROLES)
+    assert all(isinstance(v, uuid.UUID) for v in out["pid"])
+
+
+def test_time_zone_is_kept():
+    df = EDGE_CASES["irregular datetimes with a time zone"][0]()
+    _, out = fit_sample(df, ROLES)
+    assert str(out["t"].dt.tz) == "Europe/Paris"
+
+
+def test_condition_with_one_class():
+    df = cohort()
+    df["outcome"] = "alive"
+    roles = {**ROLES, "condition_col": "outcome"}
+
+    synth, out = fit_sample(df, roles, condition="alive", guidance_scale=3.0)
+
+    assert (out["outcome"] == "alive").all()
+    assert synth.classes_.tolist() == ["alive"]
+    assert_output_contract(synth.sample(2, random_state=0, steps=2), df, roles, 2)
+
+
+@pytest.mark.parametrize("labels", [[0.0, 1.0], [False, True], ["0", "1"]],
+                         ids=["float", "bool", "str"])
+def test_condition_classes_of_any_dtype(labels):
+    df = cohort()
+    df["outcome"] = pd.Series(labels).take(df["pid"] % 2).to_numpy()
+    roles = {**ROLES, "condition_col": "outcome"}
+
+    synth, out = fit_sample(df, roles, condition={labels[0]: 2, labels[1]: 3})
+
+    per_patient = out.groupby("pid")["outcome"].first()
+    assert sorted(per_patient.value_counts().tolist()) == [2, 3]
+
+
+def test_unseen_extra_columns_are_left_out_with_one_warning():
+    df = cohort()
+    df["admitted"] = pd.Timestamp("2020-01-01")  # a dtype no role can take
+    df["note"] = "free text"
+    df["weight"] = 80.0
+    roles = dict(ROLES)  # num_cols and cat_cols given: the extra columns are named in no role
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        synth = CDMTSynthesizer(**TINY).fit(df, **roles)
+
+    ours = [w for w in caught if issubclass(w.category, DataWarning)]
+    assert len(ours) == 1
+    message = str(ours[0].message)
+    for col in ("admitted", "note", "weight"):
+        assert f"'{col}'" in message
+    out = synth.sample(3, random_state=0, steps=2)
+    assert not {"admitted", "note", "weight"} & set(out.columns)
+    assert_output_contract(out, df, roles, 3)
+
+
+def test_inferred_roles_warn_only_for_the_unusable_column():
+    df = cohort()
+    df["admitted"] = pd.Timestamp("2020-01-01")
+    roles = {"id_col": "pid", "time_col": "t", "static_cols": ["sex"]}
+
+    with pytest.warns(DataWarning, match="1 column\\(s\\) .* 'admitted'") as record:
+        synth, out = fit_sample(df, roles)
+
+    assert len([w for w in record if issubclass(w.category, DataWarning)]) == 1
+    assert {"x", "c"} <= set(out.columns)
+
+
+@pytest.mark.xfail(raises=IndexError, strict=True,
+                   reason="cdmtehr/diffusion/embeddings.py cross_entropy indexes group_logits[0] "
+                   "with no static categorical group (issue 5 report)")
+@pytest.mark.parametrize("static_cols", [[], ["age"]], ids=["no static", "static numeric only"])
+def test_fit_without_static_categorical(static_cols):
+    df = cohort().drop(columns="sex")
+    if static_cols:
+        df["age"] = 50.0 + df["pid"]
+
+    fit_sample(df, {**ROLES, "static_cols": static_cols})
+
+
+# -- streaming ids -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kind, dtype, first",
+    [
+        ("integer", np.dtype("int64"), 10),
+        ("float", np.dtype("float64"), 10.0),
+        ("string", np.dtype(object), "synthetic-000011"),
+        ("uuid", np.dtype(object), None),
+    ],
+)
+def test_fresh_ids_continue_from_start(kind, dtype, first):
+    whole = fresh_ids(15, kind, dtype, "pid")
+    head, tail = fresh_ids(10, kind, dtype, "pid"), fresh_ids(5, kind, dtype, "pid", start=10)
+
+    assert head.append(tail).equals(whole)
+    assert whole.is_unique and tail.name == "pid"
+    if first is not None:
+        assert tail[0] == first
+
+
+def test_fresh_ids_widen_a_small_integer_dtype_past_its_range():
+    ids = fresh_ids(3, "integer", np.dtype("int8"), "pid", start=126)
+    assert ids.tolist() == [126, 127, 128] and ids.dtype == np.int64
+
+
+def test_inverse_transform_id_start_numbers_chunks_apart():
+    df = cohort()
+    df["pid"] = "p" + df["pid"].astype(str)
+    preprocessor = SequencePreprocessor().fit(df, **ROLES)
+    encoded = preprocessor.transform(df)
+
+    first = preprocessor.inverse_transform(encoded.subset(slice(0, 2)))
+    second = preprocessor.inverse_transform(encoded.subset(slice(2, 4)), id_start=2)
+    whole = preprocessor.inverse_transform(encoded)
+
+    pd.testing.assert_frame_equal(pd.concat([first, second], ignore_index=True), whole)
+    assert second["pid"].iloc[0] == "synthetic-000003"
+    with pytest.raises(ValueError, match="'id_start' parameter .* Got -1"):
+        preprocessor.inverse_transform(encoded, id_start=-1)
+    with pytest.raises(ValueError, match="either 'ids' or 'id_start'"):
+        preprocessor.inverse_transform(encoded, ids=["a", "b", "c", "d"], id_start=4)
+
+
+# -- determinism ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def conditional():
+    df = cohort(n_patients=6)
+    df["outcome"] = np.where(df["pid"] % 3 == 0, "dead", "alive")
+    roles = {**ROLES, "condition_col": "outcome"}
+    return df, roles, CDMTSynthesizer(**TINY).fit(df, **roles)
+
+
+SAMPLINGS = {
+    "euler": dict(sampler="euler"),
+    "heun": dict(sampler="heun"),
+    "sde": dict(sampler="sde"),
+    "sde, class counts, guidance": dict(sampler="sde", condition={"alive": 2, "dead": 3},
+                                        guidance_scale=2.5),
+    "heun, one class each": dict(sampler="heun", condition=["dead", "alive", "dead", "alive",
+                                                            "dead"], guidance_scale=0.0),
+}
+
+
+@pytest.mark.parametrize("kwargs", SAMPLINGS.values(), ids=SAMPLINGS.keys())
+def test_same_random_state_is_bit_identical_across_save_load_and_pickle(conditional, tmp_path,
+                                                                       kwargs):
+    _, _, synth = conditional
+    expected = synth.sample(5, steps=4, random_state=11, **kwargs)
+    path = tmp_path / "model.cdmt"
+    synth.save(path)
+
+    copies = [synth, CDMTSynthesizer.load(path), pickle.loads(pickle.dumps(synth))]
+
+    for model in copies:
+        pd.testing.assert_frame_equal(model.sample(5, steps=4, random_state=11, **kwargs),
+                                      expected, check_exact=True)
+    assert not synth.sample(5, steps=4, random_state=12, **kwargs).equals(expected)
+
+
+def test_same_seed_gives_identical_weights_with_a_condition(conditional):
+    df, roles, synth = conditional
+    again = CDMTSynthesizer(**TINY).fit(df, **roles)
+
+    for (name, a), b in zip(synth.model_.state_dict().items(), again.model_.state_dict().values(),
+                            strict=True):
+        assert np.array_equal(a.numpy(), b.numpy()), name
+    for a, b in zip(synth.schedule_.state_dict().values(), again.schedule_.state_dict().values(),
+                    strict=True):
+        assert np.array_equal(a.numpy(), b.numpy())
+    pd.testing.assert_frame_equal(synth.get_loss_values().drop(columns="seconds"),
+                                  again.get_loss_values().drop(columns="seconds"))
+
+
+def test_numeric_encoder_handles_a_range_wider_than_the_largest_float():
+    # Non-regression (issue 5): max - min overflowed to inf and every value decoded to NaN.
+    from cdmtehr.preprocessing import NumericEncoder
+
+    values = pd.Series([-1e308, -1.0, 0.0, 2.5, 1e308])
+    encoder = NumericEncoder().fit(values)
+
+    back = encoder.inverse_transform(encoder.transform(values))
+
+    assert np.isfinite(back).all()
+    assert back.iloc[0] == -1e308 and back.iloc[-1] == 1e308

@@ -26,7 +26,7 @@ def cohort(n_patients=4, length=3):
     """`n_patients` patients of `length` hourly rows: one numeric, one categorical, one static.
 
     The static categorical column "sex" is in every frame: a model without any static
-    categorical column cannot be fitted yet (see test_fit_without_static_categorical).
+    categorical column cannot be fitted yet (see test_fit_without_categorical_group).
     """
     pid = np.repeat(np.arange(n_patients), length)
     return pd.DataFrame(
@@ -222,15 +222,32 @@ def test_inferred_roles_warn_only_for_the_unusable_column():
 
 
 @pytest.mark.xfail(raises=IndexError, strict=True,
-                   reason="cdmtehr/diffusion/embeddings.py cross_entropy indexes group_logits[0] "
-                   "with no static categorical group (issue 5 report)")
-@pytest.mark.parametrize("static_cols", [[], ["age"]], ids=["no static", "static numeric only"])
-def test_fit_without_static_categorical(static_cols):
-    df = cohort().drop(columns="sex")
-    if static_cols:
-        df["age"] = 50.0 + df["pid"]
+                   reason="cdmtehr/diffusion/embeddings.py CategoryEmbedding.cross_entropy reads "
+                   "group_logits[0] when a block has no categorical group (issue 5 report)")
+@pytest.mark.parametrize(
+    "drop, roles",
+    [
+        (["sex"], {"static_cols": []}),
+        (["sex"], {"static_cols": ["age"]}),
+        (["c"], {"cat_cols": []}),
+        (["x", "c"], {"num_cols": [], "cat_cols": []}),
+    ],
+    ids=["no static column", "complete static numeric only", "complete numeric only",
+         "no temporal column"],
+)
+def test_fit_without_categorical_group(drop, roles):
+    # Every frame here is valid. A block (temporal or static) has categorical features only
+    # for categorical columns, masks of columns with missing values and, for temporal rows,
+    # unequal stays; the model fails on a block with none.
+    df = cohort()
+    df["age"] = 50.0 + df["pid"]
+    df = df.drop(columns=drop)
+    roles = {**ROLES, **roles}
+    df = df[[c for c in df.columns if c in {roles["id_col"], roles["time_col"],
+                                           *roles["num_cols"], *roles["cat_cols"],
+                                           *roles["static_cols"]}]]
 
-    fit_sample(df, {**ROLES, "static_cols": static_cols})
+    fit_sample(df, roles)
 
 
 # -- streaming ids -------------------------------------------------------------------------------

@@ -220,7 +220,7 @@ class NumericEncoder(BaseEstimator):
         return (x / 2 - self.min_ / 2) / (self.max_ / 2 - self.min_ / 2) * _SPAN
 
     def _from_span(self, x):
-        return self.min_ + x / _SPAN * (self.max_ / 2 - self.min_ / 2) * 2
+        return (self.min_ / 2 + x / _SPAN * (self.max_ / 2 - self.min_ / 2)) * 2
 
     def _nearest_knot(self, z):
         """Index of the knot whose score is nearest to `z`, and whether it is within tolerance."""

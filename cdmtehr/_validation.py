@@ -243,7 +243,8 @@ def _id_problems(ids, id_col) -> list:
         rows = np.flatnonzero(missing.to_numpy())[:_N_EXAMPLES]
         return [
             f"Column '{id_col}' (id_col) has {int(missing.sum())} missing patient ids "
-            f"(e.g. at rows {', '.join(str(r) for r in rows)}); every row needs a patient."
+            f"(e.g. at rows {', '.join(str(r) for r in rows)}); every row needs a patient: "
+            "fill them in or drop those rows."
         ]
     return []
 
@@ -268,7 +269,7 @@ def _time_problems(times, time_col, ids) -> list:
         where = f" in patients {_patients(ids[missing])}" if ids is not None else ""
         return [
             f"Column '{time_col}' (time_col) has {int(missing.sum())} missing times{where}; "
-            "every row needs a time."
+            "every row needs a time: fill them in or drop those rows."
         ]
     if not pd.api.types.is_float_dtype(dtype):
         return []
@@ -278,7 +279,7 @@ def _time_problems(times, time_col, ids) -> list:
         where = f" in patients {_patients(ids[infinite])}" if ids is not None else ""
         return [
             f"Column '{time_col}' (time_col) has {int(infinite.sum())} infinite times{where}; "
-            "every row needs a finite time."
+            "every row needs a finite time: fix them or drop those rows."
         ]
     with np.errstate(over="ignore"):
         span = numbers.max() - numbers.min()
@@ -301,7 +302,8 @@ def _duplicate_row_problems(ids, times, id_col, time_col) -> list:
     return [
         f"Columns '{id_col}' and '{time_col}' have {int(duplicated.sum())} duplicate "
         f"(patient, time) rows, e.g. patient {first['id']} at time {first['time']}; each "
-        "patient may have one row per time."
+        "patient may have one row per time: merge the duplicates or drop them (e.g. "
+        "df.drop_duplicates([id_col, time_col]))."
     ]
 
 
@@ -324,7 +326,9 @@ def _numeric_problems(values, col, role, ids) -> list:
             text = pd.Series(text, index=values.index)
             return [
                 f"Column '{col}' ({role}) has non-numeric values, e.g. "
-                f"{_examples(values[text])}{where(text)}."
+                f"{_examples(values[text])}{where(text)}. Convert them to numbers or NaN "
+                f"(e.g. pd.to_numeric(df[{col!r}], errors='coerce')), or give the column the "
+                "categorical role."
             ]
         values = pd.Series(numbers, index=values.index)
     if pd.api.types.is_bool_dtype(values.dtype):
@@ -362,7 +366,8 @@ def _condition_missing_problems(condition, roles, ids) -> list:
         return []
     return [
         f"Column '{roles.condition_col}' (condition_col) has missing values in patients "
-        f"{_patients(ids[missing])}; every patient needs a class."
+        f"{_patients(ids[missing])}; every patient needs a class: fill in one (e.g. "
+        "'unknown') or drop those patients."
     ]
 
 
@@ -381,8 +386,13 @@ def _constancy_problems(df, ids, columns) -> list:
             continue
         patient = varying[0]
         values = df[col][(ids == patient).to_numpy()]
+        fix = (
+            "give it a temporal role (num_cols or cat_cols) or one value per patient"
+            if role == "static_cols"
+            else "the condition must be one class per patient"
+        )
         problems.append(
             f"Column '{col}' ({role}) is not constant within patients ({len(varying)} "
-            f"patients vary), e.g. patient {patient} has {_examples(values, n=5)}."
+            f"patients vary), e.g. patient {patient} has {_examples(values, n=5)}; {fix}."
         )
     return problems

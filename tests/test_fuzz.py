@@ -4,7 +4,10 @@
    fits a tiny model, and the sample keeps the output contract.
 2. Any corruption of a valid frame is answered by one of our errors before training, or passes
    validation; never by another exception, and never by mutating the frame.
+3. No silent loss: every input column is modelled or named in the one DataWarning.
 """
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -16,7 +19,8 @@ from test_edge_cases import assert_output_contract
 
 import cdmtehr.synthesizer
 from cdmtehr import CDMTSynthesizer
-from cdmtehr.exceptions import CDMTError
+from cdmtehr.exceptions import CDMTError, DataWarning
+from cdmtehr.preprocessing import SequencePreprocessor
 
 TINY = dict(epochs=1, max_time=None, hidden_size=8, batch_size=8, random_state=0)
 
@@ -62,6 +66,7 @@ BAD_VALUES = [np.nan, None, np.inf, -np.inf, "n/a", "", 1e308, -0.0, True, [1], 
 @given(case=long_frames(max_patients=4, max_length=4), data=st.data())
 @pytest.mark.filterwarnings("ignore::cdmtehr.exceptions.DataWarning")
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy on odd values, before our check
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors:UserWarning")  # torch
 def test_corrupted_frame_fails_only_with_our_errors(case, data):
     df, roles = case
     role_columns = [c for c in [roles["id_col"], roles["time_col"], *roles["num_cols"],
@@ -100,3 +105,38 @@ def test_corrupted_frame_fails_only_with_our_errors(case, data):
             assert "training started" in str(error)  # the corruption left a valid frame
 
     pd.testing.assert_frame_equal(df, before)
+
+
+EXTRA_COLUMNS = {
+    "float": lambda n: np.linspace(0.0, 1.0, n),
+    "text": lambda n: np.array(["a", "b"] * n)[:n].astype(object),
+    "datetime": lambda n: pd.date_range("2020-01-01", periods=n),
+    "timedelta": lambda n: pd.to_timedelta(np.arange(n), unit="h"),
+    "complex": lambda n: np.arange(n) + 1j,
+    "interval": lambda n: pd.arrays.IntervalArray.from_breaks(np.arange(n + 1)),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=long_frames(max_patients=4, max_length=4),
+       extra=st.lists(st.sampled_from(sorted(EXTRA_COLUMNS)), max_size=3, unique=True),
+       infer=st.sampled_from(["none", "num_cols", "cat_cols", "both"]))
+def test_every_column_is_modelled_or_named_in_one_warning(case, extra, infer):
+    df, roles = case
+    df = df.copy()
+    for name in extra:
+        df[f"extra_{name}"] = EXTRA_COLUMNS[name](len(df))
+    if infer in ("num_cols", "both"):
+        roles = {**roles, "num_cols": None}
+    if infer in ("cat_cols", "both"):
+        roles = {**roles, "cat_cols": None}
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        preprocessor = SequencePreprocessor().fit(df, roles)
+
+    messages = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    left_out = [c for c in df.columns if c not in preprocessor.columns_]
+    assert len(messages) == (1 if left_out else 0)
+    for col in left_out:
+        assert f"'{col}'" in messages[0]

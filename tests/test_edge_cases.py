@@ -354,3 +354,25 @@ def test_numeric_encoder_handles_a_range_wider_than_the_largest_float():
 
     assert np.isfinite(back).all()
     assert back.iloc[0] == -1e308 and back.iloc[-1] == 1e308
+
+
+def test_model_file_holds_a_format_version_and_no_pickle(conditional, tmp_path):
+    import io
+    import json
+    import zipfile
+
+    from cdmtehr import __version__
+    from cdmtehr.persistence import FORMAT_VERSION, MEMBERS
+
+    path = tmp_path / "model.cdmt"
+    conditional[2].save(path)
+
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == sorted(MEMBERS)
+        manifest = json.loads(archive.read("manifest.json"))
+        arrays = archive.read("arrays.npz")
+    assert manifest["format"] == "cdmtehr-model"
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["cdmtehr_version"] == __version__
+    with np.load(io.BytesIO(arrays), allow_pickle=False) as loaded:  # no object arrays
+        assert all(loaded[key].dtype != object for key in loaded.files)

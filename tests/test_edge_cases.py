@@ -376,3 +376,18 @@ def test_model_file_holds_a_format_version_and_no_pickle(conditional, tmp_path):
     assert manifest["cdmtehr_version"] == __version__
     with np.load(io.BytesIO(arrays), allow_pickle=False) as loaded:  # no object arrays
         assert all(loaded[key].dtype != object for key in loaded.files)
+
+
+def test_pickle_from_another_version_warns_and_still_samples(conditional):
+    from cdmtehr.exceptions import CDMTWarning
+
+    synth = conditional[2]
+    state = synth.__getstate__()
+    state["_cdmtehr_version"] = "0.0.1"
+    restored = CDMTSynthesizer.__new__(CDMTSynthesizer)
+
+    with pytest.warns(CDMTWarning, match="pickled with cdmtehr 0.0.1"):
+        restored.__setstate__(state)
+
+    pd.testing.assert_frame_equal(restored.sample(3, steps=2, random_state=1),
+                                  synth.sample(3, steps=2, random_state=1))

@@ -62,13 +62,16 @@ def check_long_frame(df, roles, *, max_levels=1000) -> None:
     Raises
     ------
     InvalidDataTypeError
-        If `df` is not a pandas DataFrame.
+        If `df` is not a pandas DataFrame, or has MultiIndex columns.
     InvalidDataError
         Listing every problem found, each naming its column (and example patients or values):
         empty frame; columns that are missing, duplicated or given two roles; non-numeric,
         infinite or never-observed values in numeric columns; missing ids or times; times that
-        are neither numbers nor datetimes; duplicate (id, time) rows; static or condition
-        columns that vary within a patient; missing classes; too many categorical levels.
+        are neither numbers nor datetimes, infinite, or too far apart to subtract; duplicate
+        (id, time) rows; static or condition columns that vary within a patient; missing
+        classes; unhashable ids or categories (lists, dicts); categorical columns with more
+        than `max_levels` levels, or with a different level for nearly every value (at least
+        50 levels, for at least 90% of the values or patients: an identifier or free text).
     """
     check_frame_type(df)
     roles = _as_roles(roles)
@@ -303,7 +306,7 @@ def _duplicate_row_problems(ids, times, id_col, time_col) -> list:
         f"Columns '{id_col}' and '{time_col}' have {int(duplicated.sum())} duplicate "
         f"(patient, time) rows, e.g. patient {first['id']} at time {first['time']}; each "
         "patient may have one row per time: merge the duplicates or drop them (e.g. "
-        "df.drop_duplicates([id_col, time_col]))."
+        f"df.drop_duplicates([{id_col!r}, {time_col!r}]))."
     ]
 
 

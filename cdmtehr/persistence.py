@@ -19,6 +19,7 @@ import json
 import os
 import uuid
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -259,6 +260,19 @@ def save_synthesizer(synthesizer, path) -> None:
         archive.writestr("weights.pt", weights.getvalue())
 
 
+# What zipfile and json raise on damaged bytes (RuntimeError: an encrypted member;
+# NotImplementedError: an unknown compression method).
+_DAMAGE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
 def _read_archive(path) -> tuple:
     try:
         with zipfile.ZipFile(path) as archive:
@@ -279,7 +293,7 @@ def _read_archive(path) -> tuple:
             manifest = json.loads(archive.read("manifest.json"))
             arrays_bytes = archive.read("arrays.npz")
             weights_bytes = archive.read("weights.pt")
-    except (zipfile.BadZipFile, EOFError, json.JSONDecodeError, UnicodeDecodeError) as error:
+    except _DAMAGE as error:
         raise ModelFileError(
             f"{str(path)!r} is not a cdmtehr model file, or it is truncated or corrupt ({error}). "
             "CDMTSynthesizer.load reads files written by CDMTSynthesizer.save; a pickle or "

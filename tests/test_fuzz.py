@@ -5,6 +5,7 @@
 2. Any corruption of a valid frame is answered by one of our errors before training, or passes
    validation; never by another exception, and never by mutating the frame.
 3. No silent loss: every input column is modelled or named in the one DataWarning.
+4. Any byte-level damage to a model file is answered by ModelFileError (or does not matter).
 """
 
 import warnings
@@ -15,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import long_frames
-from test_edge_cases import assert_output_contract
+from test_edge_cases import ROLES, assert_output_contract, cohort
 
 import cdmtehr.synthesizer
 from cdmtehr import CDMTSynthesizer
-from cdmtehr.exceptions import CDMTError, DataWarning
+from cdmtehr.exceptions import CDMTError, DataWarning, ModelFileError
 from cdmtehr.preprocessing import SequencePreprocessor
 
 TINY = dict(epochs=1, max_time=None, hidden_size=8, batch_size=8, random_state=0)
@@ -140,3 +141,34 @@ def test_every_column_is_modelled_or_named_in_one_warning(case, extra, infer):
     assert len(messages) == (1 if left_out else 0)
     for col in left_out:
         assert f"'{col}'" in messages[0]
+
+
+@pytest.fixture(scope="module")
+def model_bytes(tmp_path_factory):
+    df = cohort()
+    df["outcome"] = np.where(df["pid"] % 2 == 0, "alive", "dead")
+    path = tmp_path_factory.mktemp("fuzz") / "model.cdmt"
+    CDMTSynthesizer(**TINY).fit(df, **ROLES, condition_col="outcome").save(path)
+    return path.read_bytes()
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)),
+                      min_size=1, max_size=4),
+       keep=st.one_of(st.none(), st.floats(0, 1)))
+@pytest.mark.filterwarnings("ignore::UserWarning")  # zipfile and torch on odd bytes
+def test_damaged_model_file_fails_only_with_model_file_error(model_bytes, tmp_path, flips,
+                                                              keep):
+    data = bytearray(model_bytes)
+    for where, value in flips:
+        data[int(where * len(data))] = value
+    if keep is not None:
+        data = data[: int(keep * len(data))]
+    path = tmp_path / "damaged.cdmt"
+    path.write_bytes(bytes(data))
+
+    try:
+        CDMTSynthesizer.load(path)  # damage to zip metadata (times, comments) may not matter
+    except ModelFileError:
+        pass

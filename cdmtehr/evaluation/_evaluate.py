@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..exceptions import InvalidParameterError
 from ._glossary import FAMILIES, METRICS
@@ -221,7 +222,19 @@ def prepare_cohorts(real, synthetic, holdout, *, max_patients, random_state, **r
 
 
 def score_cohorts(cohorts, roles, metrics, discriminators, n_splits, max_lag, seeds):
-    """Run the requested families on prepared cohorts; returns an EvaluationResult."""
+    """Run the requested families on prepared cohorts; returns an EvaluationResult.
+
+    Every native thread pool (OpenMP, BLAS) is held to one thread meanwhile: the models are
+    small, and on a shared machine OpenMP workers spinning on busy cores made the boosting
+    ten times slower than one thread. The caller's settings come back afterwards.
+    """
+    with threadpool_limits(limits=1):
+        return _score_families(cohorts, roles, metrics, discriminators, n_splits, max_lag,
+                               seeds)
+
+
+def _score_families(cohorts, roles, metrics, discriminators, n_splits, max_lag, seeds):
+    """Body of :func:`score_cohorts`."""
     real, synthetic, holdout = (cohorts.get(k) for k in ("real", "synthetic", "holdout"))
     scores, notes, timings, details = {}, [], {}, {}
     start = time.perf_counter()

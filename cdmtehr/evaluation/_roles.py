@@ -71,8 +71,9 @@ def _constant_within_patients(frame, id_col, cols):
 
 def _missing_message(col, role, frame_name, columns):
     message = f"Column '{col}' ({role}) is missing from {frame_name}"
-    close = difflib.get_close_matches(str(col), [str(c) for c in columns], n=1)
-    return message + (f"; did you mean '{close[0]}'?" if close else ".")
+    by_lower = {str(c).lower(): str(c) for c in columns}
+    close = difflib.get_close_matches(str(col).lower(), list(by_lower), n=1)
+    return message + (f"; did you mean '{by_lower[close[0]]}'?" if close else ".")
 
 
 def _infer(real, id_col, time_col, num_cols, cat_cols, static_cols, condition_col):
@@ -93,7 +94,7 @@ def _infer(real, id_col, time_col, num_cols, cat_cols, static_cols, condition_co
     return list(num_cols), list(cat_cols), list(static_cols)
 
 
-def _check_frame(name, frame, roles_by_col, numeric_cols, id_col):
+def _check_frame(name, frame, roles_by_col, numeric_cols, id_col, min_patients):
     """List the problems of one frame: absent columns, wrong dtypes, too few patients."""
     problems = []
     for col, role in roles_by_col.items():
@@ -113,10 +114,10 @@ def _check_frame(name, frame, roles_by_col, numeric_cols, id_col):
             )
     if id_col in frame.columns:
         n_patients = frame[id_col].nunique()
-        if n_patients < MIN_PATIENTS:
+        if n_patients < min_patients:
             problems.append(
                 f"Frame {name} has {n_patients} patients in column '{id_col}' (id_col); "
-                f"at least {MIN_PATIENTS} are needed."
+                f"at least {min_patients} are needed."
             )
     return problems
 
@@ -146,6 +147,7 @@ def resolve_roles(
     cat_cols=None,
     static_cols=None,
     condition_col=None,
+    min_patients=MIN_PATIENTS,
 ):
     """Infer missing roles from the first frame and check every frame against them.
 
@@ -155,6 +157,8 @@ def resolve_roles(
         Frames by name (``"real"`` first); None entries are skipped.
     id_col, time_col, num_cols, cat_cols, static_cols, condition_col
         As in :func:`cdmtehr.evaluation.evaluate`.
+    min_patients : int, default=MIN_PATIENTS
+        Fewest patients a frame may have.
 
     Returns
     -------
@@ -197,7 +201,7 @@ def resolve_roles(
         c for c in static_cols if c in real.columns and _is_numeric(real[c])
     }
     for name, frame in frames.items():
-        problems.extend(_check_frame(name, frame, roles_by_col, numeric, id_col))
+        problems.extend(_check_frame(name, frame, roles_by_col, numeric, id_col, min_patients))
     if problems:
         raise InvalidDataError(problems)
 

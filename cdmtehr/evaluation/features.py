@@ -124,6 +124,7 @@ def patient_features(
         num_cols=num_cols,
         cat_cols=cat_cols,
         static_cols=static_cols,
+        min_patients=1,
     )
     return summary_features(subsample_patients(frame, roles, None, None), roles)
 

@@ -182,7 +182,8 @@ def fidelity_scores(real, synthetic, *, max_lag=5, min_pairs=50):
         Largest lag of the autocorrelation comparison.
     min_pairs : int, default=50
         A correlation enters the comparison only when this many real patients measure both
-        variables; rarer pairs are noise.
+        variables; rarer pairs are noise. ``corr_diff`` is the mean absolute difference over
+        the remaining pairs, each weighted by that number of patients.
 
     Returns
     -------
@@ -233,12 +234,15 @@ def fidelity_scores(real, synthetic, *, max_lag=5, min_pairs=50):
     corr_syn = correlation_matrix(synthetic.summary, corr_cols)
     corr_real.index = corr_real.columns = corr_syn.index = corr_syn.columns = names
     if len(names) > 1:
+        counts = _pair_counts(real.summary, corr_cols)
         upper = np.triu(np.ones((len(names), len(names)), dtype=bool), k=1)
-        upper &= _pair_counts(real.summary, corr_cols) >= min_pairs
-        upper &= ~np.isnan(corr_real.to_numpy())
+        upper &= (counts >= min_pairs) & ~np.isnan(corr_real.to_numpy())
+        # An undefined synthetic correlation (a variable that never varies) counts as 0.
         gap = np.abs(corr_real.to_numpy() - np.nan_to_num(corr_syn.to_numpy()))[upper]
         if gap.size:
-            scores["corr_diff"] = float(gap.mean())
+            # Pairs weigh by how many real patients measure both: their real correlation is
+            # the better known, and rare lab pairs would otherwise drown the score in noise.
+            scores["corr_diff"] = float(np.average(gap, weights=counts[upper]))
 
     numeric = table[table["kind"] == "temporal numeric"]
     if len(numeric):

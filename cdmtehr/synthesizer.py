@@ -43,6 +43,7 @@ _PARAMETER_CONSTRAINTS = {
     "learning_rate": Interval("real", 0, closed="neither"),
     "guidance_dropout": Interval("real", 0, 1),
     "fill_weight": Interval("real", 0),
+    "loss_weighting": Options("edm", "uniform"),
     "schedule": Options(*SCHEDULES),
     "ema_decay": Interval("real", 0, 1, closed="left"),
     "max_levels": Interval("int", 2),
@@ -104,6 +105,9 @@ class CDMTSynthesizer(BaseEstimator):
         Probability of dropping the condition in training (classifier-free guidance).
     fill_weight : float, default=0.1
         Loss weight of unobserved numeric cells (0 ignores them; see docs/method.md).
+    loss_weighting : {"edm", "uniform"}, default="edm"
+        Weight of numeric errors across noise levels: EDM's lambda(sigma) (a unit-variance
+        target at every level) or CDTD's plain squared error.
     schedule : {"factorized", "edm"}, default="factorized"
         Learned factorized noise schedule, or EDM's fixed one (the ablation).
     ema_decay : float, default=0.999
@@ -165,6 +169,7 @@ class CDMTSynthesizer(BaseEstimator):
         learning_rate=1e-3,
         guidance_dropout=0.1,
         fill_weight=0.1,
+        loss_weighting="edm",
         schedule="factorized",
         ema_decay=0.999,
         max_levels=1000,
@@ -182,6 +187,7 @@ class CDMTSynthesizer(BaseEstimator):
         self.learning_rate = learning_rate
         self.guidance_dropout = guidance_dropout
         self.fill_weight = fill_weight
+        self.loss_weighting = loss_weighting
         self.schedule = schedule
         self.ema_decay = ema_decay
         self.max_levels = max_levels
@@ -280,6 +286,7 @@ class CDMTSynthesizer(BaseEstimator):
             learning_rate=self.learning_rate,
             guidance_dropout=self.guidance_dropout,
             fill_weight=self.fill_weight,
+            numeric_weighting=self.loss_weighting,
             ema_decay=self.ema_decay,
             verbose=self.verbose,
         )

@@ -221,9 +221,6 @@ def test_inferred_roles_warn_only_for_the_unusable_column():
     assert {"x", "c"} <= set(out.columns)
 
 
-@pytest.mark.xfail(raises=IndexError, strict=True,
-                   reason="cdmtehr/diffusion/embeddings.py CategoryEmbedding.cross_entropy reads "
-                   "group_logits[0] when a block has no categorical group (issue 5 report)")
 @pytest.mark.parametrize(
     "drop, roles",
     [

@@ -26,8 +26,8 @@ class DenoiserOutput:
     denoised: torch.Tensor  # (B, M)
     temporal_values: torch.Tensor  # (B, T, Kn) denoised numeric values
     static_values: torch.Tensor  # (B, Sn)
-    temporal_logits: list  # per embedding group, (B, T, F, V)
-    static_logits: list  # per embedding group, (B, F, V)
+    temporal_logits: torch.Tensor  # (B, T, n_logits), flat over the embedding groups
+    static_logits: torch.Tensor  # (B, n_logits)
 
 
 class Denoiser(nn.Module):
@@ -175,8 +175,8 @@ class Denoiser(nn.Module):
         )
         layout = self.layout
         n_values, n_static_values = layout.temporal.n_numeric, layout.static.n_numeric
-        temporal_logits = self.temporal_embedding.split_logits(temporal_out[..., n_values:])
-        static_logits = self.static_embedding.split_logits(static_out[..., n_static_values:])
+        temporal_logits = temporal_out[..., n_values:]
+        static_logits = static_out[..., n_static_values:]
         raw_numeric = torch.cat(
             [temporal_out[..., :n_values].flatten(1), static_out[..., :n_static_values]], dim=-1
         )

@@ -74,24 +74,25 @@ class CategoryEmbedding(nn.Module):
             start += size
         return groups
 
-    def interpolate(self, group_logits: list, tables=None) -> torch.Tensor:
+    def interpolate(self, logits: torch.Tensor, tables=None) -> torch.Tensor:
         """Score interpolation: the expected embedding under softmax(logits), (..., width).
 
         Dieleman et al. (2022), CDCD, Sec. 3; used as the denoised categorical value in the ODE.
+        `logits` is the flat (..., n_logits) output of the network.
         """
+        if not self.layout.groups:
+            return logits.new_zeros(logits.shape[:-1] + (0,))
         tables = self.normalized_tables() if tables is None else tables
         parts = [
             torch.einsum("...fv,fvd->...fd", torch.softmax(lg, dim=-1), table).flatten(-2)
-            for lg, table in zip(group_logits, tables)
+            for lg, table in zip(self.split_logits(logits), tables)
         ]
-        if not parts:
-            return group_logits[0].new_zeros(0) if group_logits else torch.zeros(0)
         return torch.cat(parts, dim=-1)
 
-    def cross_entropy(self, group_logits: list, codes: torch.Tensor) -> torch.Tensor:
+    def cross_entropy(self, logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Per-feature cross-entropy (..., n_categorical), in categorical-feature order."""
-        out = codes.new_zeros(codes.shape, dtype=group_logits[0].dtype)
-        for lg, members in zip(group_logits, self._members):
+        out = codes.new_zeros(codes.shape, dtype=logits.dtype)
+        for lg, members in zip(self.split_logits(logits), self._members):
             log_probs = torch.log_softmax(lg, dim=-1)
             target = codes[..., members].unsqueeze(-1)
             out[..., members] = -log_probs.gather(-1, target).squeeze(-1)

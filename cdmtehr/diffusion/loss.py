@@ -11,6 +11,13 @@ def low_discrepancy_uniform(n: int, generator: torch.Generator, device="cpu") ->
     return (offset + torch.arange(n, device=device) / n) % 1.0
 
 
+def _weight(sigma: torch.Tensor, numeric_weighting: str) -> torch.Tensor:
+    """EDM's lambda(sigma) with sigma_data = 1, or 1."""
+    if numeric_weighting == "edm":
+        return (sigma**2 + 1) / sigma**2
+    return torch.ones_like(sigma)
+
+
 def diffusion_loss(
     denoiser,
     schedule,
@@ -19,6 +26,7 @@ def diffusion_loss(
     *,
     guidance_dropout: float = 0.1,
     fill_weight: float = 0.1,
+    numeric_weighting: str = "edm",
 ) -> dict:
     """Loss of one batch for the continuous-time mixed-type diffusion.
 
@@ -41,6 +49,12 @@ def diffusion_loss(
         Probability of replacing the condition by the null token (Ho & Salimans 2022).
     fill_weight : float, default=0.1
         Weight of unobserved (filled) numeric cells.
+    numeric_weighting : {"edm", "uniform"}, default="edm"
+        "edm" weights numeric errors by lambda(sigma) = (sigma^2 + 1) / sigma^2 (Karras et al.
+        2022, Eq. 8: a unit-variance regression target for the network at every noise
+        level, which keeps low-noise detail trained); "uniform" is CDTD's plain squared error.
+        The schedule is always fitted to the plain squared error, which rises monotonically
+        from 0 to 1 with sigma as its CDF model needs.
 
     Returns
     -------
@@ -67,6 +81,12 @@ def diffusion_loss(
     out = denoiser.predict(x, sigma, condition)
 
     # Temporal cells: (B, T, Kt) losses and weights in layout feature order.
+    layout_cut = layout.max_length * layout.temporal.n_features
+    temporal_sigma = sigma_features[:, :layout_cut].unflatten(
+        1, (layout.max_length, layout.temporal.n_features)
+    )[..., : layout.n_values]
+    static_sigma = sigma_features[:, layout_cut : layout_cut + layout.n_static_values]
+
     valid = batch.valid.float()
     value_loss = (out.temporal_values - batch.values) ** 2
     value_weight = torch.where(batch.observed, 1.0, fill_weight) * valid[..., None]
@@ -76,6 +96,7 @@ def diffusion_loss(
     if layout.has_validity:
         ce_weight[..., -1] = 1.0  # the validity flag is scored past the end of the stay too
     temporal_loss = torch.cat([value_loss, ce], dim=-1)
+    temporal_train = torch.cat([value_loss * _weight(temporal_sigma, numeric_weighting), ce], -1)
     temporal_weight = torch.cat([value_weight, ce_weight], dim=-1)
 
     # Static cells: (B, Ks).
@@ -84,13 +105,16 @@ def diffusion_loss(
     static_ce = denoiser.static_embedding.cross_entropy(out.static_logits, batch.static_codes)
     static_ce = static_ce / denoiser.static_entropy
     static_loss = torch.cat([static_value_loss, static_ce], dim=-1)
+    static_train = torch.cat(
+        [static_value_loss * _weight(static_sigma, numeric_weighting), static_ce], dim=-1
+    )
     static_weight = torch.cat([static_value_weight, torch.ones_like(static_ce)], dim=-1)
 
     per_feature = torch.cat(
         [
-            (temporal_loss * temporal_weight).sum((0, 1))
+            (temporal_train * temporal_weight).sum((0, 1))
             / temporal_weight.sum((0, 1)).clamp_min(1e-8),
-            (static_loss * static_weight).sum(0) / static_weight.sum(0).clamp_min(1e-8),
+            (static_train * static_weight).sum(0) / static_weight.sum(0).clamp_min(1e-8),
         ]
     )
     diffusion = per_feature.mean()

@@ -27,12 +27,13 @@ def _learning_rate_factor(step: int, progress: float, warmup_steps: int) -> floa
 class _LossModule(nn.Module):
     """Denoiser and schedule under one module, so that DDP averages the gradients of both."""
 
-    def __init__(self, denoiser, schedule, guidance_dropout, fill_weight):
+    def __init__(self, denoiser, schedule, guidance_dropout, fill_weight, numeric_weighting):
         super().__init__()
         self.denoiser = denoiser
         self.schedule = schedule
         self.guidance_dropout = guidance_dropout
         self.fill_weight = fill_weight
+        self.numeric_weighting = numeric_weighting
 
     def forward(self, batch, generator):
         return diffusion_loss(
@@ -42,6 +43,7 @@ class _LossModule(nn.Module):
             generator,
             guidance_dropout=self.guidance_dropout,
             fill_weight=self.fill_weight,
+            numeric_weighting=self.numeric_weighting,
         )
 
 
@@ -86,6 +88,7 @@ def train(
     learning_rate: float = 1e-3,
     guidance_dropout: float = 0.1,
     fill_weight: float = 0.1,
+    numeric_weighting: str = "edm",
     ema_decay: float = 0.999,
     warmup_steps: int = 100,
     verbose: bool = False,
@@ -108,7 +111,7 @@ def train(
         Passes over the cohort. At least one of `epochs` and `max_time` must be given.
     max_time : float, optional
         Seconds of training.
-    batch_size, learning_rate, guidance_dropout, fill_weight, ema_decay, warmup_steps
+    batch_size, learning_rate, guidance_dropout, fill_weight, numeric_weighting, ema_decay, warmup_steps
         Optimisation settings (AdamW betas 0.9/0.99 as CDTD; EMA decay warms up as
         min(ema_decay, (1 + n) / (10 + n))).
     verbose : bool, default=False
@@ -124,7 +127,9 @@ def train(
     if epochs is None and max_time is None:
         raise ValueError("train needs epochs or max_time.")
     rank, world_size = _distributed()
-    loss_module = _LossModule(denoiser, schedule, guidance_dropout, fill_weight)
+    loss_module = _LossModule(
+        denoiser, schedule, guidance_dropout, fill_weight, numeric_weighting
+    )
     if world_size > 1:
         # Data parallel under torchrun: every rank takes its share of each batch and DDP
         # averages the gradients, so all ranks keep identical weights.

@@ -52,7 +52,7 @@ class EvaluationResult:
     timings: dict = field(default_factory=dict)
 
     def to_frame(self):
-        """The scores as a table with their meaning.
+        """Return the scores as a table with their meaning.
 
         Returns
         -------
@@ -64,16 +64,19 @@ class EvaluationResult:
         rows = []
         for key, value in self.scores.items():
             metric = METRICS.get(key)
-            rows.append({
-                "metric": key,
-                "family": metric.family if metric else "",
-                "value": value,
-                "ideal": metric.ideal if metric else "",
-                "verdict": metric.verdict(value) if metric else "",
-                "meaning": metric.meaning if metric else "",
-            })
-        return pd.DataFrame(rows, columns=["metric", "family", "value", "ideal", "verdict",
-                                           "meaning"]).set_index("metric")
+            rows.append(
+                {
+                    "metric": key,
+                    "family": metric.family if metric else "",
+                    "value": value,
+                    "ideal": metric.ideal if metric else "",
+                    "verdict": metric.verdict(value) if metric else "",
+                    "meaning": metric.meaning if metric else "",
+                }
+            )
+        return pd.DataFrame(
+            rows, columns=["metric", "family", "value", "ideal", "verdict", "meaning"]
+        ).set_index("metric")
 
 
 def _check_parameters(metrics, discriminators, n_splits, max_lag, max_patients):
@@ -191,9 +194,17 @@ def evaluate(
     """
     _check_parameters(metrics, discriminators, n_splits, max_lag, max_patients)
     roles, cohorts, seeds = prepare_cohorts(
-        real, synthetic, holdout, id_col=id_col, time_col=time_col, num_cols=num_cols,
-        cat_cols=cat_cols, static_cols=static_cols, condition_col=condition_col,
-        max_patients=max_patients, random_state=random_state,
+        real,
+        synthetic,
+        holdout,
+        id_col=id_col,
+        time_col=time_col,
+        num_cols=num_cols,
+        cat_cols=cat_cols,
+        static_cols=static_cols,
+        condition_col=condition_col,
+        max_patients=max_patients,
+        random_state=random_state,
     )
     result = score_cohorts(cohorts, roles, metrics, discriminators, n_splits, max_lag, seeds)
     return result if return_result else result.scores
@@ -229,8 +240,7 @@ def score_cohorts(cohorts, roles, metrics, discriminators, n_splits, max_lag, se
     ten times slower than one thread. The caller's settings come back afterwards.
     """
     with threadpool_limits(limits=1):
-        return _score_families(cohorts, roles, metrics, discriminators, n_splits, max_lag,
-                               seeds)
+        return _score_families(cohorts, roles, metrics, discriminators, n_splits, max_lag, seeds)
 
 
 def _score_families(cohorts, roles, metrics, discriminators, n_splits, max_lag, seeds):
@@ -246,29 +256,34 @@ def _score_families(cohorts, roles, metrics, discriminators, n_splits, max_lag, 
     if "discriminative" in metrics:
         start = time.perf_counter()
         disc, details["disc_headline"] = discriminative_scores(
-            real, synthetic, classifiers=tuple(discriminators), n_splits=n_splits,
+            real,
+            synthetic,
+            classifiers=tuple(discriminators),
+            n_splits=n_splits,
             random_state=seeds[0],
         )
         scores.update(disc)
         if min(v for k, v in disc.items() if k.endswith("auroc")) < 0.3:
-            notes.append("A discriminator scored far below 0.5: it is systematically wrong, "
-                         "which happens when synthetic patients duplicate real ones; see the "
-                         "privacy scores.")
+            notes.append(
+                "A discriminator scored far below 0.5: it is systematically wrong, "
+                "which happens when synthetic patients duplicate real ones; see the "
+                "privacy scores."
+            )
         timings["discriminative"] = time.perf_counter() - start
     if "utility" in metrics:
         if holdout is None or roles.condition_col is None:
             notes.append("Utility skipped: it needs both a holdout and a condition_col.")
         else:
             start = time.perf_counter()
-            utility, utility_notes = utility_scores(real, synthetic, holdout,
-                                                    random_state=seeds[1])
+            utility, utility_notes = utility_scores(real, synthetic, holdout, random_state=seeds[1])
             scores.update(utility)
             notes.extend(utility_notes)
             timings["utility"] = time.perf_counter() - start
     if "privacy" in metrics:
         if holdout is None:
-            notes.append("Privacy skipped: it needs a holdout of real patients the generator "
-                         "never saw.")
+            notes.append(
+                "Privacy skipped: it needs a holdout of real patients the generator never saw."
+            )
         else:
             start = time.perf_counter()
             scores.update(privacy_scores(real, synthetic, holdout, random_state=seeds[2]))
@@ -326,14 +341,25 @@ def real_vs_real(
     InvalidDataError
         As :func:`evaluate`, e.g. when `id_col` is absent.
     """
-    resolve_roles({"real": real}, id_col=id_col, time_col=time_col,
-                  **{k: kwargs[k] for k in ("num_cols", "cat_cols", "static_cols",
-                                            "condition_col") if k in kwargs})
+    resolve_roles(
+        {"real": real},
+        id_col=id_col,
+        time_col=time_col,
+        **{
+            k: kwargs[k]
+            for k in ("num_cols", "cat_cols", "static_cols", "condition_col")
+            if k in kwargs
+        },
+    )
     rng = np.random.default_rng(random_state)
     ids = pd.unique(real[id_col])
     part = rng.permutation(len(ids)) % (3 if with_holdout else 2)
-    frames = [real.loc[real[id_col].isin(ids[part == k])] for k in range(3 if with_holdout
-                                                                        else 2)]
-    return evaluate(*frames, id_col=id_col, time_col=time_col,
-                    random_state=int(rng.integers(2**31 - 1)), return_result=return_result,
-                    **kwargs)
+    frames = [real.loc[real[id_col].isin(ids[part == k])] for k in range(3 if with_holdout else 2)]
+    return evaluate(
+        *frames,
+        id_col=id_col,
+        time_col=time_col,
+        random_state=int(rng.integers(2**31 - 1)),
+        return_result=return_result,
+        **kwargs,
+    )

@@ -51,103 +51,233 @@ class Metric:
 METRICS = {
     # Fidelity
     "ks_mean": Metric(
-        "fidelity", "Kolmogorov-Smirnov distance between real and synthetic measured values, "
+        "fidelity",
+        "Kolmogorov-Smirnov distance between real and synthetic measured values, "
         "averaged over time-varying variables (0 = same distribution, 1 = no overlap).",
-        "0", "lower", 0.1, 0.2),
+        "0",
+        "lower",
+        0.1,
+        0.2,
+    ),
     "w1_mean": Metric(
-        "fidelity", "Earth mover's distance between real and synthetic values, in real "
-        "standard deviations, averaged over time-varying variables.", "0", "lower", 0.15, 0.3),
+        "fidelity",
+        "Earth mover's distance between real and synthetic values, in real "
+        "standard deviations, averaged over time-varying variables.",
+        "0",
+        "lower",
+        0.15,
+        0.3,
+    ),
     "static_ks_mean": Metric(
-        "fidelity", "Kolmogorov-Smirnov distance of per-patient numbers (age, height, ...), "
-        "averaged.", "0", "lower", 0.1, 0.2),
+        "fidelity",
+        "Kolmogorov-Smirnov distance of per-patient numbers (age, height, ...), averaged.",
+        "0",
+        "lower",
+        0.1,
+        0.2,
+    ),
     "missing_rate_diff": Metric(
-        "fidelity", "Difference in the share of missing values of each variable, averaged "
-        "(0.05 = 5 percentage points).", "0", "lower", 0.02, 0.05),
+        "fidelity",
+        "Difference in the share of missing values of each variable, averaged "
+        "(0.05 = 5 percentage points).",
+        "0",
+        "lower",
+        0.02,
+        0.05,
+    ),
     "missing_time_diff": Metric(
-        "fidelity", "Difference in the share of patients measured at each hour, per variable "
-        "(the missingness heat maps), averaged.", "0", "lower", 0.03, 0.07),
+        "fidelity",
+        "Difference in the share of patients measured at each hour, per variable "
+        "(the missingness heat maps), averaged.",
+        "0",
+        "lower",
+        0.03,
+        0.07,
+    ),
     "autocorr_diff": Metric(
-        "fidelity", "Difference in how much a variable's value carries over to the next hours "
-        "(autocorrelation at lags 1..L), averaged.", "0", "lower", 0.05, 0.1),
+        "fidelity",
+        "Difference in how much a variable's value carries over to the next hours "
+        "(autocorrelation at lags 1..L), averaged.",
+        "0",
+        "lower",
+        0.05,
+        0.1,
+    ),
     "corr_diff": Metric(
-        "fidelity", "Difference between real and synthetic correlations of patients' average "
+        "fidelity",
+        "Difference between real and synthetic correlations of patients' average "
         "values (e.g. heart rate with blood pressure), averaged over variable pairs.",
-        "0", "lower", 0.08, 0.15),
+        "0",
+        "lower",
+        0.08,
+        0.15,
+    ),
     "length_ks": Metric(
-        "fidelity", "Kolmogorov-Smirnov distance between the distributions of stay lengths "
-        "(number of time steps).", "0", "lower", 0.05, 0.15),
+        "fidelity",
+        "Kolmogorov-Smirnov distance between the distributions of stay lengths "
+        "(number of time steps).",
+        "0",
+        "lower",
+        0.05,
+        0.15,
+    ),
     "cat_tv_mean": Metric(
-        "fidelity", "Difference in the shares of each level of time-varying categorical "
+        "fidelity",
+        "Difference in the shares of each level of time-varying categorical "
         "variables (total variation; 0.1 = 10 % of values would have to change).",
-        "0", "lower", 0.05, 0.1),
+        "0",
+        "lower",
+        0.05,
+        0.1,
+    ),
     "static_tv_mean": Metric(
-        "fidelity", "Difference in the shares of each level of per-patient categories "
-        "(sex, ICU type, ...; total variation).", "0", "lower", 0.05, 0.1),
+        "fidelity",
+        "Difference in the shares of each level of per-patient categories "
+        "(sex, ICU type, ...; total variation).",
+        "0",
+        "lower",
+        0.05,
+        0.1,
+    ),
     "condition_tv": Metric(
-        "fidelity", "Difference in the prevalence of the condition classes (e.g. mortality "
-        "rate), total variation.", "0", "lower", 0.02, 0.05),
+        "fidelity",
+        "Difference in the prevalence of the condition classes (e.g. mortality "
+        "rate), total variation.",
+        "0",
+        "lower",
+        0.02,
+        0.05,
+    ),
     # Discriminative
     "disc_auroc": Metric(
-        "discriminative", "HEADLINE. How well the stronger of two classifiers tells synthetic "
+        "discriminative",
+        "HEADLINE. How well the stronger of two classifiers tells synthetic "
         "from real patients (AUROC; 0.5 = cannot tell, 1 = always can).",
-        "0.5", "lower", 0.6, 0.75),
+        "0.5",
+        "lower",
+        0.6,
+        0.75,
+    ),
     "disc_accuracy_gap": Metric(
-        "discriminative", "|accuracy - 0.5| of that classifier (TimeGAN's discriminative "
-        "score; 0 = chance, 0.5 = perfect separation).", "0", "lower", 0.1, 0.2),
+        "discriminative",
+        "|accuracy - 0.5| of that classifier (TimeGAN's discriminative "
+        "score; 0 = chance, 0.5 = perfect separation).",
+        "0",
+        "lower",
+        0.1,
+        0.2,
+    ),
     "disc_summary_auroc": Metric(
-        "discriminative", "AUROC of gradient boosting on per-patient summaries (mean, sd, "
-        "min, max, last value, missing share per variable).", "0.5", "lower", 0.6, 0.75),
+        "discriminative",
+        "AUROC of gradient boosting on per-patient summaries (mean, sd, "
+        "min, max, last value, missing share per variable).",
+        "0.5",
+        "lower",
+        0.6,
+        0.75,
+    ),
     "disc_summary_accuracy_gap": Metric(
-        "discriminative", "|accuracy - 0.5| of the summary classifier.", "0", "lower",
-        0.1, 0.2),
+        "discriminative", "|accuracy - 0.5| of the summary classifier.", "0", "lower", 0.1, 0.2
+    ),
     "disc_sequence_auroc": Metric(
-        "discriminative", "AUROC of a recurrent network (GRU) reading each stay hour by hour.",
-        "0.5", "lower", 0.6, 0.75),
+        "discriminative",
+        "AUROC of a recurrent network (GRU) reading each stay hour by hour.",
+        "0.5",
+        "lower",
+        0.6,
+        0.75,
+    ),
     "disc_sequence_accuracy_gap": Metric(
-        "discriminative", "|accuracy - 0.5| of the sequence classifier.", "0", "lower",
-        0.1, 0.2),
+        "discriminative", "|accuracy - 0.5| of the sequence classifier.", "0", "lower", 0.1, 0.2
+    ),
     # Utility
     "tstr_auroc": Metric(
-        "utility", "AUROC for the condition on held-out real patients of a model trained on "
-        "synthetic patients (train synthetic, test real)."),
+        "utility",
+        "AUROC for the condition on held-out real patients of a model trained on "
+        "synthetic patients (train synthetic, test real).",
+    ),
     "trtr_auroc": Metric(
-        "utility", "The same model trained on as many real patients (the reference)."),
+        "utility", "The same model trained on as many real patients (the reference)."
+    ),
     "tstr_trtr_auroc_ratio": Metric(
-        "utility", "TSTR / TRTR AUROC: how much predictive value survives in the synthetic "
-        "data.", "1", "higher", 0.95, 0.85),
+        "utility",
+        "TSTR / TRTR AUROC: how much predictive value survives in the synthetic data.",
+        "1",
+        "higher",
+        0.95,
+        0.85,
+    ),
     "tstr_auprc": Metric(
-        "utility", "Area under the precision-recall curve of the synthetic-trained model "
-        "(suits rare outcomes)."),
+        "utility",
+        "Area under the precision-recall curve of the synthetic-trained model "
+        "(suits rare outcomes).",
+    ),
     "trtr_auprc": Metric("utility", "The same for the real-trained model."),
-    "tstr_trtr_auprc_ratio": Metric(
-        "utility", "TSTR / TRTR AUPRC.", "1", "higher", 0.9, 0.75),
+    "tstr_trtr_auprc_ratio": Metric("utility", "TSTR / TRTR AUPRC.", "1", "higher", 0.9, 0.75),
     "trts_auroc": Metric(
-        "utility", "The real-trained model scored on synthetic patients: close to TRTR when "
-        "synthetic outcomes follow real courses."),
+        "utility",
+        "The real-trained model scored on synthetic patients: close to TRTR when "
+        "synthetic outcomes follow real courses.",
+    ),
     # Privacy
     "dcr_synthetic_median": Metric(
-        "privacy", "Median distance from a synthetic patient to the closest training patient."),
+        "privacy", "Median distance from a synthetic patient to the closest training patient."
+    ),
     "dcr_holdout_median": Metric(
-        "privacy", "Median distance from an unseen real patient to the closest training "
-        "patient (the reference)."),
+        "privacy",
+        "Median distance from an unseen real patient to the closest training "
+        "patient (the reference).",
+    ),
     "dcr_ratio": Metric(
-        "privacy", "Ratio of the two distances above; well below 1 means synthetic patients "
-        "are near-copies of training patients.", ">= 1", "higher", 0.9, 0.7),
+        "privacy",
+        "Ratio of the two distances above; well below 1 means synthetic patients "
+        "are near-copies of training patients.",
+        ">= 1",
+        "higher",
+        0.9,
+        0.7,
+    ),
     "dcr_closer_to_train": Metric(
-        "privacy", "Share of synthetic patients closer to a training patient than to an "
-        "unseen one (equal-size sets).", "0.5", "lower", 0.55, 0.6),
+        "privacy",
+        "Share of synthetic patients closer to a training patient than to an "
+        "unseen one (equal-size sets).",
+        "0.5",
+        "lower",
+        0.55,
+        0.6,
+    ),
     "nnaa_train": Metric(
-        "privacy", "Nearest-neighbour adversarial accuracy against training patients "
-        "(0.5 ideal; low = copies, high = unrealistic).", "0.5", "near", 0.1, 0.2, 0.5),
+        "privacy",
+        "Nearest-neighbour adversarial accuracy against training patients "
+        "(0.5 ideal; low = copies, high = unrealistic).",
+        "0.5",
+        "near",
+        0.1,
+        0.2,
+        0.5,
+    ),
     "nnaa_test": Metric(
-        "privacy", "The same against unseen real patients.", "0.5", "near", 0.1, 0.2, 0.5),
+        "privacy", "The same against unseen real patients.", "0.5", "near", 0.1, 0.2, 0.5
+    ),
     "nnaa_privacy_loss": Metric(
-        "privacy", "Test minus train adversarial accuracy; positive = synthetic data sits "
-        "closer to the patients it learned from.", "0", "near", 0.03, 0.08, 0.0),
+        "privacy",
+        "Test minus train adversarial accuracy; positive = synthetic data sits "
+        "closer to the patients it learned from.",
+        "0",
+        "near",
+        0.03,
+        0.08,
+        0.0,
+    ),
     "mia_auroc": Metric(
-        "privacy", "Membership-inference attack: how well closeness to synthetic patients "
+        "privacy",
+        "Membership-inference attack: how well closeness to synthetic patients "
         "reveals who was in the training data (AUROC; 0.5 = not at all).",
-        "0.5", "lower", 0.55, 0.6),
+        "0.5",
+        "lower",
+        0.55,
+        0.6,
+    ),
 }
 
 FAMILIES = ("fidelity", "discriminative", "utility", "privacy")

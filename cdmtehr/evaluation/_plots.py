@@ -29,7 +29,7 @@ def require_matplotlib():
 
 
 def _new_figure(width, height):
-    """A figure bound to the Agg canvas, independent of pyplot's state."""
+    """Make a figure bound to the Agg canvas, independent of pyplot's state."""
     figure_cls, canvas_cls = require_matplotlib()
     figure = figure_cls(figsize=(width, height), dpi=100, layout="constrained")
     canvas_cls(figure)
@@ -44,7 +44,7 @@ def to_base64(figure):
 
 
 def _grid(n_panels, n_cols, panel_width, panel_height):
-    """A figure with a grid of axes; the unused ones are hidden."""
+    """Make a figure with a grid of axes; the unused ones are hidden."""
     n_rows = max(1, int(np.ceil(n_panels / n_cols)))
     figure = _new_figure(n_cols * panel_width, n_rows * panel_height)
     axes = figure.subplots(n_rows, n_cols, squeeze=False).ravel()
@@ -122,16 +122,31 @@ def missingness_figure(observed_real, observed_synthetic, names):
     figure = _new_figure(12.4, 1.3 + 0.19 * n_vars)
     axes = figure.subplots(1, 3, sharey=True)
     extent = (-0.5, n_steps - 0.5, n_vars - 0.5, -0.5)
-    for ax, data, title in ((axes[0], observed_real, "Real"),
-                            (axes[1], observed_synthetic, "Synthetic")):
-        image = ax.imshow(data.T, aspect="auto", cmap="viridis", vmin=0, vmax=1,
-                          interpolation="nearest", extent=extent)
+    for ax, data, title in (
+        (axes[0], observed_real, "Real"),
+        (axes[1], observed_synthetic, "Synthetic"),
+    ):
+        image = ax.imshow(
+            data.T,
+            aspect="auto",
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+            interpolation="nearest",
+            extent=extent,
+        )
         ax.set_title(f"{title}: share measured", fontsize=10)
     figure.colorbar(image, ax=axes[:2], shrink=0.6, label="share of patients measured")
     # A fixed scale, so that hour-to-hour sampling noise stays pale and reports compare.
-    image = axes[2].imshow((observed_synthetic - observed_real).T, aspect="auto",
-                           cmap="RdBu_r", vmin=-0.3, vmax=0.3, interpolation="nearest",
-                           extent=extent)
+    image = axes[2].imshow(
+        (observed_synthetic - observed_real).T,
+        aspect="auto",
+        cmap="RdBu_r",
+        vmin=-0.3,
+        vmax=0.3,
+        interpolation="nearest",
+        extent=extent,
+    )
     axes[2].set_title("Synthetic minus real", fontsize=10)
     figure.colorbar(image, ax=axes[2], shrink=0.6, extend="both", label="difference")
     axes[0].set_yticks(np.arange(n_vars), names, fontsize=7)
@@ -175,12 +190,14 @@ def trajectories_figure(real, synthetic, n_variables=12):
     for j, ax in enumerate(axes):
         for i, level in enumerate(levels):
             color = CLASS_COLORS[i % len(CLASS_COLORS)]
-            for (values, label), style, alpha in zip(cohorts, ("-", "--"), (0.18, 0.08),
-                                                    strict=True):
+            for (values, label), style, alpha in zip(
+                cohorts, ("-", "--"), (0.18, 0.08), strict=True
+            ):
                 mean, std = _band(values[:, :, j], label == level)
                 ax.plot(steps, mean, style, color=color, linewidth=1.3)
-                ax.fill_between(steps, mean - std, mean + std, color=color, alpha=alpha,
-                                linewidth=0)
+                ax.fill_between(
+                    steps, mean - std, mean + std, color=color, alpha=alpha, linewidth=0
+                )
         ax.set_title(missing.index[j], fontsize=9)
         ax.tick_params(labelsize=7)
     handles = [axes[0].plot([], [], "-", color="k")[0], axes[0].plot([], [], "--", color="k")[0]]
@@ -194,8 +211,11 @@ def trajectories_figure(real, synthetic, n_variables=12):
 
 
 def correlations_figure(corr_real, corr_synthetic):
-    """Correlations of per-patient means: real above and synthetic below the diagonal, and
-    the difference."""
+    """Correlations of per-patient means: real over synthetic, and their difference.
+
+    Real correlations fill the upper triangle and synthetic ones the lower, so a symmetric
+    picture means the relations are kept.
+    """
     n = len(corr_real)
     if n < 2:
         return None
@@ -211,13 +231,17 @@ def correlations_figure(corr_real, corr_synthetic):
         (axes[1], synthetic - real, "Synthetic minus real", 0.5),
     )
     for ax, data, title, limit in panels:
-        image = ax.imshow(data, cmap="RdBu_r", vmin=-limit, vmax=limit,
-                          interpolation="nearest")
+        image = ax.imshow(data, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
         ax.set_title(title, fontsize=10)
         ax.set_xticks(np.arange(n), names, rotation=90, fontsize=6.5)
         ax.set_yticks(np.arange(n), names, fontsize=6.5)
-        figure.colorbar(image, ax=ax, shrink=0.75, extend="both" if limit < 1 else "neither",
-                        label="Pearson r" if limit == 1 else "difference in r")
+        figure.colorbar(
+            image,
+            ax=ax,
+            shrink=0.75,
+            extend="both" if limit < 1 else "neither",
+            label="Pearson r" if limit == 1 else "difference in r",
+        )
     axes[0].plot([-0.5, n - 0.5], [-0.5, n - 0.5], color="k", linewidth=0.6)
     return figure
 
@@ -230,8 +254,9 @@ def embedding_figure(real, synthetic, random_state=0):
     ax = figure.subplots()
     for data, color, label in ((real_x, REAL_COLOR, "real"), (syn_x, SYN_COLOR, "synthetic")):
         points = pca.transform(data)
-        ax.scatter(points[:, 0], points[:, 1], s=7, alpha=0.45, color=color, label=label,
-                   linewidths=0)
+        ax.scatter(
+            points[:, 0], points[:, 1], s=7, alpha=0.45, color=color, label=label, linewidths=0
+        )
     share = pca.explained_variance_ratio_ * 100
     ax.set_xlabel(f"component 1 ({share[0]:.0f} % of the real variance)")
     ax.set_ylabel(f"component 2 ({share[1]:.0f} %)")

@@ -197,9 +197,7 @@ def resolve_roles(
     roles_by_col.update({c: "cat_cols" for c in cat_cols if c not in roles_by_col})
     if condition_col is not None:
         roles_by_col[condition_col] = "condition_col"
-    numeric = set(num_cols) | {
-        c for c in static_cols if c in real.columns and _is_numeric(real[c])
-    }
+    numeric = set(num_cols) | {c for c in static_cols if c in real.columns and _is_numeric(real[c])}
     for name, frame in frames.items():
         problems.extend(_check_frame(name, frame, roles_by_col, numeric, id_col, min_patients))
     if problems:

@@ -1,4 +1,4 @@
-"""Discriminative score: can a classifier tell real patients from synthetic ones?"""
+"""Discriminative score: how well a classifier tells real patients from synthetic ones."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ CLASSIFIERS = ("summary", "sequence")
 
 
 def _seed(rng):
-    """A fresh integer seed for a sub-component."""
+    """Draw a fresh integer seed for a sub-component."""
     return int(rng.integers(2**31 - 1))
 
 
@@ -59,7 +59,8 @@ def sequence_inputs(cohort, reference, max_length, clip=5.0):
         static.append(np.eye(len(levels) + 1)[_codes(cohort.static[col], levels)])
     if static:
         per_patient = np.hstack(static).astype(np.float64)
-        blocks.append(np.broadcast_to(per_patient[:, None, :], (*valid.shape, per_patient.shape[1])))
+        shape = (*valid.shape, per_patient.shape[1])
+        blocks.append(np.broadcast_to(per_patient[:, None, :], shape))
     x = np.concatenate(blocks, axis=2) * valid[:, :, None]
     lengths = np.maximum(valid.sum(axis=1), 1)
     return x.astype(np.float32), lengths.astype(np.int64)
@@ -91,9 +92,7 @@ def _classify_sequence(x, lengths, y, folds, seed):
     return proba
 
 
-def discriminative_scores(
-    real, synthetic, *, classifiers=CLASSIFIERS, n_splits=5, random_state=0
-):
+def discriminative_scores(real, synthetic, *, classifiers=CLASSIFIERS, n_splits=5, random_state=0):
     """Real-versus-synthetic classification scores (notes/method.md §e.6).
 
     Equal numbers of real and synthetic patients are drawn; each classifier is scored by
@@ -134,10 +133,12 @@ def discriminative_scores(
     scores, aurocs = {}, {}
     for name in classifiers:
         if name == "summary":
-            features = np.vstack([
-                real.summary.to_numpy("float64")[pick_real],
-                synthetic.summary.to_numpy("float64")[pick_syn],
-            ])
+            features = np.vstack(
+                [
+                    real.summary.to_numpy("float64")[pick_real],
+                    synthetic.summary.to_numpy("float64")[pick_syn],
+                ]
+            )
             proba = _classify_summary(features, y, folds, seed)
         else:
             max_length = int(real.lengths.max())

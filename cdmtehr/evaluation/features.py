@@ -14,7 +14,7 @@ _STATS = ("mean", "std", "min", "max", "last")
 
 
 def _one_hot(series, levels, prefix):
-    """Indicator columns ``prefix==level`` for each level, plus one for missing values."""
+    """Build indicator columns ``prefix==level`` for each level, plus one for missing."""
     codes = pd.Categorical(series, categories=list(levels)).codes.astype(np.int64)
     codes[codes < 0] = len(levels)
     matrix = np.zeros((len(series), len(levels) + 1))
@@ -166,7 +166,7 @@ class Cohort:
         return self.frame.groupby(self.roles.id_col, sort=True)[cols].first()
 
     def sequences(self, max_length):
-        """Padded arrays of the temporal columns.
+        """Return padded arrays of the temporal columns.
 
         Parameters
         ----------

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .features import MISSING_LEVEL
-
 
 def ks_wasserstein(a, b):
     """Two-sample Kolmogorov-Smirnov statistic and Wasserstein-1 distance.
@@ -83,7 +81,8 @@ def autocorrelation(values, valid, max_lag):
     # Forward fill along time: the index of the latest observation at or before each step.
     last = np.where(observed, np.arange(t)[None, :, None], -1)
     last = np.maximum.accumulate(last, axis=1)
-    filled = np.take_along_axis(np.nan_to_num(np.where(observed, values, 0.0)), np.maximum(last, 0), axis=1)
+    measured = np.where(observed, values, 0.0)
+    filled = np.take_along_axis(measured, np.maximum(last, 0), axis=1)
     defined = (last >= 0) & valid[:, :, None]
     count = defined.sum(axis=1, keepdims=True)
     mean = np.where(defined, filled, 0.0).sum(axis=1, keepdims=True) / np.maximum(count, 1)
@@ -127,7 +126,7 @@ def correlation_matrix(summary, cols):
 
 
 def _pair_counts(summary, cols):
-    """Number of patients in which both columns of each pair are present."""
+    """Count the patients in which both columns of each pair are present."""
     present = summary[list(cols)].notna().to_numpy(np.float64)
     return present.T @ present
 
@@ -197,18 +196,30 @@ def fidelity_scores(real, synthetic, *, max_lag=5, min_pairs=50):
     """
     roles = real.roles
     scores = {}
-    rows = _numeric_rows(roles.num_cols, real.frame, synthetic.frame,
-                         "temporal numeric")
-    rows += _categorical_rows(roles.cat_cols, real.frame, synthetic.frame, roles.categories,
-                              "temporal categorical")
-    rows += _numeric_rows(roles.static_num_cols, real.static, synthetic.static,
-                          "static numeric")
-    rows += _categorical_rows(roles.static_cat_cols, real.static, synthetic.static,
-                              roles.categories, "static categorical")
-    table = pd.DataFrame(rows, columns=[
-        "variable", "kind", "missing_real", "missing_synthetic", "missing_diff", "mean_real",
-        "mean_synthetic", "ks", "w1", "autocorr_diff", "tv",
-    ]).set_index("variable")
+    rows = _numeric_rows(roles.num_cols, real.frame, synthetic.frame, "temporal numeric")
+    rows += _categorical_rows(
+        roles.cat_cols, real.frame, synthetic.frame, roles.categories, "temporal categorical"
+    )
+    rows += _numeric_rows(roles.static_num_cols, real.static, synthetic.static, "static numeric")
+    rows += _categorical_rows(
+        roles.static_cat_cols, real.static, synthetic.static, roles.categories, "static categorical"
+    )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "variable",
+            "kind",
+            "missing_real",
+            "missing_synthetic",
+            "missing_diff",
+            "mean_real",
+            "mean_synthetic",
+            "ks",
+            "w1",
+            "autocorr_diff",
+            "tv",
+        ],
+    ).set_index("variable")
     table["missing_diff"] = (table["missing_real"] - table["missing_synthetic"]).abs()
 
     # Temporal structure on a common grid: the real stays' longest length.
@@ -224,8 +235,12 @@ def fidelity_scores(real, synthetic, *, max_lag=5, min_pairs=50):
         acf_gap = np.abs(acf_real - np.nan_to_num(acf_syn))
         defined = ~np.isnan(acf_real)
         n_defined = defined.sum(axis=0)
-        per_var = np.divide(np.where(defined, acf_gap, 0.0).sum(axis=0), n_defined,
-                            out=np.full(n_defined.shape, np.nan), where=n_defined > 0)
+        per_var = np.divide(
+            np.where(defined, acf_gap, 0.0).sum(axis=0),
+            n_defined,
+            out=np.full(n_defined.shape, np.nan),
+            where=n_defined > 0,
+        )
         table.loc[list(roles.num_cols), "autocorr_diff"] = per_var
 
     corr_cols = [f"{c}__mean" for c in roles.num_cols] + list(roles.static_num_cols)
@@ -256,9 +271,11 @@ def fidelity_scores(real, synthetic, *, max_lag=5, min_pairs=50):
         if np.isfinite(gap).any():
             scores["missing_time_diff"] = float(np.nanmean(gap))
     scores["length_ks"] = ks_wasserstein(real.lengths, synthetic.lengths)[0]
-    for kind, key, col in (("temporal categorical", "cat_tv_mean", "tv"),
-                           ("static numeric", "static_ks_mean", "ks"),
-                           ("static categorical", "static_tv_mean", "tv")):
+    for kind, key, col in (
+        ("temporal categorical", "cat_tv_mean", "tv"),
+        ("static numeric", "static_ks_mean", "ks"),
+        ("static categorical", "static_tv_mean", "tv"),
+    ):
         part = table.loc[table["kind"] == kind, col]
         if part.notna().any():
             scores[key] = float(np.nanmean(part))

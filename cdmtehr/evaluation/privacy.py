@@ -1,4 +1,4 @@
-"""Privacy: are synthetic patients closer to the training patients than unseen ones are?"""
+"""Privacy: whether synthetic patients sit closer to training patients than unseen ones do."""
 
 from __future__ import annotations
 
@@ -99,8 +99,9 @@ def privacy_scores(real, synthetic, holdout, *, random_state=0):
     test_n = test[rng.choice(len(test), size=n, replace=False)]
     syn_n = syn[rng.choice(len(syn), size=n, replace=False)]
     to_train, to_test = nearest_distance(syn, train_n), nearest_distance(syn, test_n)
-    scores["dcr_closer_to_train"] = float(np.mean(to_train < to_test)
-                                          + 0.5 * np.mean(to_train == to_test))
+    scores["dcr_closer_to_train"] = float(
+        np.mean(to_train < to_test) + 0.5 * np.mean(to_train == to_test)
+    )
     scores["nnaa_train"] = adversarial_accuracy(train_n, syn_n)
     scores["nnaa_test"] = adversarial_accuracy(test_n, syn_n)
     scores["nnaa_privacy_loss"] = scores["nnaa_test"] - scores["nnaa_train"]

@@ -29,8 +29,13 @@ _FAMILY_TITLES = {
 }
 
 # Per-variable columns judged with the bands of the matching summary score.
-_CELL_BANDS = {"ks": "ks_mean", "w1": "w1_mean", "missing_diff": "missing_rate_diff",
-               "autocorr_diff": "autocorr_diff", "tv": "cat_tv_mean"}
+_CELL_BANDS = {
+    "ks": "ks_mean",
+    "w1": "w1_mean",
+    "missing_diff": "missing_rate_diff",
+    "autocorr_diff": "autocorr_diff",
+    "tv": "cat_tv_mean",
+}
 
 _STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1d2330;
@@ -86,37 +91,52 @@ def _scores_section(scores, baseline):
             cells = f"<td><code>{key}</code></td><td class='num'>{_fmt(scores[key])}</td>"
             if baseline:
                 cells += f"<td class='num'>{_fmt(baseline.get(key))}</td>"
-            cells += (f"<td class='num'>{html.escape(metric.ideal)}</td>"
-                      f"<td>{_badge(metric.verdict(scores[key]))}</td>"
-                      f"<td>{html.escape(metric.meaning)}</td>")
+            cells += (
+                f"<td class='num'>{html.escape(metric.ideal)}</td>"
+                f"<td>{_badge(metric.verdict(scores[key]))}</td>"
+                f"<td>{html.escape(metric.meaning)}</td>"
+            )
             css = " class='headline'" if key == "disc_auroc" else ""
             rows.append(f"<tr{css}>{cells}</tr>")
-        parts.append(f"<h3>{_FAMILY_TITLES[family]}</h3><table><tr>{head}</tr>"
-                     + "".join(rows) + "</table>")
+        parts.append(
+            f"<h3>{_FAMILY_TITLES[family]}</h3><table><tr>{head}</tr>" + "".join(rows) + "</table>"
+        )
     return "".join(parts)
 
 
 def _glance(scores, headline):
-    """The headline sentence at the top of the page."""
+    """Write the headline sentence at the top of the page."""
     if "disc_auroc" not in scores:
         return ""
     value = scores["disc_auroc"]
     verdict = METRICS["disc_auroc"].verdict(value)
-    which = {"summary": "gradient boosting on per-patient summaries",
-             "sequence": "a GRU reading the stays hour by hour"}.get(headline, "a classifier")
-    return (f"<div class='box'><b>Headline: discriminator AUROC {_fmt(value)}</b> "
-            f"{_badge(verdict)}<br>The stronger real-versus-synthetic classifier ({which}) "
-            f"ranks a random synthetic patient above a random real one as &ldquo;synthetic"
-            f"&rdquo; with probability {_fmt(value)}. 0.5 means it cannot tell them apart; "
-            f"1 means every synthetic patient is recognisable.</div>")
+    which = {
+        "summary": "gradient boosting on per-patient summaries",
+        "sequence": "a GRU reading the stays hour by hour",
+    }.get(headline, "a classifier")
+    return (
+        f"<div class='box'><b>Headline: discriminator AUROC {_fmt(value)}</b> "
+        f"{_badge(verdict)}<br>The stronger real-versus-synthetic classifier ({which}) "
+        f"ranks a random synthetic patient above a random real one as &ldquo;synthetic"
+        f"&rdquo; with probability {_fmt(value)}. 0.5 means it cannot tell them apart; "
+        f"1 means every synthetic patient is recognisable.</div>"
+    )
 
 
 def _variables_section(table):
     """Per-variable table with cells shaded by the bands of the matching summary score."""
-    columns = [("kind", "kind"), ("missing_real", "missing real"),
-               ("missing_synthetic", "missing synth."), ("missing_diff", "missing diff."),
-               ("mean_real", "mean real"), ("mean_synthetic", "mean synth."), ("ks", "KS"),
-               ("w1", "W1 (sd)"), ("autocorr_diff", "autocorr. diff."), ("tv", "TV")]
+    columns = [
+        ("kind", "kind"),
+        ("missing_real", "missing real"),
+        ("missing_synthetic", "missing synth."),
+        ("missing_diff", "missing diff."),
+        ("mean_real", "mean real"),
+        ("mean_synthetic", "mean synth."),
+        ("ks", "KS"),
+        ("w1", "W1 (sd)"),
+        ("autocorr_diff", "autocorr. diff."),
+        ("tv", "TV"),
+    ]
     head = "<th>variable</th>" + "".join(f"<th>{label}</th>" for _, label in columns)
     rows = []
     for name, row in table.iterrows():
@@ -142,48 +162,73 @@ def _variables_section(table):
 def _figure(figure, caption, alt):
     if figure is None:
         return ""
-    return (f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,"
-            f"{to_base64(figure)}'><figcaption>{caption}</figcaption></figure>")
+    return (
+        f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,"
+        f"{to_base64(figure)}'><figcaption>{caption}</figcaption></figure>"
+    )
 
 
 def _figures_section(real, synthetic, result, random_state):
     """All plots, each with a caption saying how to read it."""
     roles = real.roles
     names = list(roles.num_cols) + list(roles.cat_cols)
-    condition = (f" by <code>{html.escape(roles.condition_col)}</code> (colours)"
-                 if roles.condition_col else "")
-    return "".join([
-        "<h3>Distributions of measured values</h3>",
-        _figure(marginals_figure(real, synthetic, result.per_variable),
+    condition = (
+        f" by <code>{html.escape(roles.condition_col)}</code> (colours)"
+        if roles.condition_col
+        else ""
+    )
+    return "".join(
+        [
+            "<h3>Distributions of measured values</h3>",
+            _figure(
+                marginals_figure(real, synthetic, result.per_variable),
                 "Blue bars: real; orange line: synthetic. Each panel shows the measured values "
                 "of one variable (central 99 %), with its Kolmogorov-Smirnov distance. Shapes "
-                "should overlap.", "histograms per variable"),
-        _figure(categories_figure(real, synthetic),
+                "should overlap.",
+                "histograms per variable",
+            ),
+            _figure(
+                categories_figure(real, synthetic),
                 "Share of each level of the categorical variables: real (blue) against "
-                "synthetic (orange).", "category shares"),
-        "<h3>When variables are measured</h3>",
-        _figure(missingness_figure(result.details["observed_real"],
-                                   result.details["observed_synthetic"], names),
+                "synthetic (orange).",
+                "category shares",
+            ),
+            "<h3>When variables are measured</h3>",
+            _figure(
+                missingness_figure(
+                    result.details["observed_real"], result.details["observed_synthetic"], names
+                ),
                 "Share of patients with a measurement, per variable (rows) and time step "
                 "(columns). The right panel is synthetic minus real: red where the synthetic "
-                "data measures too often, blue where too rarely.", "missingness heat maps"),
-        "<h3>Courses over time</h3>",
-        _figure(trajectories_figure(real, synthetic),
+                "data measures too often, blue where too rarely.",
+                "missingness heat maps",
+            ),
+            "<h3>Courses over time</h3>",
+            _figure(
+                trajectories_figure(real, synthetic),
                 f"Mean of the measured values at each time step, with a band of &plusmn;1 "
                 f"standard deviation, for the most often measured variables{condition}. "
-                f"Solid: real; dashed: synthetic.", "mean trajectories"),
-        "<h3>Relations between variables</h3>",
-        _figure(correlations_figure(result.correlation_real, result.correlation_synthetic),
+                f"Solid: real; dashed: synthetic.",
+                "mean trajectories",
+            ),
+            "<h3>Relations between variables</h3>",
+            _figure(
+                correlations_figure(result.correlation_real, result.correlation_synthetic),
                 "Pearson correlations between patients' average values (red positive, blue "
                 "negative; real above the diagonal, synthetic below, so a symmetric picture "
                 "means the relations are kept). The right panel is synthetic minus real.",
-                "correlation matrices"),
-        "<h3>Patients as a whole</h3>",
-        _figure(embedding_figure(real, synthetic, random_state),
+                "correlation matrices",
+            ),
+            "<h3>Patients as a whole</h3>",
+            _figure(
+                embedding_figure(real, synthetic, random_state),
                 "Each dot is a patient, placed by the two main axes of variation of the real "
                 "patients' summaries (principal components). Synthetic patients should cover "
-                "the same cloud, neither a corner of it nor outside it.", "PCA embedding"),
-    ])
+                "the same cloud, neither a corner of it nor outside it.",
+                "PCA embedding",
+            ),
+        ]
+    )
 
 
 def write_report(
@@ -246,9 +291,17 @@ def write_report(
     """
     require_matplotlib()
     roles, cohorts, seeds = prepare_cohorts(
-        real, synthetic, holdout, id_col=id_col, time_col=time_col, num_cols=num_cols,
-        cat_cols=cat_cols, static_cols=static_cols, condition_col=condition_col,
-        max_patients=max_patients, random_state=random_state,
+        real,
+        synthetic,
+        holdout,
+        id_col=id_col,
+        time_col=time_col,
+        num_cols=num_cols,
+        cat_cols=cat_cols,
+        static_cols=static_cols,
+        condition_col=condition_col,
+        max_patients=max_patients,
+        random_state=random_state,
     )
     if isinstance(scores, EvaluationResult):
         result = scores
@@ -263,8 +316,11 @@ def write_report(
     n_vars = len(roles.num_cols) + len(roles.cat_cols) + len(roles.static_cols)
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in result.notes)
     notes = f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""
-    condition = (f"; condition <code>{html.escape(roles.condition_col)}</code>"
-                 if roles.condition_col else "")
+    condition = (
+        f"; condition <code>{html.escape(roles.condition_col)}</code>"
+        if roles.condition_col
+        else ""
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_STYLE}</style></head><body><main>

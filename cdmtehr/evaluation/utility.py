@@ -1,4 +1,4 @@
-"""Utility: does a model trained on synthetic patients predict the condition of real ones?"""
+"""Utility: how well a model trained on synthetic patients predicts real ones' condition."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from ._boosting import boosting_predict
 
 # Slower, more regularized boosting than the discriminator's: the label is rare and noisy.
-_SETTINGS = {"max_iter": 200, "learning_rate": 0.05, "max_leaf_nodes": 15,
-             "min_samples_leaf": 20, "l2_regularization": 1.0}
+_SETTINGS = {
+    "max_iter": 200,
+    "learning_rate": 0.05,
+    "max_leaf_nodes": 15,
+    "min_samples_leaf": 20,
+    "l2_regularization": 1.0,
+}
 
 
 def _labelled(cohort, levels):
@@ -77,19 +82,24 @@ def utility_scores(real, synthetic, holdout, *, random_state=0):
     x_test, y_test = _labelled(holdout, levels)
     notes = []
     if n_classes < 2 or len(np.unique(y_test)) < 2:
-        return {}, [f"Utility skipped: the holdout has a single class of "
-                    f"'{real.roles.condition_col}', so AUROC is undefined."]
+        return {}, [
+            f"Utility skipped: the holdout has a single class of "
+            f"'{real.roles.condition_col}', so AUROC is undefined."
+        ]
     if len(np.unique(y_syn)) < 2:
         notes.append("The synthetic cohort has a single condition class: TSTR is chance level.")
     n_train = min(len(y_real), len(y_syn))
     pick_real = np.sort(rng.choice(len(y_real), size=n_train, replace=False))
     pick_syn = np.sort(rng.choice(len(y_syn), size=n_train, replace=False))
     seed = int(rng.integers(2**31 - 1))
-    model_input = (x_real[pick_real], y_real[pick_real])
-    trtr = _predict(*model_input, np.vstack([x_test, x_syn]), n_classes, seed)
+    # The real-trained model scores the holdout (TRTR) and the synthetic patients (TRTS).
+    on_real_model = _predict(
+        x_real[pick_real], y_real[pick_real], np.vstack([x_test, x_syn]), n_classes, seed
+    )
+    trtr, trts = on_real_model[: len(y_test)], on_real_model[len(y_test) :]
     tstr = _predict(x_syn[pick_syn], y_syn[pick_syn], x_test, n_classes, seed)
     tstr_auroc, tstr_auprc = _auroc_auprc(y_test, tstr)
-    trtr_auroc, trtr_auprc = _auroc_auprc(y_test, trtr[: len(y_test)])
+    trtr_auroc, trtr_auprc = _auroc_auprc(y_test, trtr)
     scores = {
         "tstr_auroc": float(tstr_auroc),
         "trtr_auroc": float(trtr_auroc),
@@ -99,5 +109,5 @@ def utility_scores(real, synthetic, holdout, *, random_state=0):
         "tstr_trtr_auprc_ratio": float(tstr_auprc / trtr_auprc),
     }
     if len(np.unique(y_syn)) > 1:
-        scores["trts_auroc"] = float(_auroc_auprc(y_syn, trtr[len(y_test):])[0])
+        scores["trts_auroc"] = float(_auroc_auprc(y_syn, trts)[0])
     return scores, notes

@@ -62,16 +62,10 @@ _SAMPLE_CONSTRAINTS = {
 }
 
 
-def _torch_generator(random_state, device="cpu") -> torch.Generator:
+def _torch_generator(random_state) -> torch.Generator:
     """A torch.Generator seeded from a scikit-learn style random_state (never a global seed)."""
     seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
     return torch.Generator(device="cpu").manual_seed(seed)
-
-
-def _resolve_device(device) -> torch.device:
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class CDMTSynthesizer(BaseEstimator):

@@ -110,16 +110,14 @@ def _times(draw, kind, lengths, regular):
 
 
 @st.composite
-def long_frames(draw, *, max_patients=8, max_length=6, with_condition=None, fittable=False):
+def long_frames(draw, *, max_patients=8, max_length=6, with_condition=None):
     """Draw ``(df, roles)``: a long frame of 1..`max_patients` patients and its roles.
 
     Covers int and str ids; int16, int64, float and datetime (naive and tz-aware) times on a
     regular grid or with irregular gaps; numeric columns (float64, float32, int64, nullable
     Int64, constant) with NaN patterns; categorical columns (category with unused categories,
     object and str strings with missing values, bool, ints); numeric and categorical static
-    columns; an optional condition column. Rows and columns are shuffled. With `fittable`,
-    there is at least one temporal and one static categorical column, which the model needs
-    today (see test_edge_cases.py::test_fit_without_categorical_group).
+    columns; an optional condition column. Rows and columns are shuffled.
     """
     n_patients = draw(st.integers(1, max_patients))
     lengths = draw(st.lists(st.integers(1, max_length), min_size=n_patients, max_size=n_patients))
@@ -141,14 +139,12 @@ def long_frames(draw, *, max_patients=8, max_length=6, with_condition=None, fitt
     for name, kind in zip(num_cols, num_kinds, strict=True):
         columns[name] = _numeric_values(draw, kind, n_rows)
     cat_kinds = draw(
-        st.lists(st.sampled_from(CATEGORICAL_KINDS), min_size=int(fittable), max_size=2)
+        st.lists(st.sampled_from(CATEGORICAL_KINDS), max_size=2)
     )
     cat_cols = [f"cat_{i}_{k}" for i, k in enumerate(cat_kinds)]
     for name, kind in zip(cat_cols, cat_kinds, strict=True):
         columns[name] = _categorical_values(draw, kind, n_rows)
     static_kinds = draw(st.lists(st.sampled_from(STATIC_KINDS), max_size=2))
-    if fittable and not {"category", "object"} & set(static_kinds):
-        static_kinds.append(draw(st.sampled_from(["category", "object"])))
     static_cols = [f"static_{i}_{k}" for i, k in enumerate(static_kinds)]
     for name, kind in zip(static_cols, static_kinds, strict=True):
         per_patient = _static_values(draw, kind, n_patients)

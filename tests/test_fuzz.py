@@ -26,11 +26,8 @@ from cdmtehr.preprocessing import SequencePreprocessor
 TINY = dict(epochs=1, max_time=None, hidden_size=8, batch_size=8, random_state=0)
 
 
-# `fittable`: frames without a temporal or a static categorical feature (a categorical
-# column, or a mask of a column with missing values) fail in cdmtehr/diffusion/embeddings.py
-# (test_edge_cases.py::test_fit_without_categorical_group).
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=long_frames(max_patients=6, max_length=5, fittable=True),
+@given(case=long_frames(max_patients=6, max_length=5),
        n=st.integers(1, 7), sampler=st.sampled_from(["euler", "heun", "sde"]))
 @pytest.mark.filterwarnings("ignore::cdmtehr.exceptions.DataWarning")
 def test_fit_sample_keeps_the_output_contract(case, n, sampler):

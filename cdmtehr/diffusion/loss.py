@@ -117,7 +117,9 @@ def diffusion_loss(
             (static_train * static_weight).sum(0) / static_weight.sum(0).clamp_min(1e-8),
         ]
     )
-    diffusion = per_feature.mean()
+    # A state with no feature at all (only ids and times of equal-length stays) has nothing to
+    # learn: its loss is 0, not the NaN of an empty mean.
+    diffusion = per_feature.mean() if per_feature.numel() else per_feature.sum()
 
     cell_loss = torch.cat([temporal_loss.flatten(1), static_loss], dim=1)
     cell_weight = torch.cat([(temporal_weight > 0).flatten(1), static_weight > 0], dim=1).float()

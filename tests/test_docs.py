@@ -114,6 +114,10 @@ def test_python_blocks_run(page, tiny_budget, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("page", EXACT_PAGES)
 def test_python_blocks_print_what_the_page_says(page, tmp_path, monkeypatch):
+    from cdmtehr.datasets import load_physionet2012
+
+    # data.md loads "the full table" from a file: the bundled set a stands in for it.
+    load_physionet2012().to_parquet(tmp_path / "physionet2012_long.parquet", index=False)
     monkeypatch.chdir(tmp_path)
     run_page(page)
 

@@ -26,7 +26,7 @@ FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 TINY_FIT = {"epochs": 1, "max_time": None, "hidden_size": 8, "num_layers": 1}
 N_PATIENTS = 60
 # Pages whose Python blocks run with the tiny budget; data.md runs on the full bundled data.
-TINY_PAGES = ["getting_started.md", "report.md", "privacy.md"]
+TINY_PAGES = ["index.md", "getting_started.md", "report.md", "privacy.md"]
 EXACT_PAGES = ["data.md"]
 
 

@@ -1,0 +1,194 @@
+"""Shared plumbing of the issue-4 benchmark scripts (data split, quick mode, results, docs).
+
+Every script is run as ``python benchmarks/<name>.py`` from the repository root, so this
+module and ``physionet_cpu`` import as top-level modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from cdmtehr.datasets import load_physionet2012
+from physionet_cpu import split_by_patient
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+QUICK_RESULTS = RESULTS / "quick"
+DOCS = HERE.parent / "docs" / "benchmarks.md"
+
+N_TRAIN, N_TEST = 3000, 1000
+# --quick: a smoke test of the whole pipeline, not a measurement.
+QUICK = {"n_train": 40, "n_test": 20, "n": 20, "epochs": 1, "hidden_size": 8}
+
+HEADLINE = ["disc_auroc", "ks_mean", "missing_rate_diff", "tstr_trtr_auroc_ratio", "dcr_ratio"]
+FIDELITY = ["disc_auroc", "ks_mean", "missing_rate_diff"]
+
+
+def parser(description: str, max_time: float = 600.0, n: int = 1000) -> argparse.ArgumentParser:
+    """The arguments every script shares: --quick, --max-time, --seed, -n, --output."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: %d/%d patients, epochs=1, hidden_size=8, few steps; "
+                        "writes to benchmarks/results/quick/, never to docs"
+                        % (QUICK["n_train"], QUICK["n_test"]))
+    p.add_argument("--max-time", type=float, default=max_time,
+                   help="training budget in seconds per model (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-n", type=int, default=n, help="synthetic patients per score")
+    p.add_argument("--output", default=None, help="JSON path (default benchmarks/results/)")
+    return p
+
+
+def command(args_list=None) -> str:
+    """The command line that ran this script, for the docs."""
+    argv = sys.argv if args_list is None else args_list
+    script = os.path.relpath(os.path.abspath(argv[0]), HERE.parent)
+    return " ".join(["python", script, *map(shlex.quote, argv[1:])])
+
+
+def load_split(quick: bool, seed: int):
+    """PhysioNet 2012 set a split by patient: 3000 train / 1000 test (quick: 40 / 20).
+
+    The split is `physionet_cpu.split_by_patient` with the same seed, so every benchmark
+    scores against the same unseen patients as the issue-3 benchmark.
+    """
+    df, roles = load_physionet2012(return_roles=True)
+    n_train, n_test = (QUICK["n_train"], QUICK["n_test"]) if quick else (N_TRAIN, N_TEST)
+    train, test = split_by_patient(df, roles["id_col"], n_train, seed)
+    keep = test[roles["id_col"]].drop_duplicates().to_numpy()[:n_test]
+    test = test[test[roles["id_col"]].isin(keep)].reset_index(drop=True)
+    if quick:  # a few dozen patients may never measure a rare variable (e.g. Cholesterol)
+        unseen = [c for c in roles["num_cols"] if train[c].isna().all()]
+        roles["num_cols"] = [c for c in roles["num_cols"] if c not in unseen]
+        train, test = train.drop(columns=unseen), test.drop(columns=unseen)
+    return train, test, roles
+
+
+def model_params(quick: bool) -> dict:
+    """CDMTSynthesizer / DDPM overrides of quick mode (none in a real run)."""
+    return {"epochs": QUICK["epochs"], "hidden_size": QUICK["hidden_size"]} if quick else {}
+
+
+def machine() -> dict:
+    """What ran the benchmark; the load average tells whether the machine was shared."""
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "load_average_1m_at_end": os.getloadavg()[0],
+    }
+
+
+def machine_line(m: dict) -> str:
+    """One sentence describing the machine, for the docs."""
+    return (f"{m['cpus']} CPU cores ({m['processor']}), torch {m['torch']} with "
+            f"{m['torch_threads']} threads, load average {m['load_average_1m_at_end']:.1f} at "
+            f"the end of the run")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def numbers_only(scores: dict) -> dict:
+    """The float scores of an `evaluate` dict (JSON-safe)."""
+    return {k: float(v) for k, v in scores.items() if isinstance(v, (int, float, np.floating))}
+
+
+def to_jsonable(value):
+    """Recursively turn numpy scalars and arrays into JSON types."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def save_result(name: str, result: dict, quick: bool, output=None) -> Path:
+    """Write ``results/<name>.json`` (quick: ``results/quick/<name>.json``)."""
+    path = Path(output) if output else (QUICK_RESULTS if quick else RESULTS) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_jsonable(result), indent=2))
+    return path
+
+
+def fmt(value, digits: int = 3) -> str:
+    """A table cell: '–' for missing values."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return "–"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> list:
+    """Lines of a GitHub table."""
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
+             "|" + "---|" * len(frame.columns)]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(fmt(v, digits) for v in row) + " |")
+    return lines
+
+
+def print_table(frame: pd.DataFrame, digits: int = 3) -> None:
+    """Print a table with fixed decimals and '–' for missing cells."""
+    cells = frame.astype(object).apply(lambda col: col.map(lambda v: fmt(v, digits)))
+    print(cells.to_string(index=False))
+
+
+def update_docs(name: str, title: str, lines: list, path: Path = DOCS) -> None:
+    """Replace the ``<!-- name:start -->`` .. ``<!-- name:end -->`` section of docs/benchmarks.md.
+
+    A missing section is appended under ``## title``. Never called in quick mode.
+    """
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    body = "\n".join([start, *lines, end])
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + body + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + f"\n\n## {title}\n\n" + body + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def training_summary(history, batch_size: int, n_patients: int, fit_seconds: float) -> dict:
+    """Epochs, optimizer steps and training throughput (patients/s) from a loss history.
+
+    An epoch is ceil(n / batch_size) steps over n patients, so the patients seen are
+    steps * n / ceil(n / batch_size) (exact for whole epochs).
+    """
+    history = pd.DataFrame(history)
+    steps = int(history["steps"].iloc[-1])
+    loop_seconds = float(history["seconds"].iloc[-1])
+    steps_per_epoch = -(-n_patients // batch_size)
+    return {
+        "fit_seconds": float(fit_seconds),
+        "train_loop_seconds": loop_seconds,
+        "epochs": int(history["epoch"].iloc[-1]),
+        "optimizer_steps": steps,
+        "patients_per_second": steps * n_patients / steps_per_epoch / max(loop_seconds, 1e-9),
+        "final_loss": float(history["diffusion"].iloc[-1]),
+    }

@@ -31,7 +31,8 @@ EXACT_PAGES = ["data.md"]
 
 
 def _build_api_docs():
-    spec = importlib.util.spec_from_file_location("build_api_docs", ROOT / "tools" / "build_api_docs.py")
+    path = ROOT / "tools" / "build_api_docs.py"
+    spec = importlib.util.spec_from_file_location("build_api_docs", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -162,7 +163,8 @@ def test_command_lines_parse(page):
         try:
             parser.parse_args(argv)
         except SystemExit:  # argparse reports the error on stderr and exits
-            pytest.fail(f"docs/{page}, block at line {line}: cdmtehr {' '.join(argv)} does not parse")
+            pytest.fail(f"docs/{page}, block at line {line}: 'cdmtehr {' '.join(argv)}' "
+                        "does not parse")
 
 
 def test_options_in_the_cli_table_exist():

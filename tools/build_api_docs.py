@@ -432,7 +432,8 @@ def main(argv=None) -> int:
              if not p.exists() or p.read_text(encoding="utf-8") != text]
     if args.check:
         for path in stale:
-            print(f"{path.relative_to(ROOT)} is out of date: run python tools/build_api_docs.py")  # noqa: T201
+            name = path.relative_to(ROOT)
+            print(f"{name} is out of date: run python tools/build_api_docs.py")  # noqa: T201
         return 1 if stale else 0
     for path in stale:
         path.write_text(outputs[path], encoding="utf-8")

@@ -106,7 +106,8 @@ METRICS = {
     "corr_diff": Metric(
         "fidelity",
         "Difference between real and synthetic correlations of patients' average "
-        "values (e.g. heart rate with blood pressure), averaged over variable pairs.",
+        "values (e.g. heart rate with blood pressure), averaged over variable pairs "
+        "weighted by how many patients measure both.",
         "0",
         "lower",
         0.08,

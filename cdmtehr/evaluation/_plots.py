@@ -210,11 +210,12 @@ def trajectories_figure(real, synthetic, n_variables=12):
     return figure
 
 
-def correlations_figure(corr_real, corr_synthetic):
+def correlations_figure(corr_real, corr_synthetic, reliable=None, label="r"):
     """Correlations of per-patient means: real over synthetic, and their difference.
 
     Real correlations fill the upper triangle and synthetic ones the lower, so a symmetric
-    picture means the relations are kept.
+    picture means the relations are kept. Differences of pairs too rarely measured together
+    (``reliable`` False) are greyed out, as they are left out of ``corr_diff``.
     """
     n = len(corr_real)
     if n < 2:
@@ -224,15 +225,20 @@ def correlations_figure(corr_real, corr_synthetic):
     upper = np.triu(np.ones((n, n), dtype=bool), k=1)
     combined = np.where(upper, real, synthetic)
     np.fill_diagonal(combined, np.nan)
+    difference = synthetic - real
+    if reliable is not None:
+        difference[~np.asarray(reliable, dtype=bool)] = np.nan
+    np.fill_diagonal(difference, np.nan)
     figure = _new_figure(12.4, 5.6)
     axes = figure.subplots(1, 2)
     panels = (
         (axes[0], combined, "Real (upper right) and synthetic (lower left)", 1.0),
-        (axes[1], synthetic - real, "Synthetic minus real", 0.5),
+        (axes[1], difference, "Synthetic minus real", 0.5),
     )
     for ax, data, title, limit in panels:
         image = ax.imshow(data, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
         ax.set_title(title, fontsize=10)
+        ax.set_facecolor("#d0d0d0")  # undefined or unreliable cells
         ax.set_xticks(np.arange(n), names, rotation=90, fontsize=6.5)
         ax.set_yticks(np.arange(n), names, fontsize=6.5)
         figure.colorbar(
@@ -240,7 +246,7 @@ def correlations_figure(corr_real, corr_synthetic):
             ax=ax,
             shrink=0.75,
             extend="both" if limit < 1 else "neither",
-            label="Pearson r" if limit == 1 else "difference in r",
+            label=label if limit == 1 else "difference in r",
         )
     axes[0].plot([-0.5, n - 0.5], [-0.5, n - 0.5], color="k", linewidth=0.6)
     return figure

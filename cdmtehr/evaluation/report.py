@@ -19,7 +19,6 @@ from ._plots import (
     to_base64,
     trajectories_figure,
 )
-from .discriminative import CLASSIFIERS
 
 _FAMILY_TITLES = {
     "fidelity": "Fidelity: do values, missingness, correlations and dynamics match?",
@@ -172,6 +171,7 @@ def _figures_section(real, synthetic, result, random_state):
     """All plots, each with a caption saying how to read it."""
     roles = real.roles
     names = list(roles.num_cols) + list(roles.cat_cols)
+    method = result.details.get("correlation", "pearson")
     condition = (
         f" by <code>{html.escape(roles.condition_col)}</code> (colours)"
         if roles.condition_col
@@ -213,10 +213,18 @@ def _figures_section(real, synthetic, result, random_state):
             ),
             "<h3>Relations between variables</h3>",
             _figure(
-                correlations_figure(result.correlation_real, result.correlation_synthetic),
-                "Pearson correlations between patients' average values (red positive, blue "
+                correlations_figure(
+                    result.correlation_real,
+                    result.correlation_synthetic,
+                    result.details.get("corr_reliable"),
+                    label=f"{method.capitalize()} r",
+                ),
+                f"{method.capitalize()} correlations between patients' average values "
+                "(red positive, blue "
                 "negative; real above the diagonal, synthetic below, so a symmetric picture "
-                "means the relations are kept). The right panel is synthetic minus real.",
+                "means the relations are kept). The right panel is synthetic minus real; grey "
+                "pairs are measured together in too few real patients to judge and are left "
+                "out of corr_diff.",
                 "correlation matrices",
             ),
             "<h3>Patients as a whole</h3>",
@@ -307,7 +315,7 @@ def write_report(
         result = scores
     else:
         metrics = ("fidelity",) if scores is not None else FAMILIES
-        result = score_cohorts(cohorts, roles, metrics, CLASSIFIERS, 5, 5, seeds)
+        result = score_cohorts(cohorts, roles, seeds, metrics=metrics)
         if scores is not None:
             result.scores = dict(scores)
     if isinstance(baseline, EvaluationResult):

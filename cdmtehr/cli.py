@@ -116,6 +116,11 @@ def _evaluate(args) -> None:
         from .synthesizer import CDMTSynthesizer
 
         roles = CDMTSynthesizer.load(args.model).preprocessor_.roles_.to_dict()
+    elif not (args.id_col and args.time_col):
+        raise CDMTError(
+            "evaluate needs the column roles: give --model MODEL (roles of a fitted model) "
+            "or at least --id-col and --time-col."
+        )
     roles = {k: v for k, v in roles.items() if v is not None}
     scores = evaluate(real, synthetic, holdout, **roles)
     if args.report:

@@ -97,3 +97,9 @@ def test_same_pipeline_as_sdv_par_with_one_line_changed(data):
         frame = out["stays"] if isinstance(out, dict) else out
         assert set(frame.columns) == set(data.columns)
         assert frame["patient_id"].nunique() == 3
+
+
+def test_single_table_metadata_with_dict_returns_the_callers_key(data):
+    synth = CDMTSynthesizer.from_sdv_metadata(single_table_metadata(), context_columns=CONTEXT, **FAST)
+    out = synth.fit({"stays": data}).sample_sequences(2)
+    assert set(out) == {"stays"}

@@ -117,12 +117,14 @@ class SDVSequentialSynthesizer:
         self._table_name, self._roles = roles_from_sdv_metadata(
             self.metadata, context_columns, condition_column
         )
-        self._input_was_dict = False
+        self._input_key = None  # the dict key `fit` read the table from (sdv 2.x), if any
 
     def fit(self, data):
         """Fit on a DataFrame (sdv 1.x) or a ``{table_name: DataFrame}`` dict (sdv 2.x)."""
-        self._input_was_dict = isinstance(data, dict)
         frame = self._frame(data)
+        self._input_key = next((k for k, v in data.items() if v is frame), None) if isinstance(
+            data, dict
+        ) else None
         self.synthesizer.fit(frame, **self._roles)
         return self
 
@@ -166,8 +168,8 @@ class SDVSequentialSynthesizer:
                 )
             position = frame.groupby(self._roles["id_col"], sort=False).cumcount()
             frame = frame[position < sequence_length].reset_index(drop=True)
-        if self._input_was_dict:
-            return {self._table_name or "table": frame}
+        if self._input_key is not None:
+            return {self._input_key: frame}
         return frame
 
     def sample(self, num_sequences, sequence_length=None, **sample_kwargs):

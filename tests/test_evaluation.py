@@ -19,7 +19,7 @@ from cdmtehr.evaluation import (
     write_report,
 )
 from cdmtehr.evaluation.fidelity import autocorrelation, ks_wasserstein, total_variation
-from cdmtehr.exceptions import InvalidDataError, InvalidParameterError
+from cdmtehr.exceptions import DataWarning, InvalidDataError, InvalidParameterError
 
 DATA = pathlib.Path(cdmtehr.__file__).parent / "datasets" / "data"
 ROLES = {"id_col": "patient_id", "time_col": "hour", "condition_col": "in_hospital_death"}
@@ -418,3 +418,24 @@ def test_write_report_without_matplotlib_says_how_to_install(physionet, tmp_path
     train, other, _ = physionet
     with pytest.raises(ImportError, match=r"cdmtehr\[report\]"):
         write_report(train, other, tmp_path / "r.html", **ROLES)
+
+
+def test_evaluate_warns_about_columns_without_a_role(physionet):
+    train, other, _ = physionet
+    with pytest.warns(DataWarning, match="'Temp'"):
+        scores = evaluate(
+            train,
+            other,
+            num_cols=["HR"],
+            cat_cols=[],
+            static_cols=[],
+            metrics=("fidelity",),
+            **ROLES,
+        )
+    assert scores["ks_mean"] < 0.1
+
+
+def test_evaluate_rejects_a_non_dataframe(physionet):
+    train, _, _ = physionet
+    with pytest.raises(TypeError, match="'synthetic' must be a pandas DataFrame"):
+        evaluate(train, train.to_numpy(), **ROLES)

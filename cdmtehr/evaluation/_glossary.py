@@ -110,8 +110,8 @@ METRICS = {
         "weighted by how many patients measure both.",
         "0",
         "lower",
-        0.08,
-        0.15,
+        0.07,
+        0.1,
     ),
     "length_ks": Metric(
         "fidelity",

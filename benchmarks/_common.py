@@ -101,7 +101,19 @@ def machine_line(m: dict) -> str:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (ru_maxrss is in KiB on Linux)."""
+    """Peak resident memory of this process so far, in MB.
+
+    Linux's VmHWM (/proc/self/status) belongs to this process's own address space.
+    ``ru_maxrss`` is the fallback elsewhere; on Linux it would carry over the parent's RSS
+    at spawn (Python starts children with vfork, and the high-water mark survives exec).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

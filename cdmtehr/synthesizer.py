@@ -99,9 +99,9 @@ class CDMTSynthesizer(BaseEstimator):
         Probability of dropping the condition in training (classifier-free guidance).
     fill_weight : float, default=0.1
         Loss weight of unobserved numeric cells (0 ignores them; see docs/method.md).
-    loss_weighting : {"edm", "uniform"}, default="edm"
-        Weight of numeric errors across noise levels: EDM's lambda(sigma) (a unit-variance
-        target at every level) or CDTD's plain squared error.
+    loss_weighting : {"uniform", "edm"}, default="uniform"
+        Weight of numeric errors across noise levels: CDTD's plain squared error (the learned
+        schedule decides where training effort goes) or EDM's lambda(sigma).
     schedule : {"factorized", "edm"}, default="factorized"
         Learned factorized noise schedule, or EDM's fixed one (the ablation).
     ema_decay : float, default=0.999
@@ -163,7 +163,7 @@ class CDMTSynthesizer(BaseEstimator):
         learning_rate=1e-3,
         guidance_dropout=0.1,
         fill_weight=0.1,
-        loss_weighting="edm",
+        loss_weighting="uniform",
         schedule="factorized",
         ema_decay=0.999,
         max_levels=1000,

@@ -15,7 +15,7 @@ from .loss import diffusion_loss
 
 logger = logging.getLogger(__name__)
 
-SCHEDULE_LR_SCALE = 10.0
+SCHEDULE_LR_SCALE = 1.0
 
 
 def _learning_rate_factor(step: int, progress: float, warmup_steps: int) -> float:
@@ -88,7 +88,7 @@ def train(
     learning_rate: float = 1e-3,
     guidance_dropout: float = 0.1,
     fill_weight: float = 0.1,
-    numeric_weighting: str = "edm",
+    numeric_weighting: str = "uniform",
     ema_decay: float = 0.999,
     warmup_steps: int = 100,
     verbose: bool = False,
@@ -135,8 +135,8 @@ def train(
         # averages the gradients, so all ranks keep identical weights.
         loss_module = nn.parallel.DistributedDataParallel(loss_module)
     network_parameters = list(denoiser.parameters())
-    # The schedule's few hundred numbers learn 10x faster than the network: CDTD fits its
-    # warps over 30k steps, a CPU budget gives a few thousand.
+    # The schedule's parameters get their own learning-rate scale (SCHEDULE_LR_SCALE): a 10x
+    # faster schedule was tried for short CPU budgets and did not help (docs/benchmarks.md).
     optimizer = torch.optim.AdamW(
         [
             {"params": network_parameters, "lr_scale": 1.0},

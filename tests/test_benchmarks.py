@@ -1,0 +1,138 @@
+"""Smoke tests of the issue-4 benchmark scripts (their --quick mode) and of the DDPM baseline."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+DOCS = ROOT / "docs" / "benchmarks.md"
+SDV_PYTHON = os.environ.get("CDMTEHR_SDV_PYTHON", "/tmp/sdvenv/bin/python")
+
+
+def run_quick(script, tmp_path, *extra):
+    """Run `benchmarks/<script> --quick` in a subprocess; return its JSON result and stdout."""
+    output = tmp_path / f"{Path(script).stem}.json"
+    docs_before = DOCS.read_text() if DOCS.exists() else None
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", "--output", str(output), *extra],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=170,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    docs_after = DOCS.read_text() if DOCS.exists() else None
+    assert docs_after == docs_before, "quick mode must never touch docs/benchmarks.md"
+    result = json.loads(output.read_text())
+    assert result["quick"] is True
+    return result, done.stdout
+
+
+@pytest.mark.slow
+def test_peers_quick(tmp_path):
+    result, stdout = run_quick("peers.py", tmp_path)
+    methods = result["methods"]
+    for label in ("cdmtehr", "DDPM 1000-step"):
+        assert 0 <= methods[label]["scores"]["disc_auroc"] <= 1
+        assert methods[label]["sampling_ms_per_patient"] > 0
+    par = methods["PAR (SDV)"]
+    if Path(SDV_PYTHON).exists():
+        assert "skipped" not in par, par.get("skipped")
+        assert par["epochs"] == 1 and "ks_mean" in par["scores"]
+    else:
+        assert "skipped" in par
+    assert "real vs real (floor)" in stdout
+
+
+@pytest.mark.slow
+def test_steps_sweep_quick(tmp_path):
+    result, _ = run_quick("steps_sweep.py", tmp_path)
+    runs = result["runs"]
+    assert {r["sampler"] for r in runs} == {"euler", "heun", "sde"}
+    for run in runs:  # Heun at N steps: 2N - 1 network evaluations
+        assert run["evaluations"] == run["expected_evaluations"]
+    assert "evaluation_count_mismatch" not in result
+
+
+@pytest.mark.slow
+def test_ablations_quick(tmp_path):
+    result, _ = run_quick("ablations.py", tmp_path)
+    assert set(result["schedules"]) == {"factorized", "edm"}
+    assert set(result["guidance"]) == {"1.0", "2.0", "3.0"}
+    for entry in result["guidance"].values():
+        assert 0 <= entry["mean_risk"] <= 1
+
+
+@pytest.mark.slow
+def test_speed_quick(tmp_path):
+    result, _ = run_quick("speed.py", tmp_path)
+    assert result["flops_per_patient_per_evaluation"] > 0
+    assert result["matmul"]["gflops_per_second"] > 0
+    streams = result["streaming"]["runs"]
+    assert [s["n"] for s in streams] == [0, 10, 100, 1000]
+    assert [s["rows"] for s in streams[1:]] == [480, 4800, 48000]
+    # Flat memory: 100x the patients may not cost 100x the memory (generous bound).
+    assert streams[-1]["peak_rss_mb"] < 1.5 * streams[1]["peak_rss_mb"]
+
+
+# -- DDPM baseline (fast) ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ddpm():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import ddpm_baseline
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return ddpm_baseline
+
+
+class _Layout:
+    n_features = 3
+
+
+def test_cosine_schedule_levels(ddpm):
+    schedule = ddpm.DiscreteCosineSchedule(_Layout())
+    sigma = schedule.level_sigma
+    assert sigma.shape == (1000,) and bool((sigma.diff() > 0).all())
+    # abar_t = 1 / (1 + sigma_t^2): the VP / VE correspondence.
+    assert torch.allclose(schedule.alpha_bar, 1 / (1 + sigma**2))
+    u = torch.tensor([0.0, 0.0005, 0.001, 0.5, 0.9999])
+    assert schedule.step(u).tolist() == [1, 1, 2, 501, 1000]
+    assert schedule.sigma(u).shape == (5, 3)
+    grid = schedule.sigma_grid(1000)
+    assert grid.shape == (1001, 3) and grid[-1].eq(0).all()
+    assert torch.equal(grid[:-1, 0], sigma.flip(0))
+    assert schedule.sigma_grid(50).shape == (51, 3)
+    assert float(schedule.loss(grid, None, None)) == 0.0
+
+
+def test_sde_step_is_the_ddpm_posterior(ddpm):
+    """sample_sde(eta=1) between two levels draws from DDPM's q(x_{t-1} | x_t, x0)."""
+    from cdmtehr.sampling import sample_sde
+
+    alpha_bar = ddpm.cosine_alpha_bar()
+    t = 400
+    a_t, a_prev = alpha_bar[t - 1], alpha_bar[t - 2]
+    beta = 1 - a_t / a_prev
+    s, s_prev = math.sqrt((1 - a_t) / a_t), math.sqrt((1 - a_prev) / a_prev)
+    x0 = torch.tensor([[0.7, -1.2]], dtype=torch.float64)
+    x_vp = torch.tensor([[0.3, 0.1]], dtype=torch.float64)
+    sigmas = torch.tensor([[s, s], [s_prev, s_prev], [0.0, 0.0]], dtype=torch.float64)
+    captured = {}
+
+    def keep_first(info):
+        captured.setdefault("x", info["x"].clone())
+
+    sample_sde(lambda x, sigma, c: x0.to(x.dtype), x_vp / a_t.sqrt(), sigmas,
+               generator=torch.Generator().manual_seed(3), eta=1.0, callback=keep_first,
+               dtype=torch.float64)
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    mean = a_prev.sqrt() * beta / (1 - a_t) * x0 + (a_t / a_prev).sqrt() * (1 - a_prev) / (
+        1 - a_t) * x_vp
+    std = ((1 - a_prev) / (1 - a_t) * beta).sqrt()
+    assert torch.allclose(captured["x"] * a_prev.sqrt(), mean + std * noise, atol=1e-10)

@@ -47,7 +47,20 @@ def parser(description: str, max_time: float = 600.0, n: int = 1000) -> argparse
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-n", type=int, default=n, help="synthetic patients per score")
     p.add_argument("--output", default=None, help="JSON path (default benchmarks/results/)")
+    p.add_argument("--docs-from", default=None, metavar="JSON",
+                   help="only rewrite this script's section of docs/benchmarks.md from a "
+                        "results file of a full run, then exit")
     return p
+
+
+def docs_from(path, write_docs) -> dict:
+    """Rewrite a docs section from a saved full-run result (``--docs-from``)."""
+    result = json.loads(Path(path).read_text())
+    if result.get("quick"):
+        raise SystemExit(f"{path} is a --quick result; quick figures never go into the docs.")
+    write_docs(result)
+    print(f"rewrote the section in {DOCS} from {path}")
+    return result
 
 
 def command(args_list=None) -> str:
@@ -169,11 +182,23 @@ def print_table(frame: pd.DataFrame, digits: int = 3) -> None:
     print(cells.to_string(index=False))
 
 
-def update_docs(name: str, title: str, lines: list, path: Path = DOCS) -> None:
+def table_to_json(frame: pd.DataFrame) -> dict:
+    """A printed table as JSON (columns and rows), so the docs can be rebuilt from results."""
+    cells = frame.astype(object).where(frame.notna(), None)
+    return {"columns": list(frame.columns), "rows": to_jsonable(cells.values.tolist())}
+
+
+def table_from_json(spec: dict) -> pd.DataFrame:
+    """The table saved by `table_to_json` (object cells: ints stay ints, None stays missing)."""
+    return pd.DataFrame(spec["rows"], columns=spec["columns"], dtype=object)
+
+
+def update_docs(name: str, title: str, lines: list, path=None) -> None:
     """Replace the ``<!-- name:start -->`` .. ``<!-- name:end -->`` section of docs/benchmarks.md.
 
     A missing section is appended under ``## title``. Never called in quick mode.
     """
+    path = Path(path) if path is not None else DOCS
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     body = "\n".join([start, *lines, end])
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"

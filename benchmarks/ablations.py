@@ -69,6 +69,8 @@ def main(argv=None):
     p.add_argument("--scales", type=float, nargs="+", default=[1.0, 2.0, 3.0])
     p.add_argument("--steps", type=int, default=50)
     args = p.parse_args(argv)
+    if args.docs_from:
+        return C.docs_from(args.docs_from, write_docs)
     if args.quick:
         args.n = args.n_minority = C.QUICK["n"]
         args.steps = 3
@@ -166,6 +168,8 @@ def main(argv=None):
         "minority_reference_patients": int(real_minority[id_col].nunique()),
         "minority_real_vs_real": minority_floor,
         "peak_rss_mb": C.peak_rss_mb(),
+        "tables": {"schedule": C.table_to_json(schedule_table),
+                   "guidance": C.table_to_json(guidance_table)},
     }
     path = C.save_result(NAME, result, args.quick, args.output)
     print("Noise schedule (same budget):")
@@ -174,7 +178,7 @@ def main(argv=None):
     C.print_table(guidance_table)
     print(f"results: {path}")
     if not args.quick:
-        write_docs(result, schedule_table, guidance_table)
+        write_docs(result)
     return result
 
 
@@ -183,7 +187,10 @@ def roles_columns(frame):
     return list(frame.columns)
 
 
-def write_docs(result, schedule_table, guidance_table):
+def write_docs(result, docs=None):
+    """Rewrite the ablations section of docs/benchmarks.md from a result dict."""
+    schedule_table = C.table_from_json(result["tables"]["schedule"])
+    guidance_table = C.table_from_json(result["tables"]["guidance"])
     lines = [
         f"Command: `{result['command']}` — machine: {C.machine_line(result['machine'])}.",
         "",
@@ -201,7 +208,8 @@ def write_docs(result, schedule_table, guidance_table):
         "",
         *C.markdown_table(guidance_table),
     ]
-    C.update_docs(NAME, "Ablations: learned schedule, guidance for the minority class", lines)
+    C.update_docs(NAME, "Ablations: learned schedule, guidance for the minority class", lines,
+                  docs)
 
 
 if __name__ == "__main__":

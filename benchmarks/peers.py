@@ -65,7 +65,12 @@ def like_training(synthetic: pd.DataFrame, train: pd.DataFrame, roles: dict) -> 
             text = text.map(lambda v: v if v is None else str(v))
             cats = dtype.categories
             out[column] = pd.Categorical(text, categories=cats)
-        elif column in (roles["id_col"], roles["time_col"], roles["condition_col"]):
+        elif column == roles["time_col"]:
+            hours = pd.to_numeric(values, errors="coerce").round()
+            if hours.isna().any():  # evaluation reads rows in order; keep that order
+                hours = synthetic.groupby(roles["id_col"], sort=False).cumcount()
+            out[column] = hours.astype(dtype)
+        elif column in (roles["id_col"], roles["condition_col"]):
             out[column] = pd.to_numeric(values, errors="coerce").round().astype(dtype)
         else:
             out[column] = pd.to_numeric(values, errors="coerce").astype(dtype)
@@ -142,6 +147,8 @@ def main(argv=None):
     p.add_argument("--ddpm-steps", type=int, default=1000)
     p.add_argument("--skip", nargs="*", default=[], choices=["cdmtehr", "par", "ddpm"])
     args = p.parse_args(argv)
+    if args.docs_from:
+        return C.docs_from(args.docs_from, write_docs)
     if args.quick:
         args.n = C.QUICK["n"]
         args.cdmtehr_steps = min(args.cdmtehr_steps, 5)
@@ -188,16 +195,19 @@ def main(argv=None):
         "methods": methods,
         "real_vs_real": floor,
         "peak_rss_mb": C.peak_rss_mb(),
+        "table": C.table_to_json(table),
     }
     path = C.save_result(NAME, result, args.quick, args.output)
     C.print_table(table)
     print(f"PAR budget: {result['par_budget']}; results: {path}")
     if not args.quick:
-        write_docs(result, table)
+        write_docs(result)
     return result
 
 
-def write_docs(result, table):
+def write_docs(result, docs=None):
+    """Rewrite the peers section of docs/benchmarks.md from a result dict."""
+    table = C.table_from_json(result["table"])
     m = result["machine"]
     lines = [
         f"Command: `{result['command']}` — machine: {C.machine_line(m)}.",
@@ -218,7 +228,7 @@ def write_docs(result, table):
             lines.append(f"* {label}: {summary['sampler']}; "
                          f"{summary.get('optimizer_steps', summary.get('epochs'))} optimizer "
                          f"steps in {summary['train_loop_seconds']:.0f} s.")
-    C.update_docs(NAME, "cdmtehr against PAR and a 1000-step DDPM, same budget", lines)
+    C.update_docs(NAME, "cdmtehr against PAR and a 1000-step DDPM, same budget", lines, docs)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,8 @@ def main(argv=None):
     p.add_argument("--samplers", nargs="+", default=["euler", "heun", "sde"],
                    choices=["euler", "heun", "sde"])
     args = p.parse_args(argv)
+    if args.docs_from:
+        return C.docs_from(args.docs_from, write_docs)
     if args.quick:
         args.n = C.QUICK["n"]
         args.steps = [2, 4]
@@ -103,6 +105,7 @@ def main(argv=None):
         "runs": runs,
         "real_vs_real": floor,
         "peak_rss_mb": C.peak_rss_mb(),
+        "table": C.table_to_json(table),
     }
     mismatched = [r for r in runs if r["evaluations"] != r["expected_evaluations"]]
     if mismatched:
@@ -113,11 +116,13 @@ def main(argv=None):
     if mismatched:
         print(f"WARNING: evaluation counts differ from N / 2N-1: {mismatched}")
     if not args.quick:
-        write_docs(result, table)
+        write_docs(result)
     return result
 
 
-def write_docs(result, table):
+def write_docs(result, docs=None):
+    """Rewrite the steps_sweep section of docs/benchmarks.md from a result dict."""
+    table = C.table_from_json(result["table"])
     t = result["training"]
     lines = [
         f"Command: `{result['command']}` — machine: {C.machine_line(result['machine'])}.",
@@ -131,7 +136,7 @@ def write_docs(result, table):
         "",
         *C.markdown_table(table),
     ]
-    C.update_docs(NAME, "Sampling steps: quality and time (euler, heun, sde)", lines)
+    C.update_docs(NAME, "Sampling steps: quality and time (euler, heun, sde)", lines, docs)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Smoke tests of the issue-4 benchmark scripts (their --quick mode) and of the DDPM baseline."""
 
+import importlib
 import json
 import math
 import os
@@ -30,7 +31,28 @@ def run_quick(script, tmp_path, *extra):
     assert docs_after == docs_before, "quick mode must never touch docs/benchmarks.md"
     result = json.loads(output.read_text())
     assert result["quick"] is True
+    check_docs_section(Path(script).stem, result, tmp_path)
     return result, done.stdout
+
+
+def benchmark_module(name):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def check_docs_section(name, result, tmp_path):
+    """The full-run docs writer works on this result, into a scratch copy of the docs."""
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\n<!-- other:start -->\nkeep me\n<!-- other:end -->\n")
+    module = benchmark_module(name)
+    module.write_docs(result, docs)
+    module.write_docs(result, docs)  # a second run replaces the section, never appends
+    text = docs.read_text()
+    assert text.count(f"<!-- {name}:start -->") == 1 and text.count(f"<!-- {name}:end -->") == 1
+    assert "keep me" in text and result["command"] in text and "|---|" in text
 
 
 @pytest.mark.slow

@@ -10,6 +10,12 @@ and validity flags as binary categories, classifier-free guidance dropout), and 
 * the learned per-feature noise schedule with one noise level for all features, and
 * the 50-step ODE sampler with 1,000 ancestral DDPM steps.
 
+The loss is cdmtehr's, with cdmtehr's default numeric weighting (read from
+`CDMTSynthesizer`; "uniform", CDTD's plain squared error of the denoised value, since the
+tuning runs). DDPM's own L_simple, the squared error of the predicted noise, is in VE terms
+the squared error of the denoised value divided by sigma^2, close to ``loss_weighting="edm"``
+((sigma^2 + 1) / sigma^2); pass that setting to train the baseline the DDPM way.
+
 DDPM in the VE form our Denoiser expects
 ----------------------------------------
 DDPM noises a clean state as x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps (variance
@@ -59,6 +65,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cdmtehr import CDMTSynthesizer
 from cdmtehr.diffusion.batches import CohortTensors
 from cdmtehr.diffusion.denoiser import Denoiser, categorical_frequencies
 from cdmtehr.diffusion.layout import StateLayout
@@ -67,6 +74,12 @@ from cdmtehr.preprocessing import EncodedCohort, SequencePreprocessor
 from cdmtehr.sampling import classifier_free_guidance, sample_sde
 
 LEVELS = 1000
+# Training settings shared with CDMTSynthesizer; their defaults are read from it, so the
+# baseline follows cdmtehr's defaults (loss weighting included) when those change.
+TRAINING_SETTINGS = (
+    "batch_size", "hidden_size", "num_layers", "embedding_dim", "learning_rate",
+    "guidance_dropout", "fill_weight", "loss_weighting", "ema_decay",
+)
 
 
 def cosine_alpha_bar(levels: int = LEVELS, offset: float = 0.008, max_beta: float = 0.999):
@@ -142,31 +155,24 @@ class DDPMBaseline:
     def __init__(self, *, sample_batch_size: int = 1024):
         self.sample_batch_size = sample_batch_size
 
-    def fit(
-        self,
-        df,
-        roles: dict,
-        *,
-        max_time=None,
-        epochs=None,
-        seed: int = 0,
-        batch_size: int = 256,
-        hidden_size: int = 128,
-        num_layers: int = 2,
-        embedding_dim: int = 4,
-        learning_rate: float = 1e-3,
-        guidance_dropout: float = 0.1,
-        fill_weight: float = 0.1,
-        loss_weighting: str = "edm",
-        ema_decay: float = 0.999,
-        verbose: bool = False,
-    ):
-        """Train on a long frame with cdmtehr's column `roles`; cdmtehr's defaults throughout."""
+    def fit(self, df, roles: dict, *, max_time=None, epochs=None, seed: int = 0,
+            verbose: bool = False, **settings):
+        """Train on a long frame with cdmtehr's column `roles`.
+
+        `settings` override the training settings in `TRAINING_SETTINGS`; the others take
+        `CDMTSynthesizer`'s current defaults.
+        """
+        unknown = set(settings) - set(TRAINING_SETTINGS)
+        if unknown:
+            raise TypeError(f"unknown DDPM settings {sorted(unknown)}; use {TRAINING_SETTINGS}")
+        defaults = CDMTSynthesizer().get_params()
+        config = {key: settings.get(key, defaults[key]) for key in TRAINING_SETTINGS}
+        self.settings_ = config
         started = time.perf_counter()
         preprocessor = SequencePreprocessor(max_levels=1000)
         cohort = preprocessor.fit_transform(df, **roles)
         generator = torch.Generator().manual_seed(int(seed))
-        layout = StateLayout.from_cohort(cohort, embedding_dim=embedding_dim)
+        layout = StateLayout.from_cohort(cohort, embedding_dim=config["embedding_dim"])
         tensors = CohortTensors.from_cohort(cohort, layout, device="cpu")
         temporal_freq, static_freq = categorical_frequencies(tensors, layout)
         with torch.random.fork_rng(devices=[]):
@@ -176,8 +182,8 @@ class DDPMBaseline:
                 n_classes=cohort.n_classes,
                 temporal_frequencies=temporal_freq,
                 static_frequencies=static_freq,
-                hidden_size=hidden_size,
-                num_layers=num_layers,
+                hidden_size=config["hidden_size"],
+                num_layers=config["num_layers"],
             )
         schedule = DiscreteCosineSchedule(layout)
         ema, history = train(
@@ -187,12 +193,12 @@ class DDPMBaseline:
             generator=generator,
             epochs=epochs,
             max_time=max_time,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            guidance_dropout=guidance_dropout,
-            fill_weight=fill_weight,
-            numeric_weighting=loss_weighting,
-            ema_decay=ema_decay,
+            batch_size=config["batch_size"],
+            learning_rate=config["learning_rate"],
+            guidance_dropout=config["guidance_dropout"],
+            fill_weight=config["fill_weight"],
+            numeric_weighting=config["loss_weighting"],
+            ema_decay=config["ema_decay"],
             verbose=verbose,
         )
         counts = np.bincount(cohort.condition, minlength=max(cohort.n_classes, 1))
@@ -204,7 +210,7 @@ class DDPMBaseline:
         self.class_prior_ = counts[: cohort.n_classes] / max(counts.sum(), 1)
         self.history_ = history
         self.n_patients_ = cohort.n_patients
-        self.batch_size = batch_size
+        self.batch_size = config["batch_size"]
         self.fit_seconds_ = time.perf_counter() - started
         return self
 

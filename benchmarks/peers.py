@@ -90,12 +90,16 @@ def run_cdmtehr(train, roles, args) -> tuple:
     summary.update(sampler=f"euler, {args.cdmtehr_steps} steps", sample_steps=args.cdmtehr_steps,
                    sample_seconds=seconds,
                    sampling_ms_per_patient=1000 * seconds / args.n,
-                   parameters=sum(p.numel() for p in synth.model_.parameters()))
+                   parameters=sum(p.numel() for p in synth.model_.parameters()),
+                   settings={k: v for k, v in synth.get_params().items()
+                             if isinstance(v, (int, float, str, type(None)))})
     return synthetic, summary
 
 
 def run_ddpm(train, roles, args) -> tuple:
     params = C.model_params(args.quick)
+    if args.ddpm_loss_weighting:
+        params["loss_weighting"] = args.ddpm_loss_weighting
     model = fit_ddpm(train, roles, args.max_time, args.seed, **params)
     summary = C.training_summary(model.history_, model.batch_size, model.n_patients_,
                                  model.fit_seconds_)
@@ -105,7 +109,8 @@ def run_ddpm(train, roles, args) -> tuple:
     summary.update(sampler=f"ancestral DDPM, {args.ddpm_steps} steps", sample_steps=args.ddpm_steps,
                    sample_seconds=seconds,
                    sampling_ms_per_patient=1000 * seconds / args.n,
-                   parameters=sum(p.numel() for p in model.model_.parameters()))
+                   parameters=sum(p.numel() for p in model.model_.parameters()),
+                   settings=model.settings_)
     return synthetic, summary
 
 
@@ -145,6 +150,9 @@ def main(argv=None):
                    help="python of a virtual environment with sdv (default %(default)s)")
     p.add_argument("--cdmtehr-steps", type=int, default=50)
     p.add_argument("--ddpm-steps", type=int, default=1000)
+    p.add_argument("--ddpm-loss-weighting", choices=["uniform", "edm"], default=None,
+                   help="numeric loss weighting of the DDPM (default: cdmtehr's default; "
+                        "'edm' is closest to DDPM's noise-prediction loss)")
     p.add_argument("--skip", nargs="*", default=[], choices=["cdmtehr", "par", "ddpm"])
     args = p.parse_args(argv)
     if args.docs_from:
@@ -225,9 +233,11 @@ def write_docs(result, docs=None):
         if "skipped" in summary:
             lines.append(f"* {label}: skipped ({summary['skipped'][:200]}).")
         else:
+            weighting = summary.get("settings", {}).get("loss_weighting")
             lines.append(f"* {label}: {summary['sampler']}; "
                          f"{summary.get('optimizer_steps', summary.get('epochs'))} optimizer "
-                         f"steps in {summary['train_loop_seconds']:.0f} s.")
+                         f"steps in {summary['train_loop_seconds']:.0f} s"
+                         + (f"; numeric loss weighting {weighting!r}." if weighting else "."))
     C.update_docs(NAME, "cdmtehr against PAR and a 1000-step DDPM, same budget", lines, docs)
 
 

@@ -108,7 +108,7 @@ class CDMTSynthesizer(BaseEstimator):
         Exponential moving average of the weights used for sampling.
     max_levels : int, default=1000
         Largest vocabulary accepted for a categorical column.
-    sample_batch_size : int, default=1024
+    sample_batch_size : int, default=512
         Patients generated per chunk; memory stays flat in `n`.
     device : str or torch.device, default="auto"
         "auto" picks CUDA when available.
@@ -167,7 +167,7 @@ class CDMTSynthesizer(BaseEstimator):
         schedule="factorized",
         ema_decay=0.999,
         max_levels=1000,
-        sample_batch_size=1024,
+        sample_batch_size=512,
         device="auto",
         random_state=None,
         verbose=False,
@@ -481,7 +481,7 @@ class CDMTSynthesizer(BaseEstimator):
         n,
         path,
         *,
-        chunk_size=100_000,
+        chunk_size=None,
         condition=None,
         steps=50,
         sampler="euler",
@@ -500,8 +500,9 @@ class CDMTSynthesizer(BaseEstimator):
             Number of patients.
         path : str or path-like
             Parquet file to write (needs pyarrow).
-        chunk_size : int, default=100_000
-            Patients per written row group.
+        chunk_size : int, optional
+            Patients per written row group; by default `sample_batch_size` (decoded patients
+            take tens of kB each until written, so larger groups cost memory).
         condition, steps, sampler, guidance_scale, random_state
             As in `sample`.
 
@@ -514,6 +515,7 @@ class CDMTSynthesizer(BaseEstimator):
         import pyarrow.parquet as pq
 
         self._check_fitted("sample_to_parquet")
+        chunk_size = self.sample_batch_size if chunk_size is None else chunk_size
         check_parameters(
             {
                 "n": n,

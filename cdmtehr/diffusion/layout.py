@@ -56,7 +56,7 @@ class FeatureGroup:
 
 def _embedding_dim(levels: int, embedding_dim: int) -> int:
     # Binary (and constant) features get d = 2: a 1-d normalised embedding can only be +-1,
-    # and two levels need no more (notes/method.md g.1).
+    # and two levels need no more (docs/method.md, section 2).
     return 2 if levels <= 2 else embedding_dim
 
 

@@ -32,7 +32,7 @@ def diffusion_loss(
 
     Each patient gets one diffusion time u (stratified); each feature its own sigma(u) from the
     schedule. Numeric features: squared error of the denoised value, weight 1 where observed
-    and `fill_weight` where filled (notes/method.md g.1: untrained outputs at filled cells
+    and `fill_weight` where filled (docs/method.md, section 1: untrained outputs at filled cells
     would drift during sampling). Categorical features (columns, observation masks, validity):
     cross-entropy divided by the entropy of the feature's marginal, so every feature's loss is
     about 1 at maximal noise (CDTD Sec. 3.2). Each feature is averaged over its valid cells and

@@ -54,14 +54,17 @@ def _distributed() -> tuple:
     return 0, 1
 
 
-def _progress_bar(enabled: bool, total_epochs):
+def _progress_bar(enabled: bool, epochs, max_time):
+    """A tqdm bar over seconds when time bounds training, else over epochs (None: no tqdm)."""
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:  # tqdm is an optional extra; fall back to log lines
         return None
-    return tqdm(total=total_epochs, desc="fit", unit="epoch", leave=True)
+    if max_time is not None:
+        return tqdm(total=round(max_time), desc="fit", unit="s", leave=True)
+    return tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
 
 
 def _out_of_time(start: float, max_time, world_size: int) -> bool:
@@ -153,7 +156,7 @@ def train(
     ema = copy.deepcopy(denoiser).eval().requires_grad_(False)
     steps_per_epoch = max(1, math.ceil(len(tensors) / batch_size))
     total_steps = epochs * steps_per_epoch if epochs is not None else None
-    bar = _progress_bar(verbose and rank == 0, epochs)
+    bar = _progress_bar(verbose and rank == 0, epochs, max_time)
     history, step, epoch = [], 0, 0
     start = time.perf_counter()
     denoiser.train()
@@ -197,12 +200,11 @@ def train(
         record.update({k: v / max(batches, 1) for k, v in sums.items()})
         history.append(record)
         if bar is not None:
+            bar.set_postfix(epoch=epoch, loss=f"{record['loss']:.4f}")
             if max_time is not None:
-                remaining = max(0.0, max_time - record["seconds"])
-                bar.set_postfix(loss=f"{record['loss']:.4f}", left=f"{remaining:.0f}s")
+                bar.update(min(round(record["seconds"]), round(max_time)) - bar.n)
             else:
-                bar.set_postfix(loss=f"{record['loss']:.4f}")
-            bar.update(1)
+                bar.update(1)
         elif verbose and rank == 0:
             logger.info("epoch %d: loss %.4f (%.1f s)", epoch, record["loss"], record["seconds"])
         if epochs is not None and epoch >= epochs:

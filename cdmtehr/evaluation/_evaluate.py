@@ -129,7 +129,7 @@ def evaluate(
 ):
     """Score a synthetic cohort of ICU time series against the real one.
 
-    Four families of scores (notes/method.md §e): fidelity of the distributions, a
+    Four families of scores (definitions in docs/report.md): fidelity of the distributions, a
     discriminator's ability to tell real from synthetic patients, utility of the synthetic
     data for predicting the condition, and privacy against a holdout.
 

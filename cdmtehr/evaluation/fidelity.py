@@ -24,7 +24,7 @@ def ks_wasserstein(a, b):
     Notes
     -----
     Both read the two empirical CDFs on the merged sorted sample; the CDFs are step functions,
-    so the integral is an exact sum over the gaps (notes/method.md §e.1).
+    so the integral is an exact sum over the gaps (see docs/report.md).
     """
     a, b = np.sort(a), np.sort(b)
     grid = np.sort(np.concatenate([a, b]))
@@ -38,7 +38,7 @@ def ks_wasserstein(a, b):
 def total_variation(a, b, levels):
     """Total variation ``1/2 sum_c |p_a(c) - p_b(c)|`` between two categorical samples.
 
-    Missing values count as a level of their own (notes/method.md §e.1).
+    Missing values count as a level of their own (see docs/report.md).
     """
 
     def shares(series):
@@ -72,7 +72,7 @@ def autocorrelation(values, valid, max_lag):
 
     Notes
     -----
-    Our construction after notes/method.md §e.4: forward filling makes sparse labs step
+    Our construction: forward filling makes sparse labs step
     functions, which is how they are read clinically; the same filling applies to both
     cohorts, so differences reflect the data.
     """
@@ -172,7 +172,7 @@ def _categorical_rows(columns, real_values, synthetic_values, categories, kind):
 
 
 def fidelity_scores(real, synthetic, *, max_lag=5, min_pairs=50, correlation="spearman"):
-    """Distributional fidelity of a synthetic cohort (notes/method.md §e.1-§e.4).
+    """Distributional fidelity of a synthetic cohort (definitions in docs/report.md).
 
     Parameters
     ----------

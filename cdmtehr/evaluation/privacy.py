@@ -34,7 +34,7 @@ def adversarial_accuracy(real, synthetic):
 
     ``AA = 1/2 [mean(d_TS > d_TT) + mean(d_ST > d_SS)]``, with d_TS the distance of a real
     record to the nearest synthetic one, d_TT to the nearest other real one, and likewise for
-    synthetic records (notes/method.md §e.10). 0.5 is ideal; near 0 means synthetic records
+    synthetic records (Yale et al. 2020). 0.5 is ideal; near 0 means synthetic records
     sit on top of real ones, near 1 means they are easy to tell apart.
 
     Parameters
@@ -54,7 +54,7 @@ def adversarial_accuracy(real, synthetic):
 
 
 def privacy_scores(real, synthetic, holdout, *, random_state=0):
-    """Distance-based privacy scores against a holdout (notes/method.md §e.9-§e.11).
+    """Distance-based privacy scores against a holdout (DCR; NNAA, Yale et al. 2020; membership inference as in TimeDiff).
 
     Patients are compared as summary vectors (see :func:`~cdmtehr.evaluation.patient_features`),
     standardized with the training cohort's statistics, missing values as 0 plus an indicator.

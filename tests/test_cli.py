@@ -1,0 +1,59 @@
+"""The command line: fit -> sample -> evaluate on parquet and CSV files; exit code 2 on bad input."""
+
+import pandas as pd
+import pytest
+
+from cdmtehr.cli import main
+from cdmtehr.datasets import load_physionet2012
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    df, roles = load_physionet2012(return_roles=True)
+    keep = df[roles["id_col"]].drop_duplicates().iloc[:40]
+    small = df[df[roles["id_col"]].isin(keep)][
+        ["patient_id", "hour", "HR", "MAP", "Temp", "Age", "ICUType", "in_hospital_death"]
+    ]
+    small.to_parquet(folder / "real.parquet", index=False)
+    small.to_csv(folder / "real.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_fit_sample_evaluate(files, suffix, capsys):
+    model = files / f"model_{suffix}.cdmt"
+    roles = ["--id-col", "patient_id", "--time-col", "hour"]
+    code = main([
+        "fit", str(files / f"real.{suffix}"), *roles, "--static-cols", "Age", "ICUType",
+        "--condition-col", "in_hospital_death", "--epochs", "1", "--max-time", "60",
+        "--random-state", "0", "--quiet", "--output", str(model),
+    ])
+    assert code == 0 and model.exists()
+    out = files / f"synthetic.{suffix}"
+    assert main(["sample", str(model), "-n", "12", "--condition", "0:5,1:7", "--steps", "3",
+                 "--random-state", "1", "--output", str(out)]) == 0
+    synthetic = pd.read_parquet(out) if suffix == "parquet" else pd.read_csv(out)
+    assert synthetic["patient_id"].nunique() == 12
+    assert sorted(synthetic.groupby("patient_id")["in_hospital_death"].first()) == [0] * 5 + [1] * 7
+    report = files / f"report_{suffix}.html"
+    assert main(["evaluate", str(files / f"real.{suffix}"), str(out), "--model", str(model),
+                 "--report", str(report)]) == 0
+    assert report.exists() and "disc_auroc" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fit", "missing.parquet", "--id-col", "a", "--time-col", "b", "--output", "m"],
+         "No such file"),
+        (["fit", "{real}", "--id-col", "nope", "--time-col", "hour", "--epochs", "1",
+          "--output", "{folder}/m.cdmt"], "nope"),
+        (["sample", "{real}", "-n", "3", "--output", "{folder}/x.parquet"], "not a cdmtehr model"),
+        (["evaluate", "{real}", "{real}"], "--id-col"),
+    ],
+)
+def test_bad_input_exits_with_code_2(files, argv, message, capsys):
+    argv = [a.format(real=files / "real.parquet", folder=files) for a in argv]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

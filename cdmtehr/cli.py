@@ -64,6 +64,9 @@ def _fit(args) -> None:
     synth = CDMTSynthesizer(
         epochs=args.epochs,
         max_time=args.max_time,
+        early_stopping=args.early_stopping,
+        validation_fraction=args.validation_fraction,
+        n_iter_no_change=args.patience,
         random_state=args.random_state,
         verbose=not args.quiet,
     )
@@ -177,6 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     budget = fit.add_argument_group("training budget (whichever ends first)")
     budget.add_argument("--epochs", type=int, default=300)
     budget.add_argument("--max-time", type=float, default=600.0, help="seconds")
+    budget.add_argument(
+        "--early-stopping",
+        action="store_true",
+        help="hold out patients and stop when their loss stops improving",
+    )
+    budget.add_argument(
+        "--validation-fraction", type=float, default=0.1, help="share held out (default 0.1)"
+    )
+    budget.add_argument(
+        "--patience", type=int, default=10, help="epochs without improvement (default 10)"
+    )
     fit.add_argument("--random-state", type=int, default=None)
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument("--output", required=True, help="model file to write")

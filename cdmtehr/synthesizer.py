@@ -36,6 +36,10 @@ from .sampling import SAMPLERS, classifier_free_guidance
 _PARAMETER_CONSTRAINTS = {
     "epochs": NoneOr(Interval("int", 1)),
     "max_time": NoneOr(Interval("real", 0, closed="neither")),
+    "early_stopping": Boolean(),
+    "validation_fraction": Interval("real", 0, 1, closed="neither"),
+    "n_iter_no_change": Interval("int", 1),
+    "tol": Interval("real", 0),
     "batch_size": Interval("int", 1),
     "hidden_size": Interval("int", 1),
     "num_layers": Interval("int", 1),
@@ -84,6 +88,17 @@ class CDMTSynthesizer(BaseEstimator):
         comes first; at least one must be set.
     max_time : float or None, default=600
         Seconds of training.
+    early_stopping : bool, default=False
+        Hold out `validation_fraction` of the patients, compute their diffusion loss after
+        every epoch (EMA weights, the same noise each time), stop when it has not improved by
+        `tol` for `n_iter_no_change` epochs, and keep the weights of the best epoch. The
+        progress bar shows the validation loss and the epochs without improvement.
+    validation_fraction : float, default=0.1
+        Share of the patients held out for early stopping (at least one patient).
+    n_iter_no_change : int, default=10
+        Epochs without improvement before early stopping.
+    tol : float, default=1e-4
+        Smallest decrease of the validation loss that counts as an improvement.
     batch_size : int, default=256
         Patients per training step.
     hidden_size : int, default=128
@@ -156,6 +171,10 @@ class CDMTSynthesizer(BaseEstimator):
         *,
         epochs=300,
         max_time=600.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
         batch_size=256,
         hidden_size=128,
         num_layers=2,
@@ -174,6 +193,10 @@ class CDMTSynthesizer(BaseEstimator):
     ):
         self.epochs = epochs
         self.max_time = max_time
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.batch_size = batch_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -252,10 +275,16 @@ class CDMTSynthesizer(BaseEstimator):
             static_cols=static_cols,
             condition_col=condition_col,
         )
+        n_validation = self._validation_size(cohort.n_patients)
         self._forget_fit()  # only now: a refit on bad data keeps the fitted model
         generator = _torch_generator(self.random_state)
         layout = StateLayout.from_cohort(cohort, embedding_dim=self.embedding_dim)
         tensors = CohortTensors.from_cohort(cohort, layout, device=device)
+        validation = None
+        if n_validation:
+            order = torch.randperm(len(tensors), generator=generator).to(device)
+            validation = tensors.index(order[:n_validation])
+            tensors = tensors.index(order[n_validation:])
         temporal_freq, static_freq = categorical_frequencies(tensors, layout)
         # Weights are initialised from the generator's stream, not torch's global seed.
         with torch.random.fork_rng(devices=[]):
@@ -282,6 +311,9 @@ class CDMTSynthesizer(BaseEstimator):
             fill_weight=self.fill_weight,
             numeric_weighting=self.loss_weighting,
             ema_decay=self.ema_decay,
+            validation=validation,
+            n_iter_no_change=self.n_iter_no_change if validation is not None else None,
+            tol=self.tol,
             verbose=self.verbose,
         )
         counts = np.bincount(cohort.condition, minlength=max(cohort.n_classes, 1))
@@ -297,6 +329,19 @@ class CDMTSynthesizer(BaseEstimator):
         self.device_ = device
         self.fit_seconds_ = time.perf_counter() - started
         return self
+
+    def _validation_size(self, n_patients: int) -> int:
+        """Patients held out for early stopping (0 without it); too few patients fail here."""
+        if not self.early_stopping:
+            return 0
+        n_validation = max(1, round(self.validation_fraction * n_patients))
+        if n_validation >= n_patients:
+            raise InvalidParameterError(
+                f"early_stopping=True holds out {n_validation} of {n_patients} patients "
+                f"(validation_fraction={self.validation_fraction}), leaving none to train on; "
+                "lower validation_fraction, add patients or set early_stopping=False."
+            )
+        return n_validation
 
     def _forget_fit(self):
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
@@ -586,7 +631,16 @@ class CDMTSynthesizer(BaseEstimator):
 
     # -- introspection and persistence --------------------------------------------------------
     def get_loss_values(self) -> pd.DataFrame:
-        """Training loss per epoch (columns epoch, steps, seconds, loss, diffusion, schedule)."""
+        """Training loss per epoch, as SDV's ``get_loss_values``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per epoch: epoch, steps (optimizer steps so far), seconds, loss (training
+            total), diffusion and schedule (its two terms); with ``early_stopping=True`` also
+            val_loss (held-out patients), best_epoch and stopped_early (True on the epoch that
+            triggered the stop).
+        """
         self._check_fitted("get_loss_values")
         return pd.DataFrame(self.history_)
 

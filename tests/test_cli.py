@@ -57,3 +57,19 @@ def test_bad_input_exits_with_code_2(files, argv, message, capsys):
     argv = [a.format(real=files / "real.parquet", folder=files) for a in argv]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_fit_with_early_stopping(files, capsys):
+    model = files / "model_early.cdmt"
+    code = main([
+        "fit", str(files / "real.parquet"), "--id-col", "patient_id", "--time-col", "hour",
+        "--static-cols", "Age", "ICUType", "--epochs", "3", "--early-stopping",
+        "--validation-fraction", "0.2", "--patience", "1", "--random-state", "0",
+        "--output", str(model),
+    ])
+    assert code == 0
+    from cdmtehr import CDMTSynthesizer
+
+    losses = CDMTSynthesizer.load(model).get_loss_values()
+    assert len(losses) == 3 and losses["val_loss"].notna().all()
+    assert "no_change=0/1" in capsys.readouterr().err  # the held-out loss still falls

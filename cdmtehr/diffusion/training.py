@@ -1,4 +1,5 @@
-"""train: AdamW with warm-up and cosine decay, EMA weights, bounded by epochs and seconds."""
+"""train: AdamW with warm-up and cosine decay, EMA weights, bounded by epochs, seconds and
+early stopping on a validation loss."""
 
 from __future__ import annotations
 
@@ -54,6 +55,46 @@ def _distributed() -> tuple:
     return 0, 1
 
 
+class _EarlyStopping:
+    """Keep the best validation loss and its weights; say when it stopped improving.
+
+    The validation loss is the diffusion loss of the EMA denoiser (the weights that will
+    sample) on held-out patients with the same u, noise and guidance dropout at every epoch
+    (a generator re-seeded each time), so epochs are compared on identical draws.
+    """
+
+    def __init__(self, validation, seed, batch_size, patience, tol, loss_options):
+        self.validation, self.seed, self.batch_size = validation, seed, batch_size
+        self.patience, self.tol, self.loss_options = patience, tol, loss_options
+        self.best, self.best_epoch, self.best_state, self.waited = math.inf, 0, None, 0
+
+    @torch.no_grad()
+    def loss(self, ema, schedule) -> float:
+        generator = torch.Generator().manual_seed(self.seed)
+        total = 0.0
+        for start in range(0, len(self.validation), self.batch_size):
+            index = torch.arange(start, min(start + self.batch_size, len(self.validation)))
+            batch = self.validation.index(index.to(self.validation.values.device))
+            terms = diffusion_loss(ema, schedule, batch, generator, **self.loss_options)
+            total += terms["diffusion"].item() * len(batch)
+        return total / len(self.validation)
+
+    def update(self, epoch: int, loss: float, ema, schedule) -> bool:
+        """Record `loss` of `epoch`; True when `patience` epochs passed without improvement."""
+        if loss < self.best - self.tol:
+            self.best, self.best_epoch, self.waited = loss, epoch, 0
+            self.best_state = (copy.deepcopy(ema.state_dict()), copy.deepcopy(schedule.state_dict()))
+        else:
+            self.waited += 1
+        return self.patience is not None and self.waited >= self.patience
+
+    def restore(self, ema, schedule):
+        """Put the weights of the best epoch back."""
+        if self.best_state is not None:
+            ema.load_state_dict(self.best_state[0])
+            schedule.load_state_dict(self.best_state[1])
+
+
 def _progress_bar(enabled: bool, epochs, max_time):
     """A tqdm bar over seconds when time bounds training, else over epochs (None: no tqdm)."""
     if not enabled:
@@ -67,16 +108,20 @@ def _progress_bar(enabled: bool, epochs, max_time):
     return tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
 
 
+def _rank_zero_says(flag: bool, world_size: int) -> bool:
+    """Rank 0's answer on every rank, so that all ranks stop together."""
+    if world_size > 1:
+        tensor = torch.tensor([float(flag)])
+        dist.broadcast(tensor, src=0)
+        flag = bool(tensor.item())
+    return flag
+
+
 def _out_of_time(start: float, max_time, world_size: int) -> bool:
     """Whether the time budget is spent; under DDP all ranks stop together (rank 0's clock)."""
     if max_time is None:
         return False
-    over = time.perf_counter() - start >= max_time
-    if world_size > 1:
-        flag = torch.tensor([float(over)])
-        dist.broadcast(flag, src=0)
-        over = bool(flag.item())
-    return over
+    return _rank_zero_says(time.perf_counter() - start >= max_time, world_size)
 
 
 def train(
@@ -94,6 +139,9 @@ def train(
     numeric_weighting: str = "uniform",
     ema_decay: float = 0.999,
     warmup_steps: int = 100,
+    validation=None,
+    n_iter_no_change: int | None = None,
+    tol: float = 0.0,
     verbose: bool = False,
 ):
     """Fit the denoiser and the schedule; return the EMA denoiser and the loss history.
@@ -117,6 +165,16 @@ def train(
     batch_size, learning_rate, guidance_dropout, fill_weight, numeric_weighting, ema_decay, warmup_steps
         Optimisation settings (AdamW betas 0.9/0.99 as CDTD; EMA decay warms up as
         min(ema_decay, (1 + n) / (10 + n))).
+    validation : CohortTensors, optional
+        Held-out patients. Their diffusion loss (EMA weights, identical draws every epoch) is
+        recorded after each epoch as ``val_loss``.
+    n_iter_no_change : int, optional
+        Early stopping: stop after this many epochs in a row whose validation loss is not
+        below the best by more than `tol`, and return the weights (EMA denoiser and schedule)
+        of the best epoch. Needs `validation`. None trains to the budget; with `validation`
+        given the best weights are still the ones returned.
+    tol : float, default=0.0
+        The smallest decrease of the validation loss that counts as an improvement.
     verbose : bool, default=False
         Show a progress bar with the loss (tqdm), or log one line per epoch without tqdm.
 
@@ -125,10 +183,14 @@ def train(
     ema_denoiser : Denoiser
         A copy of the denoiser holding the EMA weights, in eval mode.
     history : list of dict
-        One entry per epoch: epoch, steps, loss, diffusion, schedule, seconds.
+        One entry per epoch: epoch, steps, loss, diffusion, schedule, seconds, and with
+        `validation` also val_loss, best_epoch and stopped_early (True on the epoch that
+        stopped training).
     """
     if epochs is None and max_time is None:
         raise ValueError("train needs epochs or max_time.")
+    if n_iter_no_change is not None and validation is None:
+        raise ValueError("train needs validation patients for n_iter_no_change.")
     rank, world_size = _distributed()
     loss_module = _LossModule(
         denoiser, schedule, guidance_dropout, fill_weight, numeric_weighting
@@ -153,6 +215,20 @@ def train(
     # each rank's own.
     noise_seed = int(torch.randint(2**31 - 1, (), generator=generator)) + rank
     noise_generator = torch.Generator().manual_seed(noise_seed)
+    early_stopping = None
+    if validation is not None:
+        early_stopping = _EarlyStopping(
+            validation,
+            seed=int(torch.randint(2**31 - 1, (), generator=generator)),
+            batch_size=batch_size,
+            patience=n_iter_no_change,
+            tol=tol,
+            loss_options={
+                "guidance_dropout": guidance_dropout,
+                "fill_weight": fill_weight,
+                "numeric_weighting": numeric_weighting,
+            },
+        )
     ema = copy.deepcopy(denoiser).eval().requires_grad_(False)
     steps_per_epoch = max(1, math.ceil(len(tensors) / batch_size))
     total_steps = epochs * steps_per_epoch if epochs is not None else None
@@ -198,18 +274,37 @@ def train(
         epoch += 1
         record = {"epoch": epoch, "steps": step, "seconds": time.perf_counter() - start}
         record.update({k: v / max(batches, 1) for k, v in sums.items()})
+        postfix = {"epoch": epoch, "loss": f"{record['loss']:.4f}"}
+        if early_stopping is not None:
+            record["val_loss"] = early_stopping.loss(ema, schedule)
+            no_change = early_stopping.update(epoch, record["val_loss"], ema, schedule)
+            record["best_epoch"] = early_stopping.best_epoch
+            postfix["val"] = f"{record['val_loss']:.4f}"
+            if n_iter_no_change is not None:
+                postfix["no_change"] = f"{early_stopping.waited}/{n_iter_no_change}"
+            record["stopped_early"] = _rank_zero_says(no_change, world_size)
+            stop = stop or record["stopped_early"]
         history.append(record)
         if bar is not None:
-            bar.set_postfix(epoch=epoch, loss=f"{record['loss']:.4f}")
+            bar.set_postfix(postfix)
             if max_time is not None:
                 bar.update(min(round(record["seconds"]), round(max_time)) - bar.n)
             else:
                 bar.update(1)
         elif verbose and rank == 0:
-            logger.info("epoch %d: loss %.4f (%.1f s)", epoch, record["loss"], record["seconds"])
+            logger.info(
+                "epoch %d: %s (%.1f s)",
+                epoch,
+                ", ".join(f"{k} {v}" for k, v in postfix.items() if k != "epoch"),
+                record["seconds"],
+            )
         if epochs is not None and epoch >= epochs:
             stop = True
     if bar is not None:
+        if history and history[-1].get("stopped_early"):
+            bar.set_description("fit (stopped early)")
         bar.close()
+    if early_stopping is not None:
+        early_stopping.restore(ema, schedule)
     denoiser.eval()
     return ema, history

@@ -1,0 +1,127 @@
+"""Early stopping: validation loss, patience, best weights restored, errors before training."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cdmtehr import CDMTSynthesizer
+from cdmtehr.datasets import load_physionet2012
+from cdmtehr.diffusion.training import _EarlyStopping
+from cdmtehr.exceptions import InvalidParameterError
+
+FAST = dict(epochs=30, max_time=None, hidden_size=16, batch_size=32, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def small():
+    df, roles = load_physionet2012(return_roles=True)
+    ids = df[roles["id_col"]].drop_duplicates().iloc[:40]
+    return df[df[roles["id_col"]].isin(ids)].reset_index(drop=True), roles
+
+
+def test_patience_stops_and_history_has_validation_loss(small):
+    df, roles = small
+    # tol larger than any loss: only the first epoch counts as an improvement.
+    synth = CDMTSynthesizer(early_stopping=True, n_iter_no_change=2, tol=1e6, **FAST)
+    losses = synth.fit(df, **roles).get_loss_values()
+    assert len(losses) == 3  # epoch 1 is the best; epochs 2 and 3 do not improve
+    assert losses["stopped_early"].tolist() == [False, False, True]
+    assert (losses["best_epoch"] == 1).all()
+    assert np.isfinite(losses["val_loss"]).all()
+    assert synth.sample(3, random_state=0)[roles["id_col"]].nunique() == 3
+
+
+def test_without_early_stopping_trains_to_the_epoch_budget(small):
+    df, roles = small
+    losses = CDMTSynthesizer(**{**FAST, "epochs": 3}).fit(df, **roles).get_loss_values()
+    assert len(losses) == 3
+    assert "val_loss" not in losses
+
+
+def test_validation_loss_is_deterministic_and_improves(small):
+    df, roles = small
+    params = dict(early_stopping=True, n_iter_no_change=100, **{**FAST, "epochs": 8})
+    first = CDMTSynthesizer(**params).fit(df, **roles).get_loss_values()
+    second = CDMTSynthesizer(**params).fit(df, **roles).get_loss_values()
+    np.testing.assert_array_equal(first["val_loss"], second["val_loss"])
+    assert first["val_loss"].iloc[-1] < first["val_loss"].iloc[0]
+    assert not first["stopped_early"].any()
+
+
+def test_held_out_patients_are_not_trained_on(small):
+    df, roles = small
+    synth = CDMTSynthesizer(
+        early_stopping=True, validation_fraction=0.25, **{**FAST, "epochs": 1, "batch_size": 1}
+    )
+    losses = synth.fit(df, **roles).get_loss_values()
+    assert losses["steps"].iloc[-1] == 30  # one step per training patient: 40 - 10 held out
+    assert synth.n_patients_ == 40
+
+
+def test_best_weights_are_restored():
+    ema = torch.nn.Linear(2, 1)
+    schedule = torch.nn.Linear(1, 1)
+    stopper = _EarlyStopping(None, seed=0, batch_size=1, patience=2, tol=0.0, loss_options={})
+    assert not stopper.update(1, 1.0, ema, schedule)
+    best = [p.detach().clone() for p in (*ema.parameters(), *schedule.parameters())]
+    for module in (ema, schedule):
+        torch.nn.init.constant_(module.weight, 7.0)
+    assert not stopper.update(2, 1.5, ema, schedule)
+    assert stopper.update(3, 1.0, ema, schedule)  # equal to the best is no improvement
+    stopper.restore(ema, schedule)
+    for kept, now in zip(best, (*ema.parameters(), *schedule.parameters())):
+        torch.testing.assert_close(kept, now)
+    assert stopper.best_epoch == 1
+
+
+def test_too_few_patients_for_a_validation_set_fails_before_training(monkeypatch):
+    import cdmtehr.synthesizer as synthesizer
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(synthesizer, "train", no_training)
+    one = pd.DataFrame({"id": [1, 1, 1], "t": [0, 1, 2], "hr": [80.0, 82.0, np.nan]})
+    with pytest.raises(InvalidParameterError, match="validation_fraction"):
+        CDMTSynthesizer(early_stopping=True, **FAST).fit(one, id_col="id", time_col="t")
+
+
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("validation_fraction", 0.0),
+        ("validation_fraction", 1.0),
+        ("n_iter_no_change", 0),
+        ("tol", -1.0),
+        ("early_stopping", "yes"),
+    ],
+)
+def test_bad_early_stopping_parameters(small, param, value):
+    df, roles = small
+    with pytest.raises(InvalidParameterError, match=param):
+        CDMTSynthesizer(**{param: value}, **FAST).fit(df, **roles)
+
+
+def test_progress_log_shows_validation_loss_and_patience(small, caplog, monkeypatch):
+    import cdmtehr.diffusion.training as training
+
+    monkeypatch.setattr(training, "_progress_bar", lambda *args: None)  # log lines, no tqdm
+    df, roles = small
+    with caplog.at_level(logging.INFO, logger="cdmtehr.diffusion.training"):
+        CDMTSynthesizer(
+            early_stopping=True, n_iter_no_change=1, tol=1e6, verbose=True, **FAST
+        ).fit(df, **roles)
+    assert "val" in caplog.text and "no_change 1/1" in caplog.text
+
+
+def test_progress_bar_shows_validation_loss_and_patience(small, capsys):
+    pytest.importorskip("tqdm")
+    df, roles = small
+    CDMTSynthesizer(
+        early_stopping=True, n_iter_no_change=1, tol=1e6, verbose=True, **FAST
+    ).fit(df, **roles)
+    err = capsys.readouterr().err
+    assert "stopped early" in err and "val=" in err and "no_change=1/1" in err

@@ -47,6 +47,11 @@ def parser(description: str, max_time: float = 600.0, n: int = 1000) -> argparse
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-n", type=int, default=n, help="synthetic patients per score")
     p.add_argument("--output", default=None, help="JSON path (default benchmarks/results/)")
+    p.add_argument("--model", default=None, metavar="FILE",
+                   help="reuse the default model saved by a full run's --save-model (same "
+                        "--seed, so the same training patients) instead of fitting one")
+    p.add_argument("--save-model", default=None, metavar="FILE",
+                   help="write the fitted default model here (CDMTSynthesizer.save)")
     p.add_argument("--docs-from", default=None, metavar="JSON",
                    help="only rewrite this script's section of docs/benchmarks.md from a "
                         "results file of a full run, then exit")
@@ -86,6 +91,34 @@ def load_split(quick: bool, seed: int):
         roles["num_cols"] = [c for c in roles["num_cols"] if c not in unseen]
         train, test = train.drop(columns=unseen), test.drop(columns=unseen)
     return train, test, roles
+
+
+def default_model(args, train, roles, tag: str):
+    """The default CDMTSynthesizer with ``max_time=args.max_time``: loaded from ``--model``
+    or fitted (and written to ``--save-model``).
+
+    A loaded model must have been fitted on exactly these training patients, which the saved
+    history cannot prove; its patient count is checked and the file named in the results.
+    """
+    from cdmtehr import CDMTSynthesizer
+
+    if getattr(args, "model", None):
+        print(f"[{tag}] loading {args.model} (no fit)", flush=True)
+        synth = CDMTSynthesizer.load(args.model)
+        n_train = train[roles["id_col"]].nunique()
+        if synth.n_patients_ != n_train:
+            raise SystemExit(f"{args.model} was fitted on {synth.n_patients_} patients, "
+                             f"not the {n_train} training patients of this split")
+        return synth
+    params = model_params(args.quick)
+    synth = CDMTSynthesizer(max_time=args.max_time, epochs=params.pop("epochs", None),
+                            random_state=args.seed, **params)
+    print(f"[{tag}] fitting for up to {args.max_time:g} s ...", flush=True)
+    synth.fit(train, **roles)
+    if getattr(args, "save_model", None):
+        Path(args.save_model).parent.mkdir(parents=True, exist_ok=True)
+        synth.save(args.save_model)
+    return synth
 
 
 def model_params(quick: bool) -> dict:

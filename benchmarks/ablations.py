@@ -5,7 +5,8 @@ On PhysioNet 2012 set a (3,000 training / 1,000 unseen test patients, as physion
 1. **Schedule.** Two CDMTSynthesizers with the same budget (``max_time=B``, no epoch limit,
    same seed): the learned factorized schedule (the default) and EDM's fixed schedule
    (``schedule="edm"``). Each samples `-n` patients at 50 Euler steps, scored with the
-   headline scores of ``cdmtehr.evaluation.evaluate`` against the unseen patients.
+   headline scores of ``cdmtehr.evaluation.evaluate`` against the unseen patients. The
+   factorized model may come from a full run's ``--save-model`` via ``--model FILE``.
 2. **Guidance for the minority class.** The factorized model generates `--n-minority`
    patients with ``condition=1`` (in-hospital death, ~14 % of patients) at guidance scales
    1 (plain conditional sampling), 2 and 3. For each: the mean risk that a mortality model
@@ -48,6 +49,8 @@ def mortality_risk(train, frame, roles):
 
 
 def fit(train, roles, args, schedule):
+    if schedule == "factorized":  # the default model, which --model may provide
+        return C.default_model(args, train, roles, f"ablations, schedule={schedule!r}")
     params = C.model_params(args.quick)
     synth = CDMTSynthesizer(max_time=args.max_time, epochs=params.pop("epochs", None),
                             schedule=schedule, random_state=args.seed, **params)

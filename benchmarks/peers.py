@@ -3,7 +3,8 @@
 On PhysioNet 2012 set a (3,000 training / 1,000 unseen test patients, split by patient as in
 physionet_cpu.py) three generators get `--max-time` seconds of training each:
 
-* cdmtehr: ``CDMTSynthesizer`` with its defaults, ``max_time=B`` and no epoch limit;
+* cdmtehr: ``CDMTSynthesizer`` with its defaults, ``max_time=B`` and no epoch limit (or the
+  model of a full run saved with ``--save-model`` and reused with ``--model FILE``);
   sampled with 50 Euler steps;
 * PAR: SDV's ``PARSynthesizer`` (sequence key patient_id, index hour, context columns = the
   static columns and the label), run *epoch by epoch* until the budget is spent (see
@@ -37,7 +38,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import _common as C
-from cdmtehr import CDMTSynthesizer
 from cdmtehr.evaluation import evaluate, real_vs_real
 from ddpm_baseline import fit_ddpm
 
@@ -78,10 +78,7 @@ def like_training(synthetic: pd.DataFrame, train: pd.DataFrame, roles: dict) -> 
 
 
 def run_cdmtehr(train, roles, args) -> tuple:
-    params = C.model_params(args.quick)
-    synth = CDMTSynthesizer(max_time=args.max_time, epochs=params.pop("epochs", None),
-                            random_state=args.seed, **params)
-    synth.fit(train, **roles)
+    synth = C.default_model(args, train, roles, "peers, cdmtehr")
     summary = C.training_summary(synth.history_, synth.batch_size, synth.n_patients_,
                                  synth.fit_seconds_)
     start = time.perf_counter()

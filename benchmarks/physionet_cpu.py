@@ -111,6 +111,9 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=str(RESULTS / "physionet_cpu.json"))
+    parser.add_argument("--save-model", default=None, metavar="FILE",
+                        help="write the fitted model here; the issue-4 scripts reuse it "
+                             "with --model FILE")
     args = parser.parse_args(argv)
 
     df, roles = load_physionet2012(return_roles=True)
@@ -119,6 +122,9 @@ def main(argv=None):
     synth = CDMTSynthesizer(max_time=args.max_time, epochs=args.epochs or 10_000,
                             random_state=args.seed, verbose=True)
     synth.fit(train, **roles)
+    if args.save_model:
+        Path(args.save_model).parent.mkdir(parents=True, exist_ok=True)
+        synth.save(args.save_model)
     history = synth.get_loss_values()
     steps = int(history["steps"].iloc[-1])
     trained_patients = steps * synth.batch_size

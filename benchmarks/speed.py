@@ -1,6 +1,7 @@
 """Issue-4 benchmark: speed and memory of cdmtehr on the CPU.
 
-One CDMTSynthesizer (defaults, ``max_time=B``, no epoch limit) is fitted on the 3,000
+One CDMTSynthesizer (defaults, ``max_time=B``, no epoch limit; or the model of a full
+run saved with ``--save-model`` and reused with ``--model FILE``) is fitted on the 3,000
 training patients of PhysioNet 2012 set a, then:
 
 * **training throughput**: patients per second of the training loop;
@@ -39,7 +40,6 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import _common as C
-from cdmtehr import CDMTSynthesizer
 
 NAME = "speed"
 
@@ -124,12 +124,8 @@ def main(argv=None):
 
     train, _, roles = C.load_split(args.quick, args.seed)
     rss = {"after_load_mb": C.peak_rss_mb()}
-    params = C.model_params(args.quick)
-    synth = CDMTSynthesizer(max_time=args.max_time, epochs=params.pop("epochs", None),
-                            random_state=args.seed, **params)
-    print(f"[speed] fitting for up to {args.max_time:g} s ...", flush=True)
-    synth.fit(train, **roles)
-    rss["after_fit_mb"] = C.peak_rss_mb()
+    synth = C.default_model(args, train, roles, "speed")
+    rss["after_fit_mb" if not args.model else "after_model_load_mb"] = C.peak_rss_mb()
     training = C.training_summary(synth.history_, synth.batch_size, synth.n_patients_,
                                   synth.fit_seconds_)
 
@@ -233,6 +229,8 @@ def write_docs(result, docs=None):
     stream_table = C.table_from_json(result["tables"]["streaming"])
     t, m = result["training"], result["model"]
     s = result["streaming"]
+    fitted = "after_fit_mb" in result["rss_mb"]
+    rss_first = result["rss_mb"]["after_fit_mb" if fitted else "after_model_load_mb"]
     lines = [
         f"Command: `{result['command']}` — machine: {C.machine_line(result['machine'])}.",
         "",
@@ -243,7 +241,7 @@ def write_docs(result, docs=None):
         "per evaluation (matrix products, FlopCounterMode); matmul ceiling "
         f"{result['matmul']['gflops_per_second']:.1f} GFLOP/s "
         f"({result['matmul']['size']}² float32).",
-        f"* Peak RSS: {result['rss_mb']['after_fit_mb']:.0f} MB after fitting, "
+        f"* Peak RSS: {rss_first:.0f} MB after {'fitting' if fitted else 'loading the model'}, "
         f"{result['rss_mb']['after_sampling_mb']:.0f} MB after sampling; tracemalloc peak "
         f"{result['tracemalloc_peak_mb']['peak_mb']:.0f} MB while sampling in chunks of "
         f"{result['tracemalloc_peak_mb']['sample_batch_size']} (Python objects and numpy "

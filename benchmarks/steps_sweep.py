@@ -1,6 +1,7 @@
 """Issue-4 benchmark: quality and sampling time against the number of sampler steps.
 
-One CDMTSynthesizer (defaults, ``max_time=B``, no epoch limit) is fitted on the 3,000 training
+One CDMTSynthesizer (defaults, ``max_time=B``, no epoch limit; or the model of a full
+run saved with ``--save-model`` and reused with ``--model FILE``) is fitted on the 3,000 training
 patients of PhysioNet 2012 set a; then `-n` patients are sampled at 10, 25, 50, 100 and 1000
 steps with each sampler (euler, heun, sde) and scored against the training patients
 (disc_auroc, ks_mean, missing_rate_diff; fidelity and discrimination only). The model was
@@ -20,7 +21,6 @@ import time
 import pandas as pd
 
 import _common as C
-from cdmtehr import CDMTSynthesizer
 from cdmtehr.evaluation import evaluate, real_vs_real
 
 NAME = "steps_sweep"
@@ -54,11 +54,7 @@ def main(argv=None):
         args.steps = [2, 4]
 
     train, test, roles = C.load_split(args.quick, args.seed)
-    params = C.model_params(args.quick)
-    synth = CDMTSynthesizer(max_time=args.max_time, epochs=params.pop("epochs", None),
-                            random_state=args.seed, **params)
-    print(f"[steps_sweep] fitting for up to {args.max_time:g} s ...", flush=True)
-    synth.fit(train, **roles)
+    synth = C.default_model(args, train, roles, NAME)
     training = C.training_summary(synth.history_, synth.batch_size, synth.n_patients_,
                                   synth.fit_seconds_)
     floor = C.numbers_only(real_vs_real(pd.concat([train, test]), **roles, with_holdout=False,

@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import resource
-import shlex
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pandas as pd
 import torch
 
 from cdmtehr.datasets import load_physionet2012
-from physionet_cpu import split_by_patient
+from physionet_cpu import command_line, split_by_patient
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -70,9 +69,7 @@ def docs_from(path, write_docs) -> dict:
 
 def command(args_list=None) -> str:
     """The command line that ran this script, for the docs."""
-    argv = sys.argv if args_list is None else args_list
-    script = os.path.relpath(os.path.abspath(argv[0]), HERE.parent)
-    return " ".join(["python", script, *map(shlex.quote, argv[1:])])
+    return command_line(sys.argv if args_list is None else args_list)
 
 
 def load_split(quick: bool, seed: int):

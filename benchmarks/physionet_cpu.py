@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -103,6 +104,19 @@ def write_markdown(result, table, path=DOCS):
     path.write_text(text)
 
 
+# Environment variables that change timings; a recorded command names those that were set.
+TIMING_ENVIRONMENT = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def command_line(argv) -> str:
+    """The command that ran a benchmark script, with the timing-relevant environment."""
+    import shlex
+
+    script = os.path.relpath(os.path.abspath(argv[0]), Path(__file__).resolve().parent.parent)
+    env = [f"{k}={os.environ[k]}" for k in TIMING_ENVIRONMENT if k in os.environ]
+    return " ".join([*env, "python", script, *map(shlex.quote, argv[1:])])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-time", type=float, default=600.0)
@@ -143,7 +157,7 @@ def main(argv=None):
 
     n_params = sum(p.numel() for p in synth.model_.parameters())
     result = {
-        "command": "python benchmarks/physionet_cpu.py --max-time %g" % args.max_time,
+        "command": command_line([__file__, *(sys.argv[1:] if argv is None else argv)]),
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),

@@ -168,7 +168,8 @@ def main(argv=None):
     for label, runner in runners.items():
         if keys[label] in args.skip:
             continue
-        print(f"[peers] {label}: fitting for up to {args.max_time:g} s ...", flush=True)
+        if not (label == "cdmtehr" and args.model):
+            print(f"[peers] {label}: fitting for up to {args.max_time:g} s ...", flush=True)
         synthetic, summary = runner(train, roles, args)
         if synthetic is not None:
             scores = C.numbers_only(evaluate(train, synthetic, test, **roles,

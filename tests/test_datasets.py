@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from cdmtehr.datasets import PHYSIONET2012_ROLES, load_physionet2012, physionet2012_roles
-from cdmtehr.exceptions import InvalidParameterError
+from cdmtehr.exceptions import InvalidDataError, InvalidParameterError
 
 
 def test_load_physionet2012_shape_and_counts(physionet):
@@ -57,10 +57,35 @@ def test_load_physionet2012_from_a_file(physionet_small, tmp_path, suffix):
     expected = df.copy()
     expected["set"] = expected["set"].cat.set_categories(["a", "b", "c"])
     expected["MechVent"] = expected["MechVent"].cat.set_categories(["0", "1"])
-    if suffix == ".csv":
-        pd.testing.assert_frame_equal(loaded, expected)
-    else:
-        pd.testing.assert_frame_equal(loaded, df)
+    # Both formats come back with the published levels (a+b+c), whatever the file stored.
+    pd.testing.assert_frame_equal(loaded, expected)
+
+
+def test_load_physionet2012_reads_numbers_as_levels(physionet_small, tmp_path):
+    df, _ = physionet_small
+    numbers = df.astype({"MechVent": "float64", "MechVent_any": "int64"})
+    numbers.to_parquet(tmp_path / "numbers.parquet")
+    loaded = load_physionet2012(tmp_path / "numbers.parquet")
+    assert list(loaded["MechVent"].cat.categories) == ["0", "1"]
+    pd.testing.assert_series_equal(
+        loaded["MechVent"].isna(), df["MechVent"].isna(), check_names=False
+    )
+    assert (loaded["MechVent_any"].astype(str) == df["MechVent_any"].astype(str)).all()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda df: df.drop(columns=["HR"]), "Column 'HR' is not in"),
+        (lambda df: df.assign(Gender="unknown"), "Column 'Gender' .* outside the published"),
+    ],
+)
+def test_load_physionet2012_names_what_is_wrong_with_a_file(physionet_small, tmp_path,
+                                                            change, message):
+    df, _ = physionet_small
+    change(df).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(InvalidDataError, match=message):
+        load_physionet2012(tmp_path / "bad.parquet")
 
 
 def test_load_physionet2012_rejects_other_files(tmp_path):

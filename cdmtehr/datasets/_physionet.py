@@ -117,23 +117,46 @@ def load_physionet2012(path=None, *, return_roles=False):
 
 
 def _read_table(path) -> pd.DataFrame:
+    """Read a user's copy of the table (parquet or CSV) into the published columns and dtypes."""
     suffix = "".join(path.suffixes[-2:]).lower()
     if suffix.endswith(".parquet"):
-        return pd.read_parquet(path)
-    if not (suffix.endswith(".csv") or suffix.endswith(".csv.gz")):
+        df = pd.read_parquet(path)
+    elif suffix.endswith(".csv") or suffix.endswith(".csv.gz"):
+        categorical = {c: "string" for c in _CATEGORIES}  # read "1" as text, not the number 1
+        df = pd.read_csv(path, dtype=categorical)
+    else:
         raise InvalidParameterError(
             f"The 'path' argument of load_physionet2012 must be a .parquet or .csv file; got "
             f"'{path}'."
         )
-    categorical = {c: "string" for c in _CATEGORIES}  # read "1" as text, not the number 1
-    df = pd.read_csv(path, dtype=categorical)
     roles = physionet2012_roles()
     expected = [roles["id_col"], roles["time_col"], *roles["static_cols"], *roles["num_cols"],
                 *roles["cat_cols"], roles["condition_col"]]
     missing = [c for c in expected if c not in df.columns]
-    if missing:
-        raise InvalidDataError([f"Column '{c}' is not in '{path}'." for c in missing])
-    dtypes = {c: pd.CategoricalDtype(levels) for c, levels in _CATEGORIES.items()}
-    dtypes.update(_DTYPES)
-    dtypes.update({c: "float64" for c in [*_NUM_COLS, "Age", "Height", "Weight_admit"]})
-    return df.astype(dtypes)
+    problems = [f"Column '{c}' is not in '{path}'." for c in missing]
+    if len(missing) > 5:  # most likely another file (e.g. the outcomes table)
+        problems = [
+            f"'{path}' lacks {len(missing)} of the {len(expected)} columns of the PhysioNet 2012 "
+            f"long table (e.g. {missing[:5]}); pass the long table (one row per patient and hour)."
+        ]
+    dtypes = {}
+    for col, levels in _CATEGORIES.items():
+        if col not in df.columns:
+            continue
+        # Through text, so that 1, 1.0 and "1" all name the level "1"; a value outside the
+        # published levels is an error, never a silent NaN.
+        text = df[col].astype("string").str.replace(r"\.0$", "", regex=True)
+        unknown = sorted(set(text.dropna()) - set(levels))
+        if unknown:
+            problems.append(
+                f"Column '{col}' of '{path}' has values {unknown[:5]} outside the published "
+                f"levels {levels}."
+            )
+        dtypes[col] = (text, pd.CategoricalDtype(levels))
+    if problems:
+        raise InvalidDataError(problems)
+    df = df.copy()
+    for col, (text, dtype) in dtypes.items():
+        df[col] = text.astype(dtype)
+    numeric = {c: "float64" for c in [*_NUM_COLS, "Age", "Height", "Weight_admit"]}
+    return df.astype({**_DTYPES, **numeric})

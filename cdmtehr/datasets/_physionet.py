@@ -83,7 +83,8 @@ def load_physionet2012(path=None, *, return_roles=False):
     InvalidParameterError
         If `path` is neither a parquet nor a CSV file.
     InvalidDataError
-        If the file lacks columns of the table.
+        If the file lacks columns of the table, or a categorical column holds a value outside
+        its published levels.
 
     Notes
     -----

@@ -102,6 +102,19 @@ def test_speed_quick(tmp_path):
     assert streams[-1]["peak_rss_mb"] < 1.5 * streams[1]["peak_rss_mb"]
 
 
+@pytest.mark.slow
+def test_separating_features_quick_with_a_saved_model(tmp_path):
+    model = tmp_path / "default.cdmt"
+    fitted, _ = run_quick("separating_features.py", tmp_path, "--save-model", str(model))
+    reused, stdout = run_quick("separating_features.py", tmp_path, "--model", str(model))
+    assert "loading" in stdout and "fitting" not in stdout
+    assert fitted["tables"] == reused["tables"]  # same model, same seed: the same patients
+    ranking = reused["tables"]["ranking"]
+    column = ranking["columns"].index("auroc_alone")
+    values = [row[column] for row in ranking["rows"]]
+    assert values == sorted(values, reverse=True) and all(0.5 <= v <= 1 for v in values)
+
+
 # -- DDPM baseline (fast) ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ddpm():

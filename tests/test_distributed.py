@@ -1,6 +1,7 @@
 """Data-parallel training with torch.distributed (gloo, 2 CPU processes), as under torchrun."""
 
 import os
+import pickle
 import socket
 
 import pandas as pd
@@ -40,6 +41,7 @@ def _worker(rank, world_size, port, folder):
         )
         if rank == 0:
             synth.save(os.path.join(folder, "model.cdmt"))
+            pickle.dumps(synth)  # no training hooks left on the fitted modules
     finally:
         dist.destroy_process_group()
 

@@ -48,6 +48,17 @@ class _LossModule(nn.Module):
         )
 
 
+def _laid_out_like(parameter):
+    """A gradient hook that copies a gradient into `parameter`'s strides when they differ."""
+
+    def hook(grad):
+        if grad.stride() == parameter.stride():
+            return grad
+        return torch.empty_like(parameter).copy_(grad)
+
+    return hook
+
+
 def _distributed() -> tuple:
     """(rank, world size) of the torch.distributed group, (0, 1) without one."""
     if dist.is_available() and dist.is_initialized():
@@ -192,12 +203,17 @@ def train(
     if n_iter_no_change is not None and validation is None:
         raise ValueError("train needs validation patients for n_iter_no_change.")
     rank, world_size = _distributed()
+    hooks = []
     loss_module = _LossModule(
         denoiser, schedule, guidance_dropout, fill_weight, numeric_weighting
     )
     if world_size > 1:
         # Data parallel under torchrun: every rank takes its share of each batch and DDP
         # averages the gradients, so all ranks keep identical weights.
+        # Autograd may return a gradient with other strides than its parameter where a
+        # dimension has size 1 (an embedding table of one feature); DDP's buckets then warn on
+        # every step. Hand DDP gradients laid out like their parameters.
+        hooks = [p.register_hook(_laid_out_like(p)) for p in loss_module.parameters()]
         loss_module = nn.parallel.DistributedDataParallel(loss_module)
     network_parameters = list(denoiser.parameters())
     # The schedule's parameters get their own learning-rate scale (SCHEDULE_LR_SCALE): a 10x
@@ -306,5 +322,7 @@ def train(
         bar.close()
     if early_stopping is not None:
         early_stopping.restore(ema, schedule)
+    for hook in hooks:  # the fitted modules must stay picklable
+        hook.remove()
     denoiser.eval()
     return ema, history

@@ -51,6 +51,7 @@ _PARAMETER_CONSTRAINTS = {
     "schedule": Options(*SCHEDULES),
     "ema_decay": Interval("real", 0, 1, closed="left"),
     "max_levels": Interval("int", 2),
+    "enforce_rounding": Boolean(),
     "sample_batch_size": Interval("int", 1),
     "device": Device(),
     "random_state": RandomState(),
@@ -123,6 +124,10 @@ class CDMTSynthesizer(BaseEstimator):
         Exponential moving average of the weights used for sampling.
     max_levels : int, default=1000
         Largest vocabulary accepted for a categorical column.
+    enforce_rounding : bool, default=True
+        Round generated numeric values to the precision each column was recorded at (heart
+        rate in whole beats, pH in hundredths: the fewest decimals, up to 6, that all its
+        observed values have), as SDV does. False rounds only columns of whole numbers.
     sample_batch_size : int, default=512
         Patients generated per chunk; memory stays flat in `n`.
     device : str or torch.device, default="auto"
@@ -186,6 +191,7 @@ class CDMTSynthesizer(BaseEstimator):
         schedule="factorized",
         ema_decay=0.999,
         max_levels=1000,
+        enforce_rounding=True,
         sample_batch_size=512,
         device="auto",
         random_state=None,
@@ -208,6 +214,7 @@ class CDMTSynthesizer(BaseEstimator):
         self.schedule = schedule
         self.ema_decay = ema_decay
         self.max_levels = max_levels
+        self.enforce_rounding = enforce_rounding
         self.sample_batch_size = sample_batch_size
         self.device = device
         self.random_state = random_state
@@ -265,7 +272,9 @@ class CDMTSynthesizer(BaseEstimator):
 
         device = resolve_device(self.device, "CDMTSynthesizer")  # missing hardware fails now
         started = time.perf_counter()
-        preprocessor = SequencePreprocessor(max_levels=self.max_levels)
+        preprocessor = SequencePreprocessor(
+            max_levels=self.max_levels, max_decimals=6 if self.enforce_rounding else None
+        )
         cohort = preprocessor.fit_transform(
             df_long,
             id_col=id_col,

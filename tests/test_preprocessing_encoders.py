@@ -16,6 +16,37 @@ def _roundtrip(encoder, series, cast=None):
 
 # -- NumericEncoder ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
+    "values, decimals",
+    [
+        ([80.6, 81.2, np.nan, 95.0], 1),  # weight in tenths of a kg
+        ([7.45, 7.4, 7.31], 2),  # pH in hundredths
+        ([60.0, 72.0, 118.0], 0),  # heart rate in whole beats
+        ([0.1 + 0.2, 0.5], 1),  # float round-off does not count as a decimal
+        ([1.23456789, 2.0], None),  # finer than max_decimals: never rounded
+        ([1e-12, 2e-12, 3.5e-12], None),  # tiny values are not "0 to round-off"
+    ],
+)
+def test_numeric_encoder_learns_the_recorded_precision(values, decimals):
+    series = pd.Series(values)
+    encoder = NumericEncoder().fit(series)
+    assert encoder.decimals_ == decimals
+    # Generated scores fall between the knots; the decoded values keep the recorded precision.
+    decoded = encoder.inverse_transform(encoder.transform(series) + 0.013).dropna().to_numpy()
+    if decimals is None:
+        assert not np.array_equal(decoded, np.round(decoded, 6))
+    else:
+        np.testing.assert_array_equal(decoded, np.round(decoded, decimals))
+
+
+def test_numeric_encoder_rounding_can_be_switched_off():
+    series = pd.Series([80.6, 81.2, 95.0, 70.1])
+    encoder = NumericEncoder(max_decimals=None).fit(series)
+    assert encoder.decimals_ is None
+    decoded = encoder.inverse_transform(encoder.transform(series) + 0.013)
+    assert not np.array_equal(decoded, np.round(decoded, 1))
+
+
+@pytest.mark.parametrize(
     "series",
     [
         pd.Series([1.5, np.nan, -2.25, 1e3, 7.0], dtype="float64"),

@@ -233,3 +233,24 @@ def test_sample_to_parquet_streams_the_same_patients_as_sample(physionet_small, 
     assert streamed["patient_id"].nunique() == 10
     pd.testing.assert_frame_equal(streamed, expected, check_dtype=False, check_categorical=False)
     pd.testing.assert_series_equal(streamed.dtypes, expected.dtypes)
+
+
+def test_generated_values_keep_the_recorded_precision(fitted, physionet_small):
+    df, roles = physionet_small
+    out = fitted.sample(40, random_state=0)
+    pre = fitted.preprocessor_
+    decimals = {n: e.decimals_ for n, e in zip(pre.numeric_names_, pre.numeric_encoders_)}
+    assert {k: decimals[k] for k in ("HR", "GCS", "Temp", "pH")} == {
+        "HR": 0, "GCS": 0, "Temp": 1, "pH": 2
+    }
+    checked = 0
+    for col, places in decimals.items():
+        values = out[col].dropna().to_numpy()
+        assert np.array_equal(values, np.round(values, places)), col
+        checked += values.size
+    assert checked > 100
+    loose = CDMTSynthesizer(**FAST, enforce_rounding=False).fit(df, **roles)
+    pre = loose.preprocessor_
+    kept = {n: e.decimals_ for n, e in zip(pre.numeric_names_, pre.numeric_encoders_)}
+    # Only columns of whole numbers are still rounded.
+    assert kept == {n: 0 if places == 0 else None for n, places in decimals.items()}

@@ -61,8 +61,10 @@ class NumericEncoder(BaseEstimator):
     """Quantile transform of one numeric column to normal scores, and its exact inverse.
 
     Missing values (NaN, None, pd.NA) are ignored in `fit` and kept as NaN by `transform`.
-    The inverse clips to the observed range, rounds when every observed value was an integer,
-    and restores the column's dtype (numpy floats, ints and bools, nullable dtypes).
+    The inverse clips to the observed range, rounds to the precision the data was recorded at
+    (the fewest decimals, up to `max_decimals`, that every observed value has: heart rate in
+    whole beats, pH in hundredths), and restores the column's dtype (numpy floats, ints and
+    bools, nullable dtypes).
 
     Parameters
     ----------
@@ -74,6 +76,9 @@ class NumericEncoder(BaseEstimator):
         subsampled, always keeping their minimum and maximum.
     random_state : int, RandomState or None, default=0
         Seeds the subsample.
+    max_decimals : int or None, default=6
+        Most decimals searched for the recorded precision; a column whose values need more is
+        not rounded. None never rounds (beyond integer columns).
 
     Attributes
     ----------
@@ -86,7 +91,10 @@ class NumericEncoder(BaseEstimator):
     min_, max_ : float
         Observed range (NaN when nothing was observed).
     integer_ : bool
-        Whether every observed value was an integer (the inverse then rounds).
+        Whether every observed value was an integer.
+    decimals_ : int or None
+        The recorded precision: the fewest decimals every observed value has (0 for
+        integers), which the inverse rounds to; None when no count up to `max_decimals` fits.
     quantile_transformer_ : QuantileTransformer or None
         The fitted transform; None for constant or never-observed columns.
     knot_values_, knot_scores_ : ndarray
@@ -103,10 +111,11 @@ class NumericEncoder(BaseEstimator):
     columns with at most `n_quantiles` distinct values, for every value seen in `fit`.
     """
 
-    def __init__(self, *, n_quantiles=1000, subsample=1_000_000, random_state=0):
+    def __init__(self, *, n_quantiles=1000, subsample=1_000_000, random_state=0, max_decimals=6):
         self.n_quantiles = n_quantiles
         self.subsample = subsample
         self.random_state = random_state
+        self.max_decimals = max_decimals
 
     def fit(self, values) -> NumericEncoder:
         """Learn the quantiles of the observed values.
@@ -128,11 +137,12 @@ class NumericEncoder(BaseEstimator):
         observed = x[~np.isnan(x)]
         self.n_observed_ = int(observed.size)
         if observed.size == 0:
-            self.min_, self.max_, self.integer_ = np.nan, np.nan, False
+            self.min_, self.max_, self.integer_, self.decimals_ = np.nan, np.nan, False, None
             self.quantile_transformer_ = None
             return self
         self.min_, self.max_ = float(observed.min()), float(observed.max())
         self.integer_ = bool(np.all(observed == np.round(observed)))
+        self.decimals_ = 0 if self.integer_ else _recorded_decimals(observed, self.max_decimals)
         if self.min_ == self.max_:
             self.quantile_transformer_ = None
             return self
@@ -210,8 +220,10 @@ class NumericEncoder(BaseEstimator):
             knot, close = self._nearest_knot(z)
             x = np.where(close, self.knot_values_[knot], x)
         x = np.clip(x, self.min_, self.max_)
-        if self.integer_:
-            x = np.round(x)
+        # Files written before decimals_ existed rounded integer columns only.
+        decimals = getattr(self, "decimals_", 0 if self.integer_ else None)
+        if decimals is not None:
+            x = np.round(x, decimals)
         return _restore_numeric(x, self.dtype_, self.name_)
 
     # Halves, so that a range wider than the largest float (-1e308 .. 1e308) does not overflow;
@@ -231,6 +243,18 @@ class NumericEncoder(BaseEstimator):
             knot = np.where(np.abs(z - scores[left]) <= np.abs(scores[right] - z), left, right)
             close = np.abs(z - scores[knot]) <= _SCORE_TOLERANCE * np.maximum(1.0, np.abs(z))
         return knot, close
+
+
+def _recorded_decimals(values, max_decimals):
+    """The fewest decimals d <= max_decimals with round(v, d) == v (to float round-off) for all v."""
+    if max_decimals is None:
+        return None
+    scale = np.abs(values)  # relative: 1e-12 is not 0 "to round-off"
+    with np.errstate(over="ignore", invalid="ignore"):
+        for decimals in range(1, max_decimals + 1):
+            if np.all(np.abs(np.round(values, decimals) - values) <= 1e-9 * scale):
+                return decimals
+    return None
 
 
 class CategoricalEncoder(BaseEstimator):

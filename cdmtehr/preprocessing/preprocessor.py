@@ -46,6 +46,10 @@ class SequencePreprocessor(BaseEstimator):
         Largest number of values used to estimate a column's quantiles.
     random_state : int or None, default=0
         Seeds the quantile subsample (only used for columns larger than `subsample`).
+    max_decimals : int or None, default=6
+        Decoded numeric values are rounded to the precision each column was recorded at (the
+        fewest decimals, up to this many, that all its values have); None rounds only columns
+        of whole numbers. See `NumericEncoder`.
 
     Attributes
     ----------
@@ -109,11 +113,15 @@ class SequencePreprocessor(BaseEstimator):
     True
     """
 
-    def __init__(self, *, max_levels=1000, n_quantiles=1000, subsample=1_000_000, random_state=0):
+    def __init__(
+        self, *, max_levels=1000, n_quantiles=1000, subsample=1_000_000, random_state=0,
+        max_decimals=6,
+    ):
         self.max_levels = max_levels
         self.n_quantiles = n_quantiles
         self.subsample = subsample
         self.random_state = random_state
+        self.max_decimals = max_decimals
 
     # -- fit -------------------------------------------------------------------------------------
     def fit(
@@ -241,6 +249,7 @@ class SequencePreprocessor(BaseEstimator):
             "n_quantiles": self.n_quantiles,
             "subsample": self.subsample,
             "random_state": self.random_state,
+            "max_decimals": getattr(self, "max_decimals", 6),
         }
         static_numeric, static_categorical = roles.split_static(df)
         per_patient = df.iloc[layout.first_rows]

@@ -388,3 +388,11 @@ def test_pickle_from_another_version_warns_and_still_samples(conditional):
 
     pd.testing.assert_frame_equal(restored.sample(3, steps=2, random_state=1),
                                   synth.sample(3, steps=2, random_state=1))
+
+
+def test_constant_column_with_seven_decimals_comes_back_unchanged():
+    # Found by the fuzz test in CI: 500.8515625 was "rounded to 6 decimals" to 500.851562,
+    # below the column's own minimum, because the precision check was too tolerant.
+    df = cohort().assign(x=500.8515625)
+    _, out = fit_sample(df, ROLES)
+    assert (out["x"].dropna() == 500.8515625).all()

@@ -219,11 +219,13 @@ class NumericEncoder(BaseEstimator):
             x = self._from_span(qt.inverse_transform(z[:, None])[:, 0])
             knot, close = self._nearest_knot(z)
             x = np.where(close, self.knot_values_[knot], x)
-        x = np.clip(x, self.min_, self.max_)
         # Files written before decimals_ existed rounded integer columns only.
         decimals = getattr(self, "decimals_", 0 if self.integer_ else None)
         if decimals is not None:
             x = np.round(x, decimals)
+        # Clipped after rounding: min_ and max_ are observed values, so the result stays both
+        # inside the observed range and at the recorded precision.
+        x = np.clip(x, self.min_, self.max_)
         return _restore_numeric(x, self.dtype_, self.name_)
 
     # Halves, so that a range wider than the largest float (-1e308 .. 1e308) does not overflow;
@@ -249,10 +251,12 @@ def _recorded_decimals(values, max_decimals):
     """The fewest decimals d <= max_decimals with round(v, d) == v (to float round-off) for all v."""
     if max_decimals is None:
         return None
-    scale = np.abs(values)  # relative: 1e-12 is not 0 "to round-off"
+    # A few units in the last place: np.round scales by 10**d, which costs some ulps, but a
+    # dropped decimal (500.8515625 at 6 decimals is off by 5e-7) is far more than that.
+    tolerance = 16 * np.spacing(np.abs(values))
     with np.errstate(over="ignore", invalid="ignore"):
         for decimals in range(1, max_decimals + 1):
-            if np.all(np.abs(np.round(values, decimals) - values) <= 1e-9 * scale):
+            if np.all(np.abs(np.round(values, decimals) - values) <= tolerance):
                 return decimals
     return None
 

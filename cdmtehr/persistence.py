@@ -347,6 +347,8 @@ def load_synthesizer(cls, path, device="cpu"):
     decoder = _Decoder(arrays)
     try:
         params = manifest["params"]
+        # Files written before noise_correlation existed were trained with white noise.
+        params.setdefault("noise_correlation", 0.0)
         synthesizer = cls(**params)
         layout = StateLayout.from_dict(manifest["layout"])
         frequencies = decoder(manifest["frequencies"])

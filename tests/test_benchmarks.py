@@ -171,3 +171,20 @@ def test_sde_step_is_the_ddpm_posterior(ddpm):
         1 - a_t) * x_vp
     std = ((1 - a_prev) / (1 - a_t) * beta).sqrt()
     assert torch.allclose(captured["x"] * a_prev.sqrt(), mean + std * noise, atol=1e-10)
+
+
+def test_data_layer_quick(tmp_path):
+    result, stdout = run_quick("data_layer.py", tmp_path)
+    check = result["round_trip"]
+    assert check["nan_pattern_mismatches"] == 0 and check["lengths_exact"]
+    assert check["other_columns_exact"] and check["input_unchanged"]
+    assert result["numeric_shape"] == [40, 48, 36]
+    assert "transform" in stdout
+
+
+@pytest.mark.slow
+def test_noise_correlation_quick(tmp_path):
+    result, _ = run_quick("noise_correlation.py", tmp_path, "--correlations", "0", "0.9")
+    rows = result["tables"]["correlations"]["rows"]
+    assert [row[0] for row in rows] == [0.0, 0.9]
+    assert set(result["tables"]["spread"]) == {"0", "0.9"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .noise import correlate_in_time
+
 
 def low_discrepancy_uniform(n: int, generator: torch.Generator, device="cpu") -> torch.Tensor:
     """Stratified diffusion times u_i = (u_0 + i / n) mod 1 (Kingma et al. 2021, VDM App. I)."""
@@ -27,6 +29,7 @@ def diffusion_loss(
     guidance_dropout: float = 0.1,
     fill_weight: float = 0.1,
     numeric_weighting: str = "uniform",
+    noise_correlation: float = 0.0,
 ) -> dict:
     """Loss of one batch for the continuous-time mixed-type diffusion.
 
@@ -56,6 +59,9 @@ def diffusion_loss(
         network at every noise level), which gave a worse KS in our short CPU runs.
         The schedule is always fitted to the plain squared error, which rises monotonically
         from 0 to 1 with sigma as its CDF model needs.
+    noise_correlation : float, default=0.0
+        Correlation of the noise between neighbouring time steps (AR(1) along time, see
+        noise.py); 0 is white noise.
 
     Returns
     -------
@@ -70,7 +76,8 @@ def diffusion_loss(
     sigma_features = schedule.sigma(u).detach().float()  # (B, n_features)
     sigma = denoiser.expand_sigma(sigma_features)
     x0 = denoiser.clean_state(batch)
-    noise = torch.randn(x0.shape, generator=generator).to(device)
+    white = torch.randn(x0.shape, generator=generator)
+    noise = correlate_in_time(white, layout, noise_correlation).to(device)
     x = x0 + sigma * noise
 
     condition = batch.condition

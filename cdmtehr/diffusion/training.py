@@ -28,13 +28,17 @@ def _learning_rate_factor(step: int, progress: float, warmup_steps: int) -> floa
 class _LossModule(nn.Module):
     """Denoiser and schedule under one module, so that DDP averages the gradients of both."""
 
-    def __init__(self, denoiser, schedule, guidance_dropout, fill_weight, numeric_weighting):
+    def __init__(
+        self, denoiser, schedule, guidance_dropout, fill_weight, numeric_weighting,
+        noise_correlation,
+    ):
         super().__init__()
         self.denoiser = denoiser
         self.schedule = schedule
         self.guidance_dropout = guidance_dropout
         self.fill_weight = fill_weight
         self.numeric_weighting = numeric_weighting
+        self.noise_correlation = noise_correlation
 
     def forward(self, batch, generator):
         return diffusion_loss(
@@ -45,6 +49,7 @@ class _LossModule(nn.Module):
             guidance_dropout=self.guidance_dropout,
             fill_weight=self.fill_weight,
             numeric_weighting=self.numeric_weighting,
+            noise_correlation=self.noise_correlation,
         )
 
 
@@ -148,6 +153,7 @@ def train(
     guidance_dropout: float = 0.1,
     fill_weight: float = 0.1,
     numeric_weighting: str = "uniform",
+    noise_correlation: float = 0.0,
     ema_decay: float = 0.999,
     warmup_steps: int = 100,
     validation=None,
@@ -176,6 +182,8 @@ def train(
     batch_size, learning_rate, guidance_dropout, fill_weight, numeric_weighting, ema_decay, warmup_steps
         Optimisation settings (AdamW betas 0.9/0.99 as CDTD; EMA decay warms up as
         min(ema_decay, (1 + n) / (10 + n))).
+    noise_correlation : float, default=0.0
+        Correlation of the training noise between neighbouring time steps (noise.py).
     validation : CohortTensors, optional
         Held-out patients. Their diffusion loss (EMA weights, identical draws every epoch) is
         recorded after each epoch as ``val_loss``.
@@ -205,7 +213,7 @@ def train(
     rank, world_size = _distributed()
     hooks = []
     loss_module = _LossModule(
-        denoiser, schedule, guidance_dropout, fill_weight, numeric_weighting
+        denoiser, schedule, guidance_dropout, fill_weight, numeric_weighting, noise_correlation
     )
     if world_size > 1:
         # Data parallel under torchrun: every rank takes its share of each batch and DDP
@@ -243,6 +251,7 @@ def train(
                 "guidance_dropout": guidance_dropout,
                 "fill_weight": fill_weight,
                 "numeric_weighting": numeric_weighting,
+                "noise_correlation": noise_correlation,
             },
         )
     ema = copy.deepcopy(denoiser).eval().requires_grad_(False)

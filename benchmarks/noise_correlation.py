@@ -91,8 +91,9 @@ def main(argv=None):
             "ks_mean": scores["ks_mean"],
             "missing_rate_diff": scores["missing_rate_diff"],
             "spread_ratio_median": float(ratio.median()),
-            "Weight_spread_ratio": float(spread.set_index("variable")["ratio"].get("Weight",
-                                                                                 np.nan)),
+            # Real weights do not move within a stay (median sd 0), so a ratio is undefined.
+            "Weight_within_sd": float(spread.set_index("variable")["synthetic_sd"].get(
+                "Weight", np.nan)),
             "ms_per_patient": ms,
         })
         print(pd.DataFrame([rows[-1]]).to_string(index=False), flush=True)
@@ -128,6 +129,8 @@ def write_docs(result, docs=None):
         "",
         *C.markdown_table(table),
     ]
+    if result.get("note"):
+        lines += ["", result["note"]]
     C.update_docs(NAME, "White or time-correlated diffusion noise", lines, docs)
 
 

@@ -188,3 +188,30 @@ def test_noise_correlation_quick(tmp_path):
     rows = result["tables"]["correlations"]["rows"]
     assert [row[0] for row in rows] == [0.0, 0.9]
     assert set(result["tables"]["spread"]) == {"0", "0.9"}
+
+
+def test_plots_are_drawn_from_the_saved_results(tmp_path):
+    pytest.importorskip("matplotlib")
+    module = benchmark_module("plots")
+    written = module.main(["--results", str(BENCHMARKS / "results"), "--out", str(tmp_path),
+                           "--no-docs"])
+    assert [name for name, _, _ in written] == ["peers", "steps_sweep", "ablations", "speed"]
+    for _, _, path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n")
+    module.write_docs(written, docs)
+    assert docs.read_text().count("![") == 4
+
+
+def test_plots_skip_missing_results_and_refuse_quick_ones_for_the_docs(tmp_path):
+    pytest.importorskip("matplotlib")
+    module = benchmark_module("plots")
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "speed.json").write_text(json.dumps({"quick": True}))
+    with pytest.raises(SystemExit, match="quick"):
+        module.main(["--results", str(results), "--out", str(tmp_path / "img")])
+    (results / "speed.json").unlink()
+    assert module.main(["--results", str(results), "--out", str(tmp_path / "img"),
+                        "--no-docs"]) == []

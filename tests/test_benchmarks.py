@@ -215,3 +215,21 @@ def test_plots_skip_missing_results_and_refuse_quick_ones_for_the_docs(tmp_path)
     (results / "speed.json").unlink()
     assert module.main(["--results", str(results), "--out", str(tmp_path / "img"),
                         "--no-docs"]) == []
+
+
+def test_repeat_flags_mark_carried_values_and_copy_them_back():
+    import numpy as np
+    import pandas as pd
+
+    module = benchmark_module("repeat_experiment")
+    df = pd.DataFrame({"id": [1, 1, 1, 1, 2, 2], "x": [5.0, np.nan, 5.0, 6.0, 6.0, 6.0]})
+    flagged = module.add_repeat_flags(df, "id", ["x"])
+    # The first value of a stay is never a repeat, also when the previous stay ended on it.
+    assert flagged["x__repeat"].tolist()[:1] + flagged["x__repeat"].tolist()[2:] == [
+        "0", "1", "0", "0", "1"]
+    assert pd.isna(flagged["x__repeat"][1])
+    generated = flagged.assign(x=[5.0, np.nan, 5.3, 6.1, 6.0, 6.2])
+    restored = module.apply_repeat_flags(generated, "id", ["x"])
+    assert list(restored.columns) == ["id", "x"]
+    np.testing.assert_array_equal(restored["x"], [5.0, np.nan, 5.0, 6.1, 6.0, 6.0])
+    assert module.repeat_shares(df, "id", ["x"]) == {"x": 2 / 3}

@@ -298,7 +298,10 @@ def _duplicate_row_problems(ids, times, id_col, time_col) -> list:
     if ids.isna().any() or times.isna().any():
         return []
     keys = pd.DataFrame({"id": ids.to_numpy(), "time": times.to_numpy()})
-    duplicated = keys.duplicated(keep="first").to_numpy()
+    try:
+        duplicated = keys.duplicated(keep="first").to_numpy()
+    except TypeError:  # unhashable times (lists, dicts): _time_problems reports the column
+        return []
     if not duplicated.any():
         return []
     first = keys[duplicated].iloc[0]

@@ -290,6 +290,10 @@ BAD_FRAMES = {
         _set("pid", pd.Series([[1], [1], [1], [2], [2], [3]], dtype=object)),
         "Column 'pid' \\(id_col\\) has 6 values of unhashable type list",
     ),
+    "a list among the times": case(  # found by fuzzing: duplicate-row check crashed on it
+        _set("hour", pd.Series([0, 1, [2], 0, 1, 0], dtype=object)),
+        "Column 'hour' \\(time_col\\) must hold numbers or datetimes",
+    ),
     "dicts in a categorical column": case(
         _set("Vent", pd.Series([{"a": 1}] * 6, dtype=object)),
         "Column 'Vent' \\(cat_cols\\) has 6 values of unhashable type dict.*astype\\(str\\)",

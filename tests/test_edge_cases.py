@@ -396,3 +396,15 @@ def test_constant_column_with_seven_decimals_comes_back_unchanged():
     df = cohort().assign(x=500.8515625)
     _, out = fit_sample(df, ROLES)
     assert (out["x"].dropna() == 500.8515625).all()
+
+
+def test_nat_in_an_object_numeric_column_counts_as_missing():
+    # Found by fuzzing: validation let NaT through as a missing value, then the encoder's
+    # pd.to_numeric raised a bare TypeError on it.
+    df = cohort()
+    df["x"] = pd.Series([1.0, pd.NaT, 2.0, None, 1.5, 1.7, 1.2, 1.9, np.nan, 1.1, 1.3, 1.4],
+                        dtype=object)
+    synth, out = fit_sample(df, ROLES)
+    pre = SequencePreprocessor().fit(df, **ROLES)
+    np.testing.assert_array_equal(pre.transform(df).observed[..., 0].ravel(),
+                                  df["x"].notna().to_numpy())

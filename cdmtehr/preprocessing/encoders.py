@@ -38,7 +38,9 @@ def can_hold_missing(dtype) -> bool:
 def _to_float(series) -> np.ndarray:
     """Values as float64, NaN where missing (nullable and object numbers included)."""
     if pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype):
-        series = pd.to_numeric(series)
+        # Every missing marker (None, NaN, pd.NA, NaT) is missing, as validation counts them;
+        # pd.to_numeric would reject NaT.
+        series = pd.to_numeric(series.where(series.notna(), np.nan))
     if pd.api.types.is_bool_dtype(series.dtype):
         series = series.astype("float64") if can_hold_missing(series.dtype) else series
     return series.to_numpy(dtype="float64", na_value=np.nan)

@@ -111,8 +111,10 @@ def test_numeric_encoder_never_observed_column():
         np.array([1e12, 3e12, 2e12, 5e12, 4e12]),
         np.array([1e-12, 1.0, 1e12, 5e-12, 7e11, -3e-12]),
         np.geomspace(1e-12, 1e12, 2000),
+        np.array([0.0, 5e-324, 1e-323]),  # subnormal range (found by fuzzing): once all NaN
+        np.array([-1e308, 0.0, 1e308]),  # range wider than the largest float
     ],
-    ids=["tiny", "huge", "mixed", "geomspace"],
+    ids=["tiny", "huge", "mixed", "geomspace", "subnormal", "overflowing"],
 )
 def test_numeric_encoder_extreme_magnitudes(values):
     encoder = NumericEncoder().fit(values)

@@ -230,13 +230,22 @@ class NumericEncoder(BaseEstimator):
         x = np.clip(x, self.min_, self.max_)
         return _restore_numeric(x, self.dtype_, self.name_)
 
-    # Halves, so that a range wider than the largest float (-1e308 .. 1e308) does not overflow;
-    # halving is exact, so other columns map exactly as before.
+    # A range wider than the largest float (-1e308 .. 1e308) is mapped in halves so that it
+    # does not overflow. Only then: halving a subnormal range (0 .. 5e-324) would lose it.
+    # Where both forms work they agree exactly (halving commutes with rounding).
+    def _halved(self) -> bool:
+        with np.errstate(over="ignore"):
+            return not np.isfinite(self.max_ - self.min_)
+
     def _to_span(self, x):
-        return (x / 2 - self.min_ / 2) / (self.max_ / 2 - self.min_ / 2) * _SPAN
+        if self._halved():
+            return (x / 2 - self.min_ / 2) / (self.max_ / 2 - self.min_ / 2) * _SPAN
+        return (x - self.min_) / (self.max_ - self.min_) * _SPAN
 
     def _from_span(self, x):
-        return (self.min_ / 2 + x / _SPAN * (self.max_ / 2 - self.min_ / 2)) * 2
+        if self._halved():
+            return (self.min_ / 2 + x / _SPAN * (self.max_ / 2 - self.min_ / 2)) * 2
+        return self.min_ + x / _SPAN * (self.max_ - self.min_)
 
     def _nearest_knot(self, z):
         """Index of the knot whose score is nearest to `z`, and whether it is within tolerance."""
@@ -254,8 +263,10 @@ def _recorded_decimals(values, max_decimals):
     if max_decimals is None:
         return None
     # A few units in the last place: np.round scales by 10**d, which costs some ulps, but a
-    # dropped decimal (500.8515625 at 6 decimals is off by 5e-7) is far more than that.
-    tolerance = 16 * np.spacing(np.abs(values))
+    # dropped decimal (500.8515625 at 6 decimals is off by 5e-7) is far more than that. Also
+    # at most a billionth of the value: a subnormal (5e-324) is a few ulps from 0 but not 0.
+    magnitude = np.abs(values)
+    tolerance = np.minimum(16 * np.spacing(magnitude), 1e-9 * magnitude)
     with np.errstate(over="ignore", invalid="ignore"):
         for decimals in range(1, max_decimals + 1):
             if np.all(np.abs(np.round(values, decimals) - values) <= tolerance):

@@ -274,8 +274,12 @@ _DAMAGE = (
 
 
 def _read_archive(path) -> tuple:
+    # Read the bytes first: an error of the disk is an OSError of its own, while any error of
+    # zipfile on bytes in memory (a seek before the start of a damaged central directory
+    # raises ValueError or OSError) means a damaged file.
+    data = Path(path).read_bytes()
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
             missing = set(MEMBERS) - set(names)
             if missing:
@@ -293,7 +297,9 @@ def _read_archive(path) -> tuple:
             manifest = json.loads(archive.read("manifest.json"))
             arrays_bytes = archive.read("arrays.npz")
             weights_bytes = archive.read("weights.pt")
-    except _DAMAGE as error:
+    except ModelFileError:
+        raise
+    except (*_DAMAGE, OSError, ValueError) as error:
         raise ModelFileError(
             f"{str(path)!r} is not a cdmtehr model file, or it is truncated or corrupt ({error}). "
             "CDMTSynthesizer.load reads files written by CDMTSynthesizer.save; a pickle or "

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from strategies import long_frames
 from test_edge_cases import ROLES, assert_output_contract, cohort
@@ -154,6 +154,9 @@ def model_bytes(tmp_path_factory):
 @given(flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)),
                       min_size=1, max_size=4),
        keep=st.one_of(st.none(), st.floats(0, 1)))
+# Found with a random seed: a byte of the end-of-central-directory record made zipfile seek
+# before the file's start and raise a bare OSError.
+@example(flips=[(0.999858807856877, 1)], keep=None)
 @pytest.mark.filterwarnings("ignore::UserWarning")  # zipfile and torch on odd bytes
 def test_damaged_model_file_fails_only_with_model_file_error(model_bytes, tmp_path, flips,
                                                               keep):

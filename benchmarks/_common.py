@@ -12,6 +12,7 @@ import os
 import platform
 import resource
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import pandas as pd
 import torch
 
 from cdmtehr.datasets import load_physionet2012
+from cdmtehr.evaluation import evaluate, patient_features
 from physionet_cpu import command_line, split_by_patient
 
 HERE = Path(__file__).resolve().parent
@@ -259,3 +261,36 @@ def training_summary(history, batch_size: int, n_patients: int, fit_seconds: flo
         "patients_per_second": steps * n_patients / steps_per_epoch / max(loop_seconds, 1e-9),
         "final_loss": float(history["diffusion"].iloc[-1]),
     }
+
+
+def patient_feature_frames(real, synthetic, roles) -> tuple:
+    """Per-patient summaries (``patient_features``) of a real and a synthetic cohort."""
+    kwargs = {k: roles[k] for k in ("id_col", "time_col", "num_cols", "cat_cols")}
+    kwargs["static_cols"] = [*roles["static_cols"], roles["condition_col"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return patient_features(real, **kwargs), patient_features(synthetic, **kwargs)
+
+
+def within_stay_spread(real_features, synthetic_features, num_cols) -> pd.DataFrame:
+    """Median over patients of each variable's within-stay sd, real and synthetic, and ratio.
+
+    The ratio is NaN where the real median is 0 (Weight: real weights do not move in a stay).
+    """
+    real_sd = np.array([real_features[f"{c}__std"].median() for c in num_cols])
+    synthetic_sd = np.array([synthetic_features[f"{c}__std"].median() for c in num_cols])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(real_sd > 0, synthetic_sd / real_sd, np.nan)
+    return pd.DataFrame({"variable": list(num_cols), "real_sd": real_sd,
+                         "synthetic_sd": synthetic_sd, "ratio": ratio})
+
+
+def fidelity_and_spread(train, test, synthetic, roles, seed) -> tuple:
+    """Fidelity and discriminator scores against `train`, within-stay spread against `test`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = numbers_only(evaluate(train, synthetic, **roles,
+                                       metrics=("fidelity", "discriminative"),
+                                       random_state=seed))
+    real_features, synthetic_features = patient_feature_frames(test, synthetic, roles)
+    return scores, within_stay_spread(real_features, synthetic_features, roles["num_cols"])

@@ -20,33 +20,14 @@ from __future__ import annotations
 
 import sys
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
 
 import _common as C
 from cdmtehr import CDMTSynthesizer
-from cdmtehr.evaluation import evaluate, patient_features
 
 NAME = "noise_correlation"
-SCORED = ("fidelity", "discriminative")
-
-
-def within_stay_spread(real, synthetic, roles) -> pd.DataFrame:
-    """Median within-stay sd of each numeric variable, real and synthetic, and their ratio."""
-    kwargs = {k: roles[k] for k in ("id_col", "time_col", "num_cols", "cat_cols")}
-    kwargs["static_cols"] = [*roles["static_cols"], roles["condition_col"]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        real_features = patient_features(real, **kwargs)
-        synthetic_features = patient_features(synthetic, **kwargs)
-    rows = []
-    for col in roles["num_cols"]:
-        real_sd = real_features[f"{col}__std"].median()
-        synthetic_sd = synthetic_features[f"{col}__std"].median()
-        rows.append([col, real_sd, synthetic_sd, synthetic_sd / real_sd if real_sd else np.nan])
-    return pd.DataFrame(rows, columns=["variable", "real_sd", "synthetic_sd", "ratio"])
 
 
 def main(argv=None):
@@ -74,11 +55,7 @@ def main(argv=None):
         start = time.perf_counter()
         synthetic = synth.sample(args.n, steps=args.steps, random_state=args.seed)
         ms = (time.perf_counter() - start) / args.n * 1000
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            scores = C.numbers_only(evaluate(train, synthetic, **roles, metrics=SCORED,
-                                             random_state=args.seed))
-        spread = within_stay_spread(test, synthetic, roles)
+        scores, spread = C.fidelity_and_spread(train, test, synthetic, roles, args.seed)
         spreads[f"{correlation:g}"] = C.table_to_json(spread)
         training = C.training_summary(synth.history_, synth.batch_size, n_train, fit_seconds)
         ratio = spread["ratio"].dropna()

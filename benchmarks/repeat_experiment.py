@@ -17,18 +17,14 @@ unseen ones).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
 
 import _common as C
 from cdmtehr import CDMTSynthesizer
-from cdmtehr.evaluation import evaluate
-from noise_correlation import within_stay_spread
 
 SUFFIX = "__repeat"
 
@@ -92,12 +88,7 @@ def main(argv=None):
     synthetic = synth.sample(args.n, steps=args.steps, random_state=args.seed)
     ms = (time.perf_counter() - start) / args.n * 1000
     synthetic = apply_repeat_flags(synthetic, id_col, flagged)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scores = C.numbers_only(evaluate(train, synthetic, **roles,
-                                         metrics=("fidelity", "discriminative"),
-                                         random_state=args.seed))
-    spread = within_stay_spread(test, synthetic, roles)
+    scores, spread = C.fidelity_and_spread(train, test, synthetic, roles, args.seed)
     training = C.training_summary(synth.history_, synth.batch_size,
                                   train[id_col].nunique(), fit_seconds)
     row = {

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import sys
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 import _common as C
-from cdmtehr.evaluation import patient_features
 
 NAME = "separating_features"
 
@@ -62,20 +60,9 @@ def main(argv=None):
     start = time.perf_counter()
     synthetic = synth.sample(args.n, steps=args.steps, random_state=args.seed)
     seconds = time.perf_counter() - start
-    kwargs = {k: roles[k] for k in ("id_col", "time_col", "num_cols", "cat_cols")}
-    kwargs["static_cols"] = [*roles["static_cols"], roles["condition_col"]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        real_features = patient_features(test, **kwargs)
-        synthetic_features = patient_features(synthetic, **kwargs)
+    real_features, synthetic_features = C.patient_feature_frames(test, synthetic, roles)
     ranking = univariate_auroc(real_features, synthetic_features)
-    spread = pd.DataFrame({
-        "variable": roles["num_cols"],
-        "real_within_sd": [real_features[f"{c}__std"].median() for c in roles["num_cols"]],
-        "synthetic_within_sd": [synthetic_features[f"{c}__std"].median()
-                                for c in roles["num_cols"]],
-    })
-    spread["ratio"] = spread["synthetic_within_sd"] / spread["real_within_sd"]
+    spread = C.within_stay_spread(real_features, synthetic_features, roles["num_cols"])
     spread = spread.sort_values("ratio", ascending=False)
 
     top = ranking.head(args.top)

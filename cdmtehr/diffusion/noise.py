@@ -20,16 +20,21 @@ noise (which must have the same covariance to keep the marginals).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 
 
+# Cached: every training step and every sampler chunk (every step of the stochastic sampler)
+# asks for the same T x T factor.
+@functools.lru_cache(maxsize=16)
 def ar1_cholesky(length: int, correlation: float, dtype=torch.float64) -> torch.Tensor:
     """Lower-triangular L with L L^T = [correlation ** |i - j|] (T x T).
 
     The AR(1) recursion n_0 = w_0, n_t = rho n_{t-1} + sqrt(1 - rho^2) w_t written as a matrix:
-    L[i, 0] = rho^i and L[i, j] = sqrt(1 - rho^2) rho^(i - j) for 1 <= j <= i.
+    L[i, 0] = rho^i and L[i, j] = sqrt(1 - rho^2) rho^(i - j) for 1 <= j <= i. The result is
+    shared between calls (cached): read it, never modify it in place.
     """
     if not 0.0 <= correlation < 1.0:
         raise ValueError(f"correlation must be in [0, 1); got {correlation!r}.")

@@ -28,29 +28,14 @@ def _learning_rate_factor(step: int, progress: float, warmup_steps: int) -> floa
 class _LossModule(nn.Module):
     """Denoiser and schedule under one module, so that DDP averages the gradients of both."""
 
-    def __init__(
-        self, denoiser, schedule, guidance_dropout, fill_weight, numeric_weighting,
-        noise_correlation,
-    ):
+    def __init__(self, denoiser, schedule, loss_options: dict):
         super().__init__()
         self.denoiser = denoiser
         self.schedule = schedule
-        self.guidance_dropout = guidance_dropout
-        self.fill_weight = fill_weight
-        self.numeric_weighting = numeric_weighting
-        self.noise_correlation = noise_correlation
+        self.loss_options = loss_options
 
     def forward(self, batch, generator):
-        return diffusion_loss(
-            self.denoiser,
-            self.schedule,
-            batch,
-            generator,
-            guidance_dropout=self.guidance_dropout,
-            fill_weight=self.fill_weight,
-            numeric_weighting=self.numeric_weighting,
-            noise_correlation=self.noise_correlation,
-        )
+        return diffusion_loss(self.denoiser, self.schedule, batch, generator, **self.loss_options)
 
 
 def _laid_out_like(parameter):
@@ -212,9 +197,14 @@ def train(
         raise ValueError("train needs validation patients for n_iter_no_change.")
     rank, world_size = _distributed()
     hooks = []
-    loss_module = _LossModule(
-        denoiser, schedule, guidance_dropout, fill_weight, numeric_weighting, noise_correlation
-    )
+    # The keyword arguments of diffusion_loss, shared by training and validation.
+    loss_options = {
+        "guidance_dropout": guidance_dropout,
+        "fill_weight": fill_weight,
+        "numeric_weighting": numeric_weighting,
+        "noise_correlation": noise_correlation,
+    }
+    loss_module = _LossModule(denoiser, schedule, loss_options)
     if world_size > 1:
         # Data parallel under torchrun: every rank takes its share of each batch and DDP
         # averages the gradients, so all ranks keep identical weights.
@@ -247,12 +237,7 @@ def train(
             batch_size=batch_size,
             patience=n_iter_no_change,
             tol=tol,
-            loss_options={
-                "guidance_dropout": guidance_dropout,
-                "fill_weight": fill_weight,
-                "numeric_weighting": numeric_weighting,
-                "noise_correlation": noise_correlation,
-            },
+            loss_options=loss_options,
         )
     ema = copy.deepcopy(denoiser).eval().requires_grad_(False)
     steps_per_epoch = max(1, math.ceil(len(tensors) / batch_size))

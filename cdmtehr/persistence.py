@@ -355,6 +355,7 @@ def load_synthesizer(cls, path, device="cpu"):
         params = manifest["params"]
         # Files written before noise_correlation existed were trained with white noise.
         params.setdefault("noise_correlation", 0.0)
+        params.setdefault("time_pooling", False)  # and without time pooling
         synthesizer = cls(**params)
         layout = StateLayout.from_dict(manifest["layout"])
         frequencies = decoder(manifest["frequencies"])

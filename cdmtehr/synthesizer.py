@@ -44,6 +44,7 @@ _PARAMETER_CONSTRAINTS = {
     "batch_size": Interval("int", 1),
     "hidden_size": Interval("int", 1),
     "num_layers": Interval("int", 1),
+    "time_pooling": Boolean(),
     "embedding_dim": Interval("int", 2),
     "learning_rate": Interval("real", 0, closed="neither"),
     "guidance_dropout": Interval("real", 0, 1),
@@ -108,6 +109,12 @@ class CDMTSynthesizer(BaseEstimator):
         GRU width per direction.
     num_layers : int, default=2
         Stacked bidirectional GRU layers.
+    time_pooling : bool, default=False
+        Also feed the GRU averages of the noisy state along time (the whole stay, and
+        exponential averages backward and forward) and give each numeric output a direct,
+        noise-dependent path from the averages of its own input, so that the denoiser can
+        pool a value's noisy copies over the stay from the start of training
+        (docs/method.md).
     embedding_dim : int, default=4
         Embedding dimension of categorical features with more than two levels (binary ones,
         such as observation masks, use 2).
@@ -190,6 +197,7 @@ class CDMTSynthesizer(BaseEstimator):
         batch_size=256,
         hidden_size=128,
         num_layers=2,
+        time_pooling=False,
         embedding_dim=4,
         learning_rate=1e-3,
         guidance_dropout=0.1,
@@ -214,6 +222,7 @@ class CDMTSynthesizer(BaseEstimator):
         self.batch_size = batch_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
+        self.time_pooling = time_pooling
         self.embedding_dim = embedding_dim
         self.learning_rate = learning_rate
         self.guidance_dropout = guidance_dropout
@@ -314,6 +323,7 @@ class CDMTSynthesizer(BaseEstimator):
                 static_frequencies=static_freq,
                 hidden_size=self.hidden_size,
                 num_layers=self.num_layers,
+                time_pooling=self.time_pooling,
             ).to(device)
         schedule = make_schedule(self.schedule, layout).to(device)
         ema, history = train(
@@ -701,6 +711,9 @@ class CDMTSynthesizer(BaseEstimator):
                 CDMTWarning,
                 stacklevel=2,
             )
+        # Parameters added since: objects pickled before them were fitted without them.
+        state.setdefault("noise_correlation", 0.0)
+        state.setdefault("time_pooling", False)
         self.__dict__.update(state)
         if "device_" in state:
             self.device_ = torch.device("cpu")

@@ -50,6 +50,10 @@ class Denoiser(nn.Module):
         initialise logit biases and to calibrate cross-entropies by the marginal entropy.
     hidden_size, num_layers, dropout
         Passed to `BiGRUNetwork`.
+    time_pooling : bool, default=False
+        Feed the network averages of the state along time (`BiGRUNetwork`'s
+        ``pooled_inputs``) and smooth the skip connection of temporal numeric values along
+        time with weights the network chooses (see `predict`).
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class Denoiser(nn.Module):
         hidden_size: int = 128,
         num_layers: int = 2,
         dropout: float = 0.0,
+        time_pooling: bool = False,
     ):
         super().__init__()
         self.layout = layout
@@ -68,7 +73,12 @@ class Denoiser(nn.Module):
         # Kept as plain lists so that a model file can rebuild the module exactly.
         self.temporal_frequencies = [np.asarray(f, dtype=np.float64) for f in temporal_frequencies]
         self.static_frequencies = [np.asarray(f, dtype=np.float64) for f in static_frequencies]
-        self.network_size = {"hidden_size": hidden_size, "num_layers": num_layers, "dropout": dropout}
+        self.network_size = {
+            "hidden_size": hidden_size,
+            "num_layers": num_layers,
+            "dropout": dropout,
+            "time_pooling": bool(time_pooling),
+        }
         self.temporal_embedding = CategoryEmbedding(layout.temporal)
         self.static_embedding = CategoryEmbedding(layout.static)
         temporal, static = layout.temporal, layout.static
@@ -82,6 +92,8 @@ class Denoiser(nn.Module):
             hidden_size=hidden_size,
             num_layers=num_layers,
             dropout=dropout,
+            pooled_inputs=temporal.width if time_pooling else 0,
+            smoothed_features=temporal.n_numeric,
         )
         self._init_logit_bias(
             self.network.temporal_head.bias, temporal, temporal_frequencies, self.temporal_embedding
@@ -167,7 +179,7 @@ class Denoiser(nn.Module):
         c_noise = torch.log(sigma_features.clamp_min(1e-4)) / 4
         temporal_in, static_in = self._split(x * c_in)
         temporal_noise, static_noise = self._split_features(c_noise)
-        temporal_out, static_out = self.network(
+        temporal_out, static_out, skip_weights = self.network(
             torch.cat([temporal_in, temporal_noise], dim=-1),
             torch.cat([static_in, static_noise], dim=-1),
             c_noise.mean(dim=1),
@@ -184,7 +196,10 @@ class Denoiser(nn.Module):
         # EDM preconditioning of the numeric numbers.
         x_temporal, x_static = self._split(x)
         sigma_temporal, sigma_static = self._split(sigma)
-        x_numeric = torch.cat([x_temporal[..., :n_values].flatten(1), x_static[..., :n_static_values]], -1)
+        x_values = x_temporal[..., :n_values]
+        if skip_weights is not None:
+            x_values = x_values + self._smoothing(x_values, skip_weights)
+        x_numeric = torch.cat([x_values.flatten(1), x_static[..., :n_static_values]], -1)
         s_numeric = torch.cat(
             [sigma_temporal[..., :n_values].flatten(1), sigma_static[..., :n_static_values]], -1
         )
@@ -201,6 +216,20 @@ class Denoiser(nn.Module):
         static = torch.cat([static_values, self.static_embedding.interpolate(static_logits)], -1)
         denoised = torch.cat([temporal.flatten(1), static], dim=-1)
         return DenoiserOutput(denoised, temporal_values, static_values, temporal_logits, static_logits)
+
+    def _smoothing(self, values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """sum_k w_k (A_k x - x): how far the skip connection moves toward the averages.
+
+        With time pooling the skip connection passes c_skip (x + sum_k w_k (A_k x - x))
+        instead of EDM's c_skip x, where A_k are the averages along time of `pooling_kernels`
+        (the stay, the past, the future) and w_k (B, K, Kn) come from the network. For a value
+        that stays constant over a stay, the best guess at low noise is the average of its
+        noisy copies, not the copy at hand; reaching it through F_theta alone would take
+        outputs of order 1/sigma that cancel the noise of each step (EDM's c_skip tends to 1),
+        which a short training does not learn. Here it is w = 1 on the stay average.
+        """
+        averages = torch.einsum("kts,bsn->btkn", self.network.kernels.to(values.dtype), values)
+        return torch.einsum("btkn,bkn->btn", averages - values[:, :, None, :], weights.to(values.dtype))
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, condition: torch.Tensor):
         """Denoised states (B, M) for noisy states `x` at noise levels `sigma`."""

@@ -7,6 +7,25 @@ from torch import nn
 
 from .embeddings import FourierFeatures
 
+# Half-life in time steps of the two exponential averages (forward and backward in time) that
+# `time_pooling` adds to the global mean over the stay.
+POOLING_HALF_LIFE = 4.0
+
+
+def pooling_kernels(length: int, half_life: float = POOLING_HALF_LIFE) -> torch.Tensor:
+    """Averaging kernels along time, shape (3, T, T), each row summing to 1.
+
+    Row t of kernel k gives the weights of steps s in the k-th average seen from step t: the
+    mean over all T steps, an exponential average of steps s <= t, and one of steps s >= t.
+    """
+    steps = torch.arange(length, dtype=torch.float64)
+    lag = steps[:, None] - steps[None, :]  # t - s
+    decay = torch.pow(0.5, lag.abs() / half_life)
+    past = torch.where(lag >= 0, decay, 0.0)
+    future = torch.where(lag <= 0, decay, 0.0)
+    kernels = torch.stack([torch.ones(length, length), past, future])
+    return (kernels / kernels.sum(dim=-1, keepdim=True)).float()
+
 
 class _FiLM(nn.Module):
     """Feature-wise affine modulation h (1 + scale) + shift from a conditioning vector."""
@@ -51,7 +70,19 @@ class BiGRUNetwork(nn.Module):
         Stacked GRU layers.
     dropout : float, default=0.0
         Dropout between GRU layers.
+    pooled_inputs : int, default=0
+        Time pooling: the first `pooled_inputs` temporal inputs (the scaled state) are also
+        averaged along time by the kernels of `pooling_kernels` and fed to the GRU next to the
+        raw inputs. 0 turns it off (models saved before it existed).
+    smoothed_features : int, default=0
+        Numeric features (first among the temporal inputs) whose skip connection the denoiser
+        smooths along time: the network then also returns, per patient, one weight per kernel
+        and feature (see `Denoiser.predict`). Needs `pooled_inputs`.
     """
+
+    # Class-level defaults: networks pickled before time pooling existed have no such attributes.
+    pooled_inputs = 0
+    smoothed_features = 0
 
     def __init__(
         self,
@@ -64,9 +95,22 @@ class BiGRUNetwork(nn.Module):
         hidden_size: int = 128,
         num_layers: int = 2,
         dropout: float = 0.0,
+        pooled_inputs: int = 0,
+        smoothed_features: int = 0,
     ):
         super().__init__()
         hidden = hidden_size
+        self.pooled_inputs = pooled_inputs
+        self.smoothed_features = smoothed_features if pooled_inputs else 0
+        if pooled_inputs:
+            self.register_buffer("kernels", pooling_kernels(max_length), persistent=False)
+            n_kernels = self.kernels.shape[0]
+            temporal_in += n_kernels * pooled_inputs
+        if self.smoothed_features:
+            # Zero: the untrained denoiser keeps EDM's plain skip connection.
+            self.skip_weights = nn.Linear(hidden, n_kernels * self.smoothed_features)
+            nn.init.zeros_(self.skip_weights.weight)
+            nn.init.zeros_(self.skip_weights.bias)
         self.noise_embedding = nn.Sequential(
             FourierFeatures(64), nn.Linear(64, hidden), nn.SiLU(), nn.Linear(hidden, hidden)
         )
@@ -111,12 +155,23 @@ class BiGRUNetwork(nn.Module):
         -------
         temporal_out : Tensor of shape (B, T, temporal_out)
         static_out : Tensor of shape (B, static_out)
+        skip_weights : Tensor of shape (B, n_kernels, smoothed_features) or None
+            Weight of each kernel's average in the smoothed skip connection of each feature.
         """
         conditioning = self.noise_embedding(noise_level) + self.condition_embedding(condition)
         conditioning = conditioning + self.static_projection(static)
+        if self.pooled_inputs:
+            # (K, T, T) x (B, T, P) -> (B, T, K, P): every average seen from every step.
+            pooled = torch.einsum("kts,bsp->btkp", self.kernels, temporal[..., : self.pooled_inputs])
+            temporal = torch.cat([temporal, pooled.flatten(2)], dim=-1)
         hidden = self.input_projection(temporal) + self.position_embedding
         hidden = self.input_film(nn.functional.silu(hidden), conditioning)
         hidden, _ = self.gru(hidden)
         hidden = self.output_film(self.output_norm(hidden), conditioning)
-        pooled = torch.cat([hidden.mean(dim=1), hidden.amax(dim=1), conditioning], dim=-1)
-        return self.temporal_head(hidden), self.static_head(pooled)
+        summary = torch.cat([hidden.mean(dim=1), hidden.amax(dim=1), conditioning], dim=-1)
+        skip_weights = None
+        if self.smoothed_features:
+            skip_weights = self.skip_weights(nn.functional.silu(conditioning)).unflatten(
+                -1, (-1, self.smoothed_features)
+            )
+        return self.temporal_head(hidden), self.static_head(summary), skip_weights

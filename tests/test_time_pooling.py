@@ -1,0 +1,170 @@
+"""Time pooling in the denoiser network (BiGRUNetwork's pooled inputs and direct path)."""
+
+import json
+import pickle
+import zipfile
+
+import pytest
+import torch
+from test_diffusion import make_cohort
+from test_edge_cases import ROLES, TINY, assert_output_contract, cohort
+
+from cdmtehr import CDMTSynthesizer
+from cdmtehr.diffusion.batches import CohortTensors
+from cdmtehr.diffusion.denoiser import Denoiser, categorical_frequencies
+from cdmtehr.diffusion.layout import StateLayout
+from cdmtehr.diffusion.network import BiGRUNetwork, pooling_kernels
+from cdmtehr.exceptions import InvalidParameterError
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 48])
+def test_pooling_kernels_are_averages_over_the_stay_the_past_and_the_future(length):
+    kernels = pooling_kernels(length, half_life=2.0)
+    assert kernels.shape == (3, length, length)
+    torch.testing.assert_close(kernels.sum(-1), torch.ones(3, length))
+    assert (kernels >= 0).all()
+    stay, past, future = kernels
+    torch.testing.assert_close(stay, torch.full((length, length), 1.0 / length))
+    assert torch.equal(past, torch.tril(past))
+    assert torch.equal(future, torch.triu(future))
+    if length >= 3:
+        # Half-life 2 steps: the step two back weighs half as much as the step itself.
+        row = past[length - 1]
+        torch.testing.assert_close(row[length - 3] / row[length - 1], torch.tensor(0.5))
+        torch.testing.assert_close(future[0, 2] / future[0, 0], torch.tensor(0.5))
+
+
+def network(pooled_inputs, smoothed_features, length=5, temporal_in=6):
+    torch.manual_seed(0)
+    return BiGRUNetwork(
+        temporal_in=temporal_in,
+        static_in=2,
+        temporal_out=4,
+        static_out=1,
+        max_length=length,
+        n_classes=0,
+        hidden_size=8,
+        num_layers=1,
+        pooled_inputs=pooled_inputs,
+        smoothed_features=smoothed_features,
+    )
+
+
+def network_inputs(batch=2, length=5):
+    return (
+        torch.randn(batch, length, 6),
+        torch.randn(batch, 2),
+        torch.zeros(batch),
+        torch.zeros(batch, dtype=torch.long),
+    )
+
+
+def test_pooled_inputs_widen_the_gru_input_and_skip_weights_start_at_zero():
+    plain, pooled = network(0, 0), network(3, 2)
+    assert pooled.input_projection.in_features == plain.input_projection.in_features + 3 * 3
+    *_, weights = pooled(*network_inputs())
+    assert weights.shape == (2, 3, 2)
+    assert torch.equal(weights, torch.zeros_like(weights))
+    assert plain(*network_inputs())[2] is None
+
+
+@pytest.fixture
+def layout():
+    return StateLayout.from_cohort(make_cohort(length=6), embedding_dim=4)
+
+
+def denoiser(layout, time_pooling):
+    tensors = CohortTensors.from_cohort(make_cohort(length=6), layout)
+    temporal_freq, static_freq = categorical_frequencies(tensors, layout)
+    torch.manual_seed(0)
+    return Denoiser(layout, 2, temporal_freq, static_freq, hidden_size=16, time_pooling=time_pooling)
+
+
+def test_untrained_denoiser_with_time_pooling_keeps_the_plain_skip_connection(layout):
+    model = denoiser(layout, True)
+    x = torch.randn(3, layout.size)
+    sigma = torch.full((layout.size,), 0.7)
+    condition = torch.zeros(3, dtype=torch.long)
+    n_values = layout.temporal.n_numeric
+    temporal = model.predict(x, sigma, condition).temporal_values
+    x_values = x[:, : layout.max_length * layout.temporal.width].unflatten(
+        1, (layout.max_length, layout.temporal.width)
+    )[..., :n_values]
+    # Zero heads and zero skip weights: D = c_skip x (EDM with sigma_data = 1).
+    torch.testing.assert_close(temporal, x_values / (0.7**2 + 1))
+
+
+def test_skip_weight_one_on_the_stay_average_denoises_to_the_average(layout):
+    model = denoiser(layout, True)
+    n_values = layout.temporal.n_numeric
+    with torch.no_grad():
+        model.network.skip_weights.bias.view(3, n_values)[0] = 1.0
+    x = torch.randn(3, layout.size)
+    sigma = torch.full((layout.size,), 0.2)
+    temporal = model.predict(x, sigma, torch.zeros(3, dtype=torch.long)).temporal_values
+    x_values = x[:, : layout.max_length * layout.temporal.width].unflatten(
+        1, (layout.max_length, layout.temporal.width)
+    )[..., :n_values]
+    # D = c_skip * (the stay's average): every step gets the same value.
+    expected = x_values.mean(dim=1, keepdim=True).expand_as(x_values) / (0.2**2 + 1)
+    torch.testing.assert_close(temporal, expected)
+
+
+def test_networks_pickled_before_time_pooling_run_without_it():
+    net = network(0, 0)
+    state = net.__dict__.copy()
+    del state["pooled_inputs"], state["smoothed_features"]  # as pickled before they existed
+    old = BiGRUNetwork.__new__(BiGRUNetwork)
+    old.__dict__.update(state)
+    args = network_inputs()
+    for new, previous in zip(net(*args)[:2], old(*args)[:2]):
+        assert torch.equal(new, previous)
+    assert old(*args)[2] is None
+
+
+def test_synthesizer_with_time_pooling_keeps_the_contract_and_round_trips(tmp_path):
+    df = cohort(n_patients=6, length=4)
+    synth = CDMTSynthesizer(time_pooling=True, **TINY).fit(df, **ROLES)
+    assert synth.model_.network.pooled_inputs == synth.layout_.temporal.width
+    out = synth.sample(5, steps=3, random_state=0)
+    assert_output_contract(out, df, ROLES, 5)
+    path = tmp_path / "model.cdmt"
+    synth.save(path)
+    loaded = CDMTSynthesizer.load(path)
+    assert loaded.time_pooling is True
+    assert loaded.sample(5, steps=3, random_state=0).equals(out)
+    assert pickle.loads(pickle.dumps(synth)).sample(5, steps=3, random_state=0).equals(out)
+    plain = CDMTSynthesizer(time_pooling=False, **TINY).fit(df, **ROLES)
+    assert not plain.sample(5, steps=3, random_state=0).equals(out)
+
+
+def test_model_files_and_pickles_from_before_time_pooling_load_without_it(tmp_path):
+    synth = CDMTSynthesizer(time_pooling=False, **TINY).fit(cohort(), **ROLES)
+    expected = synth.sample(3, steps=2, random_state=0)
+    path = tmp_path / "model.cdmt"
+    synth.save(path)
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    manifest = json.loads(parts["manifest.json"])
+    # As written before the parameter existed.
+    del manifest["params"]["time_pooling"], manifest["network_size"]["time_pooling"]
+    parts["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    loaded = CDMTSynthesizer.load(path)
+    assert loaded.time_pooling is False
+    assert loaded.sample(3, steps=2, random_state=0).equals(expected)
+
+    state = synth.__getstate__()
+    del state["time_pooling"]
+    old = CDMTSynthesizer.__new__(CDMTSynthesizer)
+    old.__setstate__(state)
+    assert old.get_params()["time_pooling"] is False
+    assert old.sample(3, steps=2, random_state=0).equals(expected)
+
+
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_time_pooling_must_be_a_bool(value):
+    with pytest.raises(InvalidParameterError, match="time_pooling"):
+        CDMTSynthesizer(time_pooling=value, **TINY).fit(cohort(), **ROLES)

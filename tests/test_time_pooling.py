@@ -63,7 +63,7 @@ def test_pooled_inputs_widen_the_gru_input_and_skip_weights_start_at_zero():
     plain, pooled = network(0, 0), network(3, 2)
     assert pooled.input_projection.in_features == plain.input_projection.in_features + 3 * 3
     *_, weights = pooled(*network_inputs())
-    assert weights.shape == (2, 3, 2)
+    assert weights.shape == (2, 5, 3, 2)
     assert torch.equal(weights, torch.zeros_like(weights))
     assert plain(*network_inputs())[2] is None
 

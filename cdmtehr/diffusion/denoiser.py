@@ -222,14 +222,14 @@ class Denoiser(nn.Module):
 
         With time pooling the skip connection passes c_skip (x + sum_k w_k (A_k x - x))
         instead of EDM's c_skip x, where A_k are the averages along time of `pooling_kernels`
-        (the stay, the past, the future) and w_k (B, K, Kn) come from the network. For a value
+        (the stay, the past, the future) and w_k (B, T, K, Kn) come from the network, per step. For a value
         that stays constant over a stay, the best guess at low noise is the average of its
         noisy copies, not the copy at hand; reaching it through F_theta alone would take
         outputs of order 1/sigma that cancel the noise of each step (EDM's c_skip tends to 1),
         which a short training does not learn. Here it is w = 1 on the stay average.
         """
         averages = torch.einsum("kts,bsn->btkn", self.network.kernels.to(values.dtype), values)
-        return torch.einsum("btkn,bkn->btn", averages - values[:, :, None, :], weights.to(values.dtype))
+        return torch.einsum("btkn,btkn->btn", averages - values[:, :, None, :], weights.to(values.dtype))
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, condition: torch.Tensor):
         """Denoised states (B, M) for noisy states `x` at noise levels `sigma`."""

@@ -76,7 +76,7 @@ class BiGRUNetwork(nn.Module):
         raw inputs. 0 turns it off (models saved before it existed).
     smoothed_features : int, default=0
         Numeric features (first among the temporal inputs) whose skip connection the denoiser
-        smooths along time: the network then also returns, per patient, one weight per kernel
+        smooths along time: the network then also returns, per step, one weight per kernel
         and feature (see `Denoiser.predict`). Needs `pooled_inputs`.
     """
 
@@ -108,7 +108,7 @@ class BiGRUNetwork(nn.Module):
             temporal_in += n_kernels * pooled_inputs
         if self.smoothed_features:
             # Zero: the untrained denoiser keeps EDM's plain skip connection.
-            self.skip_weights = nn.Linear(hidden, n_kernels * self.smoothed_features)
+            self.skip_weights = nn.Linear(2 * hidden, n_kernels * self.smoothed_features)
             nn.init.zeros_(self.skip_weights.weight)
             nn.init.zeros_(self.skip_weights.bias)
         self.noise_embedding = nn.Sequential(
@@ -155,7 +155,7 @@ class BiGRUNetwork(nn.Module):
         -------
         temporal_out : Tensor of shape (B, T, temporal_out)
         static_out : Tensor of shape (B, static_out)
-        skip_weights : Tensor of shape (B, n_kernels, smoothed_features) or None
+        skip_weights : Tensor of shape (B, T, n_kernels, smoothed_features) or None
             Weight of each kernel's average in the smoothed skip connection of each feature.
         """
         conditioning = self.noise_embedding(noise_level) + self.condition_embedding(condition)
@@ -171,7 +171,6 @@ class BiGRUNetwork(nn.Module):
         summary = torch.cat([hidden.mean(dim=1), hidden.amax(dim=1), conditioning], dim=-1)
         skip_weights = None
         if self.smoothed_features:
-            skip_weights = self.skip_weights(nn.functional.silu(conditioning)).unflatten(
-                -1, (-1, self.smoothed_features)
-            )
+            # Per step, from the sequence: a value may hold still for a day, then jump.
+            skip_weights = self.skip_weights(hidden).unflatten(-1, (-1, self.smoothed_features))
         return self.temporal_head(hidden), self.static_head(summary), skip_weights

@@ -45,6 +45,7 @@ _PARAMETER_CONSTRAINTS = {
     "hidden_size": Interval("int", 1),
     "num_layers": Interval("int", 1),
     "time_pooling": Boolean(),
+    "ever_measured_flags": Boolean(),
     "embedding_dim": Interval("int", 2),
     "learning_rate": Interval("real", 0, closed="neither"),
     "guidance_dropout": Interval("real", 0, 1),
@@ -114,6 +115,13 @@ class CDMTSynthesizer(BaseEstimator):
         exponential averages backward and forward) and give each numeric output a direct,
         noise-dependent path from the averages of its own input, so that the denoiser can
         pool a value's noisy copies over the stay from the start of training
+        (docs/method.md).
+    ever_measured_flags : bool, default=False
+        Give every numeric column that some patients never have a per-patient flag "measured
+        at least once in the stay", generated with the other static features; a patient
+        generated with the flag off gets none of that column's values. Whether a patient is
+        monitored for something at all (an arterial line, a ventilator) is one decision per
+        stay, which per-step observation masks alone spread over too many patients
         (docs/method.md).
     embedding_dim : int, default=4
         Embedding dimension of categorical features with more than two levels (binary ones,
@@ -198,6 +206,7 @@ class CDMTSynthesizer(BaseEstimator):
         hidden_size=128,
         num_layers=2,
         time_pooling=False,
+        ever_measured_flags=False,
         embedding_dim=4,
         learning_rate=1e-3,
         guidance_dropout=0.1,
@@ -223,6 +232,7 @@ class CDMTSynthesizer(BaseEstimator):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.time_pooling = time_pooling
+        self.ever_measured_flags = ever_measured_flags
         self.embedding_dim = embedding_dim
         self.learning_rate = learning_rate
         self.guidance_dropout = guidance_dropout
@@ -305,7 +315,9 @@ class CDMTSynthesizer(BaseEstimator):
         n_validation = self._validation_size(cohort.n_patients)
         self._forget_fit()  # only now: a refit on bad data keeps the fitted model
         generator = _torch_generator(self.random_state)
-        layout = StateLayout.from_cohort(cohort, embedding_dim=self.embedding_dim)
+        layout = StateLayout.from_cohort(
+            cohort, embedding_dim=self.embedding_dim, ever_measured=self.ever_measured_flags
+        )
         tensors = CohortTensors.from_cohort(cohort, layout, device=device)
         validation = None
         if n_validation:
@@ -714,6 +726,7 @@ class CDMTSynthesizer(BaseEstimator):
         # Parameters added since: objects pickled before them were fitted without them.
         state.setdefault("noise_correlation", 0.0)
         state.setdefault("time_pooling", False)
+        state.setdefault("ever_measured_flags", False)
         self.__dict__.update(state)
         if "device_" in state:
             self.device_ = torch.device("cpu")

@@ -27,7 +27,7 @@ class CohortTensors:
     static_values : Tensor (N, Sn) float32
     static_observed : Tensor (N, Sn) bool
     static_codes : Tensor (N, Ks_cat) long
-        Static masks, then static categorical columns.
+        Static masks, static categorical columns, then "ever measured" flags.
     condition : Tensor (N,) long
     """
 
@@ -49,10 +49,12 @@ class CohortTensors:
         if layout.has_validity:
             parts.append(valid[:, :, None].astype(np.int64))
         codes = np.concatenate(parts, axis=2)
+        measured = (cohort.observed & valid[:, :, None]).any(axis=1)
         static_codes = np.concatenate(
             [
                 cohort.static_observed[:, list(layout.masked_static_values)].astype(np.int64),
                 cohort.static_categorical.astype(np.int64),
+                measured[:, list(layout.ever_measured_values)].astype(np.int64),
             ],
             axis=1,
         )

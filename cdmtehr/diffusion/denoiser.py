@@ -263,13 +263,19 @@ class Denoiser(nn.Module):
             (x.shape[0], layout.n_static_values), dtype=torch.bool, device=x.device
         )
         static_observed[:, list(layout.masked_static_values)] = static_codes[:, :n_static_masks] == 1
+        n_static_columns = n_static_masks + layout.n_static_categorical
+        if layout.ever_measured_values:
+            # A channel flagged "never measured" has no values in the whole stay.
+            measured = static_codes[:, n_static_columns:] == 1
+            flagged = list(layout.ever_measured_values)
+            observed[..., flagged] &= measured[:, None, :]
         arrays = {
             "numeric": temporal[..., :n_values],
             "observed": observed,
             "categorical": categorical,
             "static_numeric": static[..., : layout.n_static_values],
             "static_observed": static_observed,
-            "static_categorical": static_codes[:, n_static_masks:],
+            "static_categorical": static_codes[:, n_static_masks:n_static_columns],
             "lengths": lengths,
         }
         return {name: value.cpu().numpy() for name, value in arrays.items()}

@@ -128,7 +128,8 @@ class StateLayout:
     Temporal features, in order: ``n_values`` numeric values, then the categorical features
     ``mask_features`` (observation masks of the numeric channels that are sometimes missing),
     the temporal categorical columns, and the validity flag when lengths vary.
-    Static features: static numeric values, then their masks, then static categorical columns.
+    Static features: static numeric values, then their masks, the static categorical columns,
+    and the "ever measured in the stay" flags of ``ever_measured_values``.
 
     Parameters
     ----------
@@ -152,6 +153,11 @@ class StateLayout:
         Static numeric columns that carry a mask feature.
     n_static_categorical : int
         Static categorical columns.
+    ever_measured_values : tuple of int, default=()
+        Temporal numeric channels with a per-patient binary flag "measured at least once in
+        the stay" (a static feature). A patient generated with the flag off has none of that
+        channel's values: whether a patient is monitored for something at all is one decision
+        per stay, which per-step masks alone spread over too many patients.
     """
 
     max_length: int
@@ -164,10 +170,15 @@ class StateLayout:
     n_static_values: int
     masked_static_values: tuple
     n_static_categorical: int
+    ever_measured_values: tuple = ()
 
     @classmethod
-    def from_cohort(cls, cohort, embedding_dim: int = 4) -> StateLayout:
-        """Build the layout of an `EncodedCohort` (masks only where values are ever missing)."""
+    def from_cohort(cls, cohort, embedding_dim: int = 4, ever_measured: bool = False) -> StateLayout:
+        """Build the layout of an `EncodedCohort` (masks only where values are ever missing).
+
+        With `ever_measured`, every numeric channel that some patient never has gets an
+        "ever measured" flag.
+        """
         valid = cohort.length_mask()
         ever_missing = (~cohort.observed & valid[:, :, None]).any(axis=(0, 1))
         masked_values = tuple(int(k) for k in np.flatnonzero(ever_missing))
@@ -179,8 +190,14 @@ class StateLayout:
         )
         static_missing = (~cohort.static_observed).any(axis=0)
         masked_static = tuple(int(k) for k in np.flatnonzero(static_missing))
-        static_levels = (2,) * len(masked_static) + tuple(
-            int(v) for v in cohort.static_categorical_levels
+        flagged = ()
+        if ever_measured:
+            measured = (cohort.observed & valid[:, :, None]).any(axis=1)
+            flagged = tuple(k for k in masked_values if not measured[:, k].all())
+        static_levels = (
+            (2,) * len(masked_static)
+            + tuple(int(v) for v in cohort.static_categorical_levels)
+            + (2,) * len(flagged)
         )
         return cls(
             max_length=int(cohort.max_length),
@@ -193,6 +210,7 @@ class StateLayout:
             n_static_values=int(cohort.static_numeric.shape[1]),
             masked_static_values=masked_static,
             n_static_categorical=len(cohort.static_categorical_levels),
+            ever_measured_values=flagged,
         )
 
     @property
@@ -236,8 +254,12 @@ class StateLayout:
             "n_static_values": self.n_static_values,
             "masked_static_values": list(self.masked_static_values),
             "static_categorical_levels": list(
-                self.static.categorical_levels[len(self.masked_static_values) :]
+                self.static.categorical_levels[
+                    len(self.masked_static_values) : len(self.masked_static_values)
+                    + self.n_static_categorical
+                ]
             ),
+            "ever_measured_values": list(self.ever_measured_values),
             "embedding_dim": self.temporal.embedding_dim,
         }
 
@@ -251,7 +273,11 @@ class StateLayout:
             + ((2,) if spec["has_validity"] else ())
         )
         masked_static = tuple(spec["masked_static_values"])
-        static_levels = (2,) * len(masked_static) + tuple(spec["static_categorical_levels"])
+        # Files written before the flags existed have none.
+        flagged = tuple(spec.get("ever_measured_values", ()))
+        static_levels = (
+            (2,) * len(masked_static) + tuple(spec["static_categorical_levels"]) + (2,) * len(flagged)
+        )
         return cls(
             max_length=spec["max_length"],
             temporal=BlockLayout(spec["n_values"], temporal_levels, spec["embedding_dim"]),
@@ -263,4 +289,5 @@ class StateLayout:
             n_static_values=spec["n_static_values"],
             masked_static_values=masked_static,
             n_static_categorical=len(spec["static_categorical_levels"]),
+            ever_measured_values=flagged,
         )

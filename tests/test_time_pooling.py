@@ -168,3 +168,11 @@ def test_model_files_and_pickles_from_before_time_pooling_load_without_it(tmp_pa
 def test_time_pooling_must_be_a_bool(value):
     with pytest.raises(InvalidParameterError, match="time_pooling"):
         CDMTSynthesizer(time_pooling=value, **TINY).fit(cohort(), **ROLES)
+
+
+def test_pooling_kernels_can_leave_out_the_stay_average():
+    both = pooling_kernels(6, half_life=3.0, kinds=("past", "future"))
+    assert both.shape == (2, 6, 6)
+    torch.testing.assert_close(both, pooling_kernels(6, half_life=3.0)[1:])
+    with pytest.raises(KeyError):
+        pooling_kernels(6, kinds=("median",))

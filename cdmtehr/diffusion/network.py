@@ -10,20 +10,28 @@ from .embeddings import FourierFeatures
 # Half-life in time steps of the two exponential averages (forward and backward in time) that
 # `time_pooling` adds to the global mean over the stay.
 POOLING_HALF_LIFE = 4.0
+POOLING_KERNELS = ("stay", "past", "future")
 
 
-def pooling_kernels(length: int, half_life: float = POOLING_HALF_LIFE) -> torch.Tensor:
-    """Averaging kernels along time, shape (3, T, T), each row summing to 1.
+def pooling_kernels(length: int, half_life: float | None = None, kinds=None) -> torch.Tensor:
+    """Averaging kernels along time, shape (K, T, T), each row summing to 1.
 
-    Row t of kernel k gives the weights of steps s in the k-th average seen from step t: the
-    mean over all T steps, an exponential average of steps s <= t, and one of steps s >= t.
+    Row t of a kernel gives the weights of steps s in an average seen from step t: "stay" is
+    the mean over all T steps, "past" an exponential average of steps s <= t and "future" one
+    of steps s >= t (half-life `half_life` steps, default `POOLING_HALF_LIFE`). `kinds`
+    defaults to `POOLING_KERNELS`.
     """
+    half_life = POOLING_HALF_LIFE if half_life is None else half_life
+    kinds = POOLING_KERNELS if kinds is None else kinds
     steps = torch.arange(length, dtype=torch.float64)
     lag = steps[:, None] - steps[None, :]  # t - s
     decay = torch.pow(0.5, lag.abs() / half_life)
-    past = torch.where(lag >= 0, decay, 0.0)
-    future = torch.where(lag <= 0, decay, 0.0)
-    kernels = torch.stack([torch.ones(length, length), past, future])
+    choices = {
+        "stay": torch.ones(length, length, dtype=torch.float64),
+        "past": torch.where(lag >= 0, decay, 0.0),
+        "future": torch.where(lag <= 0, decay, 0.0),
+    }
+    kernels = torch.stack([choices[kind] for kind in kinds])
     return (kernels / kernels.sum(dim=-1, keepdim=True)).float()
 
 

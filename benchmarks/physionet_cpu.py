@@ -128,12 +128,16 @@ def main(argv=None):
     parser.add_argument("--save-model", default=None, metavar="FILE",
                         help="write the fitted model here; the issue-4 scripts reuse it "
                              "with --model FILE")
+    parser.add_argument("--no-time-pooling", action="store_true",
+                        help="fit with time_pooling=False, the default before session 4 (the "
+                             "model the issue-4 figures in docs/benchmarks.md come from)")
     args = parser.parse_args(argv)
 
     df, roles = load_physionet2012(return_roles=True)
     train, test = split_by_patient(df, roles["id_col"], 3000, args.seed)
 
     synth = CDMTSynthesizer(max_time=args.max_time, epochs=args.epochs or 10_000,
+                            time_pooling=not args.no_time_pooling,
                             random_state=args.seed, verbose=True)
     synth.fit(train, **roles)
     if args.save_model:

@@ -110,7 +110,7 @@ class CDMTSynthesizer(BaseEstimator):
         GRU width per direction.
     num_layers : int, default=2
         Stacked bidirectional GRU layers.
-    time_pooling : bool, default=False
+    time_pooling : bool, default=True
         Also feed the GRU averages of the noisy state along time (the whole stay, and
         exponential averages backward and forward) and give each numeric output a direct,
         noise-dependent path from the averages of its own input, so that the denoiser can
@@ -205,7 +205,7 @@ class CDMTSynthesizer(BaseEstimator):
         batch_size=256,
         hidden_size=128,
         num_layers=2,
-        time_pooling=False,
+        time_pooling=True,
         ever_measured_flags=False,
         embedding_dim=4,
         learning_rate=1e-3,

@@ -25,7 +25,7 @@ from ._parameters import (
     check_parameters,
 )
 from .diffusion.batches import CohortTensors
-from .diffusion.denoiser import Denoiser, categorical_frequencies
+from .diffusion.denoiser import Denoiser, categorical_frequencies, numeric_step_scales
 from .diffusion.layout import StateLayout
 from .diffusion.noise import noise_sampler
 from .diffusion.schedule import SCHEDULES, make_schedule
@@ -336,6 +336,7 @@ class CDMTSynthesizer(BaseEstimator):
                 hidden_size=self.hidden_size,
                 num_layers=self.num_layers,
                 time_pooling=self.time_pooling,
+                smoothing_scale=numeric_step_scales(tensors) if self.time_pooling else None,
             ).to(device)
         schedule = make_schedule(self.schedule, layout).to(device)
         ema, history = train(

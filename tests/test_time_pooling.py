@@ -4,6 +4,7 @@ import json
 import pickle
 import zipfile
 
+import numpy as np
 import pytest
 import torch
 from test_diffusion import make_cohort
@@ -11,7 +12,7 @@ from test_edge_cases import ROLES, TINY, assert_output_contract, cohort
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.diffusion.batches import CohortTensors
-from cdmtehr.diffusion.denoiser import Denoiser, categorical_frequencies
+from cdmtehr.diffusion.denoiser import Denoiser, categorical_frequencies, numeric_step_scales
 from cdmtehr.diffusion.layout import StateLayout
 from cdmtehr.diffusion.network import BiGRUNetwork, pooling_kernels
 from cdmtehr.exceptions import InvalidParameterError
@@ -176,3 +177,53 @@ def test_pooling_kernels_can_leave_out_the_stay_average():
     torch.testing.assert_close(both, pooling_kernels(6, half_life=3.0)[1:])
     with pytest.raises(KeyError):
         pooling_kernels(6, kinds=("median",))
+
+
+def test_step_scales_measure_the_change_between_consecutive_measurements():
+    cohort = make_cohort(n=3, length=6)
+    cohort.lengths[:] = 6
+    cohort.observed[:] = False
+    # Channel 0: measured at steps 0, 2 and 5 with values 1, 3, 2 (forward filled between).
+    cohort.observed[0, [0, 2, 5], 0] = True
+    cohort.numeric[0, :, 0] = [1, 1, 3, 3, 3, 2]
+    # Channel 1: a value charted at every step and never changing.
+    cohort.observed[:, :, 1] = True
+    cohort.numeric[:, :, 1] = 4.0
+    # Channel 2: measured once per stay: no change to measure.
+    cohort.observed[:, 3, 2] = True
+    layout = StateLayout.from_cohort(cohort, embedding_dim=4)
+    scales = numeric_step_scales(CohortTensors.from_cohort(cohort, layout))
+    # Changes +2 and -1: RMS sqrt(5/2), divided by sqrt 2.
+    np.testing.assert_allclose(scales, [np.sqrt(5 / 4), 0.0, 0.0], rtol=1e-6)
+
+
+def test_damping_fades_the_smoothing_below_each_values_own_changes(layout):
+    n_values = layout.temporal.n_numeric
+    scale = [0.5] * n_values
+    plain = denoiser(layout, True)
+    damped = Denoiser(
+        layout, 2, *categorical_frequencies(
+            CohortTensors.from_cohort(make_cohort(length=6), layout), layout
+        ), hidden_size=16, time_pooling=True, smoothing_scale=scale,
+    )
+    damped.load_state_dict(plain.state_dict())
+    for model in (plain, damped):
+        with torch.no_grad():
+            model.network.skip_weights.bias.view(3, n_values)[0] = 1.0
+    x = torch.randn(2, layout.size)
+    condition = torch.zeros(2, dtype=torch.long)
+
+    def values(model, sigma):
+        return model.predict(x, torch.full((layout.size,), sigma), condition).temporal_values
+
+    x_values = x[:, : layout.max_length * layout.temporal.width].unflatten(
+        1, (layout.max_length, layout.temporal.width)
+    )[..., :n_values]
+    for sigma in (0.05, 0.5, 5.0):
+        c_skip = 1 / (sigma**2 + 1)
+        weight = sigma**2 / (sigma**2 + 0.25)
+        average = x_values.mean(dim=1, keepdim=True)
+        expected = c_skip * (x_values + weight * (average - x_values))
+        torch.testing.assert_close(values(damped, sigma), expected)
+        torch.testing.assert_close(values(plain, sigma), c_skip * average.expand_as(x_values))
+    assert damped.network_size["smoothing_scale"] == scale

@@ -54,6 +54,11 @@ class Denoiser(nn.Module):
         Feed the network averages of the state along time (`BiGRUNetwork`'s
         ``pooled_inputs``) and smooth the skip connection of temporal numeric values along
         time with weights the network chooses (see `predict`).
+    smoothing_scale : sequence of float, optional
+        With time pooling: per temporal numeric value, the typical change between two of a
+        stay's consecutive measurements (`numeric_step_scales`). The smoothing weights are
+        damped by sigma^2 / (sigma^2 + scale^2), so that smoothing fades once the noise is
+        below the value's own changes. None: no damping.
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class Denoiser(nn.Module):
         num_layers: int = 2,
         dropout: float = 0.0,
         time_pooling: bool = False,
+        smoothing_scale=None,
     ):
         super().__init__()
         self.layout = layout
@@ -79,6 +85,11 @@ class Denoiser(nn.Module):
             "dropout": dropout,
             "time_pooling": bool(time_pooling),
         }
+        if smoothing_scale is not None:
+            # In the model file with the sizes (a JSON list), so that loading rebuilds it.
+            self.network_size["smoothing_scale"] = [float(v) for v in smoothing_scale]
+            smoothing_scale = torch.tensor(smoothing_scale, dtype=torch.float32)
+        self.register_buffer("smoothing_scale", smoothing_scale, persistent=False)
         self.temporal_embedding = CategoryEmbedding(layout.temporal)
         self.static_embedding = CategoryEmbedding(layout.static)
         temporal, static = layout.temporal, layout.static
@@ -198,6 +209,11 @@ class Denoiser(nn.Module):
         sigma_temporal, sigma_static = self._split(sigma)
         x_values = x_temporal[..., :n_values]
         if skip_weights is not None:
+            # Looked up in _buffers: denoisers pickled before the damping existed lack it.
+            scale = self._buffers.get("smoothing_scale")
+            if scale is not None:
+                noise = sigma_temporal[..., :n_values][:, :, None, :] ** 2
+                skip_weights = skip_weights * noise / (noise + scale**2).clamp_min(1e-12)
             x_values = x_values + self._smoothing(x_values, skip_weights)
         x_numeric = torch.cat([x_values.flatten(1), x_static[..., :n_static_values]], -1)
         s_numeric = torch.cat(
@@ -279,6 +295,21 @@ class Denoiser(nn.Module):
             "lengths": lengths,
         }
         return {name: value.cpu().numpy() for name, value in arrays.items()}
+
+
+def numeric_step_scales(tensors) -> list:
+    """Per temporal numeric value: RMS change between consecutive measurements of a stay / sqrt 2.
+
+    Unmeasured cells hold the last measurement (forward fill), so the change at a measured
+    step is its value minus the previous cell's. 0 for a value that never changes (a weight
+    charted again and again) and for values measured at most once per stay.
+    """
+    values, observed = tensors.values, tensors.observed & tensors.valid[..., None]
+    seen_before = torch.cumsum(observed.long(), dim=1)[:, :-1] > 0
+    counted = observed[:, 1:] & seen_before
+    change = (values[:, 1:] - values[:, :-1]) * counted
+    total = counted.sum(dim=(0, 1)).clamp_min(1)
+    return (((change**2).sum(dim=(0, 1)) / total / 2).sqrt()).tolist()
 
 
 def _entropies(frequencies) -> torch.Tensor:

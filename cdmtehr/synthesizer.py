@@ -112,17 +112,20 @@ class CDMTSynthesizer(BaseEstimator):
         Stacked bidirectional GRU layers.
     time_pooling : bool, default=True
         Also feed the GRU averages of the noisy state along time (the whole stay, and
-        exponential averages backward and forward) and give each numeric output a direct,
-        noise-dependent path from the averages of its own input, so that the denoiser can
-        pool a value's noisy copies over the stay from the start of training
-        (docs/method.md).
+        exponential averages of the past and the future), and let the network smooth the
+        denoiser's skip connection toward those averages, per step and per numeric column,
+        damped once the noise is below the column's own step-to-step changes. The denoiser
+        can then pool a value's noisy copies over the stay from the start of training
+        instead of leaving hour-to-hour jitter (docs/method.md, section 4). False is the
+        plain BiGRU denoiser (about a quarter faster to train; docs/benchmarks.md).
     ever_measured_flags : bool, default=False
         Give every numeric column that some patients never have a per-patient flag "measured
         at least once in the stay", generated with the other static features; a patient
         generated with the flag off gets none of that column's values. Whether a patient is
         monitored for something at all (an arterial line, a ventilator) is one decision per
         stay, which per-step observation masks alone spread over too many patients
-        (docs/method.md).
+        (docs/method.md, section 1; off by default: it made stays easier to tell from real
+        ones for the sequence classifier in our runs).
     embedding_dim : int, default=4
         Embedding dimension of categorical features with more than two levels (binary ones,
         such as observation masks, use 2).

@@ -1,12 +1,10 @@
 """Per-patient "ever measured" flags: layout, training targets, decoding and the estimator."""
 
-import json
-import zipfile
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from model_files import edit_manifest
 from test_diffusion import make_cohort
 from test_edge_cases import ROLES, TINY, assert_output_contract
 
@@ -128,14 +126,11 @@ def test_model_files_from_before_the_flags_load_without_them(tmp_path):
     expected = synth.sample(3, steps=2, random_state=0)
     path = tmp_path / "model.cdmt"
     synth.save(path)
-    with zipfile.ZipFile(path) as archive:
-        parts = {name: archive.read(name) for name in archive.namelist()}
-    manifest = json.loads(parts["manifest.json"])
-    del manifest["params"]["ever_measured_flags"], manifest["layout"]["ever_measured_values"]
-    parts["manifest.json"] = json.dumps(manifest).encode()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in parts.items():
-            archive.writestr(name, data)
+
+    def as_before(manifest):  # as written before the flags existed
+        del manifest["params"]["ever_measured_flags"], manifest["layout"]["ever_measured_values"]
+
+    edit_manifest(path, as_before)
     loaded = CDMTSynthesizer.load(path)
     assert loaded.ever_measured_flags is False
     assert loaded.sample(3, steps=2, random_state=0).equals(expected)

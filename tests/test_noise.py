@@ -1,11 +1,9 @@
 """Diffusion noise correlated along time (cdmtehr.diffusion.noise) and its use end to end."""
 
-import json
-import zipfile
-
 import numpy as np
 import pytest
 import torch
+from model_files import edit_manifest
 from test_diffusion import make_cohort
 from test_edge_cases import ROLES, TINY, assert_output_contract, cohort
 
@@ -115,14 +113,8 @@ def test_model_files_without_noise_correlation_load_as_white_noise(tmp_path):
     synth = CDMTSynthesizer(**TINY).fit(cohort(), **ROLES)
     path = tmp_path / "model.cdmt"
     synth.save(path)
-    with zipfile.ZipFile(path) as archive:
-        parts = {name: archive.read(name) for name in archive.namelist()}
-    manifest = json.loads(parts["manifest.json"])
-    del manifest["params"]["noise_correlation"]  # as written before the parameter existed
-    parts["manifest.json"] = json.dumps(manifest).encode()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in parts.items():
-            archive.writestr(name, data)
+    # As written before the parameter existed.
+    edit_manifest(path, lambda manifest: manifest["params"].pop("noise_correlation"))
     loaded = CDMTSynthesizer.load(path)
     assert loaded.noise_correlation == 0.0
     expected = synth.sample(3, steps=2, random_state=0)

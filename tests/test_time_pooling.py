@@ -1,12 +1,11 @@
 """Time pooling in the denoiser network (BiGRUNetwork's pooled inputs and direct path)."""
 
-import json
 import pickle
-import zipfile
 
 import numpy as np
 import pytest
 import torch
+from model_files import edit_manifest
 from test_diffusion import make_cohort
 from test_edge_cases import ROLES, TINY, assert_output_contract, cohort
 
@@ -144,15 +143,11 @@ def test_model_files_and_pickles_from_before_time_pooling_load_without_it(tmp_pa
     expected = synth.sample(3, steps=2, random_state=0)
     path = tmp_path / "model.cdmt"
     synth.save(path)
-    with zipfile.ZipFile(path) as archive:
-        parts = {name: archive.read(name) for name in archive.namelist()}
-    manifest = json.loads(parts["manifest.json"])
-    # As written before the parameter existed.
-    del manifest["params"]["time_pooling"], manifest["network_size"]["time_pooling"]
-    parts["manifest.json"] = json.dumps(manifest).encode()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in parts.items():
-            archive.writestr(name, data)
+
+    def as_before(manifest):  # as written before the parameter existed
+        del manifest["params"]["time_pooling"], manifest["network_size"]["time_pooling"]
+
+    edit_manifest(path, as_before)
     loaded = CDMTSynthesizer.load(path)
     assert loaded.time_pooling is False
     assert loaded.sample(3, steps=2, random_state=0).equals(expected)

@@ -1,0 +1,16 @@
+"""Test helper: edit the JSON manifest of a saved model file in place."""
+
+import json
+import zipfile
+
+
+def edit_manifest(path, edit):
+    """Rewrite `path` with ``edit(manifest)`` applied to its manifest (other members kept)."""
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    manifest = json.loads(parts["manifest.json"])
+    edit(manifest)
+    parts["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)

@@ -209,12 +209,9 @@ class Denoiser(nn.Module):
         sigma_temporal, sigma_static = self._split(sigma)
         x_values = x_temporal[..., :n_values]
         if skip_weights is not None:
-            # Looked up in _buffers: denoisers pickled before the damping existed lack it.
-            scale = self._buffers.get("smoothing_scale")
-            if scale is not None:
-                noise = sigma_temporal[..., :n_values][:, :, None, :] ** 2
-                skip_weights = skip_weights * noise / (noise + scale**2).clamp_min(1e-12)
-            x_values = x_values + self._smoothing(x_values, skip_weights)
+            x_values = x_values + self._smoothing(
+                x_values, skip_weights, sigma_temporal[..., :n_values]
+            )
         x_numeric = torch.cat([x_values.flatten(1), x_static[..., :n_static_values]], -1)
         s_numeric = torch.cat(
             [sigma_temporal[..., :n_values].flatten(1), sigma_static[..., :n_static_values]], -1
@@ -233,19 +230,28 @@ class Denoiser(nn.Module):
         denoised = torch.cat([temporal.flatten(1), static], dim=-1)
         return DenoiserOutput(denoised, temporal_values, static_values, temporal_logits, static_logits)
 
-    def _smoothing(self, values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def _smoothing(self, values, weights, sigma) -> torch.Tensor:
         """sum_k w_k (A_k x - x): how far the skip connection moves toward the averages.
 
         With time pooling the skip connection passes c_skip (x + sum_k w_k (A_k x - x))
         instead of EDM's c_skip x, where A_k are the averages along time of `pooling_kernels`
-        (the stay, the past, the future) and w_k (B, T, K, Kn) come from the network, per step. For a value
-        that stays constant over a stay, the best guess at low noise is the average of its
-        noisy copies, not the copy at hand; reaching it through F_theta alone would take
-        outputs of order 1/sigma that cancel the noise of each step (EDM's c_skip tends to 1),
-        which a short training does not learn. Here it is w = 1 on the stay average.
+        (the stay, the past, the future) and w_k (B, T, K, Kn) come from the network, per
+        step, damped by sigma^2 / (sigma^2 + scale^2). For a value that stays constant over a
+        stay, the best guess at low noise is the average of its noisy copies, not the copy at
+        hand; reaching it through F_theta alone would take outputs of order 1/sigma that
+        cancel the noise of each step (EDM's c_skip tends to 1), which a short training does
+        not learn. Here it is w = 1 on the stay average.
         """
+        # Looked up in _buffers: denoisers pickled before the damping existed lack it.
+        scale = self._buffers.get("smoothing_scale")
+        if scale is not None:
+            noise = sigma[:, :, None, :] ** 2
+            weights = weights * noise / (noise + scale**2).clamp_min(1e-12)
+        # The network's pooled inputs average x * c_in, not x: c_in differs between steps
+        # under the factorized schedule, so those averages cannot be reused here.
         averages = torch.einsum("kts,bsn->btkn", self.network.kernels.to(values.dtype), values)
-        return torch.einsum("btkn,btkn->btn", averages - values[:, :, None, :], weights.to(values.dtype))
+        moved = averages - values[:, :, None, :]
+        return torch.einsum("btkn,btkn->btn", moved, weights.to(values.dtype))
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, condition: torch.Tensor):
         """Denoised states (B, M) for noisy states `x` at noise levels `sigma`."""

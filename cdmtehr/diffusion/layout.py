@@ -173,7 +173,9 @@ class StateLayout:
     ever_measured_values: tuple = ()
 
     @classmethod
-    def from_cohort(cls, cohort, embedding_dim: int = 4, ever_measured: bool = False) -> StateLayout:
+    def from_cohort(
+        cls, cohort, embedding_dim: int = 4, ever_measured: bool = False
+    ) -> StateLayout:
         """Build the layout of an `EncodedCohort` (masks only where values are ever missing).
 
         With `ever_measured`, every numeric channel that some patient never has gets an
@@ -276,7 +278,9 @@ class StateLayout:
         # Files written before the flags existed have none.
         flagged = tuple(spec.get("ever_measured_values", ()))
         static_levels = (
-            (2,) * len(masked_static) + tuple(spec["static_categorical_levels"]) + (2,) * len(flagged)
+            (2,) * len(masked_static)
+            + tuple(spec["static_categorical_levels"])
+            + (2,) * len(flagged)
         )
         return cls(
             max_length=spec["max_length"],

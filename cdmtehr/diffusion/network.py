@@ -170,7 +170,8 @@ class BiGRUNetwork(nn.Module):
         conditioning = conditioning + self.static_projection(static)
         if self.pooled_inputs:
             # (K, T, T) x (B, T, P) -> (B, T, K, P): every average seen from every step.
-            pooled = torch.einsum("kts,bsp->btkp", self.kernels, temporal[..., : self.pooled_inputs])
+            state = temporal[..., : self.pooled_inputs]
+            pooled = torch.einsum("kts,bsp->btkp", self.kernels, state)
             temporal = torch.cat([temporal, pooled.flatten(2)], dim=-1)
         hidden = self.input_projection(temporal) + self.position_embedding
         hidden = self.input_film(nn.functional.silu(hidden), conditioning)

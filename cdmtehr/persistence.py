@@ -356,6 +356,7 @@ def load_synthesizer(cls, path, device="cpu"):
         # Files written before noise_correlation existed were trained with white noise.
         params.setdefault("noise_correlation", 0.0)
         params.setdefault("time_pooling", False)  # and without time pooling
+        params.setdefault("static_at_every_step", False)  # or static inputs at every step
         params.setdefault("ever_measured_flags", False)  # or ever-measured flags
         synthesizer = cls(**params)
         layout = StateLayout.from_dict(manifest["layout"])

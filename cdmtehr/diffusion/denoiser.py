@@ -72,6 +72,7 @@ class Denoiser(nn.Module):
         dropout: float = 0.0,
         time_pooling: bool = False,
         smoothing_scale=None,
+        static_at_every_step: bool = False,
     ):
         super().__init__()
         self.layout = layout
@@ -85,6 +86,8 @@ class Denoiser(nn.Module):
             "dropout": dropout,
             "time_pooling": bool(time_pooling),
         }
+        if static_at_every_step:
+            self.network_size["static_at_every_step"] = True
         if smoothing_scale is not None:
             # In the model file with the sizes (a JSON list), so that loading rebuilds it.
             self.network_size["smoothing_scale"] = [float(v) for v in smoothing_scale]
@@ -105,6 +108,7 @@ class Denoiser(nn.Module):
             dropout=dropout,
             pooled_inputs=temporal.width if time_pooling else 0,
             smoothed_features=temporal.n_numeric,
+            static_at_every_step=static_at_every_step,
         )
         self._init_logit_bias(
             self.network.temporal_head.bias, temporal, temporal_frequencies, self.temporal_embedding

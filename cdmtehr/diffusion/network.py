@@ -90,6 +90,7 @@ class BiGRUNetwork(nn.Module):
 
     # Class-level defaults: networks pickled before time pooling existed have no such attributes.
     pooled_inputs = 0
+    static_at_every_step = False
     smoothed_features = 0
 
     def __init__(
@@ -105,9 +106,13 @@ class BiGRUNetwork(nn.Module):
         dropout: float = 0.0,
         pooled_inputs: int = 0,
         smoothed_features: int = 0,
+        static_at_every_step: bool = False,
     ):
         super().__init__()
         hidden = hidden_size
+        self.static_at_every_step = static_at_every_step
+        if static_at_every_step:
+            temporal_in += static_in
         self.pooled_inputs = pooled_inputs
         self.smoothed_features = smoothed_features if pooled_inputs else 0
         if pooled_inputs:
@@ -173,6 +178,12 @@ class BiGRUNetwork(nn.Module):
             state = temporal[..., : self.pooled_inputs]
             pooled = torch.einsum("kts,bsp->btkp", self.kernels, state)
             temporal = torch.cat([temporal, pooled.flatten(2)], dim=-1)
+        if self.static_at_every_step:
+            # The static state next to every step, not only in the FiLM conditioning: a
+            # temporal value that copies a static one (the weight charted at admission) can
+            # then be read off directly.
+            steps = static[:, None, :].expand(-1, temporal.shape[1], -1)
+            temporal = torch.cat([temporal, steps], dim=-1)
         hidden = self.input_projection(temporal) + self.position_embedding
         hidden = self.input_film(nn.functional.silu(hidden), conditioning)
         hidden, _ = self.gru(hidden)

@@ -358,6 +358,7 @@ def load_synthesizer(cls, path, device="cpu"):
         params.setdefault("time_pooling", False)  # and without time pooling
         params.setdefault("static_at_every_step", False)  # or static inputs at every step
         params.setdefault("ever_measured_flags", False)  # or ever-measured flags
+        params.setdefault("exact_repeats", False)  # or a repeat level in the masks
         synthesizer = cls(**params)
         layout = StateLayout.from_dict(manifest["layout"])
         frequencies = decoder(manifest["frequencies"])

@@ -47,6 +47,7 @@ _PARAMETER_CONSTRAINTS = {
     "time_pooling": Boolean(),
     "static_at_every_step": Boolean(),
     "ever_measured_flags": Boolean(),
+    "exact_repeats": Boolean(),
     "embedding_dim": Interval("int", 2),
     "learning_rate": Interval("real", 0, closed="neither"),
     "guidance_dropout": Interval("real", 0, 1),
@@ -132,6 +133,12 @@ class CDMTSynthesizer(BaseEstimator):
         stay, which per-step observation masks alone spread over too many patients
         (docs/method.md, section 1; off by default: it made stays easier to tell from real
         ones for the sequence classifier in our runs).
+    exact_repeats : bool, default=False
+        Give the observation mask of every numeric column that has exact repeats a third
+        state, "measured, and equal to the stay's previous measurement"; a value generated in
+        that state is an exact copy of the one before. Charted values are often copied
+        forward (a weight charted thirty times, a Glasgow coma score or FiO2 held for hours),
+        which continuous values never reproduce exactly (docs/method.md, section 1).
     embedding_dim : int, default=4
         Embedding dimension of categorical features with more than two levels (binary ones,
         such as observation masks, use 2).
@@ -217,6 +224,7 @@ class CDMTSynthesizer(BaseEstimator):
         time_pooling=True,
         static_at_every_step=True,
         ever_measured_flags=False,
+        exact_repeats=False,
         embedding_dim=4,
         learning_rate=2e-3,
         guidance_dropout=0.1,
@@ -244,6 +252,7 @@ class CDMTSynthesizer(BaseEstimator):
         self.time_pooling = time_pooling
         self.static_at_every_step = static_at_every_step
         self.ever_measured_flags = ever_measured_flags
+        self.exact_repeats = exact_repeats
         self.embedding_dim = embedding_dim
         self.learning_rate = learning_rate
         self.guidance_dropout = guidance_dropout
@@ -327,7 +336,10 @@ class CDMTSynthesizer(BaseEstimator):
         self._forget_fit()  # only now: a refit on bad data keeps the fitted model
         generator = _torch_generator(self.random_state)
         layout = StateLayout.from_cohort(
-            cohort, embedding_dim=self.embedding_dim, ever_measured=self.ever_measured_flags
+            cohort,
+            embedding_dim=self.embedding_dim,
+            ever_measured=self.ever_measured_flags,
+            repeats=self.exact_repeats,
         )
         tensors = CohortTensors.from_cohort(cohort, layout, device=device)
         validation = None
@@ -741,6 +753,7 @@ class CDMTSynthesizer(BaseEstimator):
         state.setdefault("time_pooling", False)
         state.setdefault("static_at_every_step", False)
         state.setdefault("ever_measured_flags", False)
+        state.setdefault("exact_repeats", False)
         self.__dict__.update(state)
         if "device_" in state:
             self.device_ = torch.device("cpu")

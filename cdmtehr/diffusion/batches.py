@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from ..preprocessing.sequences import repeated_measurements
 from .layout import StateLayout
 
 
@@ -44,7 +45,13 @@ class CohortTensors:
     def from_cohort(cls, cohort, layout: StateLayout, device="cpu") -> CohortTensors:
         """Convert an `EncodedCohort` to tensors ordered as `layout` expects."""
         valid = cohort.length_mask()
-        parts = [cohort.observed[:, :, list(layout.masked_values)].astype(np.int64)]
+        masks = cohort.observed.astype(np.int64)
+        if layout.repeated_values:
+            # Level 2: measured, and an exact repeat of the stay's previous measurement.
+            repeated = list(layout.repeated_values)
+            repeats = repeated_measurements(cohort.numeric, cohort.observed)
+            masks[:, :, repeated] += repeats[:, :, repeated]
+        parts = [masks[:, :, list(layout.masked_values)]]
         parts.append(cohort.categorical.astype(np.int64))
         if layout.has_validity:
             parts.append(valid[:, :, None].astype(np.int64))

@@ -276,7 +276,14 @@ class Denoiser(nn.Module):
         static_codes = self.static_embedding.decode(static[..., layout.n_static_values :])
 
         observed = torch.ones(temporal.shape[:2] + (n_values,), dtype=torch.bool, device=x.device)
-        observed[..., list(layout.masked_values)] = codes[..., :n_masks] == 1
+        observed[..., list(layout.masked_values)] = codes[..., :n_masks] >= 1
+        numeric = temporal[..., :n_values]
+        if layout.repeated_values:
+            repeated = torch.zeros_like(observed)
+            mask_of = {k: j for j, k in enumerate(layout.masked_values)}
+            columns = [mask_of[k] for k in layout.repeated_values]
+            repeated[..., list(layout.repeated_values)] = codes[..., columns] == 2
+            numeric = _copy_repeats(numeric, observed, repeated)
         categorical = codes[..., n_masks : n_masks + layout.n_temporal_categorical]
         if layout.has_validity:
             # A stay ends at its first invalid step; at least one step is kept.
@@ -296,7 +303,7 @@ class Denoiser(nn.Module):
             flagged = list(layout.ever_measured_values)
             observed[..., flagged] &= measured[:, None, :]
         arrays = {
-            "numeric": temporal[..., :n_values],
+            "numeric": numeric,
             "observed": observed,
             "categorical": categorical,
             "static_numeric": static[..., : layout.n_static_values],
@@ -330,6 +337,23 @@ def _entropies(frequencies) -> torch.Tensor:
         p = p[p > 0]
         values.append(max(float(-(p * np.log(p)).sum()), 0.05))
     return torch.tensor(values, dtype=torch.float32)
+
+
+def _copy_repeats(values, observed, repeated) -> torch.Tensor:
+    """Values (B, T, K) where each repeated measurement copies the stay's previous one.
+
+    A measurement flagged repeated takes the value of the latest unflagged measurement
+    before it (so a run of repeats holds one value); the first measurement of a stay has
+    nothing to repeat and keeps its own value.
+    """
+    steps = torch.arange(values.shape[1], device=values.device)[None, :, None]
+    earlier = torch.cummax(torch.where(observed, steps, -1), dim=1).values
+    earlier = torch.cat([torch.full_like(earlier[:, :1], -1), earlier[:, :-1]], dim=1)
+    copies = observed & repeated & (earlier >= 0)
+    anchors = observed & ~copies
+    source = torch.cummax(torch.where(anchors, steps, -1), dim=1).values
+    copied = torch.gather(values, 1, source.clamp_min(0))
+    return torch.where(copies, copied, values)
 
 
 def categorical_frequencies(tensors, layout: StateLayout) -> tuple:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..preprocessing.sequences import repeated_measurements
+
 
 @dataclass(frozen=True)
 class FeatureGroup:
@@ -158,6 +160,10 @@ class StateLayout:
         the stay" (a static feature). A patient generated with the flag off has none of that
         channel's values: whether a patient is monitored for something at all is one decision
         per stay, which per-step masks alone spread over too many patients.
+    repeated_values : tuple of int, default=()
+        Masked numeric channels whose mask feature has a third level, "measured, and equal to
+        the stay's previous measurement" (`repeated_measurements`); a value generated at that
+        level is decoded as an exact copy of the one before, as charted values are.
     """
 
     max_length: int
@@ -171,22 +177,28 @@ class StateLayout:
     masked_static_values: tuple
     n_static_categorical: int
     ever_measured_values: tuple = ()
+    repeated_values: tuple = ()
 
     @classmethod
     def from_cohort(
-        cls, cohort, embedding_dim: int = 4, ever_measured: bool = False
+        cls, cohort, embedding_dim: int = 4, ever_measured: bool = False, repeats: bool = False
     ) -> StateLayout:
         """Build the layout of an `EncodedCohort` (masks only where values are ever missing).
 
         With `ever_measured`, every numeric channel that some patient never has gets an
-        "ever measured" flag.
+        "ever measured" flag. With `repeats`, every masked channel with at least one exact
+        repeat of a stay's previous measurement gets the mask level "repeated".
         """
         valid = cohort.length_mask()
         ever_missing = (~cohort.observed & valid[:, :, None]).any(axis=(0, 1))
         masked_values = tuple(int(k) for k in np.flatnonzero(ever_missing))
         has_validity = bool((cohort.lengths < cohort.max_length).any())
+        repeated = ()
+        if repeats:
+            any_repeat = repeated_measurements(cohort.numeric, cohort.observed).any(axis=(0, 1))
+            repeated = tuple(k for k in masked_values if any_repeat[k])
         temporal_levels = (
-            (2,) * len(masked_values)
+            _mask_levels(masked_values, repeated)
             + tuple(int(v) for v in cohort.categorical_levels)
             + ((2,) if has_validity else ())
         )
@@ -213,6 +225,7 @@ class StateLayout:
             masked_static_values=masked_static,
             n_static_categorical=len(cohort.static_categorical_levels),
             ever_measured_values=flagged,
+            repeated_values=repeated,
         )
 
     @property
@@ -262,6 +275,7 @@ class StateLayout:
                 ]
             ),
             "ever_measured_values": list(self.ever_measured_values),
+            "repeated_values": list(self.repeated_values),
             "embedding_dim": self.temporal.embedding_dim,
         }
 
@@ -269,8 +283,10 @@ class StateLayout:
     def from_dict(cls, spec: dict) -> StateLayout:
         """Inverse of `to_dict`."""
         masked = tuple(spec["masked_values"])
+        # Files written before the repeat level existed have none.
+        repeated = tuple(spec.get("repeated_values", ()))
         temporal_levels = (
-            (2,) * len(masked)
+            _mask_levels(masked, repeated)
             + tuple(spec["temporal_categorical_levels"])
             + ((2,) if spec["has_validity"] else ())
         )
@@ -294,4 +310,10 @@ class StateLayout:
             masked_static_values=masked_static,
             n_static_categorical=len(spec["static_categorical_levels"]),
             ever_measured_values=flagged,
+            repeated_values=repeated,
         )
+
+
+def _mask_levels(masked_values, repeated_values) -> tuple:
+    """Levels of the mask features: 0 missing, 1 measured, and 2 repeated where allowed."""
+    return tuple(3 if k in repeated_values else 2 for k in masked_values)

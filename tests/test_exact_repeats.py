@@ -1,0 +1,186 @@
+"""Exact repeats of a measurement: the third mask state, its targets, decoding and the estimator."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from model_files import edit_manifest
+from test_diffusion import make_cohort
+from test_edge_cases import ROLES, TINY, assert_output_contract
+
+from cdmtehr import CDMTSynthesizer
+from cdmtehr.diffusion.batches import CohortTensors
+from cdmtehr.diffusion.denoiser import Denoiser, _copy_repeats, categorical_frequencies
+from cdmtehr.diffusion.layout import StateLayout
+from cdmtehr.exceptions import InvalidParameterError
+from cdmtehr.preprocessing.sequences import repeated_measurements
+
+
+def test_a_repeat_equals_the_latest_earlier_measurement_of_the_stay():
+    nan = np.nan
+    values = np.array([[[1.0], [nan], [1.0], [2.0], [2.0], [1.0], [1.0]]])
+    observed = ~np.isnan(values)
+    # The first measurement repeats nothing; step 2 repeats step 0 across the gap.
+    expected = np.array([[[False], [False], [True], [False], [True], [False], [True]]])
+    np.testing.assert_array_equal(repeated_measurements(values, observed), expected)
+
+
+@given(
+    arrays(np.float64, (3, 6, 2), elements=st.sampled_from([0.0, 1.0, 2.5])),
+    arrays(bool, (3, 6, 2)),
+)
+def test_repeats_are_exactly_the_measurements_equal_to_the_one_before(values, observed):
+    repeats = repeated_measurements(values, observed)
+    assert not (repeats & ~observed).any()
+    for patient in range(3):
+        for channel in range(2):
+            previous = None
+            for step in range(6):
+                if not observed[patient, step, channel]:
+                    continue
+                value = values[patient, step, channel]
+                assert repeats[patient, step, channel] == (previous == value)
+                previous = value
+
+
+def test_a_decoded_repeat_copies_the_latest_measurement_that_is_not_a_repeat():
+    values = torch.tensor([[[5.0], [9.0], [7.0], [8.0], [3.0], [4.0]]])
+    observed = torch.tensor([[[True], [True], [False], [True], [True], [True]]])
+    repeated = torch.tensor([[[True], [True], [True], [True], [False], [True]]])
+    copied = _copy_repeats(values, observed, repeated)
+    # Step 0 has nothing to repeat and keeps 5; steps 1 and 3 hold it (step 2 is unmeasured
+    # and untouched); step 5 repeats the new measurement of step 4.
+    expected = torch.tensor([[[5.0], [5.0], [7.0], [5.0], [3.0], [3.0]]])
+    assert torch.equal(copied, expected)
+
+
+def cohort_with_repeats():
+    cohort = make_cohort(n=40, length=6)
+    # Channel 0 holds one value per patient (a charted weight); channels 1 and 2 are
+    # continuous and never repeat exactly.
+    cohort.numeric[:, :, 0] = cohort.numeric[:, :1, 0]
+    assert not repeated_measurements(cohort.numeric, cohort.observed)[..., 1:].any()
+    return cohort
+
+
+def test_only_masked_channels_with_repeats_get_the_third_state():
+    cohort = cohort_with_repeats()
+    plain = StateLayout.from_cohort(cohort, embedding_dim=4)
+    layout = StateLayout.from_cohort(cohort, embedding_dim=4, repeats=True)
+    assert plain.repeated_values == ()
+    assert layout.masked_values == (0, 2)
+    assert layout.repeated_values == (0,)
+    n_masks = len(layout.masked_values)
+    assert layout.temporal.categorical_levels[:n_masks] == (3, 2)
+    assert layout.temporal.categorical_levels[n_masks:] == plain.temporal.categorical_levels[n_masks:]
+    assert StateLayout.from_dict(layout.to_dict()) == layout
+    spec = plain.to_dict()
+    del spec["repeated_values"]  # as written before the third state existed
+    assert StateLayout.from_dict(spec) == plain
+
+
+def test_training_targets_mark_repeats_with_the_third_state():
+    cohort = cohort_with_repeats()
+    layout = StateLayout.from_cohort(cohort, embedding_dim=4, repeats=True)
+    codes = CohortTensors.from_cohort(cohort, layout).codes[..., 0].numpy()
+    repeats = repeated_measurements(cohort.numeric, cohort.observed)[..., 0]
+    expected = cohort.observed[..., 0].astype(np.int64) + repeats
+    np.testing.assert_array_equal(codes, expected)
+    assert (codes == 2).any() and (codes == 1).any()
+
+
+def test_decoding_the_clean_state_gives_back_the_data_and_a_repeat_state_copies():
+    cohort = cohort_with_repeats()
+    layout = StateLayout.from_cohort(cohort, embedding_dim=4, repeats=True)
+    tensors = CohortTensors.from_cohort(cohort, layout)
+    temporal_freq, static_freq = categorical_frequencies(tensors, layout)
+    model = Denoiser(layout, 2, temporal_freq, static_freq, hidden_size=8)
+    with torch.no_grad():
+        state = model.clean_state(tensors)
+    decoded = model.decode(state)
+    observed = cohort.observed
+    np.testing.assert_array_equal(decoded["observed"], observed)
+    np.testing.assert_array_equal(decoded["numeric"][observed], cohort.numeric[observed])
+
+    # Move a patient's second measurement of channel 0 away, then mark it "repeated": it is
+    # decoded as a copy of the first again.
+    patient = int(np.flatnonzero(observed[:, :, 0].sum(axis=1) >= 2)[0])
+    first, second = np.flatnonzero(observed[patient, :, 0])[:2]
+    mask_feature = layout.n_values  # the mask of channel 0
+    ((index, group),) = [
+        (i, g) for i, g in enumerate(layout.temporal.groups) if mask_feature in g.feature_index
+    ]
+    position = group.feature_index.index(mask_feature)
+    width = layout.temporal.width
+    start = second * width + group.offset + position * group.dim
+    table = model.temporal_embedding.normalized_tables()[index]
+    moved = state.clone()
+    moved[patient, second * width] += 1.0  # the value of channel 0
+    moved[patient, start : start + group.dim] = table[position, 1]  # "measured"
+    decoded = model.decode(moved)["numeric"]
+    assert decoded[patient, second, 0] != cohort.numeric[patient, first, 0]
+    moved[patient, start : start + group.dim] = table[position, 2]  # "repeated"
+    decoded = model.decode(moved)["numeric"]
+    assert decoded[patient, second, 0] == cohort.numeric[patient, first, 0]
+
+
+def frame_with_held_values():
+    rng = np.random.default_rng(0)
+    n, length = 8, 5
+    weight = np.repeat(rng.normal(80, 10, n).round(1), length)
+    weight[rng.random(n * length) < 0.3] = np.nan
+    return pd.DataFrame(
+        {
+            "pid": np.repeat(np.arange(n), length),
+            "t": np.tile(np.arange(length), n),
+            "x": weight,
+            "c": rng.choice(["a", "b", "c"], n * length),
+            "sex": np.repeat(rng.choice(["f", "m"], n), length),
+        }
+    )
+
+
+def test_synthesizer_with_exact_repeats_keeps_the_contract_and_round_trips(tmp_path):
+    df = frame_with_held_values()
+    synth = CDMTSynthesizer(exact_repeats=True, **TINY).fit(df, **ROLES)
+    assert synth.layout_.repeated_values == (0,)
+    out = synth.sample(6, steps=3, random_state=0)
+    assert_output_contract(out, df, ROLES, 6)
+    path = tmp_path / "model.cdmt"
+    synth.save(path)
+    loaded = CDMTSynthesizer.load(path)
+    assert loaded.exact_repeats is True
+    assert loaded.layout_ == synth.layout_
+    assert loaded.sample(6, steps=3, random_state=0).equals(out)
+
+
+def test_model_files_and_pickles_from_before_exact_repeats_load_without_them(tmp_path):
+    df = frame_with_held_values()
+    synth = CDMTSynthesizer(**TINY).fit(df, **ROLES)
+    expected = synth.sample(3, steps=2, random_state=0)
+    path = tmp_path / "model.cdmt"
+    synth.save(path)
+
+    def as_before(manifest):  # as written before the option existed
+        del manifest["params"]["exact_repeats"], manifest["layout"]["repeated_values"]
+
+    edit_manifest(path, as_before)
+    loaded = CDMTSynthesizer.load(path)
+    assert loaded.exact_repeats is False
+    assert loaded.sample(3, steps=2, random_state=0).equals(expected)
+
+    state = synth.__getstate__()
+    del state["exact_repeats"]
+    old = CDMTSynthesizer.__new__(CDMTSynthesizer)
+    old.__setstate__(state)
+    assert old.get_params()["exact_repeats"] is False
+    assert old.sample(3, steps=2, random_state=0).equals(expected)
+
+
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_exact_repeats_must_be_a_bool(value):
+    with pytest.raises(InvalidParameterError, match="exact_repeats"):
+        CDMTSynthesizer(exact_repeats=value).fit(frame_with_held_values(), **ROLES)

@@ -133,15 +133,17 @@ class CDMTSynthesizer(BaseEstimator):
         stay, which per-step observation masks alone spread over too many patients
         (docs/method.md, section 1; off by default: it made stays easier to tell from real
         ones for the sequence classifier in our runs).
-    exact_repeats : bool, default=False
-        Give the observation mask of every numeric column that has exact repeats a third
-        state, "measured, and equal to the stay's previous measurement"; a value generated in
-        that state is an exact copy of the one before. Charted values are often copied
+    exact_repeats : bool, default=True
+        Give the observation mask of every numeric column whose measurements mostly repeat
+        the one before (at least half of those after a stay's first) a third state,
+        "measured, and equal to the stay's previous measurement"; a value generated in that
+        state is an exact copy of the one before. Charted values are often copied
         forward (a weight charted thirty times, a Glasgow coma score or FiO2 held for hours),
-        which continuous values never reproduce exactly (docs/method.md, section 1).
+        which continuous values never reproduce exactly (docs/method.md, section 1). False
+        keeps two-state masks, as in models made before it existed.
     embedding_dim : int, default=4
         Embedding dimension of categorical features with more than two levels (binary ones,
-        such as observation masks, use 2).
+        such as most observation masks, use 2).
     learning_rate : float, default=2e-3
         AdamW peak learning rate (warm-up, then cosine decay over the budget).
     guidance_dropout : float, default=0.1
@@ -224,7 +226,7 @@ class CDMTSynthesizer(BaseEstimator):
         time_pooling=True,
         static_at_every_step=True,
         ever_measured_flags=False,
-        exact_repeats=False,
+        exact_repeats=True,
         embedding_dim=4,
         learning_rate=2e-3,
         guidance_dropout=0.1,

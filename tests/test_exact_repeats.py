@@ -14,7 +14,7 @@ from test_edge_cases import ROLES, TINY, assert_output_contract
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.diffusion.batches import CohortTensors
 from cdmtehr.diffusion.denoiser import Denoiser, _copy_repeats, categorical_frequencies
-from cdmtehr.diffusion.layout import StateLayout
+from cdmtehr.diffusion.layout import REPEAT_MIN_SHARE, StateLayout, repeat_shares
 from cdmtehr.exceptions import InvalidParameterError
 from cdmtehr.preprocessing.sequences import repeated_measurements
 
@@ -64,6 +64,28 @@ def cohort_with_repeats():
     cohort.numeric[:, :, 0] = cohort.numeric[:, :1, 0]
     assert not repeated_measurements(cohort.numeric, cohort.observed)[..., 1:].any()
     return cohort
+
+
+def test_repeat_shares_count_the_measurements_after_each_stays_first():
+    values = np.array([[[1.0], [1.0], [2.0], [2.0]], [[3.0], [5.0], [5.0], [0.0]]])
+    observed = np.array([[[True], [True], [True], [True]], [[True], [False], [False], [False]]])
+    # Patient 0: 3 later measurements, 2 of them repeats; patient 1 has a single one.
+    np.testing.assert_allclose(repeat_shares(values, observed), [2 / 3])
+    assert repeat_shares(values, np.zeros_like(observed))[0] == 0.0
+
+
+def test_channels_that_repeat_now_and_then_keep_two_mask_states():
+    cohort = cohort_with_repeats()
+    # Channel 2 repeats its previous measurement a few times, well under the threshold.
+    observed = cohort.observed[:, :, 2] & cohort.length_mask()
+    patients = np.flatnonzero(observed.sum(axis=1) >= 2)[:3]
+    for patient in patients:
+        first, second = np.flatnonzero(observed[patient])[:2]
+        cohort.numeric[patient, second, 2] = cohort.numeric[patient, first, 2]
+    share = repeat_shares(cohort.numeric, cohort.observed & cohort.length_mask()[:, :, None])
+    assert 0 < share[2] < REPEAT_MIN_SHARE <= share[0]
+    layout = StateLayout.from_cohort(cohort, embedding_dim=4, repeats=True)
+    assert layout.repeated_values == (0,)
 
 
 def test_only_masked_channels_with_repeats_get_the_third_state():
@@ -145,7 +167,7 @@ def frame_with_held_values():
 
 def test_synthesizer_with_exact_repeats_keeps_the_contract_and_round_trips(tmp_path):
     df = frame_with_held_values()
-    synth = CDMTSynthesizer(exact_repeats=True, **TINY).fit(df, **ROLES)
+    synth = CDMTSynthesizer(**TINY).fit(df, **ROLES)  # exact_repeats=True is the default
     assert synth.layout_.repeated_values == (0,)
     out = synth.sample(6, steps=3, random_state=0)
     assert_output_contract(out, df, ROLES, 6)
@@ -159,7 +181,7 @@ def test_synthesizer_with_exact_repeats_keeps_the_contract_and_round_trips(tmp_p
 
 def test_model_files_and_pickles_from_before_exact_repeats_load_without_them(tmp_path):
     df = frame_with_held_values()
-    synth = CDMTSynthesizer(**TINY).fit(df, **ROLES)
+    synth = CDMTSynthesizer(exact_repeats=False, **TINY).fit(df, **ROLES)
     expected = synth.sample(3, steps=2, random_state=0)
     path = tmp_path / "model.cdmt"
     synth.save(path)

@@ -18,6 +18,11 @@ import numpy as np
 
 from ..preprocessing.sequences import repeated_measurements
 
+# A channel whose measurements mostly repeat the one before is charted and held (a weight, a
+# ventilator's FiO2, a coma score); elsewhere an exact repeat is a coincidence of the recorded
+# precision, which rounding the decoded values already reproduces.
+REPEAT_MIN_SHARE = 0.5
+
 
 @dataclass(frozen=True)
 class FeatureGroup:
@@ -186,8 +191,9 @@ class StateLayout:
         """Build the layout of an `EncodedCohort` (masks only where values are ever missing).
 
         With `ever_measured`, every numeric channel that some patient never has gets an
-        "ever measured" flag. With `repeats`, every masked channel with at least one exact
-        repeat of a stay's previous measurement gets the mask level "repeated".
+        "ever measured" flag. With `repeats`, every masked channel where at least
+        `REPEAT_MIN_SHARE` of the measurements after a stay's first repeat the one before
+        gets the mask level "repeated".
         """
         valid = cohort.length_mask()
         ever_missing = (~cohort.observed & valid[:, :, None]).any(axis=(0, 1))
@@ -195,8 +201,8 @@ class StateLayout:
         has_validity = bool((cohort.lengths < cohort.max_length).any())
         repeated = ()
         if repeats:
-            any_repeat = repeated_measurements(cohort.numeric, cohort.observed).any(axis=(0, 1))
-            repeated = tuple(k for k in masked_values if any_repeat[k])
+            share = repeat_shares(cohort.numeric, cohort.observed & valid[:, :, None])
+            repeated = tuple(k for k in masked_values if share[k] >= REPEAT_MIN_SHARE)
         temporal_levels = (
             _mask_levels(masked_values, repeated)
             + tuple(int(v) for v in cohort.categorical_levels)
@@ -312,6 +318,17 @@ class StateLayout:
             ever_measured_values=flagged,
             repeated_values=repeated,
         )
+
+
+def repeat_shares(values, observed) -> np.ndarray:
+    """Per channel, the share of measurements after a stay's first that repeat the one before.
+
+    `values` and `observed` are (N, T, K); a channel with at most one measurement per stay
+    has share 0.
+    """
+    repeats = repeated_measurements(values, observed).sum(axis=(0, 1))
+    later = (observed & (np.cumsum(observed, axis=1) > 1)).sum(axis=(0, 1))
+    return repeats / np.maximum(later, 1)
 
 
 def _mask_levels(masked_values, repeated_values) -> tuple:

@@ -117,6 +117,14 @@ def command_line(argv) -> str:
     return " ".join([*env, "python", script, *map(shlex.quote, argv[1:])])
 
 
+# Parameters whose defaults changed since, with their values in earlier sessions.
+PREVIOUS_DEFAULTS = {
+    "session3": {"time_pooling": False, "static_at_every_step": False, "exact_repeats": False,
+                 "learning_rate": 1e-3},
+    "session4": {"static_at_every_step": False, "exact_repeats": False, "learning_rate": 1e-3},
+}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-time", type=float, default=600.0)
@@ -128,17 +136,20 @@ def main(argv=None):
     parser.add_argument("--save-model", default=None, metavar="FILE",
                         help="write the fitted model here; the issue-4 scripts reuse it "
                              "with --model FILE")
-    parser.add_argument("--no-time-pooling", action="store_true",
-                        help="fit with time_pooling=False, the default before session 4 (the "
+    parser.add_argument("--defaults-of", choices=sorted(PREVIOUS_DEFAULTS), default=None,
+                        help="fit with the defaults of an earlier session (session 3: the "
                              "model the issue-4 figures in docs/benchmarks.md come from)")
+    parser.add_argument("--no-time-pooling", action="store_true",
+                        help="the same as --defaults-of session3")
     args = parser.parse_args(argv)
 
     df, roles = load_physionet2012(return_roles=True)
     train, test = split_by_patient(df, roles["id_col"], 3000, args.seed)
 
+    defaults_of = "session3" if args.no_time_pooling else args.defaults_of
     synth = CDMTSynthesizer(max_time=args.max_time, epochs=args.epochs or 10_000,
-                            time_pooling=not args.no_time_pooling,
-                            random_state=args.seed, verbose=True)
+                            random_state=args.seed, verbose=True,
+                            **PREVIOUS_DEFAULTS.get(defaults_of, {}))
     synth.fit(train, **roles)
     if args.save_model:
         Path(args.save_model).parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Test helper: edit the JSON manifest of a saved model file in place."""
+"""Test helpers for saved model files: edit a manifest, load files from before a parameter."""
 
 import json
 import zipfile
@@ -14,3 +14,34 @@ def edit_manifest(path, edit):
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in parts.items():
             archive.writestr(name, data)
+
+
+def assert_loads_as_before(synth, tmp_path, parameter, edit=None):
+    """A file and a pickle of `synth` written before `parameter` existed load with it False.
+
+    `synth` was fitted with ``parameter=False``; the file loses the parameter (and whatever
+    `edit(manifest)` also removes), the pickled state loses the attribute, and both must still
+    sample exactly as `synth` does.
+    """
+    from cdmtehr import CDMTSynthesizer
+
+    expected = synth.sample(3, steps=2, random_state=0)
+    path = tmp_path / "model.cdmt"
+    synth.save(path)
+
+    def as_before(manifest):
+        del manifest["params"][parameter]
+        if edit is not None:
+            edit(manifest)
+
+    edit_manifest(path, as_before)
+    loaded = CDMTSynthesizer.load(path)
+    assert getattr(loaded, parameter) is False
+    assert loaded.sample(3, steps=2, random_state=0).equals(expected)
+
+    state = synth.__getstate__()
+    del state[parameter]
+    old = CDMTSynthesizer.__new__(CDMTSynthesizer)
+    old.__setstate__(state)
+    assert old.get_params()[parameter] is False
+    assert old.sample(3, steps=2, random_state=0).equals(expected)

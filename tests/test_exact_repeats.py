@@ -7,7 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from model_files import edit_manifest
+from model_files import assert_loads_as_before
 from test_diffusion import make_cohort
 from test_edge_cases import ROLES, TINY, assert_output_contract
 
@@ -97,7 +97,8 @@ def test_only_masked_channels_with_repeats_get_the_third_state():
     assert layout.repeated_values == (0,)
     n_masks = len(layout.masked_values)
     assert layout.temporal.categorical_levels[:n_masks] == (3, 2)
-    assert layout.temporal.categorical_levels[n_masks:] == plain.temporal.categorical_levels[n_masks:]
+    levels, plain_levels = layout.temporal.categorical_levels, plain.temporal.categorical_levels
+    assert levels[n_masks:] == plain_levels[n_masks:]
     assert StateLayout.from_dict(layout.to_dict()) == layout
     spec = plain.to_dict()
     del spec["repeated_values"]  # as written before the third state existed
@@ -180,26 +181,12 @@ def test_synthesizer_with_exact_repeats_keeps_the_contract_and_round_trips(tmp_p
 
 
 def test_model_files_and_pickles_from_before_exact_repeats_load_without_them(tmp_path):
-    df = frame_with_held_values()
-    synth = CDMTSynthesizer(exact_repeats=False, **TINY).fit(df, **ROLES)
-    expected = synth.sample(3, steps=2, random_state=0)
-    path = tmp_path / "model.cdmt"
-    synth.save(path)
+    synth = CDMTSynthesizer(exact_repeats=False, **TINY).fit(frame_with_held_values(), **ROLES)
 
-    def as_before(manifest):  # as written before the option existed
-        del manifest["params"]["exact_repeats"], manifest["layout"]["repeated_values"]
+    def layout_as_before(manifest):
+        del manifest["layout"]["repeated_values"]
 
-    edit_manifest(path, as_before)
-    loaded = CDMTSynthesizer.load(path)
-    assert loaded.exact_repeats is False
-    assert loaded.sample(3, steps=2, random_state=0).equals(expected)
-
-    state = synth.__getstate__()
-    del state["exact_repeats"]
-    old = CDMTSynthesizer.__new__(CDMTSynthesizer)
-    old.__setstate__(state)
-    assert old.get_params()["exact_repeats"] is False
-    assert old.sample(3, steps=2, random_state=0).equals(expected)
+    assert_loads_as_before(synth, tmp_path, "exact_repeats", layout_as_before)
 
 
 @pytest.mark.parametrize("value", [1, "yes", None])

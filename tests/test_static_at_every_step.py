@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from model_files import edit_manifest
+from model_files import assert_loads_as_before
 from test_edge_cases import ROLES, TINY, cohort
 from test_time_pooling import network_inputs
 
@@ -44,25 +44,8 @@ def test_static_state_reaches_every_step_only_when_asked(static_at_every_step):
 
 def test_model_files_and_pickles_from_before_the_parameter_load_without_it(tmp_path):
     synth = CDMTSynthesizer(static_at_every_step=False, **TINY).fit(cohort(), **ROLES)
-    expected = synth.sample(3, steps=2, random_state=0)
-    path = tmp_path / "model.cdmt"
-    synth.save(path)
-
-    def as_before(manifest):  # as written before the parameter existed
-        del manifest["params"]["static_at_every_step"]
-        assert "static_at_every_step" not in manifest["network_size"]
-
-    edit_manifest(path, as_before)
-    loaded = CDMTSynthesizer.load(path)
-    assert loaded.static_at_every_step is False
-    assert loaded.sample(3, steps=2, random_state=0).equals(expected)
-
-    state = synth.__getstate__()
-    del state["static_at_every_step"]
-    old = CDMTSynthesizer.__new__(CDMTSynthesizer)
-    old.__setstate__(state)
-    assert old.get_params()["static_at_every_step"] is False
-    assert old.sample(3, steps=2, random_state=0).equals(expected)
+    assert "static_at_every_step" not in synth.model_.network_size
+    assert_loads_as_before(synth, tmp_path, "static_at_every_step")
 
 
 def test_the_default_model_saves_and_loads_with_static_inputs_at_every_step(tmp_path):
@@ -72,7 +55,8 @@ def test_the_default_model_saves_and_loads_with_static_inputs_at_every_step(tmp_
     synth.save(path)
     loaded = CDMTSynthesizer.load(path)
     assert loaded.model_.network.static_at_every_step
-    assert loaded.sample(3, steps=2, random_state=0).equals(synth.sample(3, steps=2, random_state=0))
+    expected = synth.sample(3, steps=2, random_state=0)
+    assert loaded.sample(3, steps=2, random_state=0).equals(expected)
 
 
 @pytest.mark.parametrize("value", [1, "yes", None])

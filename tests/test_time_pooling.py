@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from model_files import edit_manifest
+from model_files import assert_loads_as_before
 from test_diffusion import make_cohort
 from test_edge_cases import ROLES, TINY, assert_output_contract, cohort
 
@@ -113,7 +113,8 @@ def test_skip_weight_one_on_the_stay_average_denoises_to_the_average(layout):
 def test_networks_pickled_before_time_pooling_run_without_it():
     net = network(0, 0)
     state = net.__dict__.copy()
-    del state["pooled_inputs"], state["smoothed_features"]  # as pickled before they existed
+    # As pickled before these attributes existed.
+    del state["pooled_inputs"], state["smoothed_features"], state["static_at_every_step"]
     old = BiGRUNetwork.__new__(BiGRUNetwork)
     old.__dict__.update(state)
     args = network_inputs()
@@ -140,24 +141,11 @@ def test_synthesizer_with_time_pooling_keeps_the_contract_and_round_trips(tmp_pa
 
 def test_model_files_and_pickles_from_before_time_pooling_load_without_it(tmp_path):
     synth = CDMTSynthesizer(time_pooling=False, **TINY).fit(cohort(), **ROLES)
-    expected = synth.sample(3, steps=2, random_state=0)
-    path = tmp_path / "model.cdmt"
-    synth.save(path)
 
-    def as_before(manifest):  # as written before the parameter existed
-        del manifest["params"]["time_pooling"], manifest["network_size"]["time_pooling"]
+    def network_as_before(manifest):
+        del manifest["network_size"]["time_pooling"]
 
-    edit_manifest(path, as_before)
-    loaded = CDMTSynthesizer.load(path)
-    assert loaded.time_pooling is False
-    assert loaded.sample(3, steps=2, random_state=0).equals(expected)
-
-    state = synth.__getstate__()
-    del state["time_pooling"]
-    old = CDMTSynthesizer.__new__(CDMTSynthesizer)
-    old.__setstate__(state)
-    assert old.get_params()["time_pooling"] is False
-    assert old.sample(3, steps=2, random_state=0).equals(expected)
+    assert_loads_as_before(synth, tmp_path, "time_pooling", network_as_before)
 
 
 @pytest.mark.parametrize("value", [1, "yes", None])

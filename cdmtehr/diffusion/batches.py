@@ -49,8 +49,9 @@ class CohortTensors:
         if layout.repeated_values:
             # Level 2: measured, and an exact repeat of the stay's previous measurement.
             repeated = list(layout.repeated_values)
-            repeats = repeated_measurements(cohort.numeric, cohort.observed)
-            masks[:, :, repeated] += repeats[:, :, repeated]
+            masks[:, :, repeated] += repeated_measurements(
+                cohort.numeric[:, :, repeated], cohort.observed[:, :, repeated]
+            )
         parts = [masks[:, :, list(layout.masked_values)]]
         parts.append(cohort.categorical.astype(np.int64))
         if layout.has_validity:

@@ -361,7 +361,9 @@ class CDMTSynthesizer(BaseEstimator):
                 hidden_size=self.hidden_size,
                 num_layers=self.num_layers,
                 time_pooling=self.time_pooling,
-                smoothing_scale=numeric_step_scales(tensors) if self.time_pooling else None,
+                smoothing_scale=(
+                    numeric_step_scales(tensors, layout) if self.time_pooling else None
+                ),
                 static_at_every_step=self.static_at_every_step,
             ).to(device)
         schedule = make_schedule(self.schedule, layout).to(device)

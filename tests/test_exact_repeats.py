@@ -13,7 +13,12 @@ from test_edge_cases import ROLES, TINY, assert_output_contract
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.diffusion.batches import CohortTensors
-from cdmtehr.diffusion.denoiser import Denoiser, _copy_repeats, categorical_frequencies
+from cdmtehr.diffusion.denoiser import (
+    Denoiser,
+    _copy_repeats,
+    categorical_frequencies,
+    numeric_step_scales,
+)
 from cdmtehr.diffusion.layout import REPEAT_MIN_SHARE, StateLayout, repeat_shares
 from cdmtehr.exceptions import InvalidParameterError
 from cdmtehr.preprocessing.sequences import repeated_measurements
@@ -193,3 +198,23 @@ def test_model_files_and_pickles_from_before_exact_repeats_load_without_them(tmp
 def test_exact_repeats_must_be_a_bool(value):
     with pytest.raises(InvalidParameterError, match="exact_repeats"):
         CDMTSynthesizer(exact_repeats=value).fit(frame_with_held_values(), **ROLES)
+
+
+def test_step_scales_of_repeated_channels_leave_the_repeats_out():
+    cohort = make_cohort(n=3, length=6)
+    cohort.lengths[:] = 6
+    cohort.observed[:] = False
+    # Channel 0, every stay: 2, 2, 2, 5, 5 and unmeasured at the last step: the changes are
+    # 0, 0, +3, 0, of which only +3 is between distinct measurements.
+    cohort.observed[:, :5, 0] = True
+    cohort.numeric[:, :, 0] = [2, 2, 2, 5, 5, 5]
+    layout = StateLayout.from_cohort(cohort, embedding_dim=4, repeats=True)
+    assert 0 in layout.repeated_values
+    tensors = CohortTensors.from_cohort(cohort, layout)
+    with_repeats = numeric_step_scales(tensors)[0]
+    np.testing.assert_allclose(with_repeats, np.sqrt(9 / 4 / 2), rtol=1e-6)
+    np.testing.assert_allclose(numeric_step_scales(tensors, layout)[0], np.sqrt(9 / 2), rtol=1e-6)
+    # Channels without the third state are measured as before.
+    plain = StateLayout.from_cohort(cohort, embedding_dim=4)
+    plain_tensors = CohortTensors.from_cohort(cohort, plain)
+    assert numeric_step_scales(plain_tensors, plain) == numeric_step_scales(plain_tensors)

@@ -149,3 +149,31 @@ def resolve_device(device, owner: str):
             "Use 'cpu' or 'auto'."
         )
     return resolved
+
+
+def cpu_computes_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX, as oneDNN sees it)."""
+    import torch
+
+    try:
+        return bool(
+            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        )
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN or without the op
+        return False
+
+
+def resolve_training_dtype(precision: str, device):
+    """The autocast dtype of the network in training for `training_precision` (None: float32).
+
+    "auto" takes bfloat16 on a CPU that computes it natively, where training runs 20-40 %
+    more optimizer steps in the same time (docs/benchmarks.md), and float32 elsewhere: on CUDA
+    the bfloat16 path has not been measured.
+    """
+    import torch
+
+    if precision == "bfloat16" or (
+        precision == "auto" and device.type == "cpu" and cpu_computes_bfloat16()
+    ):
+        return torch.bfloat16
+    return None

@@ -213,7 +213,10 @@ _FITTED = (
     "n_patients_",
     "max_length_",
     "fit_seconds_",
+    "training_dtype_",
 )
+# Fitted attributes added since the format began, with their value for files without them.
+_ADDED_FITTED = {"training_dtype_": "float32"}
 
 
 def _json_param(value):
@@ -359,6 +362,7 @@ def load_synthesizer(cls, path, device="cpu"):
         params.setdefault("static_at_every_step", False)  # or static inputs at every step
         params.setdefault("ever_measured_flags", False)  # or ever-measured flags
         params.setdefault("exact_repeats", False)  # or a repeat level in the masks
+        params.setdefault("training_precision", "float32")  # and trained in float32
         synthesizer = cls(**params)
         layout = StateLayout.from_dict(manifest["layout"])
         frequencies = decoder(manifest["frequencies"])
@@ -373,6 +377,8 @@ def load_synthesizer(cls, path, device="cpu"):
         schedule = make_schedule(params["schedule"], layout)
         schedule.load_state_dict(weights["schedule"])
         fitted = decoder(manifest["fitted"])
+        if isinstance(fitted, dict):
+            fitted = {**_ADDED_FITTED, **fitted}
         missing = sorted(set(_FITTED) - set(fitted)) if isinstance(fitted, dict) else _FITTED
         if missing:
             raise ModelFileError(f"{str(path)!r} is damaged: it lacks the fitted {missing}.")

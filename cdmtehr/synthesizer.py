@@ -23,6 +23,7 @@ from ._parameters import (
     Options,
     RandomState,
     check_parameters,
+    resolve_training_dtype,
 )
 from .diffusion.batches import CohortTensors
 from .diffusion.denoiser import Denoiser, categorical_frequencies, numeric_step_scales
@@ -59,6 +60,7 @@ _PARAMETER_CONSTRAINTS = {
     "max_levels": Interval("int", 2),
     "enforce_rounding": Boolean(),
     "sample_batch_size": Interval("int", 1),
+    "training_precision": Options("auto", "float32", "bfloat16"),
     "device": Device(),
     "random_state": RandomState(),
     "verbose": Boolean(),
@@ -170,6 +172,12 @@ class CDMTSynthesizer(BaseEstimator):
         observed values have), as SDV does. False rounds only columns of whole numbers.
     sample_batch_size : int, default=512
         Patients generated per chunk; memory stays flat in `n`.
+    training_precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Precision of the network's arithmetic while training (mixed precision by autocast;
+        the weights, the optimizer, the preconditioning, the loss and all of sampling stay in
+        float32). "auto" takes bfloat16 on a CPU that computes it natively (AVX-512 BF16 or
+        AMX), where the same `max_time` buys 20-40 % more optimizer steps, and float32
+        elsewhere. Results stay reproducible on one machine either way.
     device : str or torch.device, default="auto"
         "auto" picks CUDA when available.
     random_state : int, RandomState, Generator or None, default=None
@@ -199,6 +207,9 @@ class CDMTSynthesizer(BaseEstimator):
         Longest stay (time steps).
     device_ : torch.device
         Where the model runs.
+    training_dtype_ : str
+        The precision the network trained in ("float32" or "bfloat16"; see
+        `training_precision`).
     fit_seconds_ : float
         Wall-clock training time.
 
@@ -238,6 +249,7 @@ class CDMTSynthesizer(BaseEstimator):
         max_levels=1000,
         enforce_rounding=True,
         sample_batch_size=512,
+        training_precision="auto",
         device="auto",
         random_state=None,
         verbose=False,
@@ -266,6 +278,7 @@ class CDMTSynthesizer(BaseEstimator):
         self.max_levels = max_levels
         self.enforce_rounding = enforce_rounding
         self.sample_batch_size = sample_batch_size
+        self.training_precision = training_precision
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -321,6 +334,7 @@ class CDMTSynthesizer(BaseEstimator):
         from ._parameters import resolve_device
 
         device = resolve_device(self.device, "CDMTSynthesizer")  # missing hardware fails now
+        training_dtype = resolve_training_dtype(self.training_precision, device)
         started = time.perf_counter()
         preprocessor = SequencePreprocessor(
             max_levels=self.max_levels, max_decimals=6 if self.enforce_rounding else None
@@ -385,6 +399,7 @@ class CDMTSynthesizer(BaseEstimator):
             n_iter_no_change=self.n_iter_no_change if validation is not None else None,
             tol=self.tol,
             verbose=self.verbose,
+            network_dtype=training_dtype,
         )
         counts = np.bincount(cohort.condition, minlength=max(cohort.n_classes, 1))
         self.preprocessor_ = preprocessor
@@ -397,6 +412,7 @@ class CDMTSynthesizer(BaseEstimator):
         self.n_patients_ = cohort.n_patients
         self.max_length_ = cohort.max_length
         self.device_ = device
+        self.training_dtype_ = str(training_dtype or torch.float32).removeprefix("torch.")
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -758,6 +774,9 @@ class CDMTSynthesizer(BaseEstimator):
         state.setdefault("static_at_every_step", False)
         state.setdefault("ever_measured_flags", False)
         state.setdefault("exact_repeats", False)
+        state.setdefault("training_precision", "float32")
+        if "model_" in state:
+            state.setdefault("training_dtype_", "float32")
         self.__dict__.update(state)
         if "device_" in state:
             self.device_ = torch.device("cpu")

@@ -16,12 +16,12 @@ def edit_manifest(path, edit):
             archive.writestr(name, data)
 
 
-def assert_loads_as_before(synth, tmp_path, parameter, edit=None):
-    """A file and a pickle of `synth` written before `parameter` existed load with it False.
+def assert_loads_as_before(synth, tmp_path, parameter, edit=None, old_value=False):
+    """A file and a pickle of `synth` written before `parameter` existed load with `old_value`.
 
-    `synth` was fitted with ``parameter=False``; the file loses the parameter (and whatever
-    `edit(manifest)` also removes), the pickled state loses the attribute, and both must still
-    sample exactly as `synth` does.
+    `synth` was fitted with ``parameter=old_value``; the file loses the parameter (and
+    whatever `edit(manifest)` also removes), the pickled state loses the attribute, and both
+    must still sample exactly as `synth` does.
     """
     from cdmtehr import CDMTSynthesizer
 
@@ -36,12 +36,12 @@ def assert_loads_as_before(synth, tmp_path, parameter, edit=None):
 
     edit_manifest(path, as_before)
     loaded = CDMTSynthesizer.load(path)
-    assert getattr(loaded, parameter) is False
+    assert getattr(loaded, parameter) is old_value
     assert loaded.sample(3, steps=2, random_state=0).equals(expected)
 
     state = synth.__getstate__()
     del state[parameter]
     old = CDMTSynthesizer.__new__(CDMTSynthesizer)
     old.__setstate__(state)
-    assert old.get_params()[parameter] is False
+    assert old.get_params()[parameter] is old_value
     assert old.sample(3, steps=2, random_state=0).equals(expected)

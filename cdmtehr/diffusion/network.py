@@ -92,6 +92,8 @@ class BiGRUNetwork(nn.Module):
     pooled_inputs = 0
     static_at_every_step = False
     smoothed_features = 0
+    # Set by `train` for the length of a fit (mixed precision); None computes in float32.
+    autocast_dtype = None
 
     def __init__(
         self,
@@ -153,7 +155,7 @@ class BiGRUNetwork(nn.Module):
             nn.init.zeros_(head.bias)
 
     def forward(self, temporal, static, noise_level, condition):
-        """Run F_theta.
+        """Run F_theta (under autocast to `autocast_dtype` when set; outputs in float32).
 
         Parameters
         ----------
@@ -171,6 +173,13 @@ class BiGRUNetwork(nn.Module):
         skip_weights : Tensor of shape (B, T, n_kernels, smoothed_features) or None
             Weight of each kernel's average in the smoothed skip connection of each feature.
         """
+        if self.autocast_dtype is None:
+            return self._forward(temporal, static, noise_level, condition)
+        with torch.autocast(temporal.device.type, dtype=self.autocast_dtype):
+            outputs = self._forward(temporal, static, noise_level, condition)
+        return tuple(None if out is None else out.float() for out in outputs)
+
+    def _forward(self, temporal, static, noise_level, condition):
         conditioning = self.noise_embedding(noise_level) + self.condition_embedding(condition)
         conditioning = conditioning + self.static_projection(static)
         if self.pooled_inputs:

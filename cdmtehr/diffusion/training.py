@@ -145,6 +145,7 @@ def train(
     n_iter_no_change: int | None = None,
     tol: float = 0.0,
     verbose: bool = False,
+    network_dtype: torch.dtype | None = None,
 ):
     """Fit the denoiser and the schedule; return the EMA denoiser and the loss history.
 
@@ -181,6 +182,10 @@ def train(
         The smallest decrease of the validation loss that counts as an improvement.
     verbose : bool, default=False
         Show a progress bar with the loss (tqdm), or log one line per epoch without tqdm.
+    network_dtype : torch.dtype, optional
+        Mixed precision: run the network F_theta under autocast to this dtype (bfloat16)
+        while training. The preconditioning, the loss, the schedule, the optimizer and the
+        weights stay float32, and the returned denoisers compute in float32 again.
 
     Returns
     -------
@@ -239,6 +244,7 @@ def train(
             tol=tol,
             loss_options=loss_options,
         )
+    denoiser.network.autocast_dtype = network_dtype
     ema = copy.deepcopy(denoiser).eval().requires_grad_(False)
     steps_per_epoch = max(1, math.ceil(len(tensors) / batch_size))
     total_steps = epochs * steps_per_epoch if epochs is not None else None
@@ -318,5 +324,7 @@ def train(
         early_stopping.restore(ema, schedule)
     for hook in hooks:  # the fitted modules must stay picklable
         hook.remove()
+    for model in (denoiser, ema):  # sampling stays in float32
+        model.network.autocast_dtype = None
     denoiser.eval()
     return ema, history

@@ -85,7 +85,8 @@ def write_markdown(result, table, path=DOCS):
         f"* Training: {t['seconds']:.0f} s, {t['epochs']} epochs, {t['optimizer_steps']} optimizer "
         f"steps, {t['patients_per_second']:.0f} patients/s; model: hidden size "
         f"{result['model']['hidden_size']}, {result['model']['num_layers']} BiGRU layers, "
-        f"{result['model']['parameters']:,} parameters, batch {result['model']['batch_size']}.",
+        f"{result['model']['parameters']:,} parameters, batch {result['model']['batch_size']}, "
+        f"trained in {result['model'].get('training_dtype', 'float32')}.",
         f"* Sampling: {smp['patients']} patients × {smp['steps']} Euler steps in "
         f"{smp['seconds']:.1f} s = {smp['ms_per_patient']:.1f} ms per patient "
         f"(chunks of {result['model']['sample_batch_size']}).",
@@ -120,8 +121,11 @@ def command_line(argv) -> str:
 # Parameters whose defaults changed since, with their values in earlier sessions.
 PREVIOUS_DEFAULTS = {
     "session3": {"time_pooling": False, "static_at_every_step": False, "exact_repeats": False,
-                 "learning_rate": 1e-3},
-    "session4": {"static_at_every_step": False, "exact_repeats": False, "learning_rate": 1e-3},
+                 "learning_rate": 1e-3, "training_precision": "float32"},
+    "session4": {"static_at_every_step": False, "exact_repeats": False, "learning_rate": 1e-3,
+                 "training_precision": "float32"},
+    # Session 5's parameters; its repeated channels' step scales still counted the repeats.
+    "session5": {"training_precision": "float32"},
 }
 
 
@@ -187,6 +191,7 @@ def main(argv=None):
             "sample_batch_size": synth.sample_batch_size,
             "parameters": n_params,
             "schedule": synth.schedule,
+            "training_dtype": synth.training_dtype_,
         },
         "training": {
             "seconds": float(synth.fit_seconds_),

@@ -1,4 +1,4 @@
-"""Mixed-precision training (``training_precision``): bfloat16 arithmetic, float32 everything else."""
+"""Mixed-precision training (``training_precision``): bfloat16 arithmetic, float32 the rest."""
 
 import pytest
 import torch

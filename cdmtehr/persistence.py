@@ -377,9 +377,8 @@ def load_synthesizer(cls, path, device="cpu"):
         schedule = make_schedule(params["schedule"], layout)
         schedule.load_state_dict(weights["schedule"])
         fitted = decoder(manifest["fitted"])
-        if isinstance(fitted, dict):
-            fitted = {**_ADDED_FITTED, **fitted}
-        missing = sorted(set(_FITTED) - set(fitted)) if isinstance(fitted, dict) else _FITTED
+        fitted = {**_ADDED_FITTED, **fitted} if isinstance(fitted, dict) else {}
+        missing = sorted(set(_FITTED) - set(fitted))
         if missing:
             raise ModelFileError(f"{str(path)!r} is damaged: it lacks the fitted {missing}.")
         if not isinstance(fitted["preprocessor_"], SequencePreprocessor):

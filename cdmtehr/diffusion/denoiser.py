@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .embeddings import CategoryEmbedding
-from .layout import StateLayout
+from .layout import REPEATED_LEVEL, StateLayout
 from .network import BiGRUNetwork
 
 SIGMA_DATA = 1.0  # numeric values are normal scores and embeddings have unit RMS
@@ -279,11 +279,7 @@ class Denoiser(nn.Module):
         observed[..., list(layout.masked_values)] = codes[..., :n_masks] >= 1
         numeric = temporal[..., :n_values]
         if layout.repeated_values:
-            repeated = torch.zeros_like(observed)
-            mask_of = {k: j for j, k in enumerate(layout.masked_values)}
-            columns = [mask_of[k] for k in layout.repeated_values]
-            repeated[..., list(layout.repeated_values)] = codes[..., columns] == 2
-            numeric = _copy_repeats(numeric, observed, repeated)
+            numeric = _copy_repeats(numeric, observed, repeat_flags(codes, layout))
         categorical = codes[..., n_masks : n_masks + layout.n_temporal_categorical]
         if layout.has_validity:
             # A stay ends at its first invalid step; at least one step is kept.
@@ -331,9 +327,7 @@ def numeric_step_scales(tensors, layout: StateLayout | None = None) -> list:
     seen_before = torch.cumsum(observed.long(), dim=1)[:, :-1] > 0
     counted = observed[:, 1:] & seen_before
     if layout is not None and layout.repeated_values:
-        columns = [layout.masked_values.index(k) for k in layout.repeated_values]
-        repeats = tensors.codes[:, 1:, columns] == 2
-        counted[:, :, list(layout.repeated_values)] &= ~repeats
+        counted &= ~repeat_flags(tensors.codes, layout)[:, 1:]
     change = (values[:, 1:] - values[:, :-1]) * counted
     total = counted.sum(dim=(0, 1)).clamp_min(1)
     return (((change**2).sum(dim=(0, 1)) / total / 2).sqrt()).tolist()
@@ -347,6 +341,20 @@ def _entropies(frequencies) -> torch.Tensor:
         p = p[p > 0]
         values.append(max(float(-(p * np.log(p)).sum()), 0.05))
     return torch.tensor(values, dtype=torch.float32)
+
+
+def repeat_flags(codes, layout: StateLayout) -> torch.Tensor:
+    """(B, T, n_values) bool: the temporal numeric values whose mask says "repeated".
+
+    `codes` are temporal categorical codes in layout order (masks first); values without the
+    third mask level are never flagged.
+    """
+    flags = torch.zeros(
+        codes.shape[:2] + (layout.n_values,), dtype=torch.bool, device=codes.device
+    )
+    columns = [layout.masked_values.index(k) for k in layout.repeated_values]
+    flags[..., list(layout.repeated_values)] = codes[..., columns] == REPEATED_LEVEL
+    return flags
 
 
 def _copy_repeats(values, observed, repeated) -> torch.Tensor:

@@ -22,6 +22,8 @@ from ..preprocessing.sequences import repeated_measurements
 # ventilator's FiO2, a coma score); elsewhere an exact repeat is a coincidence of the recorded
 # precision, which rounding the decoded values already reproduces.
 REPEAT_MIN_SHARE = 0.5
+# The mask levels: 0 missing, 1 measured, 2 measured and equal to the stay's previous value.
+REPEATED_LEVEL = 2
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .counts import counts_from_scores, measure_counted_steps
 from .embeddings import CategoryEmbedding
 from .layout import REPEATED_LEVEL, StateLayout
 from .network import BiGRUNetwork
@@ -59,7 +60,16 @@ class Denoiser(nn.Module):
         stay's consecutive measurements (`numeric_step_scales`). The smoothing weights are
         damped by sigma^2 / (sigma^2 + scale^2), so that smoothing fades once the noise is
         below the value's own changes. None: no damping.
+    static_at_every_step : bool, default=False
+        Passed to `BiGRUNetwork`.
+    self_conditioning : bool, default=False
+        The network also reads an earlier estimate of the clean state (`predict`'s
+        ``estimate``): in sampling the previous step's denoised state, in training the
+        denoiser's own prediction on half of the batches (Chen, Zhang & Hinton 2023).
     """
+
+    # Denoisers pickled before self-conditioning existed have no such attribute.
+    self_conditioning = False
 
     def __init__(
         self,
@@ -73,6 +83,7 @@ class Denoiser(nn.Module):
         time_pooling: bool = False,
         smoothing_scale=None,
         static_at_every_step: bool = False,
+        self_conditioning: bool = False,
     ):
         super().__init__()
         self.layout = layout
@@ -88,6 +99,9 @@ class Denoiser(nn.Module):
         }
         if static_at_every_step:
             self.network_size["static_at_every_step"] = True
+        self.self_conditioning = bool(self_conditioning)
+        if self_conditioning:
+            self.network_size["self_conditioning"] = True
         if smoothing_scale is not None:
             # In the model file with the sizes (a JSON list), so that loading rebuilds it.
             self.network_size["smoothing_scale"] = [float(v) for v in smoothing_scale]
@@ -96,9 +110,11 @@ class Denoiser(nn.Module):
         self.temporal_embedding = CategoryEmbedding(layout.temporal)
         self.static_embedding = CategoryEmbedding(layout.static)
         temporal, static = layout.temporal, layout.static
+        # With self-conditioning every block also carries the estimate of its clean state.
+        estimate_in = int(self.self_conditioning)
         self.network = BiGRUNetwork(
-            temporal_in=temporal.width + temporal.n_features,
-            static_in=static.width + static.n_features,
+            temporal_in=(1 + estimate_in) * temporal.width + temporal.n_features,
+            static_in=(1 + estimate_in) * static.width + static.n_features,
             temporal_out=temporal.n_numeric + self.temporal_embedding.n_logits,
             static_out=static.n_numeric + self.static_embedding.n_logits,
             max_length=layout.max_length,
@@ -172,7 +188,7 @@ class Denoiser(nn.Module):
         return temporal, per_feature[..., cut:]
 
     # -- evaluation ----------------------------------------------------------------------------
-    def predict(self, x: torch.Tensor, sigma: torch.Tensor, condition: torch.Tensor):
+    def predict(self, x, sigma, condition, estimate=None):
         """Evaluate D_theta and keep what the loss needs.
 
         Parameters
@@ -183,6 +199,10 @@ class Denoiser(nn.Module):
             Noise level of every number of the state (constant within a feature).
         condition : LongTensor of shape (B,)
             Class indices, ``n_classes`` for the null token.
+        estimate : Tensor of shape (B, M), optional
+            With self-conditioning: an earlier estimate of the clean state (a previous
+            output of the denoiser). None is the estimate "nothing yet" (zeros). Ignored
+            without self-conditioning.
 
         Returns
         -------
@@ -194,9 +214,16 @@ class Denoiser(nn.Module):
         c_noise = torch.log(sigma_features.clamp_min(1e-4)) / 4
         temporal_in, static_in = self._split(x * c_in)
         temporal_noise, static_noise = self._split_features(c_noise)
+        temporal_parts, static_parts = [temporal_in, temporal_noise], [static_in, static_noise]
+        if self.self_conditioning:
+            # The estimate is a denoised state, already of unit scale: no c_in.
+            estimate = torch.zeros_like(x) if estimate is None else estimate.to(x.dtype)
+            temporal_estimate, static_estimate = self._split(estimate)
+            temporal_parts.append(temporal_estimate)
+            static_parts.append(static_estimate)
         temporal_out, static_out, skip_weights = self.network(
-            torch.cat([temporal_in, temporal_noise], dim=-1),
-            torch.cat([static_in, static_noise], dim=-1),
+            torch.cat(temporal_parts, dim=-1),
+            torch.cat(static_parts, dim=-1),
             c_noise.mean(dim=1),
             condition,
         )
@@ -257,9 +284,9 @@ class Denoiser(nn.Module):
         moved = averages - values[:, :, None, :]
         return torch.einsum("btkn,btkn->btn", moved, weights.to(values.dtype))
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor, condition: torch.Tensor):
+    def forward(self, x, sigma, condition, estimate=None):
         """Denoised states (B, M) for noisy states `x` at noise levels `sigma`."""
-        return self.predict(x, sigma, condition).denoised
+        return self.predict(x, sigma, condition, estimate).denoised
 
     def expand_sigma(self, sigma_features: torch.Tensor) -> torch.Tensor:
         """Per-feature noise levels (..., n_features) to per-number levels (..., M)."""
@@ -272,8 +299,23 @@ class Denoiser(nn.Module):
         layout = self.layout
         temporal, static = self._split(x.float())
         n_values, n_masks = layout.n_values, len(layout.masked_values)
+        n_static_numeric = layout.static.n_numeric
         codes = self.temporal_embedding.decode(temporal[..., n_values:])
-        static_codes = self.static_embedding.decode(static[..., layout.n_static_values :])
+        static_codes = self.static_embedding.decode(static[..., n_static_numeric:])
+        if layout.has_validity:
+            # A stay ends at its first invalid step; at least one step is kept.
+            leading = torch.cumprod((codes[..., -1] == 1).long(), dim=1)
+            lengths = leading.sum(dim=1).clamp_min(1)
+        else:
+            lengths = torch.full((x.shape[0],), layout.max_length, device=x.device)
+        if layout.counted_values:
+            # Exactly the generated number of measurements of each counted channel.
+            columns = [layout.masked_values.index(k) for k in layout.counted_values]
+            scores = self.temporal_embedding.level_scores(temporal[..., n_values:])
+            counts = counts_from_scores(
+                static[..., layout.n_static_values : n_static_numeric], lengths
+            )
+            codes[..., columns] = measure_counted_steps(scores[..., columns, :], counts, lengths)
 
         observed = torch.ones(temporal.shape[:2] + (n_values,), dtype=torch.bool, device=x.device)
         observed[..., list(layout.masked_values)] = codes[..., :n_masks] >= 1
@@ -281,12 +323,6 @@ class Denoiser(nn.Module):
         if layout.repeated_values:
             numeric = _copy_repeats(numeric, observed, repeat_flags(codes, layout))
         categorical = codes[..., n_masks : n_masks + layout.n_temporal_categorical]
-        if layout.has_validity:
-            # A stay ends at its first invalid step; at least one step is kept.
-            leading = torch.cumprod((codes[..., -1] == 1).long(), dim=1)
-            lengths = leading.sum(dim=1).clamp_min(1)
-        else:
-            lengths = torch.full((x.shape[0],), layout.max_length, device=x.device)
         n_static_masks = len(layout.masked_static_values)
         static_observed = torch.ones(
             (x.shape[0], layout.n_static_values), dtype=torch.bool, device=x.device

@@ -20,6 +20,20 @@ def _weight(sigma: torch.Tensor, numeric_weighting: str) -> torch.Tensor:
     return torch.ones_like(sigma)
 
 
+def self_conditioning_estimate(denoiser, x, sigma, condition, generator):
+    """The estimate a self-conditioned denoiser reads in one training step, or None.
+
+    On half of the steps the denoiser first predicts the clean state without an estimate,
+    and that prediction (no gradient through it) becomes the estimate of the step that is
+    scored; on the other half it gets none, as at the first step of sampling (Chen, Zhang &
+    Hinton 2023, "Analog Bits", Sec. 3; used by CDCD for categorical data).
+    """
+    if torch.rand((), generator=generator) >= 0.5:
+        return None
+    with torch.no_grad():
+        return denoiser.predict(x, sigma, condition).denoised.detach()
+
+
 def diffusion_loss(
     denoiser,
     schedule,
@@ -86,14 +100,17 @@ def diffusion_loss(
         drop = torch.ones_like(drop)
     condition = torch.where(drop, torch.full_like(condition, denoiser.n_classes), condition)
 
-    out = denoiser.predict(x, sigma, condition)
+    estimate = None
+    if denoiser.self_conditioning:
+        estimate = self_conditioning_estimate(denoiser, x, sigma, condition, generator)
+    out = denoiser.predict(x, sigma, condition, estimate)
 
     # Temporal cells: (B, T, Kt) losses and weights in layout feature order.
     layout_cut = layout.max_length * layout.temporal.n_features
     temporal_sigma = sigma_features[:, :layout_cut].unflatten(
         1, (layout.max_length, layout.temporal.n_features)
     )[..., : layout.n_values]
-    static_sigma = sigma_features[:, layout_cut : layout_cut + layout.n_static_values]
+    static_sigma = sigma_features[:, layout_cut : layout_cut + layout.static.n_numeric]
 
     valid = batch.valid.float()
     value_loss = (out.temporal_values - batch.values) ** 2

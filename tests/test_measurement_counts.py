@@ -12,7 +12,12 @@ from test_edge_cases import ROLES, TINY, cohort
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.diffusion.batches import CohortTensors
-from cdmtehr.diffusion.counts import count_scores, counts_from_scores, measure_counted_steps
+from cdmtehr.diffusion.counts import (
+    count_moments,
+    count_scores,
+    counts_from_scores,
+    measure_counted_steps,
+)
 from cdmtehr.diffusion.denoiser import Denoiser, categorical_frequencies
 from cdmtehr.diffusion.layout import StateLayout
 
@@ -28,16 +33,17 @@ def test_count_scores_invert_exactly(data):
         data.draw(st.lists(st.lists(st.booleans(), min_size=length, max_size=length),
                            min_size=n, max_size=n))
     )[..., None]
-    scores = count_scores(observed, valid)
+    moments = count_moments(observed.numpy(), valid.numpy())
+    scores = count_scores(observed, valid, moments)
     assert torch.isfinite(scores).all()
     expected = (observed[..., 0] & valid).sum(dim=1)[:, None]
-    assert torch.equal(counts_from_scores(scores, lengths), expected)
+    assert torch.equal(counts_from_scores(scores, lengths, moments), expected)
 
 
 def test_counts_from_scores_stay_within_the_stay():
     lengths = torch.tensor([1, 5, 48])
     scores = torch.tensor([[-50.0, 50.0], [0.0, 50.0], [-0.5, 1.0]])
-    counts = counts_from_scores(scores, lengths)
+    counts = counts_from_scores(scores, lengths, [(0.5, 0.2), (0.5, 0.2)])
     assert counts[0].tolist() == [0, 1]
     assert counts[1, 1] == 5
     assert ((counts >= 0) & (counts <= lengths[:, None])).all()
@@ -75,9 +81,12 @@ def test_layout_puts_the_counts_after_the_static_numeric_columns():
     width = plain.n_static_values
     assert tensors.static_observed[:, width:].all()
     lengths = tensors.valid.sum(dim=1)
-    counts = counts_from_scores(tensors.static_values[:, width:], lengths)
+    counts = counts_from_scores(tensors.static_values[:, width:], lengths, counted.count_moments)
     observed = tensors.observed[..., list(counted.counted_values)] & tensors.valid[..., None]
     assert torch.equal(counts, observed.sum(dim=1))
+    # Standardised over the stays the moments come from.
+    scores = tensors.static_values[:, width:]
+    torch.testing.assert_close(scores.mean(dim=0), torch.zeros(scores.shape[1]), atol=1e-5, rtol=0)
 
 
 def test_decoding_keeps_the_generated_number_of_measurements():
@@ -93,7 +102,7 @@ def test_decoding_keeps_the_generated_number_of_measurements():
     static = x[:, layout.max_length * layout.temporal.width :]
     scores = static[:, layout.n_static_values : layout.static.n_numeric]
     lengths = torch.as_tensor(decoded["lengths"])
-    counts = counts_from_scores(scores, lengths).numpy()
+    counts = counts_from_scores(scores, lengths, layout.count_moments).numpy()
     inside = np.arange(layout.max_length)[None, :] < decoded["lengths"][:, None]
     observed = decoded["observed"][..., list(layout.counted_values)] & inside[..., None]
     assert np.array_equal(observed.sum(axis=1), counts)

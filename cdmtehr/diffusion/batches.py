@@ -73,7 +73,8 @@ class CohortTensors:
         static_observed = cohort.static_observed.astype(bool)
         if layout.counted_values:
             counted = torch.as_tensor(cohort.observed[:, :, list(layout.counted_values)])
-            scores = count_scores(counted, torch.as_tensor(valid)).numpy()
+            scores = count_scores(counted, torch.as_tensor(valid), layout.count_moments)
+            scores = scores.numpy()
             static_values = np.concatenate([static_values, scores], axis=1)
             static_observed = np.concatenate([static_observed, np.ones_like(scores, bool)], 1)
         arrays = {

@@ -5,36 +5,58 @@ ventilated, never otherwise). Per-step observation masks generated side by side 
 with the right number of measurements on average, their count per stay comes out far too
 varied (docs/benchmarks.md, *Session 7*). With ``measurement_counts``, the number of measured
 steps of every masked channel is a static numeric feature of the patient, generated with the
-rest, and the masks are decoded to it: exactly that many steps, those whose generated mask
+rest (standardised per channel), and the masks are decoded to it: exactly that many steps, those whose generated mask
 leans most to "measured".
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
-def count_scores(observed: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Normal scores of the measured steps of each channel in each stay, (N, C) float32.
+def count_moments(observed, valid) -> tuple:
+    """Per channel, the mean and sd of the measured share of a stay's steps, as a tuple of pairs.
 
-    score = Phi^-1((count + 1/2) / (length + 1)): a fixed transform (nothing fitted), exactly
-    invertible by `counts_from_scores`, from about -2.3 (never) to 2.3 (every step of a
-    48-step stay).
+    The sd is floored at half a measurement in a stay of ``T`` steps, so that a channel
+    measured equally often in every stay still gets a finite score.
+
+    Parameters
+    ----------
+    observed : bool ndarray of shape (N, T, C)
+    valid : bool ndarray of shape (N, T)
+    """
+    share = (observed & valid[..., None]).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)[:, None]
+    floor = 0.5 / max(valid.shape[1], 1)
+    return tuple(
+        (float(m), float(max(s, floor))) for m, s in zip(share.mean(axis=0), share.std(axis=0))
+    )
+
+
+def count_scores(observed: torch.Tensor, valid: torch.Tensor, moments) -> torch.Tensor:
+    """Standardised measured shares of each channel in each stay, (N, C) float32.
+
+    score = (count / length - mean) / sd with the training `moments` (`count_moments`), so
+    that one measurement more or less moves a rarely measured lab by as much as a score of
+    any other static column moves, and `counts_from_scores` inverts it exactly.
 
     Parameters
     ----------
     observed : bool Tensor of shape (N, T, C)
     valid : bool Tensor of shape (N, T)
+    moments : sequence of (mean, sd) pairs, one per channel
     """
+    mean, sd = torch.tensor(moments, dtype=torch.float64).T
     counts = (observed & valid[..., None]).sum(dim=1).double()
-    lengths = valid.sum(dim=1, keepdim=True).double()
-    return torch.special.ndtri((counts + 0.5) / (lengths + 1)).float()
+    lengths = valid.sum(dim=1, keepdim=True).double().clamp_min(1)
+    return ((counts / lengths - mean) / sd).float()
 
 
-def counts_from_scores(scores: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def counts_from_scores(scores: torch.Tensor, lengths: torch.Tensor, moments) -> torch.Tensor:
     """Inverse of `count_scores`: counts (B, C), long, between 0 and each stay's length."""
-    lengths = lengths[:, None].to(scores.dtype)
-    counts = torch.round(torch.special.ndtr(scores) * (lengths + 1) - 0.5)
+    mean, sd = torch.tensor(moments, dtype=torch.float64, device=scores.device).T
+    lengths = lengths[:, None].double()
+    counts = torch.round((scores.double() * sd + mean) * lengths)
     return torch.minimum(counts.clamp_min(0), lengths).long()
 
 

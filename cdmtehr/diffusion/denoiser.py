@@ -313,7 +313,9 @@ class Denoiser(nn.Module):
             columns = [layout.masked_values.index(k) for k in layout.counted_values]
             scores = self.temporal_embedding.level_scores(temporal[..., n_values:])
             counts = counts_from_scores(
-                static[..., layout.n_static_values : n_static_numeric], lengths
+                static[..., layout.n_static_values : n_static_numeric],
+                lengths,
+                layout.count_moments,
             )
             codes[..., columns] = measure_counted_steps(scores[..., columns, :], counts, lengths)
 

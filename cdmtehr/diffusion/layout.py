@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..preprocessing.sequences import repeated_measurements
+from .counts import count_moments
 
 # A channel whose measurements mostly repeat the one before is charted and held (a weight, a
 # ventilator's FiO2, a coma score); elsewhere an exact repeat is a coincidence of the recorded
@@ -176,6 +177,9 @@ class StateLayout:
         Masked numeric channels whose number of measured steps in the stay is a static
         numeric feature (counts.py), after the static numeric columns; their masks are
         decoded to exactly that many measurements.
+    count_moments : tuple of (float, float), default=()
+        Per counted channel, the training mean and sd of the measured share of a stay's
+        steps, which standardise the counts (`count_moments`).
     """
 
     max_length: int
@@ -191,6 +195,7 @@ class StateLayout:
     ever_measured_values: tuple = ()
     repeated_values: tuple = ()
     counted_values: tuple = ()
+    count_moments: tuple = ()
 
     @classmethod
     def from_cohort(
@@ -234,6 +239,7 @@ class StateLayout:
             + (2,) * len(flagged)
         )
         counted = masked_values if counts else ()
+        moments = count_moments(cohort.observed[:, :, list(counted)], valid) if counted else ()
         n_static_numeric = cohort.static_numeric.shape[1] + len(counted)
         return cls(
             max_length=int(cohort.max_length),
@@ -249,6 +255,7 @@ class StateLayout:
             ever_measured_values=flagged,
             repeated_values=repeated,
             counted_values=counted,
+            count_moments=moments,
         )
 
     @property
@@ -300,6 +307,7 @@ class StateLayout:
             "ever_measured_values": list(self.ever_measured_values),
             "repeated_values": list(self.repeated_values),
             "counted_values": list(self.counted_values),
+            "count_moments": [list(pair) for pair in self.count_moments],
             "embedding_dim": self.temporal.embedding_dim,
         }
 
@@ -338,6 +346,7 @@ class StateLayout:
             ever_measured_values=flagged,
             repeated_values=repeated,
             counted_values=counted,
+            count_moments=tuple(tuple(pair) for pair in spec.get("count_moments", ())),
         )
 
 

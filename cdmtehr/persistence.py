@@ -363,7 +363,6 @@ def load_synthesizer(cls, path, device="cpu"):
         params.setdefault("ever_measured_flags", False)  # or ever-measured flags
         params.setdefault("exact_repeats", False)  # or a repeat level in the masks
         params.setdefault("self_conditioning", False)  # or self-conditioning
-        params.setdefault("measurement_counts", False)  # or measurement counts
         params.setdefault("training_precision", "float32")  # and trained in float32
         synthesizer = cls(**params)
         layout = StateLayout.from_dict(manifest["layout"])

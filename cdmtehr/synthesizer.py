@@ -48,7 +48,6 @@ _PARAMETER_CONSTRAINTS = {
     "time_pooling": Boolean(),
     "static_at_every_step": Boolean(),
     "self_conditioning": Boolean(),
-    "measurement_counts": Boolean(),
     "ever_measured_flags": Boolean(),
     "exact_repeats": Boolean(),
     "embedding_dim": Interval("int", 2),
@@ -149,14 +148,8 @@ class CDMTSynthesizer(BaseEstimator):
         Self-conditioning (Chen, Zhang & Hinton 2023): the network also reads its previous
         estimate of the clean patient, so each sampler step refines a draft (a whole
         charting schedule, say) instead of guessing it anew. Training predicts twice on
-        half of its steps, and sampling costs nothing more (docs/method.md, section 4).
-    measurement_counts : bool, default=False
-        Make the number of measurements of every numeric column that is sometimes missing a
-        per-patient static feature, generated with the others, and decode the observation
-        masks to exactly that many measurements (those the generated masks lean to most).
-        A charting order (temperature every four hours, FiO2 while ventilated) is one
-        decision per stay, which per-step masks alone spread: the right count on average,
-        far too varied per stay (docs/method.md, section 1).
+        half of its steps; sampling needs no extra network evaluation (docs/method.md,
+        section 4).
     embedding_dim : int, default=4
         Embedding dimension of categorical features with more than two levels (binary ones,
         such as most observation masks, use 2).
@@ -253,7 +246,6 @@ class CDMTSynthesizer(BaseEstimator):
         ever_measured_flags=False,
         exact_repeats=True,
         self_conditioning=False,
-        measurement_counts=False,
         embedding_dim=4,
         learning_rate=2e-3,
         guidance_dropout=0.1,
@@ -284,7 +276,6 @@ class CDMTSynthesizer(BaseEstimator):
         self.ever_measured_flags = ever_measured_flags
         self.exact_repeats = exact_repeats
         self.self_conditioning = self_conditioning
-        self.measurement_counts = measurement_counts
         self.embedding_dim = embedding_dim
         self.learning_rate = learning_rate
         self.guidance_dropout = guidance_dropout
@@ -374,7 +365,6 @@ class CDMTSynthesizer(BaseEstimator):
             embedding_dim=self.embedding_dim,
             ever_measured=self.ever_measured_flags,
             repeats=self.exact_repeats,
-            counts=self.measurement_counts,
         )
         tensors = CohortTensors.from_cohort(cohort, layout, device=device)
         validation = None
@@ -798,7 +788,6 @@ class CDMTSynthesizer(BaseEstimator):
         state.setdefault("ever_measured_flags", False)
         state.setdefault("exact_repeats", False)
         state.setdefault("self_conditioning", False)
-        state.setdefault("measurement_counts", False)
         state.setdefault("training_precision", "float32")
         if "model_" in state:
             state.setdefault("training_dtype_", "float32")

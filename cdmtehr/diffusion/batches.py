@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from ..preprocessing.sequences import repeated_measurements
-from .counts import count_scores
 from .layout import StateLayout
 
 
@@ -27,8 +26,6 @@ class CohortTensors:
     valid : Tensor (N, T) bool
         True at time steps inside the stay.
     static_values : Tensor (N, Sn) float32
-        Static numeric columns, then the measurement-count scores of the layout's
-        ``counted_values`` (counts.py).
     static_observed : Tensor (N, Sn) bool
     static_codes : Tensor (N, Ks_cat) long
         Static masks, static categorical columns, then "ever measured" flags.
@@ -69,21 +66,13 @@ class CohortTensors:
             ],
             axis=1,
         )
-        static_values = cohort.static_numeric.astype(np.float32)
-        static_observed = cohort.static_observed.astype(bool)
-        if layout.counted_values:
-            counted = torch.as_tensor(cohort.observed[:, :, list(layout.counted_values)])
-            scores = count_scores(counted, torch.as_tensor(valid), layout.count_moments)
-            scores = scores.numpy()
-            static_values = np.concatenate([static_values, scores], axis=1)
-            static_observed = np.concatenate([static_observed, np.ones_like(scores, bool)], 1)
         arrays = {
             "values": cohort.numeric.astype(np.float32),
             "observed": cohort.observed.astype(bool),
             "codes": codes,
             "valid": valid,
-            "static_values": static_values,
-            "static_observed": static_observed,
+            "static_values": cohort.static_numeric.astype(np.float32),
+            "static_observed": cohort.static_observed.astype(bool),
             "static_codes": static_codes,
             "condition": cohort.condition.astype(np.int64),
         }

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .counts import counts_from_scores, measure_counted_steps
 from .embeddings import CategoryEmbedding
 from .layout import REPEATED_LEVEL, StateLayout
 from .network import BiGRUNetwork
@@ -308,16 +307,6 @@ class Denoiser(nn.Module):
             lengths = leading.sum(dim=1).clamp_min(1)
         else:
             lengths = torch.full((x.shape[0],), layout.max_length, device=x.device)
-        if layout.counted_values:
-            # Exactly the generated number of measurements of each counted channel.
-            columns = [layout.masked_values.index(k) for k in layout.counted_values]
-            scores = self.temporal_embedding.level_scores(temporal[..., n_values:])
-            counts = counts_from_scores(
-                static[..., layout.n_static_values : n_static_numeric],
-                lengths,
-                layout.count_moments,
-            )
-            codes[..., columns] = measure_counted_steps(scores[..., columns, :], counts, lengths)
 
         observed = torch.ones(temporal.shape[:2] + (n_values,), dtype=torch.bool, device=x.device)
         observed[..., list(layout.masked_values)] = codes[..., :n_masks] >= 1

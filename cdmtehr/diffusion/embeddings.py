@@ -98,31 +98,21 @@ class CategoryEmbedding(nn.Module):
             out[..., members] = -log_probs.gather(-1, target).squeeze(-1)
         return out
 
-    def level_scores(self, values: torch.Tensor, tables=None) -> torch.Tensor:
-        """How close each embedded feature is to each of its levels: (..., n_categorical, V).
-
-        The dot product with every level's embedding (all have the same norm, so the largest
-        is the nearest level); V is the largest vocabulary, and levels a feature lacks score
-        -inf.
-        """
+    def decode(self, values: torch.Tensor, tables=None) -> torch.Tensor:
+        """Nearest level of each embedded feature, (..., width) -> codes (..., n_categorical)."""
         tables = self.normalized_tables() if tables is None else tables
-        n_levels = max((g.max_levels for g in self.layout.groups), default=1)
-        scores = values.new_full(
-            values.shape[:-1] + (self.layout.n_categorical, n_levels), float("-inf")
+        codes = torch.zeros(
+            values.shape[:-1] + (self.layout.n_categorical,), dtype=torch.long, device=values.device
         )
         start = 0
         for index, (table, members) in enumerate(zip(tables, self._members)):
             width = table.shape[0] * table.shape[2]
             chunk = values[..., start : start + width].unflatten(-1, (table.shape[0], -1))
-            group = torch.einsum("...fd,fvd->...fv", chunk.to(table.dtype), table)
-            group = group.masked_fill(~self._valid(index), float("-inf"))
-            scores[..., members, : table.shape[1]] = group.to(scores.dtype)
+            scores = torch.einsum("...fd,fvd->...fv", chunk.to(table.dtype), table)
+            scores = scores.masked_fill(~self._valid(index), float("-inf"))
+            codes[..., members] = scores.argmax(-1)
             start += width
-        return scores
-
-    def decode(self, values: torch.Tensor, tables=None) -> torch.Tensor:
-        """Nearest level of each embedded feature, (..., width) -> codes (..., n_categorical)."""
-        return self.level_scores(values, tables).argmax(-1)
+        return codes
 
 
 class FourierFeatures(nn.Module):

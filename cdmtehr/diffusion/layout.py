@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..preprocessing.sequences import repeated_measurements
-from .counts import count_moments
 
 # A channel whose measurements mostly repeat the one before is charted and held (a weight, a
 # ventilator's FiO2, a coma score); elsewhere an exact repeat is a coincidence of the recorded
@@ -138,9 +137,8 @@ class StateLayout:
     Temporal features, in order: ``n_values`` numeric values, then the categorical features
     ``mask_features`` (observation masks of the numeric channels that are sometimes missing),
     the temporal categorical columns, and the validity flag when lengths vary.
-    Static features: static numeric values, the measurement counts of ``counted_values``, then
-    the masks of the static values, the static categorical columns, and the "ever measured in
-    the stay" flags of ``ever_measured_values``.
+    Static features: static numeric values, then their masks, the static categorical columns,
+    and the "ever measured in the stay" flags of ``ever_measured_values``.
 
     Parameters
     ----------
@@ -173,13 +171,6 @@ class StateLayout:
         Masked numeric channels whose mask feature has a third level, "measured, and equal to
         the stay's previous measurement" (`repeated_measurements`); a value generated at that
         level is decoded as an exact copy of the one before, as charted values are.
-    counted_values : tuple of int, default=()
-        Masked numeric channels whose number of measured steps in the stay is a static
-        numeric feature (counts.py), after the static numeric columns; their masks are
-        decoded to exactly that many measurements.
-    count_moments : tuple of (float, float), default=()
-        Per counted channel, the training mean and sd of the measured share of a stay's
-        steps, which standardise the counts (`count_moments`).
     """
 
     max_length: int
@@ -194,25 +185,17 @@ class StateLayout:
     n_static_categorical: int
     ever_measured_values: tuple = ()
     repeated_values: tuple = ()
-    counted_values: tuple = ()
-    count_moments: tuple = ()
 
     @classmethod
     def from_cohort(
-        cls,
-        cohort,
-        embedding_dim: int = 4,
-        ever_measured: bool = False,
-        repeats: bool = False,
-        counts: bool = False,
+        cls, cohort, embedding_dim: int = 4, ever_measured: bool = False, repeats: bool = False
     ) -> StateLayout:
         """Build the layout of an `EncodedCohort` (masks only where values are ever missing).
 
         With `ever_measured`, every numeric channel that some patient never has gets an
         "ever measured" flag. With `repeats`, every masked channel where at least
         `REPEAT_MIN_SHARE` of the measurements after a stay's first repeat the one before
-        gets the mask level "repeated". With `counts`, every masked channel's number of
-        measurements per stay becomes a static numeric feature.
+        gets the mask level "repeated".
         """
         valid = cohort.length_mask()
         ever_missing = (~cohort.observed & valid[:, :, None]).any(axis=(0, 1))
@@ -238,13 +221,10 @@ class StateLayout:
             + tuple(int(v) for v in cohort.static_categorical_levels)
             + (2,) * len(flagged)
         )
-        counted = masked_values if counts else ()
-        moments = count_moments(cohort.observed[:, :, list(counted)], valid) if counted else ()
-        n_static_numeric = cohort.static_numeric.shape[1] + len(counted)
         return cls(
             max_length=int(cohort.max_length),
             temporal=BlockLayout(cohort.numeric.shape[2], temporal_levels, embedding_dim),
-            static=BlockLayout(n_static_numeric, static_levels, embedding_dim),
+            static=BlockLayout(cohort.static_numeric.shape[1], static_levels, embedding_dim),
             n_values=int(cohort.numeric.shape[2]),
             masked_values=masked_values,
             n_temporal_categorical=len(cohort.categorical_levels),
@@ -254,8 +234,6 @@ class StateLayout:
             n_static_categorical=len(cohort.static_categorical_levels),
             ever_measured_values=flagged,
             repeated_values=repeated,
-            counted_values=counted,
-            count_moments=moments,
         )
 
     @property
@@ -306,8 +284,6 @@ class StateLayout:
             ),
             "ever_measured_values": list(self.ever_measured_values),
             "repeated_values": list(self.repeated_values),
-            "counted_values": list(self.counted_values),
-            "count_moments": [list(pair) for pair in self.count_moments],
             "embedding_dim": self.temporal.embedding_dim,
         }
 
@@ -330,12 +306,10 @@ class StateLayout:
             + tuple(spec["static_categorical_levels"])
             + (2,) * len(flagged)
         )
-        counted = tuple(spec.get("counted_values", ()))  # none in files from before counts
-        n_static_numeric = spec["n_static_values"] + len(counted)
         return cls(
             max_length=spec["max_length"],
             temporal=BlockLayout(spec["n_values"], temporal_levels, spec["embedding_dim"]),
-            static=BlockLayout(n_static_numeric, static_levels, spec["embedding_dim"]),
+            static=BlockLayout(spec["n_static_values"], static_levels, spec["embedding_dim"]),
             n_values=spec["n_values"],
             masked_values=masked,
             n_temporal_categorical=len(spec["temporal_categorical_levels"]),
@@ -345,8 +319,6 @@ class StateLayout:
             n_static_categorical=len(spec["static_categorical_levels"]),
             ever_measured_values=flagged,
             repeated_values=repeated,
-            counted_values=counted,
-            count_moments=tuple(tuple(pair) for pair in spec.get("count_moments", ())),
         )
 
 

@@ -121,11 +121,12 @@ def command_line(argv) -> str:
 # Parameters whose defaults changed since, with their values in earlier sessions.
 PREVIOUS_DEFAULTS = {
     "session3": {"time_pooling": False, "static_at_every_step": False, "exact_repeats": False,
-                 "learning_rate": 1e-3, "training_precision": "float32"},
+                 "learning_rate": 1e-3, "training_precision": "float32", "num_layers": 2},
     "session4": {"static_at_every_step": False, "exact_repeats": False, "learning_rate": 1e-3,
-                 "training_precision": "float32"},
+                 "training_precision": "float32", "num_layers": 2},
     # Session 5's parameters; its repeated channels' step scales still counted the repeats.
-    "session5": {"training_precision": "float32"},
+    "session5": {"training_precision": "float32", "num_layers": 2},
+    "session6": {"num_layers": 2},
 }
 
 

@@ -84,7 +84,8 @@ def write_markdown(result, table, path=DOCS):
         "",
         f"* Training: {t['seconds']:.0f} s, {t['epochs']} epochs, {t['optimizer_steps']} optimizer "
         f"steps, {t['patients_per_second']:.0f} patients/s; model: hidden size "
-        f"{result['model']['hidden_size']}, {result['model']['num_layers']} BiGRU layers, "
+        f"{result['model']['hidden_size']}, {result['model']['num_layers']} BiGRU layer"
+        f"{'s' if result['model']['num_layers'] != 1 else ''}, "
         f"{result['model']['parameters']:,} parameters, batch {result['model']['batch_size']}, "
         f"trained in {result['model'].get('training_dtype', 'float32')}.",
         f"* Sampling: {smp['patients']} patients × {smp['steps']} Euler steps in "

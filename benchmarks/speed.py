@@ -236,7 +236,8 @@ def write_docs(result, docs=None):
         "",
         f"* Training: {t['patients_per_second']:.0f} patients/s ({t['optimizer_steps']} "
         f"optimizer steps of {m['batch_size']} in {t['train_loop_seconds']:.0f} s; hidden size "
-        f"{m['hidden_size']}, {m['num_layers']} BiGRU layers, {m['parameters']:,} parameters).",
+        f"{m['hidden_size']}, {m['num_layers']} BiGRU layer{'s' if m['num_layers'] != 1 else ''}, "
+        f"{m['parameters']:,} parameters).",
         f"* Denoiser: {result['flops_per_patient_per_evaluation'] / 1e6:.2f} MFLOP per patient "
         "per evaluation (matrix products, FlopCounterMode); matmul ceiling "
         f"{result['matmul']['gflops_per_second']:.1f} GFLOP/s "

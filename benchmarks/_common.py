@@ -21,7 +21,7 @@ import torch
 
 from cdmtehr.datasets import load_physionet2012
 from cdmtehr.evaluation import evaluate, patient_features
-from physionet_cpu import command_line, split_by_patient
+from physionet_cpu import bfloat16_support, command_line, split_by_patient
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -134,6 +134,7 @@ def machine() -> dict:
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
+        **bfloat16_support(),
         "load_average_1m_at_end": os.getloadavg()[0],
     }
 

@@ -26,6 +26,7 @@ import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from cdmtehr import CDMTSynthesizer
+from cdmtehr._parameters import cpu_computes_bfloat16, cpu_has_matrix_tiles
 from cdmtehr.datasets import load_physionet2012
 from cdmtehr.evaluation import evaluate, patient_features, real_vs_real
 
@@ -87,7 +88,7 @@ def write_markdown(result, table, path=DOCS):
         f"{result['model']['hidden_size']}, {result['model']['num_layers']} BiGRU layer"
         f"{'s' if result['model']['num_layers'] != 1 else ''}, "
         f"{result['model']['parameters']:,} parameters, batch {result['model']['batch_size']}, "
-        f"trained in {result['model'].get('training_dtype', 'float32')}.",
+        f"trained in {result['model'].get('training_dtype', 'float32')}{_tiles(m)}.",
         f"* Sampling: {smp['patients']} patients × {smp['steps']} Euler steps in "
         f"{smp['seconds']:.1f} s = {smp['ms_per_patient']:.1f} ms per patient "
         f"(chunks of {result['model']['sample_batch_size']}).",
@@ -107,7 +108,19 @@ def write_markdown(result, table, path=DOCS):
 
 
 # Environment variables that change timings; a recorded command names those that were set.
+def _tiles(machine: dict) -> str:
+    """Why "auto" chose that precision, for runs that recorded it."""
+    if "amx_tiles" not in machine:
+        return ""
+    return f" (CPU with{'' if machine['amx_tiles'] else 'out'} AMX tiles)"
+
+
 TIMING_ENVIRONMENT = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def bfloat16_support() -> dict:
+    """What decides `training_precision="auto"` on this CPU (docs/benchmarks.md, session 9)."""
+    return {"bfloat16_native": cpu_computes_bfloat16(), "amx_tiles": cpu_has_matrix_tiles()}
 
 
 def command_line(argv) -> str:
@@ -185,6 +198,7 @@ def main(argv=None):
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__,
+            **bfloat16_support(),
         },
         "model": {
             "hidden_size": synth.hidden_size,

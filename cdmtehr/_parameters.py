@@ -163,17 +163,31 @@ def cpu_computes_bfloat16() -> bool:
         return False
 
 
+def cpu_has_matrix_tiles() -> bool:
+    """Whether this CPU has AMX tiles (Intel Advanced Matrix Extensions), as torch sees them."""
+    import torch
+
+    check = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
+    try:
+        return bool(check()) if check is not None else False
+    except RuntimeError:
+        return False
+
+
 def resolve_training_dtype(precision: str, device):
     """The autocast dtype of the network in training for `training_precision` (None: float32).
 
-    "auto" takes bfloat16 on a CPU that computes it natively, where training runs 20-40 %
-    more optimizer steps in the same time (docs/benchmarks.md), and float32 elsewhere: on CUDA
-    the bfloat16 path has not been measured.
+    "auto" takes bfloat16 on a CPU with AMX tiles that oneDNN computes bfloat16 on, and
+    float32 elsewhere: with AVX-512 BF16 alone, float32 trained 17-25 % faster than bfloat16
+    (session 9), while session 6's machine, whose flags were not recorded, trained 20-40 %
+    faster in bfloat16, which we read as AMX (docs/benchmarks.md). On CUDA the bfloat16 path
+    has not been measured.
     """
     import torch
 
-    if precision == "bfloat16" or (
-        precision == "auto" and device.type == "cpu" and cpu_computes_bfloat16()
-    ):
+    if precision == "bfloat16":
         return torch.bfloat16
+    if precision == "auto" and device.type == "cpu":
+        if cpu_has_matrix_tiles() and cpu_computes_bfloat16():
+            return torch.bfloat16
     return None

@@ -107,7 +107,6 @@ def write_markdown(result, table, path=DOCS):
     path.write_text(text)
 
 
-# Environment variables that change timings; a recorded command names those that were set.
 def _tiles(machine: dict) -> str:
     """Why "auto" chose that precision, for runs that recorded it."""
     if "amx_tiles" not in machine:
@@ -115,6 +114,7 @@ def _tiles(machine: dict) -> str:
     return f" (CPU with{'' if machine['amx_tiles'] else 'out'} AMX tiles)"
 
 
+# Environment variables that change timings; a recorded command names those that were set.
 TIMING_ENVIRONMENT = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 

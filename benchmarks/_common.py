@@ -1,4 +1,4 @@
-"""Shared plumbing of the issue-4 benchmark scripts (data split, quick mode, results, docs).
+"""Shared plumbing of the benchmark scripts (data split, quick mode, results, docs).
 
 Every script is run as ``python benchmarks/<name>.py`` from the repository root, so this
 module and ``physionet_cpu`` import as top-level modules.
@@ -21,7 +21,7 @@ import torch
 
 from cdmtehr.datasets import load_physionet2012
 from cdmtehr.evaluation import evaluate, patient_features
-from physionet_cpu import bfloat16_support, command_line, split_by_patient
+from physionet_cpu import command_line, split_by_patient
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -78,7 +78,7 @@ def load_split(quick: bool, seed: int):
     """PhysioNet 2012 set a split by patient: 3000 train / 1000 test (quick: 40 / 20).
 
     The split is `physionet_cpu.split_by_patient` with the same seed, so every benchmark
-    scores against the same unseen patients as the issue-3 benchmark.
+    scores against the same unseen patients as the headline benchmark.
     """
     df, roles = load_physionet2012(return_roles=True)
     n_train, n_test = (QUICK["n_train"], QUICK["n_test"]) if quick else (N_TRAIN, N_TEST)
@@ -134,7 +134,6 @@ def machine() -> dict:
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        **bfloat16_support(),
         "load_average_1m_at_end": os.getloadavg()[0],
     }
 

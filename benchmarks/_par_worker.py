@@ -3,7 +3,7 @@
 SDV (and its pandas 2.x pin) lives in its own virtual environment, so peers.py runs this file
 as a subprocess with that environment's python and the two exchange parquet files:
 
-    /tmp/sdvenv/bin/python benchmarks/_par_worker.py --train train.parquet --roles roles.json \
+    $CDMTEHR_SDV_PYTHON benchmarks/_par_worker.py --train train.parquet --roles roles.json \
         --out synthetic.parquet --info info.json --max-time 600 -n 1000 --seed 0
 
 The budget: PAR (deepecho's PARModel) has an epoch count and no time limit, and one of its

@@ -1,4 +1,4 @@
-"""Issue-4 benchmark: ablations of the noise schedule and of classifier-free guidance.
+"""Benchmark: ablations of the noise schedule and of classifier-free guidance.
 
 On PhysioNet 2012 set a (3,000 training / 1,000 unseen test patients, as physionet_cpu.py):
 

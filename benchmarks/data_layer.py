@@ -1,4 +1,4 @@
-"""Issue-2 benchmark: time of the data layer on all 4,000 patients of PhysioNet 2012 set a.
+"""Benchmark: time of the data layer on all 4,000 patients of PhysioNet 2012 set a.
 
 Times each stage of the hand-off between DataFrame and model on the bundled set a (192,000
 rows, 47 columns): reading the bundled file, ``SequencePreprocessor.fit``, ``transform``,
@@ -166,7 +166,7 @@ def write_docs(result, docs=None):
         f"{check['input_unchanged']}.",
         f"* Peak memory (RSS) of the whole script: {result['peak_rss_mb']:.0f} MB.",
     ]
-    C.update_docs(NAME, "Data layer on all of set a (issue 2)", lines, docs)
+    C.update_docs(NAME, "Data layer on all of set a", lines, docs)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Issue-4 benchmark: cdmtehr against its peers under the same wall-clock training budget.
+"""Benchmark: cdmtehr against its peers under the same wall-clock training budget.
 
 On PhysioNet 2012 set a (3,000 training / 1,000 unseen test patients, split by patient as in
 physionet_cpu.py) three generators get `--max-time` seconds of training each:
@@ -9,8 +9,9 @@ physionet_cpu.py) three generators get `--max-time` seconds of training each:
 * PAR: SDV's ``PARSynthesizer`` (sequence key patient_id, index hour, context columns = the
   static columns and the label), run *epoch by epoch* until the budget is spent (see
   _par_worker.py). SDV needs pandas 2.x, so PAR runs in its own virtual environment
-  (``--sdv-python``, default /tmp/sdvenv/bin/python) as a subprocess; the two processes
-  exchange parquet files. Without that python the PAR row is skipped with a note;
+  (``--sdv-python PATH`` or ``$CDMTEHR_SDV_PYTHON``; see benchmarks/README.md) as a
+  subprocess; the two processes exchange parquet files. A full run without that python
+  stops with a message (``--skip par`` runs the others); ``--quick`` skips the PAR row;
 * DDPM: a discrete-time 1,000-step DDPM (cosine schedule) on the *same* backbone and loss
   (ddpm_baseline.py), sampled with 1,000 ancestral steps (TimeDiff-style).
 
@@ -42,7 +43,12 @@ from cdmtehr.evaluation import evaluate, real_vs_real
 from ddpm_baseline import fit_ddpm
 
 NAME = "peers"
-DEFAULT_SDV_PYTHON = "/tmp/sdvenv/bin/python"
+SDV_HELP = (
+    "PAR runs in a virtual environment of its own with SDV (which pins pandas 2.x): create one "
+    "with `python3 -m venv ~/.venvs/sdv && ~/.venvs/sdv/bin/pip install sdv pyarrow`, then "
+    "pass --sdv-python ~/.venvs/sdv/bin/python or set CDMTEHR_SDV_PYTHON; --skip par runs "
+    "the other generators without it"
+)
 
 
 def write_parquet(frame: pd.DataFrame, path) -> None:
@@ -111,11 +117,16 @@ def run_ddpm(train, roles, args) -> tuple:
     return synthetic, summary
 
 
+def sdv_python_exists(python) -> bool:
+    """Whether `python` names an interpreter file (of the SDV environment)."""
+    return bool(python) and Path(python).is_file()
+
+
 def run_par(train, roles, args) -> tuple:
     """PAR in the SDV virtual environment; (synthetic frame, summary) or (None, note)."""
     python = args.sdv_python
-    if not python or not Path(python).exists():
-        return None, {"skipped": f"no SDV python at {python!r} (use --sdv-python)"}
+    if not sdv_python_exists(python):
+        return None, {"skipped": f"no SDV python ({python or 'none given'}). {SDV_HELP}"}
     worker = Path(__file__).with_name("_par_worker.py")
     with tempfile.TemporaryDirectory(prefix="cdmtehr-par-") as tmp:
         tmp = Path(tmp)
@@ -142,9 +153,10 @@ def run_par(train, roles, args) -> tuple:
 
 def main(argv=None):
     p = C.parser(__doc__.splitlines()[0])
-    p.add_argument("--sdv-python", default=os.environ.get("CDMTEHR_SDV_PYTHON",
-                                                          DEFAULT_SDV_PYTHON),
-                   help="python of a virtual environment with sdv (default %(default)s)")
+    p.add_argument("--sdv-python", default=os.environ.get("CDMTEHR_SDV_PYTHON"),
+                   metavar="PATH",
+                   help="python of a virtual environment with sdv, for the PAR row (default "
+                        "$CDMTEHR_SDV_PYTHON)")
     p.add_argument("--cdmtehr-steps", type=int, default=50)
     p.add_argument("--ddpm-steps", type=int, default=1000)
     p.add_argument("--ddpm-loss-weighting", choices=["uniform", "edm"], default=None,
@@ -154,6 +166,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.docs_from:
         return C.docs_from(args.docs_from, write_docs)
+    if not args.quick and "par" not in args.skip and not sdv_python_exists(args.sdv_python):
+        p.error(f"no SDV python ({args.sdv_python or 'none given'}). {SDV_HELP}")
     if args.quick:
         args.n = C.QUICK["n"]
         args.cdmtehr_steps = min(args.cdmtehr_steps, 5)

@@ -1,4 +1,4 @@
-"""Issue-3 benchmark: default CDMTSynthesizer on PhysioNet 2012 set a with a CPU time budget.
+"""Headline benchmark: default CDMTSynthesizer on PhysioNet 2012 set a with a CPU time budget.
 
 3,000 training / 1,000 unseen test patients (split by patient), fit with ``max_time`` seconds
 (600 by default), sample 1,000 patients at 50 Euler steps, score against the unseen patients
@@ -26,7 +26,6 @@ import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from cdmtehr import CDMTSynthesizer
-from cdmtehr._parameters import cpu_computes_bfloat16, cpu_has_matrix_tiles
 from cdmtehr.datasets import load_physionet2012
 from cdmtehr.evaluation import evaluate, patient_features, real_vs_real
 
@@ -35,7 +34,7 @@ DOCS = Path(__file__).parent.parent / "docs" / "benchmarks.md"
 START, END = "<!-- physionet_cpu:start -->", "<!-- physionet_cpu:end -->"
 
 TARGETS = [
-    # key, label, bound, direction, issue target
+    # key, label, bound, direction, target
     ("disc_summary_auroc", "real-vs-synthetic AUROC (summaries)", 0.80, "<=", "<= 0.80 (goal 0.65)"),
     ("disc_auroc", "real-vs-synthetic AUROC (best of summary/GRU)", None, None, "goal <= 0.65"),
     ("ks_mean", "mean per-variable KS", 0.08, "<=", "<= 0.08"),
@@ -66,8 +65,22 @@ def mortality_risk(train, synthetic, roles):
     return {int(c): float(risk[cls.to_numpy() == c].mean()) for c in sorted(cls.unique())}
 
 
-def write_markdown(result, table, path=DOCS):
+def target_table(result):
+    """The headline scores of a result next to the real-vs-real floor and the targets."""
+    rows = []
+    for key, label, bound, direction, target in TARGETS:
+        value = result["scores"].get(key)
+        floor_value = result["real_vs_real"].get(key)
+        ok = ""
+        if bound is not None and value is not None:
+            ok = "yes" if (value <= bound if direction == "<=" else value >= bound) else "NO"
+        rows.append((label, value, floor_value, target, ok))
+    return pd.DataFrame(rows, columns=["metric", "cdmtehr", "real vs real", "target", "met"])
+
+
+def write_markdown(result, table=None, path=DOCS):
     """Replace the physionet_cpu section of docs/benchmarks.md with this run's figures."""
+    table = target_table(result) if table is None else table
     m, t, smp = result["machine"], result["training"], result["sampling"]
     risks = result["conditional_mean_risk"]
     lines = [
@@ -87,8 +100,7 @@ def write_markdown(result, table, path=DOCS):
         f"steps, {t['patients_per_second']:.0f} patients/s; model: hidden size "
         f"{result['model']['hidden_size']}, {result['model']['num_layers']} BiGRU layer"
         f"{'s' if result['model']['num_layers'] != 1 else ''}, "
-        f"{result['model']['parameters']:,} parameters, batch {result['model']['batch_size']}, "
-        f"trained in {result['model'].get('training_dtype', 'float32')}{_tiles(m)}.",
+        f"{result['model']['parameters']:,} parameters, batch {result['model']['batch_size']}.",
         f"* Sampling: {smp['patients']} patients × {smp['steps']} Euler steps in "
         f"{smp['seconds']:.1f} s = {smp['ms_per_patient']:.1f} ms per patient "
         f"(chunks of {result['model']['sample_batch_size']}).",
@@ -107,20 +119,8 @@ def write_markdown(result, table, path=DOCS):
     path.write_text(text)
 
 
-def _tiles(machine: dict) -> str:
-    """Why "auto" chose that precision, for runs that recorded it."""
-    if "amx_tiles" not in machine:
-        return ""
-    return f" (CPU with{'' if machine['amx_tiles'] else 'out'} AMX tiles)"
-
-
 # Environment variables that change timings; a recorded command names those that were set.
 TIMING_ENVIRONMENT = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def bfloat16_support() -> dict:
-    """What decides `training_precision="auto"` on this CPU (docs/benchmarks.md, session 9)."""
-    return {"bfloat16_native": cpu_computes_bfloat16(), "amx_tiles": cpu_has_matrix_tiles()}
 
 
 def command_line(argv) -> str:
@@ -132,20 +132,6 @@ def command_line(argv) -> str:
     return " ".join([*env, "python", script, *map(shlex.quote, argv[1:])])
 
 
-# Parameters whose defaults changed since, with their values in earlier sessions.
-PREVIOUS_DEFAULTS = {
-    "session3": {"time_pooling": False, "static_at_every_step": False, "exact_repeats": False,
-                 "learning_rate": 1e-3, "training_precision": "float32", "num_layers": 2},
-    "session4": {"static_at_every_step": False, "exact_repeats": False, "learning_rate": 1e-3,
-                 "training_precision": "float32", "num_layers": 2},
-    # Session 5's parameters; its repeated channels' step scales still counted the repeats.
-    "session5": {"training_precision": "float32", "num_layers": 2},
-    # Sessions 6 and 8 trained in bfloat16, which "auto" no longer takes on a CPU without AMX.
-    "session6": {"num_layers": 2, "training_precision": "bfloat16"},
-    "session8": {"training_precision": "bfloat16"},
-}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-time", type=float, default=600.0)
@@ -155,22 +141,22 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=str(RESULTS / "physionet_cpu.json"))
     parser.add_argument("--save-model", default=None, metavar="FILE",
-                        help="write the fitted model here; the issue-4 scripts reuse it "
-                             "with --model FILE")
-    parser.add_argument("--defaults-of", choices=sorted(PREVIOUS_DEFAULTS), default=None,
-                        help="fit with the defaults of an earlier session (session 3: the "
-                             "model the issue-4 figures in docs/benchmarks.md come from)")
-    parser.add_argument("--no-time-pooling", action="store_true",
-                        help="the same as --defaults-of session3")
+                        help="write the fitted model here; the other benchmark scripts "
+                             "reuse it with --model FILE")
+    parser.add_argument("--docs-from", default=None, metavar="JSON",
+                        help="only rewrite this script's section of docs/benchmarks.md from a "
+                             "results file, then exit")
     args = parser.parse_args(argv)
+    if args.docs_from:
+        result = json.loads(Path(args.docs_from).read_text())
+        write_markdown(result)
+        return result
 
     df, roles = load_physionet2012(return_roles=True)
     train, test = split_by_patient(df, roles["id_col"], 3000, args.seed)
 
-    defaults_of = "session3" if args.no_time_pooling else args.defaults_of
     synth = CDMTSynthesizer(max_time=args.max_time, epochs=args.epochs or 10_000,
-                            random_state=args.seed, verbose=True,
-                            **PREVIOUS_DEFAULTS.get(defaults_of, {}))
+                            random_state=args.seed, verbose=True)
     synth.fit(train, **roles)
     if args.save_model:
         Path(args.save_model).parent.mkdir(parents=True, exist_ok=True)
@@ -200,7 +186,6 @@ def main(argv=None):
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__,
-            **bfloat16_support(),
         },
         "model": {
             "hidden_size": synth.hidden_size,
@@ -209,7 +194,6 @@ def main(argv=None):
             "sample_batch_size": synth.sample_batch_size,
             "parameters": n_params,
             "schedule": synth.schedule,
-            "training_dtype": synth.training_dtype_,
         },
         "training": {
             "seconds": float(synth.fit_seconds_),
@@ -233,15 +217,7 @@ def main(argv=None):
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2))
 
-    rows = []
-    for key, label, bound, direction, target in TARGETS:
-        value = result["scores"].get(key)
-        floor_value = result["real_vs_real"].get(key)
-        ok = ""
-        if bound is not None and value is not None:
-            ok = "yes" if (value <= bound if direction == "<=" else value >= bound) else "NO"
-        rows.append((label, value, floor_value, target, ok))
-    table = pd.DataFrame(rows, columns=["metric", "cdmtehr", "real vs real", "target", "met"])
+    table = target_table(result)
     write_markdown(result, table)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))  # noqa: T201
     print(f"mean real-model mortality risk: condition=1 {risks.get(1, float('nan')):.3f}, "  # noqa: T201

@@ -1,4 +1,4 @@
-"""Plots of the issue-4 benchmarks, drawn from their saved results (no model is run).
+"""Plots of the benchmarks, drawn from their saved results (no model is run).
 
 Reads ``peers.json``, ``steps_sweep.json``, ``ablations.json`` and ``speed.json`` from
 `--results` (default benchmarks/results/), writes one PNG per benchmark into `--out` (default

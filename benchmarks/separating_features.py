@@ -92,7 +92,7 @@ def write_docs(result, docs=None):
     lines = [
         f"Command: `{result['command']}` — machine: {C.machine_line(result['machine'])}.",
         "",
-        f"{result['n']} patients sampled at {result['steps']} Euler steps from the issue-3 model, "
+        f"{result['n']} patients sampled at {result['steps']} Euler steps from the default model, "
         "against the 1,000 unseen real patients. Each feature alone (folded AUROC: 0.5 = no "
         "separation):",
         "",

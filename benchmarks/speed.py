@@ -1,4 +1,4 @@
-"""Issue-4 benchmark: speed and memory of cdmtehr on the CPU.
+"""Benchmark: speed and memory of cdmtehr on the CPU.
 
 One CDMTSynthesizer (defaults, ``max_time=B``, no epoch limit; or the model of a full
 run saved with ``--save-model`` and reused with ``--model FILE``) is fitted on the 3,000

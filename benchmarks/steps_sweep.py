@@ -1,4 +1,4 @@
-"""Issue-4 benchmark: quality and sampling time against the number of sampler steps.
+"""Benchmark: quality and sampling time against the number of sampler steps.
 
 One CDMTSynthesizer (defaults, ``max_time=B``, no epoch limit; or the model of a full
 run saved with ``--save-model`` and reused with ``--model FILE``) is fitted on the 3,000 training

@@ -35,7 +35,8 @@ START, END = "<!-- physionet_cpu:start -->", "<!-- physionet_cpu:end -->"
 
 TARGETS = [
     # key, label, bound, direction, target
-    ("disc_summary_auroc", "real-vs-synthetic AUROC (summaries)", 0.80, "<=", "<= 0.80 (goal 0.65)"),
+    ("disc_summary_auroc", "real-vs-synthetic AUROC (summaries)", 0.80, "<=",
+     "<= 0.80 (goal 0.65)"),
     ("disc_auroc", "real-vs-synthetic AUROC (best of summary/GRU)", None, None, "goal <= 0.65"),
     ("ks_mean", "mean per-variable KS", 0.08, "<=", "<= 0.08"),
     ("missing_rate_diff", "mean missing-rate error", 0.03, "<=", "<= 0.03"),
@@ -93,7 +94,8 @@ def write_markdown(result, table=None, path=DOCS):
     ]
     for row in table.itertuples(index=False):
         fmt = lambda v: "–" if v is None or v != v else f"{v:.3f}"  # noqa: E731
-        lines.append(f"| {row.metric} | {fmt(row.cdmtehr)} | {fmt(row[2])} | {row.target} | {row.met} |")
+        lines.append(f"| {row.metric} | {fmt(row.cdmtehr)} | {fmt(row[2])} | {row.target} "
+                     f"| {row.met} |")
     lines += [
         "",
         f"* Training: {t['seconds']:.0f} s, {t['epochs']} epochs, {t['optimizer_steps']} optimizer "
@@ -115,7 +117,8 @@ def write_markdown(result, table=None, path=DOCS):
         head, rest = text.split(START, 1)
         text = head + "\n".join(lines) + rest.split(END, 1)[1]
     else:
-        text = text.rstrip() + "\n\n## Default model on PhysioNet 2012, CPU budget\n\n" + "\n".join(lines) + "\n"
+        text = (text.rstrip() + "\n\n## Default model on PhysioNet 2012, CPU budget\n\n"
+                + "\n".join(lines) + "\n")
     path.write_text(text)
 
 
@@ -220,7 +223,7 @@ def main(argv=None):
     table = target_table(result)
     write_markdown(result, table)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))  # noqa: T201
-    print(f"mean real-model mortality risk: condition=1 {risks.get(1, float('nan')):.3f}, "  # noqa: T201
+    print(f"mean real-model mortality risk: condition=1 {risks.get(1, float('nan')):.3f}, "
           f"condition=0 {risks.get(0, float('nan')):.3f}")
     print(f"training: {result['training']}")  # noqa: T201
     print(f"model: {result['model']}")  # noqa: T201

@@ -67,9 +67,9 @@ from torch import nn
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.diffusion.batches import CohortTensors
-from cdmtehr.diffusion.denoiser import Denoiser, categorical_frequencies
+from cdmtehr.diffusion.build import build_denoiser, denoiser_config
 from cdmtehr.diffusion.layout import StateLayout
-from cdmtehr.diffusion.training import train
+from cdmtehr.diffusion.training import TrainingConfig, train
 from cdmtehr.preprocessing import EncodedCohort, SequencePreprocessor
 from cdmtehr.sampling import classifier_free_guidance, sample_sde
 
@@ -174,23 +174,19 @@ class DDPMBaseline:
         generator = torch.Generator().manual_seed(int(seed))
         layout = StateLayout.from_cohort(cohort, embedding_dim=config["embedding_dim"])
         tensors = CohortTensors.from_cohort(cohort, layout, device="cpu")
-        temporal_freq, static_freq = categorical_frequencies(tensors, layout)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(2**31 - 1, (), generator=generator)))
-            denoiser = Denoiser(
+        denoiser = build_denoiser(
+            layout,
+            denoiser_config(
+                tensors,
                 layout,
                 n_classes=cohort.n_classes,
-                temporal_frequencies=temporal_freq,
-                static_frequencies=static_freq,
                 hidden_size=config["hidden_size"],
                 num_layers=config["num_layers"],
-            )
+            ),
+            generator,
+        )
         schedule = DiscreteCosineSchedule(layout)
-        ema, history = train(
-            denoiser,
-            schedule,
-            tensors,
-            generator=generator,
+        training = TrainingConfig(
             epochs=epochs,
             max_time=max_time,
             batch_size=config["batch_size"],
@@ -201,6 +197,7 @@ class DDPMBaseline:
             ema_decay=config["ema_decay"],
             verbose=verbose,
         )
+        ema, history = train(denoiser, schedule, tensors, training, generator=generator)
         counts = np.bincount(cohort.condition, minlength=max(cohort.n_classes, 1))
         self.preprocessor_ = preprocessor
         self.layout_ = layout

@@ -6,8 +6,12 @@ import difflib
 import numbers
 
 import numpy as np
+import torch
+from sklearn.utils import check_random_state
 
+from .diffusion.schedule import SCHEDULES
 from .exceptions import InvalidParameterError
+from .sampling import SAMPLERS
 
 
 class Interval:
@@ -130,8 +134,6 @@ def resolve_device(device, owner: str):
     Raises `InvalidParameterError` when the device names hardware this machine lacks, so that
     the caller hears it before any work starts (not as torch's assertion at ``.to(device)``).
     """
-    import torch  # here: the rest of this module has no need for torch
-
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
@@ -151,43 +153,42 @@ def resolve_device(device, owner: str):
     return resolved
 
 
-def cpu_computes_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX, as oneDNN sees it)."""
-    import torch
+# The hyper-parameters of CDMTSynthesizer and the arguments of its sampling methods.
+SYNTHESIZER_PARAMETERS = {
+    "epochs": NoneOr(Interval("int", 1)),
+    "max_time": NoneOr(Interval("real", 0, closed="neither")),
+    "early_stopping": Boolean(),
+    "validation_fraction": Interval("real", 0, 1, closed="neither"),
+    "n_iter_no_change": Interval("int", 1),
+    "tol": Interval("real", 0),
+    "batch_size": Interval("int", 1),
+    "hidden_size": Interval("int", 1),
+    "num_layers": Interval("int", 1),
+    "embedding_dim": Interval("int", 2),
+    "learning_rate": Interval("real", 0, closed="neither"),
+    "guidance_dropout": Interval("real", 0, 1),
+    "fill_weight": Interval("real", 0),
+    "loss_weighting": Options("edm", "uniform"),
+    "schedule": Options(*SCHEDULES),
+    "ema_decay": Interval("real", 0, 1, closed="left"),
+    "max_levels": Interval("int", 2),
+    "enforce_rounding": Boolean(),
+    "sample_batch_size": Interval("int", 1),
+    "device": Device(),
+    "random_state": RandomState(),
+    "verbose": Boolean(),
+}
 
-    try:
-        return bool(
-            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-        )
-    except (AttributeError, RuntimeError):  # a torch build without oneDNN or without the op
-        return False
+SAMPLE_ARGUMENTS = {
+    "n": Interval("int", 1),
+    "steps": Interval("int", 1),
+    "sampler": Options(*SAMPLERS),
+    "guidance_scale": Interval("real", 0),
+    "random_state": RandomState(),
+}
 
 
-def cpu_has_matrix_tiles() -> bool:
-    """Whether this CPU has AMX tiles (Intel Advanced Matrix Extensions), as torch sees them."""
-    import torch
-
-    check = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
-    try:
-        return bool(check()) if check is not None else False
-    except RuntimeError:
-        return False
-
-
-def resolve_training_dtype(precision: str, device):
-    """The autocast dtype of the network in training for `training_precision` (None: float32).
-
-    "auto" takes bfloat16 on a CPU with AMX tiles that oneDNN computes bfloat16 on, and
-    float32 elsewhere: with AVX-512 BF16 alone, float32 trained 17-25 % faster than bfloat16
-    (session 9), while session 6's machine, whose flags were not recorded, trained 20-40 %
-    faster in bfloat16, which we read as AMX (docs/benchmarks.md). On CUDA the bfloat16 path
-    has not been measured.
-    """
-    import torch
-
-    if precision == "bfloat16":
-        return torch.bfloat16
-    if precision == "auto" and device.type == "cpu":
-        if cpu_has_matrix_tiles() and cpu_computes_bfloat16():
-            return torch.bfloat16
-    return None
+def torch_generator(random_state) -> torch.Generator:
+    """A torch.Generator seeded from a scikit-learn style random_state (never a global seed)."""
+    seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
+    return torch.Generator(device="cpu").manual_seed(seed)

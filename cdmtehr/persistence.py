@@ -7,10 +7,19 @@ rebuilt without calling any constructor, and only for an allow-list of classes n
 (the data layer's fitted objects and scikit-learn's QuantileTransformer): a file that names any
 other class is refused before anything is imported, so that no module (``cdmtehr.__main__``
 included) runs on its say-so.
+
+The manifest carries ``format_version``. A change of what a file holds bumps
+`FORMAT_VERSION` and adds one step to `_MIGRATIONS`, so that `migrate` brings files of every
+earlier version up to date when they are loaded.
+
+Pickles (``pickle``, ``joblib``) of a fitted synthesizer are also supported, for trusted
+files only: `pickled_state` and `restore_pickled_state` are the synthesizer's
+``__getstate__`` and ``__setstate__``.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import importlib
@@ -18,6 +27,7 @@ import io
 import json
 import os
 import uuid
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -28,7 +38,7 @@ import torch
 
 from . import __version__
 from ._parameters import Device, check_parameters, resolve_device
-from .exceptions import InvalidDataTypeError, ModelFileError
+from .exceptions import CDMTWarning, InvalidDataTypeError, ModelFileError
 
 FORMAT_NAME = "cdmtehr-model"
 FORMAT_VERSION = 1
@@ -213,10 +223,7 @@ _FITTED = (
     "n_patients_",
     "max_length_",
     "fit_seconds_",
-    "training_dtype_",
 )
-# Fitted attributes added since the format began, with their value for files without them.
-_ADDED_FITTED = {"training_dtype_": "float32"}
 
 
 def _json_param(value):
@@ -238,11 +245,7 @@ def save_synthesizer(synthesizer, path) -> None:
         "cdmtehr_version": __version__,
         "params": {k: _json_param(v) for k, v in synthesizer.get_params().items()},
         "layout": synthesizer.layout_.to_dict(),
-        "n_classes": model.n_classes,
-        "network_size": model.network_size,
-        "frequencies": encoder(
-            {"temporal": model.temporal_frequencies, "static": model.static_frequencies}
-        ),
+        "denoiser": encoder(dataclasses.asdict(model.config)),
         "fitted": encoder(fitted),
     }
     arrays = io.BytesIO()
@@ -327,28 +330,25 @@ def load_synthesizer(cls, path, device="cpu"):
     manifest, arrays_bytes, weights_bytes = _read_archive(path)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{str(path)!r} is not a cdmtehr model file (wrong format tag).")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ModelFileError(
-            f"{str(path)!r} has an invalid model format version {version!r}; cdmtehr writes "
-            f"integer versions from 1 to {FORMAT_VERSION}. The file is damaged or not ours."
-        )
-    if version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{str(path)!r} has model format version {version}, newer than this cdmtehr "
-            f"({__version__}) reads (version {FORMAT_VERSION}). Upgrade cdmtehr to load it."
-        )
+    document = migrate(
+        {"manifest": manifest, "arrays": arrays_bytes, "weights": weights_bytes},
+        source=repr(str(path)),
+    )
+    manifest = document["manifest"]
     try:
-        with np.load(io.BytesIO(arrays_bytes), allow_pickle=False) as archive:
+        with np.load(io.BytesIO(document["arrays"]), allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-        weights = torch.load(io.BytesIO(weights_bytes), map_location="cpu", weights_only=True)
+        weights = torch.load(
+            io.BytesIO(document["weights"]), map_location="cpu", weights_only=True
+        )
     except Exception as error:  # any failure here means a damaged or foreign file
         raise ModelFileError(
             f"{str(path)!r} has unreadable arrays or weights ({error})."
         ) from error
     _check_weights(weights, path)
 
-    from .diffusion.denoiser import Denoiser
+    from .diffusion.build import build_denoiser
+    from .diffusion.denoiser import DenoiserConfig
     from .diffusion.layout import StateLayout
     from .diffusion.schedule import make_schedule
     from .preprocessing import SequencePreprocessor
@@ -356,29 +356,14 @@ def load_synthesizer(cls, path, device="cpu"):
     decoder = _Decoder(arrays)
     try:
         params = manifest["params"]
-        # Files written before noise_correlation existed were trained with white noise.
-        params.setdefault("noise_correlation", 0.0)
-        params.setdefault("time_pooling", False)  # and without time pooling
-        params.setdefault("static_at_every_step", False)  # or static inputs at every step
-        params.setdefault("ever_measured_flags", False)  # or ever-measured flags
-        params.setdefault("exact_repeats", False)  # or a repeat level in the masks
-        params.setdefault("self_conditioning", False)  # or self-conditioning
-        params.setdefault("training_precision", "float32")  # and trained in float32
         synthesizer = cls(**params)
         layout = StateLayout.from_dict(manifest["layout"])
-        frequencies = decoder(manifest["frequencies"])
-        model = Denoiser(
-            layout,
-            n_classes=manifest["n_classes"],
-            temporal_frequencies=frequencies["temporal"],
-            static_frequencies=frequencies["static"],
-            **manifest["network_size"],
-        )
+        model = build_denoiser(layout, DenoiserConfig(**decoder(manifest["denoiser"])))
         model.load_state_dict(weights["model"])
         schedule = make_schedule(params["schedule"], layout)
         schedule.load_state_dict(weights["schedule"])
         fitted = decoder(manifest["fitted"])
-        fitted = {**_ADDED_FITTED, **fitted} if isinstance(fitted, dict) else {}
+        fitted = fitted if isinstance(fitted, dict) else {}
         missing = sorted(set(_FITTED) - set(fitted))
         if missing:
             raise ModelFileError(f"{str(path)!r} is damaged: it lacks the fitted {missing}.")
@@ -397,3 +382,77 @@ def load_synthesizer(cls, path, device="cpu"):
     synthesizer.schedule_ = schedule.eval().requires_grad_(False).to(device)
     synthesizer.device_ = device
     return synthesizer
+
+
+# -- format versions -----------------------------------------------------------------------------
+# _MIGRATIONS[v] turns the document of a version-v file into that of a version v + 1 file. A
+# change of the format bumps FORMAT_VERSION and adds its step here (none yet: 1 is the first).
+_MIGRATIONS: dict = {}
+
+
+def migrate(document: dict, source: str = "The model file") -> dict:
+    """Bring the document of a model file up to `FORMAT_VERSION`.
+
+    Parameters
+    ----------
+    document : dict
+        The file's members: "manifest" (its parsed JSON), "arrays" and "weights" (their bytes).
+    source : str, default="The model file"
+        What error messages call the file.
+
+    Returns
+    -------
+    dict
+        The document as a file of the current version would hold it (unchanged when the file
+        is of the current version).
+
+    Raises
+    ------
+    ModelFileError
+        For a version that is not an integer from 1, or one newer than this cdmtehr reads.
+    """
+    version = document["manifest"].get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFileError(
+            f"{source} has an invalid model format version {version!r}; cdmtehr writes "
+            f"integer versions from 1 to {FORMAT_VERSION}. The file is damaged or not ours."
+        )
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{source} has model format version {version}, newer than this cdmtehr "
+            f"({__version__}) reads (version {FORMAT_VERSION}). Upgrade cdmtehr to load it."
+        )
+    while version < FORMAT_VERSION:
+        document = _MIGRATIONS[version](document)
+        version += 1
+        document["manifest"]["format_version"] = version
+    return document
+
+
+# -- pickles -------------------------------------------------------------------------------------
+def pickled_state(synthesizer) -> dict:
+    """The state of a synthesizer for pickle: its attributes, the version, modules on the CPU."""
+    state = synthesizer.__dict__.copy()
+    state["_cdmtehr_version"] = __version__
+    # Modules travel on the CPU so that a pickle made on a GPU loads anywhere.
+    for name in ("model_", "schedule_"):
+        if name in state:
+            state[name] = copy.deepcopy(state[name]).cpu()
+    if "device_" in state:
+        state["device_"] = str(state["device_"])
+    return state
+
+
+def restore_pickled_state(synthesizer, state: dict) -> None:
+    """Inverse of `pickled_state`; warns when another cdmtehr version pickled it."""
+    version = state.pop("_cdmtehr_version", None)
+    if version is not None and version != __version__:
+        warnings.warn(
+            f"This CDMTSynthesizer was pickled with cdmtehr {version} and is loaded with "
+            f"{__version__}; results may differ.",
+            CDMTWarning,
+            stacklevel=3,
+        )
+    synthesizer.__dict__.update(state)
+    if "device_" in state:
+        synthesizer.device_ = torch.device("cpu")

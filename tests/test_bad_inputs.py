@@ -91,7 +91,7 @@ def no_training(monkeypatch):
     def train(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(cdmtehr.synthesizer, "train", train)
+    monkeypatch.setattr(cdmtehr.synthesizer, "fit_diffusion", train)
 
 
 # -- fit: the data --------------------------------------------------------------------------------

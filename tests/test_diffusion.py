@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cdmtehr.diffusion.batches import CohortTensors
-from cdmtehr.diffusion.denoiser import Denoiser, categorical_frequencies
+from cdmtehr.diffusion.build import build_denoiser, categorical_frequencies, denoiser_config
 from cdmtehr.diffusion.layout import StateLayout
 from cdmtehr.diffusion.loss import diffusion_loss
 from cdmtehr.diffusion.schedule import (
@@ -15,7 +15,7 @@ from cdmtehr.diffusion.schedule import (
     EDMSchedule,
     FactorizedSchedule,
 )
-from cdmtehr.diffusion.training import train
+from cdmtehr.diffusion.training import TrainingConfig, train
 from cdmtehr.preprocessing.encoded import EncodedCohort
 
 
@@ -38,15 +38,18 @@ def make_cohort(n=40, length=6, seed=0):
     )
 
 
+def make_denoiser(layout, tensors, seed=0, hidden_size=16):
+    """A small untrained denoiser of a cohort (two classes), its weights drawn from `seed`."""
+    config = denoiser_config(tensors, layout, n_classes=2, hidden_size=hidden_size, num_layers=1)
+    return build_denoiser(layout, config, torch.Generator().manual_seed(seed))
+
+
 @pytest.fixture
 def parts():
     cohort = make_cohort()
     layout = StateLayout.from_cohort(cohort, embedding_dim=4)
     tensors = CohortTensors.from_cohort(cohort, layout)
-    temporal_freq, static_freq = categorical_frequencies(tensors, layout)
-    torch.manual_seed(0)
-    denoiser = Denoiser(layout, 2, temporal_freq, static_freq, hidden_size=16)
-    return cohort, layout, tensors, denoiser
+    return cohort, layout, tensors, make_denoiser(layout, tensors)
 
 
 def test_layout_counts_masks_only_where_values_go_missing(parts):
@@ -181,12 +184,11 @@ def test_loss_terms_are_finite_and_named(parts):
 
 
 def _train(layout, tensors, seed, epochs=30):
-    temporal_freq, static_freq = categorical_frequencies(tensors, layout)
-    torch.manual_seed(seed)
-    denoiser = Denoiser(layout, 2, temporal_freq, static_freq, hidden_size=16)
+    denoiser = make_denoiser(layout, tensors, seed)
     schedule = FactorizedSchedule(layout)
     generator = torch.Generator().manual_seed(seed)
-    return train(denoiser, schedule, tensors, generator=generator, epochs=epochs, batch_size=16)
+    config = TrainingConfig(epochs=epochs, batch_size=16)
+    return train(denoiser, schedule, tensors, config, generator=generator)
 
 
 def test_training_lowers_the_loss_and_is_deterministic(parts):
@@ -204,9 +206,7 @@ def test_training_stops_at_max_time(parts):
         denoiser,
         FactorizedSchedule(layout),
         tensors,
+        TrainingConfig(max_time=0.5, batch_size=8),
         generator=torch.Generator().manual_seed(0),
-        epochs=None,
-        max_time=0.5,
-        batch_size=8,
     )
     assert 0.5 <= history[-1]["seconds"] < 30

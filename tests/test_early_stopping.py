@@ -9,7 +9,7 @@ import torch
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.datasets import load_physionet2012
-from cdmtehr.diffusion.training import _EarlyStopping
+from cdmtehr.diffusion.training import TrainingConfig, _EarlyStopping
 from cdmtehr.exceptions import InvalidParameterError
 
 FAST = dict(epochs=30, max_time=None, hidden_size=16, batch_size=32, random_state=0)
@@ -64,7 +64,8 @@ def test_held_out_patients_are_not_trained_on(small):
 def test_best_weights_are_restored():
     ema = torch.nn.Linear(2, 1)
     schedule = torch.nn.Linear(1, 1)
-    stopper = _EarlyStopping(None, seed=0, batch_size=1, patience=2, tol=0.0, loss_options={})
+    config = TrainingConfig(epochs=1, batch_size=1, n_iter_no_change=2, tol=0.0)
+    stopper = _EarlyStopping(None, seed=0, config=config)
     assert not stopper.update(1, 1.0, ema, schedule)
     best = [p.detach().clone() for p in (*ema.parameters(), *schedule.parameters())]
     for module in (ema, schedule):
@@ -83,7 +84,7 @@ def test_too_few_patients_for_a_validation_set_fails_before_training(monkeypatch
     def no_training(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(synthesizer, "train", no_training)
+    monkeypatch.setattr(synthesizer, "fit_diffusion", no_training)
     one = pd.DataFrame({"id": [1, 1, 1], "t": [0, 1, 2], "hr": [80.0, 82.0, np.nan]})
     with pytest.raises(InvalidParameterError, match="validation_fraction"):
         CDMTSynthesizer(early_stopping=True, **FAST).fit(one, id_col="id", time_col="t")

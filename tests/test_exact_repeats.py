@@ -2,26 +2,19 @@
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from model_files import assert_loads_as_before
-from test_diffusion import make_cohort
+from test_diffusion import make_cohort, make_denoiser
 from test_edge_cases import ROLES, TINY, assert_output_contract
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.diffusion.batches import CohortTensors
-from cdmtehr.diffusion.denoiser import (
-    Denoiser,
-    _copy_repeats,
-    categorical_frequencies,
-    numeric_step_scales,
-)
-from cdmtehr.diffusion.layout import REPEAT_MIN_SHARE, StateLayout, repeat_shares
-from cdmtehr.exceptions import InvalidParameterError
-from cdmtehr.preprocessing.sequences import repeated_measurements
+from cdmtehr.diffusion.build import numeric_step_scales
+from cdmtehr.diffusion.denoiser import _copy_repeats
+from cdmtehr.diffusion.layout import StateLayout
+from cdmtehr.diffusion.masks import REPEAT_MIN_SHARE, repeat_shares, repeated_measurements
 
 
 def test_a_repeat_equals_the_latest_earlier_measurement_of_the_stay():
@@ -89,30 +82,23 @@ def test_channels_that_repeat_now_and_then_keep_two_mask_states():
         cohort.numeric[patient, second, 2] = cohort.numeric[patient, first, 2]
     share = repeat_shares(cohort.numeric, cohort.observed & cohort.length_mask()[:, :, None])
     assert 0 < share[2] < REPEAT_MIN_SHARE <= share[0]
-    layout = StateLayout.from_cohort(cohort, embedding_dim=4, repeats=True)
+    layout = StateLayout.from_cohort(cohort, embedding_dim=4)
     assert layout.repeated_values == (0,)
 
 
 def test_only_masked_channels_with_repeats_get_the_third_state():
     cohort = cohort_with_repeats()
-    plain = StateLayout.from_cohort(cohort, embedding_dim=4)
-    layout = StateLayout.from_cohort(cohort, embedding_dim=4, repeats=True)
-    assert plain.repeated_values == ()
+    layout = StateLayout.from_cohort(cohort, embedding_dim=4)
     assert layout.masked_values == (0, 2)
     assert layout.repeated_values == (0,)
-    n_masks = len(layout.masked_values)
-    assert layout.temporal.categorical_levels[:n_masks] == (3, 2)
-    levels, plain_levels = layout.temporal.categorical_levels, plain.temporal.categorical_levels
-    assert levels[n_masks:] == plain_levels[n_masks:]
+    # Masks (channel 0 with the third state), the 3-level column, the validity flag.
+    assert layout.temporal.categorical_levels == (3, 2, 3, 2)
     assert StateLayout.from_dict(layout.to_dict()) == layout
-    spec = plain.to_dict()
-    del spec["repeated_values"]  # as written before the third state existed
-    assert StateLayout.from_dict(spec) == plain
 
 
 def test_training_targets_mark_repeats_with_the_third_state():
     cohort = cohort_with_repeats()
-    layout = StateLayout.from_cohort(cohort, embedding_dim=4, repeats=True)
+    layout = StateLayout.from_cohort(cohort, embedding_dim=4)
     codes = CohortTensors.from_cohort(cohort, layout).codes[..., 0].numpy()
     repeats = repeated_measurements(cohort.numeric, cohort.observed)[..., 0]
     expected = cohort.observed[..., 0].astype(np.int64) + repeats
@@ -122,10 +108,9 @@ def test_training_targets_mark_repeats_with_the_third_state():
 
 def test_decoding_the_clean_state_gives_back_the_data_and_a_repeat_state_copies():
     cohort = cohort_with_repeats()
-    layout = StateLayout.from_cohort(cohort, embedding_dim=4, repeats=True)
+    layout = StateLayout.from_cohort(cohort, embedding_dim=4)
     tensors = CohortTensors.from_cohort(cohort, layout)
-    temporal_freq, static_freq = categorical_frequencies(tensors, layout)
-    model = Denoiser(layout, 2, temporal_freq, static_freq, hidden_size=8)
+    model = make_denoiser(layout, tensors, hidden_size=8)
     with torch.no_grad():
         state = model.clean_state(tensors)
     decoded = model.decode(state)
@@ -171,33 +156,17 @@ def frame_with_held_values():
     )
 
 
-def test_synthesizer_with_exact_repeats_keeps_the_contract_and_round_trips(tmp_path):
+def test_synthesizer_with_held_values_keeps_the_contract_and_round_trips(tmp_path):
     df = frame_with_held_values()
-    synth = CDMTSynthesizer(**TINY).fit(df, **ROLES)  # exact_repeats=True is the default
+    synth = CDMTSynthesizer(**TINY).fit(df, **ROLES)
     assert synth.layout_.repeated_values == (0,)
     out = synth.sample(6, steps=3, random_state=0)
     assert_output_contract(out, df, ROLES, 6)
     path = tmp_path / "model.cdmt"
     synth.save(path)
     loaded = CDMTSynthesizer.load(path)
-    assert loaded.exact_repeats is True
     assert loaded.layout_ == synth.layout_
     assert loaded.sample(6, steps=3, random_state=0).equals(out)
-
-
-def test_model_files_and_pickles_from_before_exact_repeats_load_without_them(tmp_path):
-    synth = CDMTSynthesizer(exact_repeats=False, **TINY).fit(frame_with_held_values(), **ROLES)
-
-    def layout_as_before(manifest):
-        del manifest["layout"]["repeated_values"]
-
-    assert_loads_as_before(synth, tmp_path, "exact_repeats", layout_as_before)
-
-
-@pytest.mark.parametrize("value", [1, "yes", None])
-def test_exact_repeats_must_be_a_bool(value):
-    with pytest.raises(InvalidParameterError, match="exact_repeats"):
-        CDMTSynthesizer(exact_repeats=value).fit(frame_with_held_values(), **ROLES)
 
 
 def test_step_scales_of_repeated_channels_leave_the_repeats_out():
@@ -208,13 +177,8 @@ def test_step_scales_of_repeated_channels_leave_the_repeats_out():
     # 0, 0, +3, 0, of which only +3 is between distinct measurements.
     cohort.observed[:, :5, 0] = True
     cohort.numeric[:, :, 0] = [2, 2, 2, 5, 5, 5]
-    layout = StateLayout.from_cohort(cohort, embedding_dim=4, repeats=True)
+    layout = StateLayout.from_cohort(cohort, embedding_dim=4)
     assert 0 in layout.repeated_values
     tensors = CohortTensors.from_cohort(cohort, layout)
-    with_repeats = numeric_step_scales(tensors)[0]
-    np.testing.assert_allclose(with_repeats, np.sqrt(9 / 4 / 2), rtol=1e-6)
+    # Counting the repeats would give sqrt(9 / 4 / 2).
     np.testing.assert_allclose(numeric_step_scales(tensors, layout)[0], np.sqrt(9 / 2), rtol=1e-6)
-    # Channels without the third state are measured as before.
-    plain = StateLayout.from_cohort(cohort, embedding_dim=4)
-    plain_tensors = CohortTensors.from_cohort(cohort, plain)
-    assert numeric_step_scales(plain_tensors, plain) == numeric_step_scales(plain_tensors)

@@ -94,7 +94,7 @@ def test_corrupted_frame_fails_only_with_our_errors(case, data):
         raise AssertionError("training started")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cdmtehr.synthesizer, "train", train)
+        patch.setattr(cdmtehr.synthesizer, "fit_diffusion", train)
         try:
             CDMTSynthesizer(**TINY).fit(df, **roles)
         except CDMTError as error:

@@ -1,4 +1,5 @@
-"""The model-file codec: attribute trees round-trip, foreign classes are refused."""
+"""The model-file codec (attribute trees round-trip, foreign classes are refused) and the
+migration of model files between format versions."""
 
 import json
 import uuid
@@ -8,8 +9,9 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import QuantileTransformer
 
+from cdmtehr import persistence
 from cdmtehr.exceptions import ModelFileError
-from cdmtehr.persistence import _Decoder, _Encoder
+from cdmtehr.persistence import FORMAT_VERSION, _Decoder, _Encoder, migrate
 
 
 def roundtrip(value):
@@ -66,3 +68,46 @@ def test_codec_refuses_classes_outside_the_allow_list():
         entry = {"__object__": name, "state": {"__items__": []}}
         with pytest.raises(ModelFileError, match="never stores"):
             _Decoder({})(entry)
+
+
+def document(version):
+    return {"manifest": {"format_version": version, "x": 1}, "arrays": b"a", "weights": b"w"}
+
+
+def test_migrate_passes_a_file_of_the_current_version_unchanged():
+    assert migrate(document(FORMAT_VERSION)) == document(FORMAT_VERSION)
+
+
+@pytest.mark.parametrize(
+    "version, message",
+    [
+        (FORMAT_VERSION + 1, "newer than this cdmtehr .* Upgrade cdmtehr"),
+        (0, "invalid model format version 0"),
+        ("1", "invalid model format version '1'"),
+        (True, "invalid model format version True"),
+        (None, "invalid model format version None"),
+    ],
+)
+def test_migrate_refuses_newer_and_invalid_versions(version, message):
+    with pytest.raises(ModelFileError, match=message):
+        migrate(document(version))
+
+
+def test_migrate_runs_every_step_from_the_files_version(monkeypatch):
+    def step(name):
+        def apply(doc):
+            doc["manifest"][name] = True
+            return doc
+
+        return apply
+
+    current = FORMAT_VERSION + 2
+    monkeypatch.setattr(persistence, "FORMAT_VERSION", current)
+    monkeypatch.setattr(
+        persistence, "_MIGRATIONS", {v: step(f"from_{v}") for v in range(1, current)}
+    )
+    migrated = migrate(document(FORMAT_VERSION))
+    assert migrated["manifest"]["format_version"] == current
+    assert [k for k in migrated["manifest"] if k.startswith("from_")] == [
+        f"from_{v}" for v in range(FORMAT_VERSION, current)
+    ]

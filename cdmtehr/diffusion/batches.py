@@ -7,8 +7,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from ..preprocessing.sequences import repeated_measurements
 from .layout import StateLayout
+from .masks import REPEATED_LEVEL, repeated_measurements
 
 
 @dataclass
@@ -28,7 +28,7 @@ class CohortTensors:
     static_values : Tensor (N, Sn) float32
     static_observed : Tensor (N, Sn) bool
     static_codes : Tensor (N, Ks_cat) long
-        Static masks, static categorical columns, then "ever measured" flags.
+        Static masks, then static categorical columns.
     condition : Tensor (N,) long
     """
 
@@ -47,22 +47,20 @@ class CohortTensors:
         valid = cohort.length_mask()
         masks = cohort.observed.astype(np.int64)
         if layout.repeated_values:
-            # Level 2: measured, and an exact repeat of the stay's previous measurement.
             repeated = list(layout.repeated_values)
-            masks[:, :, repeated] += repeated_measurements(
+            repeats = repeated_measurements(
                 cohort.numeric[:, :, repeated], cohort.observed[:, :, repeated]
             )
+            masks[:, :, repeated] = np.where(repeats, REPEATED_LEVEL, masks[:, :, repeated])
         parts = [masks[:, :, list(layout.masked_values)]]
         parts.append(cohort.categorical.astype(np.int64))
         if layout.has_validity:
             parts.append(valid[:, :, None].astype(np.int64))
         codes = np.concatenate(parts, axis=2)
-        measured = (cohort.observed & valid[:, :, None]).any(axis=1)
         static_codes = np.concatenate(
             [
                 cohort.static_observed[:, list(layout.masked_static_values)].astype(np.int64),
                 cohort.static_categorical.astype(np.int64),
-                measured[:, list(layout.ever_measured_values)].astype(np.int64),
             ],
             axis=1,
         )

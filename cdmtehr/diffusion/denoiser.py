@@ -6,17 +6,48 @@ to ``denoiser(x, sigma, condition) -> denoised`` on flat states of shape (B, M).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
 from .embeddings import CategoryEmbedding
-from .layout import REPEATED_LEVEL, StateLayout
+from .layout import StateLayout
+from .masks import REPEATED_LEVEL
 from .network import BiGRUNetwork
 
 SIGMA_DATA = 1.0  # numeric values are normal scores and embeddings have unit RMS
+
+
+@dataclass(frozen=True, eq=False)
+class DenoiserConfig:
+    """Everything besides the layout that rebuilds a `Denoiser` (a model file stores it).
+
+    Parameters
+    ----------
+    n_classes : int
+        Condition classes (0 when unconditional); the null token has index ``n_classes``.
+    temporal_frequencies, static_frequencies : list of ndarray
+        Training marginal frequencies of each categorical feature (layout order), used to
+        initialise logit biases and to calibrate cross-entropies by the marginal entropy.
+    smoothing_scale : list of float
+        Per temporal numeric value, the typical change between two of a stay's consecutive
+        measurements (`numeric_step_scales`). The smoothing of the skip connection along time
+        is damped by sigma^2 / (sigma^2 + scale^2), so that it fades once the noise is below
+        the value's own changes.
+    hidden_size : int
+        GRU width per direction.
+    num_layers : int
+        Stacked bidirectional GRU layers.
+    """
+
+    n_classes: int
+    temporal_frequencies: list = field(repr=False)
+    static_frequencies: list = field(repr=False)
+    smoothing_scale: list = field(repr=False)
+    hidden_size: int = 128
+    num_layers: int = 1
 
 
 @dataclass
@@ -39,91 +70,43 @@ class Denoiser(nn.Module):
     softmax-weighted mean of the embeddings (score interpolation, CDTD Sec. 3.2), so that a
     sampler can treat every number of the state alike.
 
+    The skip connection of temporal numeric values is smoothed along time with weights the
+    network chooses (see `_smoothing`).
+
     Parameters
     ----------
     layout : StateLayout
         Where each feature sits in the state.
-    n_classes : int
-        Condition classes (0 when unconditional); the null token has index ``n_classes``.
-    temporal_frequencies, static_frequencies : list of ndarray
-        Training marginal frequencies of each categorical feature (layout order), used to
-        initialise logit biases and to calibrate cross-entropies by the marginal entropy.
-    hidden_size, num_layers, dropout
-        Passed to `BiGRUNetwork`.
-    time_pooling : bool, default=False
-        Feed the network averages of the state along time (`BiGRUNetwork`'s
-        ``pooled_inputs``) and smooth the skip connection of temporal numeric values along
-        time with weights the network chooses (see `predict`).
-    smoothing_scale : sequence of float, optional
-        With time pooling: per temporal numeric value, the typical change between two of a
-        stay's consecutive measurements (`numeric_step_scales`). The smoothing weights are
-        damped by sigma^2 / (sigma^2 + scale^2), so that smoothing fades once the noise is
-        below the value's own changes. None: no damping.
-    static_at_every_step : bool, default=False
-        Passed to `BiGRUNetwork`.
-    self_conditioning : bool, default=False
-        The network also reads an earlier estimate of the clean state (`predict`'s
-        ``estimate``): in sampling the previous step's denoised state, in training the
-        denoiser's own prediction on half of the batches (Chen, Zhang & Hinton 2023).
+    config : DenoiserConfig
+        Condition classes, training marginals, smoothing scales and network size.
     """
 
-    # Denoisers pickled before self-conditioning existed have no such attribute.
-    self_conditioning = False
-
-    def __init__(
-        self,
-        layout: StateLayout,
-        n_classes: int,
-        temporal_frequencies,
-        static_frequencies,
-        hidden_size: int = 128,
-        num_layers: int = 2,
-        dropout: float = 0.0,
-        time_pooling: bool = False,
-        smoothing_scale=None,
-        static_at_every_step: bool = False,
-        self_conditioning: bool = False,
-    ):
+    def __init__(self, layout: StateLayout, config: DenoiserConfig):
         super().__init__()
         self.layout = layout
-        self.n_classes = n_classes
-        # Kept as plain lists so that a model file can rebuild the module exactly.
-        self.temporal_frequencies = [np.asarray(f, dtype=np.float64) for f in temporal_frequencies]
-        self.static_frequencies = [np.asarray(f, dtype=np.float64) for f in static_frequencies]
-        self.network_size = {
-            "hidden_size": hidden_size,
-            "num_layers": num_layers,
-            "dropout": dropout,
-            "time_pooling": bool(time_pooling),
-        }
-        if static_at_every_step:
-            self.network_size["static_at_every_step"] = True
-        self.self_conditioning = bool(self_conditioning)
-        if self_conditioning:
-            self.network_size["self_conditioning"] = True
-        if smoothing_scale is not None:
-            # In the model file with the sizes (a JSON list), so that loading rebuilds it.
-            self.network_size["smoothing_scale"] = [float(v) for v in smoothing_scale]
-            smoothing_scale = torch.tensor(smoothing_scale, dtype=torch.float32)
-        self.register_buffer("smoothing_scale", smoothing_scale, persistent=False)
+        self.config = config
+        self.n_classes = config.n_classes
+        self.register_buffer(
+            "smoothing_scale",
+            torch.tensor(config.smoothing_scale, dtype=torch.float32).reshape(-1),
+            persistent=False,
+        )
         self.temporal_embedding = CategoryEmbedding(layout.temporal)
         self.static_embedding = CategoryEmbedding(layout.static)
         temporal, static = layout.temporal, layout.static
-        # With self-conditioning every block also carries the estimate of its clean state.
-        estimate_in = int(self.self_conditioning)
+        temporal_frequencies = config.temporal_frequencies
+        static_frequencies = config.static_frequencies
         self.network = BiGRUNetwork(
-            temporal_in=(1 + estimate_in) * temporal.width + temporal.n_features,
-            static_in=(1 + estimate_in) * static.width + static.n_features,
+            temporal_in=temporal.width + temporal.n_features,
+            static_in=static.width + static.n_features,
             temporal_out=temporal.n_numeric + self.temporal_embedding.n_logits,
             static_out=static.n_numeric + self.static_embedding.n_logits,
             max_length=layout.max_length,
-            n_classes=n_classes,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            dropout=dropout,
-            pooled_inputs=temporal.width if time_pooling else 0,
+            n_classes=config.n_classes,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            pooled_inputs=temporal.width,
             smoothed_features=temporal.n_numeric,
-            static_at_every_step=static_at_every_step,
         )
         self._init_logit_bias(
             self.network.temporal_head.bias, temporal, temporal_frequencies, self.temporal_embedding
@@ -187,7 +170,7 @@ class Denoiser(nn.Module):
         return temporal, per_feature[..., cut:]
 
     # -- evaluation ----------------------------------------------------------------------------
-    def predict(self, x, sigma, condition, estimate=None):
+    def predict(self, x, sigma, condition):
         """Evaluate D_theta and keep what the loss needs.
 
         Parameters
@@ -198,10 +181,6 @@ class Denoiser(nn.Module):
             Noise level of every number of the state (constant within a feature).
         condition : LongTensor of shape (B,)
             Class indices, ``n_classes`` for the null token.
-        estimate : Tensor of shape (B, M), optional
-            With self-conditioning: an earlier estimate of the clean state (a previous
-            output of the denoiser). None is the estimate "nothing yet" (zeros). Ignored
-            without self-conditioning.
 
         Returns
         -------
@@ -213,16 +192,9 @@ class Denoiser(nn.Module):
         c_noise = torch.log(sigma_features.clamp_min(1e-4)) / 4
         temporal_in, static_in = self._split(x * c_in)
         temporal_noise, static_noise = self._split_features(c_noise)
-        temporal_parts, static_parts = [temporal_in, temporal_noise], [static_in, static_noise]
-        if self.self_conditioning:
-            # The estimate is a denoised state, already of unit scale: no c_in.
-            estimate = torch.zeros_like(x) if estimate is None else estimate.to(x.dtype)
-            temporal_estimate, static_estimate = self._split(estimate)
-            temporal_parts.append(temporal_estimate)
-            static_parts.append(static_estimate)
         temporal_out, static_out, skip_weights = self.network(
-            torch.cat(temporal_parts, dim=-1),
-            torch.cat(static_parts, dim=-1),
+            torch.cat([temporal_in, temporal_noise], dim=-1),
+            torch.cat([static_in, static_noise], dim=-1),
             c_noise.mean(dim=1),
             condition,
         )
@@ -238,10 +210,8 @@ class Denoiser(nn.Module):
         x_temporal, x_static = self._split(x)
         sigma_temporal, sigma_static = self._split(sigma)
         x_values = x_temporal[..., :n_values]
-        if skip_weights is not None:
-            x_values = x_values + self._smoothing(
-                x_values, skip_weights, sigma_temporal[..., :n_values]
-            )
+        smoothed = self._smoothing(x_values, skip_weights, sigma_temporal[..., :n_values])
+        x_values = x_values + smoothed
         x_numeric = torch.cat([x_values.flatten(1), x_static[..., :n_static_values]], -1)
         s_numeric = torch.cat(
             [sigma_temporal[..., :n_values].flatten(1), sigma_static[..., :n_static_values]], -1
@@ -258,12 +228,14 @@ class Denoiser(nn.Module):
         )
         static = torch.cat([static_values, self.static_embedding.interpolate(static_logits)], -1)
         denoised = torch.cat([temporal.flatten(1), static], dim=-1)
-        return DenoiserOutput(denoised, temporal_values, static_values, temporal_logits, static_logits)
+        return DenoiserOutput(
+            denoised, temporal_values, static_values, temporal_logits, static_logits
+        )
 
     def _smoothing(self, values, weights, sigma) -> torch.Tensor:
         """sum_k w_k (A_k x - x): how far the skip connection moves toward the averages.
 
-        With time pooling the skip connection passes c_skip (x + sum_k w_k (A_k x - x))
+        The skip connection passes c_skip (x + sum_k w_k (A_k x - x))
         instead of EDM's c_skip x, where A_k are the averages along time of `pooling_kernels`
         (the stay, the past, the future) and w_k (B, T, K, Kn) come from the network, per
         step, damped by sigma^2 / (sigma^2 + scale^2). For a value that stays constant over a
@@ -272,20 +244,17 @@ class Denoiser(nn.Module):
         cancel the noise of each step (EDM's c_skip tends to 1), which a short training does
         not learn. Here it is w = 1 on the stay average.
         """
-        # Looked up in _buffers: denoisers pickled before the damping existed lack it.
-        scale = self._buffers.get("smoothing_scale")
-        if scale is not None:
-            noise = sigma[:, :, None, :] ** 2
-            weights = weights * noise / (noise + scale**2).clamp_min(1e-12)
+        noise = sigma[:, :, None, :] ** 2
+        weights = weights * noise / (noise + self.smoothing_scale**2).clamp_min(1e-12)
         # The network's pooled inputs average x * c_in, not x: c_in differs between steps
         # under the factorized schedule, so those averages cannot be reused here.
         averages = torch.einsum("kts,bsn->btkn", self.network.kernels.to(values.dtype), values)
         moved = averages - values[:, :, None, :]
         return torch.einsum("btkn,btkn->btn", moved, weights.to(values.dtype))
 
-    def forward(self, x, sigma, condition, estimate=None):
+    def forward(self, x, sigma, condition):
         """Denoised states (B, M) for noisy states `x` at noise levels `sigma`."""
-        return self.predict(x, sigma, condition, estimate).denoised
+        return self.predict(x, sigma, condition).denoised
 
     def expand_sigma(self, sigma_features: torch.Tensor) -> torch.Tensor:
         """Per-feature noise levels (..., n_features) to per-number levels (..., M)."""
@@ -318,13 +287,9 @@ class Denoiser(nn.Module):
         static_observed = torch.ones(
             (x.shape[0], layout.n_static_values), dtype=torch.bool, device=x.device
         )
-        static_observed[:, list(layout.masked_static_values)] = static_codes[:, :n_static_masks] == 1
+        static_masks = static_codes[:, :n_static_masks] == 1
+        static_observed[:, list(layout.masked_static_values)] = static_masks
         n_static_columns = n_static_masks + layout.n_static_categorical
-        if layout.ever_measured_values:
-            # A channel flagged "never measured" has no values in the whole stay.
-            measured = static_codes[:, n_static_columns:] == 1
-            flagged = list(layout.ever_measured_values)
-            observed[..., flagged] &= measured[:, None, :]
         arrays = {
             "numeric": numeric,
             "observed": observed,
@@ -335,29 +300,6 @@ class Denoiser(nn.Module):
             "lengths": lengths,
         }
         return {name: value.cpu().numpy() for name, value in arrays.items()}
-
-
-def numeric_step_scales(tensors, layout: StateLayout | None = None) -> list:
-    """Per temporal numeric value: RMS change between consecutive measurements of a stay / sqrt 2.
-
-    Unmeasured cells hold the last measurement (forward fill), so the change at a measured
-    step is its value minus the previous cell's. 0 for a value that never changes (a weight
-    charted again and again) and for values measured at most once per stay.
-
-    With a `layout` that has repeated values (the mask level "repeated"), their repeats are
-    left out: they are decoded as exact copies, so the changes the denoiser has to keep are
-    those between distinct measurements. Counting the repeats' zero changes shrinks the scale
-    (FiO2: 74 % repeats), which keeps the smoothing on down to low noise and flattens the
-    channel.
-    """
-    values, observed = tensors.values, tensors.observed & tensors.valid[..., None]
-    seen_before = torch.cumsum(observed.long(), dim=1)[:, :-1] > 0
-    counted = observed[:, 1:] & seen_before
-    if layout is not None and layout.repeated_values:
-        counted &= ~repeat_flags(tensors.codes, layout)[:, 1:]
-    change = (values[:, 1:] - values[:, :-1]) * counted
-    total = counted.sum(dim=(0, 1)).clamp_min(1)
-    return (((change**2).sum(dim=(0, 1)) / total / 2).sqrt()).tolist()
 
 
 def _entropies(frequencies) -> torch.Tensor:
@@ -399,28 +341,3 @@ def _copy_repeats(values, observed, repeated) -> torch.Tensor:
     source = torch.cummax(torch.where(anchors, steps, -1), dim=1).values
     copied = torch.gather(values, 1, source.clamp_min(0))
     return torch.where(copies, copied, values)
-
-
-def categorical_frequencies(tensors, layout: StateLayout) -> tuple:
-    """Marginal level frequencies of each temporal and static categorical feature.
-
-    Temporal features are counted over valid steps, except the validity flag (all steps).
-    """
-    temporal = []
-    valid = tensors.valid
-    n_cat = layout.temporal.n_categorical
-    for j, levels in enumerate(layout.temporal.categorical_levels):
-        codes = tensors.codes[..., j]
-        is_validity = layout.has_validity and j == n_cat - 1
-        codes = codes.reshape(-1) if is_validity else codes[valid]
-        temporal.append(_frequencies(codes, levels))
-    static = [
-        _frequencies(tensors.static_codes[:, j], levels)
-        for j, levels in enumerate(layout.static.categorical_levels)
-    ]
-    return temporal, static
-
-
-def _frequencies(codes: torch.Tensor, levels: int) -> np.ndarray:
-    counts = torch.bincount(codes.reshape(-1).cpu(), minlength=levels).double()
-    return (counts / counts.sum().clamp_min(1)).numpy()

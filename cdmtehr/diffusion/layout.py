@@ -16,14 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..preprocessing.sequences import repeated_measurements
-
-# A channel whose measurements mostly repeat the one before is charted and held (a weight, a
-# ventilator's FiO2, a coma score); elsewhere an exact repeat is a coincidence of the recorded
-# precision, which rounding the decoded values already reproduces.
-REPEAT_MIN_SHARE = 0.5
-# The mask levels: 0 missing, 1 measured, 2 measured and equal to the stay's previous value.
-REPEATED_LEVEL = 2
+from .masks import REPEAT_MIN_SHARE, repeat_shares
 
 
 @dataclass(frozen=True)
@@ -137,8 +130,8 @@ class StateLayout:
     Temporal features, in order: ``n_values`` numeric values, then the categorical features
     ``mask_features`` (observation masks of the numeric channels that are sometimes missing),
     the temporal categorical columns, and the validity flag when lengths vary.
-    Static features: static numeric values, then their masks, the static categorical columns,
-    and the "ever measured in the stay" flags of ``ever_measured_values``.
+    Static features: static numeric values, then their masks and the static categorical
+    columns.
 
     Parameters
     ----------
@@ -162,15 +155,10 @@ class StateLayout:
         Static numeric columns that carry a mask feature.
     n_static_categorical : int
         Static categorical columns.
-    ever_measured_values : tuple of int, default=()
-        Temporal numeric channels with a per-patient binary flag "measured at least once in
-        the stay" (a static feature). A patient generated with the flag off has none of that
-        channel's values: whether a patient is monitored for something at all is one decision
-        per stay, which per-step masks alone spread over too many patients.
-    repeated_values : tuple of int, default=()
+    repeated_values : tuple of int
         Masked numeric channels whose mask feature has a third level, "measured, and equal to
-        the stay's previous measurement" (`repeated_measurements`); a value generated at that
-        level is decoded as an exact copy of the one before, as charted values are.
+        the stay's previous measurement" (`masks.repeated_measurements`); a value generated at
+        that level is decoded as an exact copy of the one before, as charted values are.
     """
 
     max_length: int
@@ -183,28 +171,21 @@ class StateLayout:
     n_static_values: int
     masked_static_values: tuple
     n_static_categorical: int
-    ever_measured_values: tuple = ()
-    repeated_values: tuple = ()
+    repeated_values: tuple
 
     @classmethod
-    def from_cohort(
-        cls, cohort, embedding_dim: int = 4, ever_measured: bool = False, repeats: bool = False
-    ) -> StateLayout:
+    def from_cohort(cls, cohort, embedding_dim: int = 4) -> StateLayout:
         """Build the layout of an `EncodedCohort` (masks only where values are ever missing).
 
-        With `ever_measured`, every numeric channel that some patient never has gets an
-        "ever measured" flag. With `repeats`, every masked channel where at least
-        `REPEAT_MIN_SHARE` of the measurements after a stay's first repeat the one before
-        gets the mask level "repeated".
+        Every masked channel where at least `REPEAT_MIN_SHARE` of the measurements after a
+        stay's first repeat the one before gets the mask level "repeated".
         """
         valid = cohort.length_mask()
         ever_missing = (~cohort.observed & valid[:, :, None]).any(axis=(0, 1))
         masked_values = tuple(int(k) for k in np.flatnonzero(ever_missing))
         has_validity = bool((cohort.lengths < cohort.max_length).any())
-        repeated = ()
-        if repeats:
-            share = repeat_shares(cohort.numeric, cohort.observed & valid[:, :, None])
-            repeated = tuple(k for k in masked_values if share[k] >= REPEAT_MIN_SHARE)
+        share = repeat_shares(cohort.numeric, cohort.observed & valid[:, :, None])
+        repeated = tuple(k for k in masked_values if share[k] >= REPEAT_MIN_SHARE)
         temporal_levels = (
             _mask_levels(masked_values, repeated)
             + tuple(int(v) for v in cohort.categorical_levels)
@@ -212,14 +193,8 @@ class StateLayout:
         )
         static_missing = (~cohort.static_observed).any(axis=0)
         masked_static = tuple(int(k) for k in np.flatnonzero(static_missing))
-        flagged = ()
-        if ever_measured:
-            measured = (cohort.observed & valid[:, :, None]).any(axis=1)
-            flagged = tuple(k for k in masked_values if not measured[:, k].all())
-        static_levels = (
-            (2,) * len(masked_static)
-            + tuple(int(v) for v in cohort.static_categorical_levels)
-            + (2,) * len(flagged)
+        static_levels = (2,) * len(masked_static) + tuple(
+            int(v) for v in cohort.static_categorical_levels
         )
         return cls(
             max_length=int(cohort.max_length),
@@ -232,7 +207,6 @@ class StateLayout:
             n_static_values=int(cohort.static_numeric.shape[1]),
             masked_static_values=masked_static,
             n_static_categorical=len(cohort.static_categorical_levels),
-            ever_measured_values=flagged,
             repeated_values=repeated,
         )
 
@@ -282,7 +256,6 @@ class StateLayout:
                     + self.n_static_categorical
                 ]
             ),
-            "ever_measured_values": list(self.ever_measured_values),
             "repeated_values": list(self.repeated_values),
             "embedding_dim": self.temporal.embedding_dim,
         }
@@ -291,21 +264,14 @@ class StateLayout:
     def from_dict(cls, spec: dict) -> StateLayout:
         """Inverse of `to_dict`."""
         masked = tuple(spec["masked_values"])
-        # Files written before the repeat level existed have none.
-        repeated = tuple(spec.get("repeated_values", ()))
+        repeated = tuple(spec["repeated_values"])
         temporal_levels = (
             _mask_levels(masked, repeated)
             + tuple(spec["temporal_categorical_levels"])
             + ((2,) if spec["has_validity"] else ())
         )
         masked_static = tuple(spec["masked_static_values"])
-        # Files written before the flags existed have none.
-        flagged = tuple(spec.get("ever_measured_values", ()))
-        static_levels = (
-            (2,) * len(masked_static)
-            + tuple(spec["static_categorical_levels"])
-            + (2,) * len(flagged)
-        )
+        static_levels = (2,) * len(masked_static) + tuple(spec["static_categorical_levels"])
         return cls(
             max_length=spec["max_length"],
             temporal=BlockLayout(spec["n_values"], temporal_levels, spec["embedding_dim"]),
@@ -317,20 +283,8 @@ class StateLayout:
             n_static_values=spec["n_static_values"],
             masked_static_values=masked_static,
             n_static_categorical=len(spec["static_categorical_levels"]),
-            ever_measured_values=flagged,
             repeated_values=repeated,
         )
-
-
-def repeat_shares(values, observed) -> np.ndarray:
-    """Per channel, the share of measurements after a stay's first that repeat the one before.
-
-    `values` and `observed` are (N, T, K); a channel with at most one measurement per stay
-    has share 0.
-    """
-    repeats = repeated_measurements(values, observed).sum(axis=(0, 1))
-    later = (observed & (np.cumsum(observed, axis=1) > 1)).sum(axis=(0, 1))
-    return repeats / np.maximum(later, 1)
 
 
 def _mask_levels(masked_values, repeated_values) -> tuple:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from .noise import correlate_in_time
-
 
 def low_discrepancy_uniform(n: int, generator: torch.Generator, device="cpu") -> torch.Tensor:
     """Stratified diffusion times u_i = (u_0 + i / n) mod 1 (Kingma et al. 2021, VDM App. I)."""
@@ -20,20 +18,6 @@ def _weight(sigma: torch.Tensor, numeric_weighting: str) -> torch.Tensor:
     return torch.ones_like(sigma)
 
 
-def self_conditioning_estimate(denoiser, x, sigma, condition, generator):
-    """The estimate a self-conditioned denoiser reads in one training step, or None.
-
-    On half of the steps the denoiser first predicts the clean state without an estimate,
-    and that prediction (no gradient through it) becomes the estimate of the step that is
-    scored; on the other half it gets none, as at the first step of sampling (Chen, Zhang &
-    Hinton 2023, "Analog Bits", Sec. 3; used by CDCD for categorical data).
-    """
-    if torch.rand((), generator=generator) >= 0.5:
-        return None
-    with torch.no_grad():
-        return denoiser.predict(x, sigma, condition).denoised.detach()
-
-
 def diffusion_loss(
     denoiser,
     schedule,
@@ -43,7 +27,6 @@ def diffusion_loss(
     guidance_dropout: float = 0.1,
     fill_weight: float = 0.1,
     numeric_weighting: str = "uniform",
-    noise_correlation: float = 0.0,
 ) -> dict:
     """Loss of one batch for the continuous-time mixed-type diffusion.
 
@@ -73,9 +56,6 @@ def diffusion_loss(
         network at every noise level), which gave a worse KS in our short CPU runs.
         The schedule is always fitted to the plain squared error, which rises monotonically
         from 0 to 1 with sigma as its CDF model needs.
-    noise_correlation : float, default=0.0
-        Correlation of the noise between neighbouring time steps (AR(1) along time, see
-        noise.py); 0 is white noise.
 
     Returns
     -------
@@ -90,8 +70,7 @@ def diffusion_loss(
     sigma_features = schedule.sigma(u).detach().float()  # (B, n_features)
     sigma = denoiser.expand_sigma(sigma_features)
     x0 = denoiser.clean_state(batch)
-    white = torch.randn(x0.shape, generator=generator)
-    noise = correlate_in_time(white, layout, noise_correlation).to(device)
+    noise = torch.randn(x0.shape, generator=generator).to(device)
     x = x0 + sigma * noise
 
     condition = batch.condition
@@ -100,10 +79,7 @@ def diffusion_loss(
         drop = torch.ones_like(drop)
     condition = torch.where(drop, torch.full_like(condition, denoiser.n_classes), condition)
 
-    estimate = None
-    if denoiser.self_conditioning:
-        estimate = self_conditioning_estimate(denoiser, x, sigma, condition, generator)
-    out = denoiser.predict(x, sigma, condition, estimate)
+    out = denoiser.predict(x, sigma, condition)
 
     # Temporal cells: (B, T, Kt) losses and weights in layout feature order.
     layout_cut = layout.max_length * layout.temporal.n_features

@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
 from .embeddings import FourierFeatures
 
 # Half-life in time steps of the two exponential averages (forward and backward in time) that
-# `time_pooling` adds to the global mean over the stay.
+# the network reads next to the mean over the stay.
 POOLING_HALF_LIFE = 4.0
-POOLING_KERNELS = ("stay", "past", "future")
 
 
-def pooling_kernels(length: int, half_life: float | None = None, kinds=None) -> torch.Tensor:
-    """Averaging kernels along time, shape (K, T, T), each row summing to 1.
+def pooling_kernels(length: int, half_life: float = POOLING_HALF_LIFE) -> torch.Tensor:
+    """Averaging kernels along time, shape (3, T, T), each row summing to 1.
 
-    Row t of a kernel gives the weights of steps s in an average seen from step t: "stay" is
-    the mean over all T steps, "past" an exponential average of steps s <= t and "future" one
-    of steps s >= t (half-life `half_life` steps, default `POOLING_HALF_LIFE`). `kinds`
-    defaults to `POOLING_KERNELS`.
+    Row t of a kernel gives the weights of steps s in an average seen from step t: the first
+    kernel is the mean over all T steps (the stay), the second an exponential average of steps
+    s <= t (the past) and the third one of steps s >= t (the future), with a half-life of
+    `half_life` steps.
     """
-    half_life = POOLING_HALF_LIFE if half_life is None else half_life
-    kinds = POOLING_KERNELS if kinds is None else kinds
     steps = torch.arange(length, dtype=torch.float64)
     lag = steps[:, None] - steps[None, :]  # t - s
     decay = torch.pow(0.5, lag.abs() / half_life)
-    choices = {
-        "stay": torch.ones(length, length, dtype=torch.float64),
-        "past": torch.where(lag >= 0, decay, 0.0),
-        "future": torch.where(lag <= 0, decay, 0.0),
-    }
-    kernels = torch.stack([choices[kind] for kind in kinds])
+    stay = torch.ones(length, length, dtype=torch.float64)
+    past = torch.where(lag >= 0, decay, 0.0)
+    future = torch.where(lag <= 0, decay, 0.0)
+    kernels = torch.stack([stay, past, future])
     return (kernels / kernels.sum(dim=-1, keepdim=True)).float()
 
 
@@ -78,22 +75,18 @@ class BiGRUNetwork(nn.Module):
         Stacked GRU layers.
     dropout : float, default=0.0
         Dropout between GRU layers.
-    pooled_inputs : int, default=0
-        Time pooling: the first `pooled_inputs` temporal inputs (the scaled state) are also
-        averaged along time by the kernels of `pooling_kernels` and fed to the GRU next to the
-        raw inputs. 0 turns it off (models saved before it existed).
-    smoothed_features : int, default=0
+    pooled_inputs : int
+        The first `pooled_inputs` temporal inputs (the scaled state) are also averaged along
+        time by the kernels of `pooling_kernels` and fed to the GRU next to the raw inputs.
+    smoothed_features : int
         Numeric features (first among the temporal inputs) whose skip connection the denoiser
-        smooths along time: the network then also returns, per step, one weight per kernel
-        and feature (see `Denoiser.predict`). Needs `pooled_inputs`.
-    """
+        smooths along time: the network also returns, per step, one weight per kernel and
+        feature (see `Denoiser.predict`).
 
-    # Class-level defaults: networks pickled before time pooling existed have no such attributes.
-    pooled_inputs = 0
-    static_at_every_step = False
-    smoothed_features = 0
-    # Set by `train` for the length of a fit (mixed precision); None computes in float32.
-    autocast_dtype = None
+    The static inputs are also fed next to every time step, not only through the FiLM
+    conditioning, so that a temporal value that copies a static one (the weight charted at
+    admission) can be read off directly.
+    """
 
     def __init__(
         self,
@@ -106,26 +99,23 @@ class BiGRUNetwork(nn.Module):
         hidden_size: int = 128,
         num_layers: int = 2,
         dropout: float = 0.0,
-        pooled_inputs: int = 0,
-        smoothed_features: int = 0,
-        static_at_every_step: bool = False,
+        *,
+        pooled_inputs: int,
+        smoothed_features: int,
     ):
         super().__init__()
         hidden = hidden_size
-        self.static_at_every_step = static_at_every_step
-        if static_at_every_step:
-            temporal_in += static_in
         self.pooled_inputs = pooled_inputs
-        self.smoothed_features = smoothed_features if pooled_inputs else 0
-        if pooled_inputs:
-            self.register_buffer("kernels", pooling_kernels(max_length), persistent=False)
-            n_kernels = self.kernels.shape[0]
-            temporal_in += n_kernels * pooled_inputs
-        if self.smoothed_features:
-            # Zero: the untrained denoiser keeps EDM's plain skip connection.
-            self.skip_weights = nn.Linear(2 * hidden, n_kernels * self.smoothed_features)
-            nn.init.zeros_(self.skip_weights.weight)
-            nn.init.zeros_(self.skip_weights.bias)
+        self.smoothed_features = smoothed_features
+        self.register_buffer("kernels", pooling_kernels(max_length), persistent=False)
+        n_kernels = self.kernels.shape[0]
+        temporal_in += n_kernels * pooled_inputs + static_in
+        # Zero: the untrained denoiser keeps EDM's plain skip connection.
+        with warnings.catch_warnings():  # a state without numeric values has no outputs here
+            warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+            self.skip_weights = nn.Linear(2 * hidden, n_kernels * smoothed_features)
+        nn.init.zeros_(self.skip_weights.weight)
+        nn.init.zeros_(self.skip_weights.bias)
         self.noise_embedding = nn.Sequential(
             FourierFeatures(64), nn.Linear(64, hidden), nn.SiLU(), nn.Linear(hidden, hidden)
         )
@@ -155,7 +145,7 @@ class BiGRUNetwork(nn.Module):
             nn.init.zeros_(head.bias)
 
     def forward(self, temporal, static, noise_level, condition):
-        """Run F_theta (under autocast to `autocast_dtype` when set; outputs in float32).
+        """Run F_theta.
 
         Parameters
         ----------
@@ -170,36 +160,23 @@ class BiGRUNetwork(nn.Module):
         -------
         temporal_out : Tensor of shape (B, T, temporal_out)
         static_out : Tensor of shape (B, static_out)
-        skip_weights : Tensor of shape (B, T, n_kernels, smoothed_features) or None
+        skip_weights : Tensor of shape (B, T, n_kernels, smoothed_features)
             Weight of each kernel's average in the smoothed skip connection of each feature.
         """
-        if self.autocast_dtype is None:
-            return self._forward(temporal, static, noise_level, condition)
-        with torch.autocast(temporal.device.type, dtype=self.autocast_dtype):
-            outputs = self._forward(temporal, static, noise_level, condition)
-        return tuple(None if out is None else out.float() for out in outputs)
-
-    def _forward(self, temporal, static, noise_level, condition):
         conditioning = self.noise_embedding(noise_level) + self.condition_embedding(condition)
         conditioning = conditioning + self.static_projection(static)
-        if self.pooled_inputs:
-            # (K, T, T) x (B, T, P) -> (B, T, K, P): every average seen from every step.
-            state = temporal[..., : self.pooled_inputs]
-            pooled = torch.einsum("kts,bsp->btkp", self.kernels, state)
-            temporal = torch.cat([temporal, pooled.flatten(2)], dim=-1)
-        if self.static_at_every_step:
-            # The static state next to every step, not only in the FiLM conditioning: a
-            # temporal value that copies a static one (the weight charted at admission) can
-            # then be read off directly.
-            steps = static[:, None, :].expand(-1, temporal.shape[1], -1)
-            temporal = torch.cat([temporal, steps], dim=-1)
+        # (K, T, T) x (B, T, P) -> (B, T, K, P): every average seen from every step.
+        state = temporal[..., : self.pooled_inputs]
+        pooled = torch.einsum("kts,bsp->btkp", self.kernels, state)
+        steps = static[:, None, :].expand(-1, temporal.shape[1], -1)
+        temporal = torch.cat([temporal, pooled.flatten(2), steps], dim=-1)
         hidden = self.input_projection(temporal) + self.position_embedding
         hidden = self.input_film(nn.functional.silu(hidden), conditioning)
         hidden, _ = self.gru(hidden)
         hidden = self.output_film(self.output_norm(hidden), conditioning)
         summary = torch.cat([hidden.mean(dim=1), hidden.amax(dim=1), conditioning], dim=-1)
-        skip_weights = None
-        if self.smoothed_features:
-            # Per step, from the sequence: a value may hold still for a day, then jump.
-            skip_weights = self.skip_weights(hidden).unflatten(-1, (-1, self.smoothed_features))
+        # Per step, from the sequence: a value may hold still for a day, then jump.
+        skip_weights = self.skip_weights(hidden).unflatten(
+            -1, (self.kernels.shape[0], self.smoothed_features)
+        )
         return self.temporal_head(hidden), self.static_head(summary), skip_weights

@@ -1,5 +1,11 @@
 """train: AdamW with warm-up and cosine decay, EMA weights, bounded by epochs, seconds and
-early stopping on a validation loss."""
+early stopping on a validation loss.
+
+Each concern has its piece: `TrainingConfig` (the settings), `_optimizer_step` (one step),
+`_Budget` (epochs, seconds and the learning-rate schedule over them), `_EarlyStopping` (the
+validation loss and the best weights) and `_Progress` (the bar or the log lines). `train`
+only strings them together.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import copy
 import logging
 import math
 import time
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
@@ -16,15 +23,156 @@ from .loss import diffusion_loss
 
 logger = logging.getLogger(__name__)
 
-SCHEDULE_LR_SCALE = 1.0
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Settings of `train`.
+
+    Parameters
+    ----------
+    epochs : int, optional
+        Passes over the cohort. At least one of `epochs` and `max_time` must be given.
+    max_time : float, optional
+        Seconds of training.
+    batch_size : int, default=256
+        Patients per optimizer step.
+    learning_rate : float, default=1e-3
+        Peak AdamW learning rate (betas 0.9/0.99 as CDTD): linear warm-up over
+        `warmup_steps`, then cosine decay to 10 % over the budget (steps or seconds).
+    warmup_steps : int, default=100
+    ema_decay : float, default=0.999
+        Decay of the weights' moving average, warmed up as min(ema_decay, (1 + n) / (10 + n)).
+    guidance_dropout, fill_weight, numeric_weighting
+        Passed to `diffusion_loss`.
+    n_iter_no_change : int, optional
+        Early stopping: stop after this many epochs in a row whose validation loss is not
+        below the best by more than `tol`. Needs validation patients. None trains to the
+        budget (with validation patients the best weights are still the ones returned).
+    tol : float, default=0.0
+        The smallest decrease of the validation loss that counts as an improvement.
+    verbose : bool, default=False
+        Show a progress bar with the loss (tqdm), or log one line per epoch without tqdm.
+    """
+
+    epochs: int | None = None
+    max_time: float | None = None
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    ema_decay: float = 0.999
+    guidance_dropout: float = 0.1
+    fill_weight: float = 0.1
+    numeric_weighting: str = "uniform"
+    n_iter_no_change: int | None = None
+    tol: float = 0.0
+    verbose: bool = False
+
+    def __post_init__(self):
+        if self.epochs is None and self.max_time is None:
+            raise ValueError("train needs epochs or max_time.")
+
+    @property
+    def loss_options(self) -> dict:
+        """The keyword arguments of `diffusion_loss`, shared by training and validation."""
+        return {
+            "guidance_dropout": self.guidance_dropout,
+            "fill_weight": self.fill_weight,
+            "numeric_weighting": self.numeric_weighting,
+        }
 
 
-def _learning_rate_factor(step: int, progress: float, warmup_steps: int) -> float:
-    """Linear warm-up, then cosine decay to 10 % over the budget (steps or seconds)."""
-    warmup = min(1.0, (step + 1) / warmup_steps)
-    return warmup * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, validation=None):
+    """Fit the denoiser and the schedule; return the EMA denoiser and the loss history.
+
+    Training stops at whichever comes first: `config.epochs` passes over the cohort,
+    `config.max_time` seconds, or early stopping. The learning rate decays over the budget,
+    so a time-bounded run still ends with a low learning rate. Under torchrun every rank
+    takes its share of each batch and DDP averages the gradients.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+    schedule : FactorizedSchedule or EDMSchedule
+    tensors : CohortTensors
+        The training cohort, on the training device.
+    config : TrainingConfig
+    generator : torch.Generator
+        The only source of randomness (batches, u, noise, guidance dropout).
+    validation : CohortTensors, optional
+        Held-out patients. Their diffusion loss (EMA weights, identical draws every epoch) is
+        recorded after each epoch as ``val_loss``, and the weights (EMA denoiser and schedule)
+        of the best epoch are returned.
+
+    Returns
+    -------
+    ema_denoiser : Denoiser
+        A copy of the denoiser holding the EMA weights, in eval mode.
+    history : list of dict
+        One entry per epoch: epoch, steps, seconds, loss, diffusion, schedule, and with
+        `validation` also val_loss, best_epoch and stopped_early (True on the epoch that
+        stopped training).
+    """
+    if config.n_iter_no_change is not None and validation is None:
+        raise ValueError("train needs validation patients for n_iter_no_change.")
+    rank, world_size = _distributed()
+    loss_module = _LossModule(denoiser, schedule, config.loss_options)
+    hooks = []
+    if world_size > 1:
+        loss_module, hooks = _data_parallel(loss_module)
+    network_parameters = list(denoiser.parameters())
+    optimizer = torch.optim.AdamW(
+        [{"params": network_parameters}, {"params": list(schedule.parameters())}],
+        lr=config.learning_rate,
+        betas=(0.9, 0.99),
+        weight_decay=0,
+    )
+    # Batches come from `generator` (the same order on every rank); noise from a stream of
+    # each rank's own.
+    noise_generator = torch.Generator().manual_seed(_draw_seed(generator) + rank)
+    early_stopping = None
+    if validation is not None:
+        early_stopping = _EarlyStopping(validation, _draw_seed(generator), config)
+    ema = copy.deepcopy(denoiser).eval().requires_grad_(False)
+    budget = _Budget(config, len(tensors), world_size)
+    progress = _Progress(config, enabled=config.verbose and rank == 0)
+    history, step, epoch, stop = [], 0, 0, False
+    denoiser.train()
+    while not stop:
+        sums = {"loss": 0.0, "diffusion": 0.0, "schedule": 0.0}
+        batches = 0
+        for batch in _shards(tensors.batches(config.batch_size, generator), rank, world_size):
+            factor = budget.learning_rate_factor(step)
+            for group in optimizer.param_groups:
+                group["lr"] = config.learning_rate * factor
+            terms = _optimizer_step(
+                loss_module, optimizer, batch, noise_generator, clipped=network_parameters
+            )
+            _update_ema(ema, denoiser, min(config.ema_decay, (1 + step) / (10 + step)))
+            step, batches = step + 1, batches + 1
+            for name in sums:
+                sums[name] += terms["total" if name == "loss" else name].item()
+            if budget.out_of_time():
+                stop = True
+                break
+        epoch += 1
+        record = {"epoch": epoch, "steps": step, "seconds": budget.elapsed()}
+        record.update({name: total / max(batches, 1) for name, total in sums.items()})
+        if early_stopping is not None:
+            record.update(early_stopping.after_epoch(epoch, ema, schedule, world_size))
+            stop = stop or record["stopped_early"]
+        stop = stop or budget.epochs_spent(epoch)
+        history.append(record)
+        progress.after_epoch(record, early_stopping)
+    progress.close(stopped_early=bool(history[-1].get("stopped_early")))
+    if early_stopping is not None:
+        early_stopping.restore(ema, schedule)
+    for hook in hooks:  # the fitted modules must stay picklable
+        hook.remove()
+    denoiser.eval()
+    return ema, history
 
 
+# -- one optimizer step --------------------------------------------------------------------------
 class _LossModule(nn.Module):
     """Denoiser and schedule under one module, so that DDP averages the gradients of both."""
 
@@ -38,24 +186,63 @@ class _LossModule(nn.Module):
         return diffusion_loss(self.denoiser, self.schedule, batch, generator, **self.loss_options)
 
 
-def _laid_out_like(parameter):
-    """A gradient hook that copies a gradient into `parameter`'s strides when they differ."""
+def _optimizer_step(loss_module, optimizer, batch, noise_generator, clipped) -> dict:
+    """One AdamW step on `batch`, gradients of the `clipped` parameters clipped to norm 1.
 
-    def hook(grad):
-        if grad.stride() == parameter.stride():
-            return grad
-        return torch.empty_like(parameter).copy_(grad)
-
-    return hook
-
-
-def _distributed() -> tuple:
-    """(rank, world size) of the torch.distributed group, (0, 1) without one."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+    Only the network is clipped: the schedule's gradients (its own loss) must not shrink it.
+    Returns the loss terms.
+    """
+    terms = loss_module(batch, noise_generator)
+    optimizer.zero_grad(set_to_none=True)
+    terms["total"].backward()
+    torch.nn.utils.clip_grad_norm_(clipped, 1.0)
+    optimizer.step()
+    return terms
 
 
+@torch.no_grad()
+def _update_ema(ema, denoiser, decay: float) -> None:
+    for ema_param, param in zip(ema.parameters(), denoiser.parameters()):
+        ema_param.lerp_(param, 1 - decay)
+
+
+def _draw_seed(generator) -> int:
+    return int(torch.randint(2**31 - 1, (), generator=generator))
+
+
+# -- budget: epochs, seconds and the learning rate over them -------------------------------------
+class _Budget:
+    """How much of the training budget is spent; under DDP, rank 0's clock decides for all."""
+
+    def __init__(self, config: TrainingConfig, n_patients: int, world_size: int):
+        steps_per_epoch = max(1, math.ceil(n_patients / config.batch_size))
+        self.total_steps = None if config.epochs is None else config.epochs * steps_per_epoch
+        self.epochs, self.max_time = config.epochs, config.max_time
+        self.warmup_steps, self.world_size = config.warmup_steps, world_size
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def learning_rate_factor(self, step: int) -> float:
+        """Linear warm-up, then cosine decay to 10 % over the budget (steps or seconds)."""
+        progress = max(
+            step / self.total_steps if self.total_steps else 0.0,
+            self.elapsed() / self.max_time if self.max_time else 0.0,
+        )
+        warmup = min(1.0, (step + 1) / self.warmup_steps)
+        return warmup * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+    def out_of_time(self) -> bool:
+        if self.max_time is None:
+            return False
+        return _rank_zero_says(self.elapsed() >= self.max_time, self.world_size)
+
+    def epochs_spent(self, epoch: int) -> bool:
+        return self.epochs is not None and epoch >= self.epochs
+
+
+# -- early stopping ------------------------------------------------------------------------------
 class _EarlyStopping:
     """Keep the best validation loss and its weights; say when it stopped improving.
 
@@ -64,9 +251,10 @@ class _EarlyStopping:
     (a generator re-seeded each time), so epochs are compared on identical draws.
     """
 
-    def __init__(self, validation, seed, batch_size, patience, tol, loss_options):
-        self.validation, self.seed, self.batch_size = validation, seed, batch_size
-        self.patience, self.tol, self.loss_options = patience, tol, loss_options
+    def __init__(self, validation, seed: int, config: TrainingConfig):
+        self.validation, self.seed, self.batch_size = validation, seed, config.batch_size
+        self.patience, self.tol = config.n_iter_no_change, config.tol
+        self.loss_options = config.loss_options
         self.best, self.best_epoch, self.best_state, self.waited = math.inf, 0, None, 0
 
     @torch.no_grad()
@@ -84,10 +272,20 @@ class _EarlyStopping:
         """Record `loss` of `epoch`; True when `patience` epochs passed without improvement."""
         if loss < self.best - self.tol:
             self.best, self.best_epoch, self.waited = loss, epoch, 0
-            self.best_state = (copy.deepcopy(ema.state_dict()), copy.deepcopy(schedule.state_dict()))
+            self.best_state = copy.deepcopy((ema.state_dict(), schedule.state_dict()))
         else:
             self.waited += 1
         return self.patience is not None and self.waited >= self.patience
+
+    def after_epoch(self, epoch: int, ema, schedule, world_size: int) -> dict:
+        """The epoch's entries of the history: val_loss, best_epoch, stopped_early."""
+        loss = self.loss(ema, schedule)
+        no_change = self.update(epoch, loss, ema, schedule)
+        return {
+            "val_loss": loss,
+            "best_epoch": self.best_epoch,
+            "stopped_early": _rank_zero_says(no_change, world_size),
+        }
 
     def restore(self, ema, schedule):
         """Put the weights of the best epoch back."""
@@ -96,6 +294,7 @@ class _EarlyStopping:
             schedule.load_state_dict(self.best_state[1])
 
 
+# -- progress ------------------------------------------------------------------------------------
 def _progress_bar(enabled: bool, epochs, max_time):
     """A tqdm bar over seconds when time bounds training, else over epochs (None: no tqdm)."""
     if not enabled:
@@ -109,6 +308,80 @@ def _progress_bar(enabled: bool, epochs, max_time):
     return tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
 
 
+class _Progress:
+    """The loss after every epoch: on a tqdm bar, or as log lines without tqdm."""
+
+    def __init__(self, config: TrainingConfig, enabled: bool):
+        self.enabled, self.max_time = enabled, config.max_time
+        self.bar = _progress_bar(enabled, config.epochs, config.max_time)
+
+    def after_epoch(self, record: dict, early_stopping=None) -> None:
+        postfix = {"epoch": record["epoch"], "loss": f"{record['loss']:.4f}"}
+        if "val_loss" in record:
+            postfix["val"] = f"{record['val_loss']:.4f}"
+            if early_stopping.patience is not None:
+                postfix["no_change"] = f"{early_stopping.waited}/{early_stopping.patience}"
+        if self.bar is not None:
+            self.bar.set_postfix(postfix)
+            if self.max_time is not None:
+                self.bar.update(min(round(record["seconds"]), round(self.max_time)) - self.bar.n)
+            else:
+                self.bar.update(1)
+        elif self.enabled:
+            logger.info(
+                "epoch %d: %s (%.1f s)",
+                record["epoch"],
+                ", ".join(f"{k} {v}" for k, v in postfix.items() if k != "epoch"),
+                record["seconds"],
+            )
+
+    def close(self, stopped_early: bool) -> None:
+        if self.bar is not None:
+            if stopped_early:
+                self.bar.set_description("fit (stopped early)")
+            self.bar.close()
+
+
+# -- data parallel (torchrun) --------------------------------------------------------------------
+def _distributed() -> tuple:
+    """(rank, world size) of the torch.distributed group, (0, 1) without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _data_parallel(loss_module) -> tuple:
+    """The loss module under DDP, and the gradient hooks to remove after training.
+
+    Autograd may return a gradient with other strides than its parameter where a dimension
+    has size 1 (an embedding table of one feature); DDP's buckets then warn on every step.
+    The hooks hand DDP gradients laid out like their parameters.
+    """
+    hooks = [p.register_hook(_laid_out_like(p)) for p in loss_module.parameters()]
+    return nn.parallel.DistributedDataParallel(loss_module), hooks
+
+
+def _laid_out_like(parameter):
+    """A gradient hook that copies a gradient into `parameter`'s strides when they differ."""
+
+    def hook(grad):
+        if grad.stride() == parameter.stride():
+            return grad
+        return torch.empty_like(parameter).copy_(grad)
+
+    return hook
+
+
+def _shards(batches, rank: int, world_size: int):
+    """Each rank's share of every batch (all of it without DDP)."""
+    for batch in batches:
+        if len(batch) < world_size:
+            continue  # too small to share; the same decision on every rank
+        if world_size > 1:
+            batch = batch.index(torch.arange(rank, len(batch), world_size))
+        yield batch
+
+
 def _rank_zero_says(flag: bool, world_size: int) -> bool:
     """Rank 0's answer on every rank, so that all ranks stop together."""
     if world_size > 1:
@@ -116,215 +389,3 @@ def _rank_zero_says(flag: bool, world_size: int) -> bool:
         dist.broadcast(tensor, src=0)
         flag = bool(tensor.item())
     return flag
-
-
-def _out_of_time(start: float, max_time, world_size: int) -> bool:
-    """Whether the time budget is spent; under DDP all ranks stop together (rank 0's clock)."""
-    if max_time is None:
-        return False
-    return _rank_zero_says(time.perf_counter() - start >= max_time, world_size)
-
-
-def train(
-    denoiser,
-    schedule,
-    tensors,
-    *,
-    generator: torch.Generator,
-    epochs: int | None = None,
-    max_time: float | None = None,
-    batch_size: int = 256,
-    learning_rate: float = 1e-3,
-    guidance_dropout: float = 0.1,
-    fill_weight: float = 0.1,
-    numeric_weighting: str = "uniform",
-    noise_correlation: float = 0.0,
-    ema_decay: float = 0.999,
-    warmup_steps: int = 100,
-    validation=None,
-    n_iter_no_change: int | None = None,
-    tol: float = 0.0,
-    verbose: bool = False,
-    network_dtype: torch.dtype | None = None,
-):
-    """Fit the denoiser and the schedule; return the EMA denoiser and the loss history.
-
-    Training stops at whichever comes first: `epochs` passes over the cohort or `max_time`
-    seconds. The learning rate decays over that same budget, so a time-bounded run still ends
-    with a low learning rate.
-
-    Parameters
-    ----------
-    denoiser : Denoiser
-    schedule : FactorizedSchedule or EDMSchedule
-    tensors : CohortTensors
-        The training cohort, on the training device.
-    generator : torch.Generator
-        The only source of randomness (batches, u, noise, guidance dropout).
-    epochs : int, optional
-        Passes over the cohort. At least one of `epochs` and `max_time` must be given.
-    max_time : float, optional
-        Seconds of training.
-    batch_size, learning_rate, guidance_dropout, fill_weight, numeric_weighting, ema_decay, warmup_steps
-        Optimisation settings (AdamW betas 0.9/0.99 as CDTD; EMA decay warms up as
-        min(ema_decay, (1 + n) / (10 + n))).
-    noise_correlation : float, default=0.0
-        Correlation of the training noise between neighbouring time steps (noise.py).
-    validation : CohortTensors, optional
-        Held-out patients. Their diffusion loss (EMA weights, identical draws every epoch) is
-        recorded after each epoch as ``val_loss``.
-    n_iter_no_change : int, optional
-        Early stopping: stop after this many epochs in a row whose validation loss is not
-        below the best by more than `tol`, and return the weights (EMA denoiser and schedule)
-        of the best epoch. Needs `validation`. None trains to the budget; with `validation`
-        given the best weights are still the ones returned.
-    tol : float, default=0.0
-        The smallest decrease of the validation loss that counts as an improvement.
-    verbose : bool, default=False
-        Show a progress bar with the loss (tqdm), or log one line per epoch without tqdm.
-    network_dtype : torch.dtype, optional
-        Mixed precision: run the network F_theta under autocast to this dtype (bfloat16)
-        while training. The preconditioning, the loss, the schedule, the optimizer and the
-        weights stay float32, and the returned denoisers compute in float32 again.
-
-    Returns
-    -------
-    ema_denoiser : Denoiser
-        A copy of the denoiser holding the EMA weights, in eval mode.
-    history : list of dict
-        One entry per epoch: epoch, steps, loss, diffusion, schedule, seconds, and with
-        `validation` also val_loss, best_epoch and stopped_early (True on the epoch that
-        stopped training).
-    """
-    if epochs is None and max_time is None:
-        raise ValueError("train needs epochs or max_time.")
-    if n_iter_no_change is not None and validation is None:
-        raise ValueError("train needs validation patients for n_iter_no_change.")
-    rank, world_size = _distributed()
-    hooks = []
-    # The keyword arguments of diffusion_loss, shared by training and validation.
-    loss_options = {
-        "guidance_dropout": guidance_dropout,
-        "fill_weight": fill_weight,
-        "numeric_weighting": numeric_weighting,
-        "noise_correlation": noise_correlation,
-    }
-    loss_module = _LossModule(denoiser, schedule, loss_options)
-    if world_size > 1:
-        # Data parallel under torchrun: every rank takes its share of each batch and DDP
-        # averages the gradients, so all ranks keep identical weights.
-        # Autograd may return a gradient with other strides than its parameter where a
-        # dimension has size 1 (an embedding table of one feature); DDP's buckets then warn on
-        # every step. Hand DDP gradients laid out like their parameters.
-        hooks = [p.register_hook(_laid_out_like(p)) for p in loss_module.parameters()]
-        loss_module = nn.parallel.DistributedDataParallel(loss_module)
-    network_parameters = list(denoiser.parameters())
-    # The schedule's parameters get their own learning-rate scale (SCHEDULE_LR_SCALE): a 10x
-    # faster schedule was tried for short CPU budgets and did not help (docs/benchmarks.md).
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": network_parameters, "lr_scale": 1.0},
-            {"params": list(schedule.parameters()), "lr_scale": SCHEDULE_LR_SCALE},
-        ],
-        lr=learning_rate,
-        betas=(0.9, 0.99),
-        weight_decay=0,
-    )
-    # Batches come from `generator` (the same order on every rank); noise from a stream of
-    # each rank's own.
-    noise_seed = int(torch.randint(2**31 - 1, (), generator=generator)) + rank
-    noise_generator = torch.Generator().manual_seed(noise_seed)
-    early_stopping = None
-    if validation is not None:
-        early_stopping = _EarlyStopping(
-            validation,
-            seed=int(torch.randint(2**31 - 1, (), generator=generator)),
-            batch_size=batch_size,
-            patience=n_iter_no_change,
-            tol=tol,
-            loss_options=loss_options,
-        )
-    denoiser.network.autocast_dtype = network_dtype
-    ema = copy.deepcopy(denoiser).eval().requires_grad_(False)
-    steps_per_epoch = max(1, math.ceil(len(tensors) / batch_size))
-    total_steps = epochs * steps_per_epoch if epochs is not None else None
-    bar = _progress_bar(verbose and rank == 0, epochs, max_time)
-    history, step, epoch = [], 0, 0
-    start = time.perf_counter()
-    denoiser.train()
-    stop = False
-    while not stop:
-        sums = {"loss": 0.0, "diffusion": 0.0, "schedule": 0.0}
-        batches = 0
-        for batch in tensors.batches(batch_size, generator):
-            if len(batch) < world_size:
-                continue  # too small to share; the same decision on every rank
-            if world_size > 1:
-                batch = batch.index(torch.arange(rank, len(batch), world_size))
-            elapsed = time.perf_counter() - start
-            progress = max(
-                step / total_steps if total_steps else 0.0,
-                elapsed / max_time if max_time else 0.0,
-            )
-            factor = _learning_rate_factor(step, progress, warmup_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate * factor * group["lr_scale"]
-            terms = loss_module(batch, noise_generator)
-            optimizer.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            # Clip the network alone: the schedule's gradients (its own loss) must not shrink it.
-            torch.nn.utils.clip_grad_norm_(network_parameters, 1.0)
-            optimizer.step()
-            decay = min(ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for ema_param, param in zip(ema.parameters(), denoiser.parameters()):
-                    ema_param.lerp_(param, 1 - decay)
-            step += 1
-            batches += 1
-            sums["loss"] += terms["total"].item()
-            sums["diffusion"] += terms["diffusion"].item()
-            sums["schedule"] += terms["schedule"].item()
-            if _out_of_time(start, max_time, world_size):
-                stop = True
-                break
-        epoch += 1
-        record = {"epoch": epoch, "steps": step, "seconds": time.perf_counter() - start}
-        record.update({k: v / max(batches, 1) for k, v in sums.items()})
-        postfix = {"epoch": epoch, "loss": f"{record['loss']:.4f}"}
-        if early_stopping is not None:
-            record["val_loss"] = early_stopping.loss(ema, schedule)
-            no_change = early_stopping.update(epoch, record["val_loss"], ema, schedule)
-            record["best_epoch"] = early_stopping.best_epoch
-            postfix["val"] = f"{record['val_loss']:.4f}"
-            if n_iter_no_change is not None:
-                postfix["no_change"] = f"{early_stopping.waited}/{n_iter_no_change}"
-            record["stopped_early"] = _rank_zero_says(no_change, world_size)
-            stop = stop or record["stopped_early"]
-        history.append(record)
-        if bar is not None:
-            bar.set_postfix(postfix)
-            if max_time is not None:
-                bar.update(min(round(record["seconds"]), round(max_time)) - bar.n)
-            else:
-                bar.update(1)
-        elif verbose and rank == 0:
-            logger.info(
-                "epoch %d: %s (%.1f s)",
-                epoch,
-                ", ".join(f"{k} {v}" for k, v in postfix.items() if k != "epoch"),
-                record["seconds"],
-            )
-        if epochs is not None and epoch >= epochs:
-            stop = True
-    if bar is not None:
-        if history and history[-1].get("stopped_early"):
-            bar.set_description("fit (stopped early)")
-        bar.close()
-    if early_stopping is not None:
-        early_stopping.restore(ema, schedule)
-    for hook in hooks:  # the fitted modules must stay picklable
-        hook.remove()
-    for model in (denoiser, ema):  # sampling stays in float32
-        model.network.autocast_dtype = None
-    denoiser.eval()
-    return ema, history

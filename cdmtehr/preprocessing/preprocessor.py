@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_long_frame
@@ -497,6 +498,101 @@ class SequencePreprocessor(BaseEstimator):
             frame = frame.take(np.lexsort((position, rank[patient]))).reset_index(drop=True)
         return frame
 
+    def condition_indices(self, n, condition=None, *, prior=None, random_state=None,
+                          owner="SequencePreprocessor.condition_indices") -> np.ndarray:
+        """Class index of each of `n` patients for a `condition` as `CDMTSynthesizer.sample` takes.
+
+        Parameters
+        ----------
+        n : int
+            Number of patients.
+        condition : None, class, dict or array-like, default=None
+            None draws the classes from `prior`; one class gives all `n` patients that class;
+            ``{class: count}`` must sum to `n`; an array-like gives one class per patient.
+            Without a condition column, only None is accepted (all patients get index 0).
+        prior : array-like of float, optional
+            Frequencies of `classes_` to draw from when `condition` is None.
+        random_state : int, RandomState, Generator or None, default=None
+            Source of the classes drawn from `prior`.
+        owner : str
+            The method named in error messages.
+
+        Returns
+        -------
+        ndarray of shape (n,), int64
+
+        Raises
+        ------
+        InvalidParameterError
+            For a class never seen in fit, counts that do not sum to `n`, or a malformed
+            `condition`; the message names the nearest known class where one looks alike.
+        """
+        check_is_fitted(self, "roles_")
+        where = f"The 'condition' parameter of {owner}"
+        classes = self.classes_
+        if len(classes) == 0:
+            if condition is not None:
+                raise InvalidParameterError(
+                    f"{where} needs a model fitted with condition_col; this one was fitted "
+                    "without."
+                )
+            return np.zeros(n, dtype=np.int64)
+        if condition is None:
+            rng = check_random_state(random_state)
+            return rng.choice(len(classes), size=n, p=prior).astype(np.int64)
+        known = classes.tolist()
+        lookup = {_class_key(c): i for i, c in enumerate(classes)}
+
+        def index_of(value):
+            try:
+                return lookup[_class_key(value)]
+            except (KeyError, TypeError):  # TypeError: an unhashable value (a list, a dict)
+                pass
+            # A class given as 1 for "1" (or the reverse) is the common slip: name it.
+            same_text = [c for c in known if str(c) == str(value)]
+            hint = f" Did you mean {same_text[0]!r}?" if same_text else ""
+            raise InvalidParameterError(
+                f"{where} got class {value!r} ({type(value).__name__}), which was never seen "
+                f"in fit; known classes: {known}.{hint}"
+            )
+
+        if isinstance(condition, dict):
+            counts = {}
+            for key, count in condition.items():
+                index = index_of(key)
+                if index in counts:
+                    raise InvalidParameterError(f"{where} names class {known[index]!r} twice.")
+                counts[index] = count
+            valid = all(
+                isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v >= 0
+                for v in counts.values()
+            )
+            if not valid or sum(counts.values()) != n:
+                total = f" (sum {sum(counts.values())})" if valid else ""
+                raise InvalidParameterError(
+                    f"{where} is a {{class: count}} dict whose counts must be non-negative ints "
+                    f"summing to n={n}. Got {condition!r}{total}."
+                )
+            return np.repeat(list(counts), list(counts.values())).astype(np.int64)
+        try:
+            ndim = np.ndim(condition)
+        except ValueError:  # a ragged nest of sequences
+            ndim = 2
+        if isinstance(condition, (set, frozenset)) or ndim > 1:
+            raise InvalidParameterError(
+                f"{where} must be None, one class, a {{class: count}} dict or a 1-D sequence "
+                f"of classes (one per patient); got a {type(condition).__name__}."
+            )
+        if ndim == 0:
+            return np.full(n, index_of(condition), dtype=np.int64)
+        values = list(condition)
+        if len(values) != n:
+            raise InvalidParameterError(
+                f"{where} is array-like with {len(values)} entries; it must have one per "
+                f"patient (n={n})."
+            )
+        return np.asarray([index_of(v) for v in values], dtype=np.int64)
+
     def _numeric_columns(self) -> list:
         """(column, encoder) of the numeric columns (the gap channel excluded)."""
         n_columns = len(self.roles_.num_cols)
@@ -548,6 +644,11 @@ class SequencePreprocessor(BaseEstimator):
             except (TypeError, ValueError):
                 pass  # keep the caller's ids as given
         return ids
+
+
+def _class_key(value):
+    # 1, 1.0, np.int8(1) and "1" stay distinct, but numpy scalars equal Python ones.
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _decode_numeric(encoder, scores, observed) -> pd.Series:

@@ -89,11 +89,10 @@ def sample_sde(
     condition=None,
     generator=None,
     eta=1.0,
-    noise_sampler=None,
     callback=None,
     dtype=torch.float32,
 ):
-    """Ancestral (Euler-Maruyama) steps of the reverse SDE (k-diffusion's ``sample_euler_ancestral``).
+    """Ancestral (Euler-Maruyama) steps of the reverse SDE (k-diffusion's ancestral Euler).
 
     Each step goes down to sigma_down deterministically and adds fresh noise of level sigma_up,
     with sigma_up^2 = eta^2 sigma_next^2 (sigma^2 - sigma_next^2) / sigma^2 and
@@ -105,17 +104,9 @@ def sample_sde(
         Source of the injected noise (same generator, same sample).
     eta : float, default=1.0
         Amount of injected noise.
-    noise_sampler : callable, optional
-        ``noise_sampler(x) -> Tensor`` of x's shape: the injected noise, which must have the
-        law of the diffusion's noise (e.g. `cdmtehr.diffusion.noise.noise_sampler` when it is
-        correlated in time). Default: white noise from `generator`.
 
     Other arguments and the result are as in `sample_euler`.
     """
-    if noise_sampler is None:
-        def noise_sampler(like):
-            return torch.randn(like.shape, generator=generator, dtype=like.dtype).to(like.device)
-
     x = x.double()
     sigmas = sigmas.double()
     for i in range(len(sigmas) - 1):
@@ -127,7 +118,8 @@ def sample_sde(
         sigma_down = (sigma_next**2 - sigma_up**2).clamp_min(0).sqrt()
         x = x + (sigma_down - sigma) * _to_derivative(x, sigma, denoised)
         if i < len(sigmas) - 2:
-            x = x + noise_sampler(x) * sigma_up
+            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+            x = x + noise * sigma_up
         if callback is not None:
             callback({"i": i, "x": x, "sigma": sigma, "denoised": denoised})
     return x

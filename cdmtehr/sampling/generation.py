@@ -1,0 +1,68 @@
+"""generate: a whole sampling run of a fitted denoiser, one chunk of patients at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .guidance import classifier_free_guidance
+from .samplers import SAMPLERS
+
+
+def generate(
+    denoiser,
+    schedule,
+    classes,
+    *,
+    steps: int,
+    sampler: str = "euler",
+    guidance_scale: float = 1.0,
+    generator: torch.Generator,
+    batch_size: int,
+    device="cpu",
+):
+    """Sample `batch_size` patients at a time; yield each chunk decoded into numpy arrays.
+
+    Memory stays flat in the number of patients. The noise is drawn chunk after chunk from
+    one generator, so the chunks of one run, whatever is done with them, hold the same
+    patients as any other run with the same generator state.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+        The fitted (EMA) denoiser, on `device`.
+    schedule : FactorizedSchedule or EDMSchedule
+        Its noise schedule, on `device`.
+    classes : ndarray of shape (n,), int
+        Condition class of each patient (ignored by an unconditional denoiser).
+    steps : int
+        Sampler steps.
+    sampler : {"euler", "heun", "sde"}, default="euler"
+    guidance_scale : float, default=1.0
+        Classifier-free guidance weight (conditional denoisers only).
+    generator : torch.Generator
+        Source of the starting noise (and of the SDE sampler's fresh noise), on the CPU.
+    batch_size : int
+        Patients per chunk.
+    device : str or torch.device, default="cpu"
+
+    Yields
+    ------
+    dict of ndarray
+        `Denoiser.decode`'s arrays of the chunk, and "condition", its classes.
+    """
+    null = denoiser.n_classes
+    conditional = denoiser.n_classes > 0
+    sigmas = denoiser.expand_sigma(schedule.sigma_grid(steps).to(device).float())
+    sample = SAMPLERS[sampler]
+    extra = {"generator": generator} if sampler == "sde" else {}
+    guided = classifier_free_guidance(denoiser, guidance_scale, null) if conditional else denoiser
+    for start in range(0, len(classes), batch_size):
+        chunk = np.asarray(classes[start : start + batch_size])
+        condition = torch.as_tensor(chunk)
+        if not conditional:
+            condition = torch.full_like(condition, null)
+        noise = torch.randn((len(chunk), denoiser.layout.size), generator=generator)
+        x = noise.to(device, torch.float64) * sigmas[0].double()
+        x = sample(guided, x, sigmas, condition=condition.to(device), **extra)
+        yield {**denoiser.decode(x), "condition": chunk}

@@ -1,7 +1,6 @@
 """cdmtehr: synthetic ICU time series from a continuous-time mixed-type diffusion model."""
 
-__version__ = "0.1.0"
-
-from .synthesizer import CDMTSynthesizer  # noqa: E402  (needs __version__ above)
+from ._version import __version__
+from .synthesizer import CDMTSynthesizer
 
 __all__ = ["CDMTSynthesizer", "__version__"]

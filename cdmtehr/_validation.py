@@ -7,7 +7,8 @@ import difflib
 import numpy as np
 import pandas as pd
 
-from .exceptions import InvalidDataError, InvalidDataTypeError
+from .exceptions import InvalidDataError
+from .roles import ColumnRoles, check_frame_type, is_numeric_kind
 
 _N_EXAMPLES = 3
 
@@ -31,8 +32,6 @@ def _patients(ids, n=_N_EXAMPLES) -> str:
 
 
 def _as_roles(roles):
-    from .preprocessing.schema import ColumnRoles  # here to avoid an import cycle
-
     if isinstance(roles, ColumnRoles):
         return roles
     kwargs = dict(roles)
@@ -65,7 +64,8 @@ def check_long_frame(df, roles, *, max_levels=1000) -> None:
         If `df` is not a pandas DataFrame, or has MultiIndex columns.
     InvalidDataError
         Listing every problem found, each naming its column (and example patients or values):
-        empty frame; columns that are missing, duplicated or given two roles; non-numeric,
+        empty frame; columns that are missing, duplicated or given two roles (a static column
+        may also be in `num_cols` or `cat_cols`, which gives its kind); non-numeric,
         infinite or never-observed values in numeric columns; missing ids or times; times that
         are neither numbers nor datetimes, infinite, or too far apart to subtract; duplicate
         (id, time) rows; static or condition columns that vary within a patient; missing
@@ -95,17 +95,15 @@ def check_long_frame(df, roles, *, max_levels=1000) -> None:
     if ids is not None and time_col in present:
         problems += _duplicate_row_problems(ids, df[time_col], id_col, time_col)
 
-    static_numeric = [
-        c for c in roles.static_cols if c in present and _is_numeric_like(df[c].dtype)
-    ]
-    for col in roles.num_cols:
+    kinds = roles.with_static_kinds(df)
+    numeric = [(c, "num_cols") for c in roles.temporal_num_cols]
+    numeric += [(c, "static_cols") for c in kinds.static_num_cols]
+    for col, role in numeric:
         if col in present:
-            problems += _numeric_problems(df[col], col, "num_cols", ids)
-    for col in static_numeric:
-        problems += _numeric_problems(df[col], col, "static_cols", ids)
+            problems += _numeric_problems(df[col], col, role, ids)
 
-    categorical = [(c, "cat_cols") for c in roles.cat_cols]
-    categorical += [(c, "static_cols") for c in roles.static_cols if c not in static_numeric]
+    categorical = [(c, "cat_cols") for c in roles.temporal_cat_cols]
+    categorical += [(c, "static_cols") for c in kinds.static_cat_cols]
     if roles.condition_col is not None:
         categorical.append((roles.condition_col, "condition_col"))
     for col, role in categorical:
@@ -123,25 +121,10 @@ def check_long_frame(df, roles, *, max_levels=1000) -> None:
         raise InvalidDataError(problems)
 
 
-def check_frame_type(df) -> None:
-    """Raise `InvalidDataTypeError` unless `df` is a DataFrame with flat column names."""
-    if not isinstance(df, pd.DataFrame):
-        raise InvalidDataTypeError(
-            "The data must be a pandas DataFrame in long format (one row per patient and time "
-            f"step); got {type(df).__name__}."
-        )
-    if isinstance(df.columns, pd.MultiIndex):
-        raise InvalidDataTypeError(
-            f"The data has MultiIndex columns ({df.columns.nlevels} levels, e.g. "
-            f"{df.columns[0]!r}); flatten them first, e.g. "
-            "df.columns = ['_'.join(map(str, c)) for c in df.columns]."
-        )
-
-
 def _hashed_columns(df, roles, present) -> list:
     """(column, role) of the present object columns whose values are used as keys or levels."""
     named = [(roles.id_col, "id_col")]
-    named += [(c, "cat_cols") for c in roles.cat_cols]
+    named += [(c, "cat_cols") for c in roles.temporal_cat_cols]
     named += [(c, "static_cols") for c in roles.static_cols]
     if roles.condition_col is not None:
         named.append((roles.condition_col, "condition_col"))
@@ -201,10 +184,8 @@ def _level_problems(values, col, role, ids, max_levels) -> list:
     return []
 
 
-def _is_numeric_like(dtype) -> bool:
-    from .preprocessing.schema import is_numeric_kind
-
-    return is_numeric_kind(dtype)
+# A static column may also be named in num_cols or cat_cols: "static, of that kind".
+_KIND_OF_STATIC = ({"static_cols", "num_cols"}, {"static_cols", "cat_cols"})
 
 
 def _role_problems(df, roles) -> list:
@@ -224,13 +205,18 @@ def _role_problems(df, roles) -> list:
             if col in df.index.names:
                 suggestion = "; it is a level of the index: call df.reset_index() first."
             problems.append(f"Column '{col}' ({role_list[0]}) is not in the data{suggestion}")
-        if len(set(role_list)) > 1:
+        if len(set(role_list)) > 1 and set(role_list) not in _KIND_OF_STATIC:
             problems.append(
                 f"Column '{col}' is given several roles ({', '.join(role_list)}); each column "
-                "can have only one."
+                "can have only one, except that a static column may also be in num_cols or "
+                "cat_cols to give its kind."
             )
-        elif len(role_list) > 1:
-            problems.append(f"Column '{col}' is listed {len(role_list)} times in {role_list[0]}.")
+        else:
+            for role in dict.fromkeys(role_list):
+                if role_list.count(role) > 1:
+                    problems.append(
+                        f"Column '{col}' is listed {role_list.count(role)} times in {role}."
+                    )
     return problems
 
 
@@ -255,7 +241,7 @@ def _id_problems(ids, id_col) -> list:
 def _time_problems(times, time_col, ids) -> list:
     dtype = times.dtype
     ok_dtype = (
-        _is_numeric_like(dtype)
+        is_numeric_kind(dtype)
         or pd.api.types.is_datetime64_any_dtype(dtype)
         or pd.api.types.is_timedelta64_dtype(dtype)
     )
@@ -319,7 +305,7 @@ def _numeric_problems(values, col, role, ids) -> list:
         lambda mask: ""
     )
     textual = pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
-    if not (textual or _is_numeric_like(dtype) or pd.api.types.is_bool_dtype(dtype)):
+    if not (textual or is_numeric_kind(dtype) or pd.api.types.is_bool_dtype(dtype)):
         # Categories, datetimes, timedeltas, periods, intervals, complex numbers.
         return [
             f"Column '{col}' ({role}) has dtype {dtype}, which is not numeric; convert it "
@@ -393,7 +379,8 @@ def _constancy_problems(df, ids, columns) -> list:
         patient = varying[0]
         values = df[col][(ids == patient).to_numpy()]
         fix = (
-            "give it a temporal role (num_cols or cat_cols) or one value per patient"
+            "take it out of static_cols to model it over time, or give it one value per "
+            "patient"
             if role == "static_cols"
             else "the condition must be one class per patient"
         )

@@ -161,9 +161,13 @@ def _demo(args) -> None:
 def _add_roles(parser) -> None:
     parser.add_argument("--id-col", required=True, help="patient identifier column")
     parser.add_argument("--time-col", required=True, help="time column")
-    parser.add_argument("--num-cols", nargs="+", help="temporal numeric columns (default: inferred)")
-    parser.add_argument("--cat-cols", nargs="+", help="temporal categorical columns (default: inferred)")
-    parser.add_argument("--static-cols", nargs="+", help="per-patient columns")
+    parser.add_argument("--num-cols", nargs="+", help="numeric columns (default: inferred)")
+    parser.add_argument("--cat-cols", nargs="+", help="categorical columns (default: inferred)")
+    parser.add_argument(
+        "--static-cols",
+        nargs="+",
+        help="per-patient columns; one also in --num-cols or --cat-cols has that kind",
+    )
     parser.add_argument("--condition-col", help="per-patient class to condition on")
 
 

@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import __version__
 from ._parameters import Device, check_parameters, resolve_device
+from ._version import __version__
 from .exceptions import CDMTWarning, InvalidDataTypeError, ModelFileError
 
 FORMAT_NAME = "cdmtehr-model"
@@ -50,8 +50,8 @@ _ALLOWED_CLASSES = frozenset(
         "cdmtehr.preprocessing.encoders.CategoricalEncoder",
         "cdmtehr.preprocessing.encoders.NumericEncoder",
         "cdmtehr.preprocessing.preprocessor.SequencePreprocessor",
-        "cdmtehr.preprocessing.schema.ColumnRoles",
         "cdmtehr.preprocessing.sequences.TimeGrid",
+        "cdmtehr.roles.ColumnRoles",
         "sklearn.preprocessing._data.QuantileTransformer",
     }
 )

@@ -150,10 +150,15 @@ BAD_FRAMES = {
     "duplicate column names": case(
         lambda df: pd.concat([df, df[["HR"]]], axis=1), "Column 'HR' appears 2 times in the data"
     ),
-    # A column in two roles.
-    "numeric column also static": case(
+    # A column in two roles (static and numeric, or static and categorical, is allowed).
+    "numeric column also categorical": case(
         lambda df: df,
-        "Column 'HR' is given several roles \\(num_cols, static_cols\\)",
+        "Column 'HR' is given several roles \\(num_cols, cat_cols\\)",
+        roles={"cat_cols": ["Vent", "HR"]},
+    ),
+    "varying numeric column also static": case(
+        lambda df: df,
+        "Column 'HR' \\(static_cols\\) is not constant within patients",
         roles={"static_cols": ["Age", "Sex", "HR"]},
     ),
     "id column also numeric": case(

@@ -209,6 +209,32 @@ def test_unseen_extra_columns_are_left_out_with_one_warning():
     assert_output_contract(out, df, roles, 3)
 
 
+@pytest.mark.parametrize(
+    "roles, numeric",
+    [
+        ({**ROLES, "cat_cols": ["c", "icu"], "static_cols": ["sex", "icu"]}, False),
+        ({**ROLES, "num_cols": ["x", "icu"], "static_cols": ["sex", "icu"]}, True),
+        ({**ROLES, "static_cols": ["sex", "icu"]}, True),  # unstated: the dtype decides
+    ],
+    ids=["named categorical", "named numeric", "kind from dtype"],
+)
+def test_static_column_takes_the_kind_named_in_num_or_cat_cols(roles, numeric):
+    # An integer-coded ICU type: per patient, and a category when cat_cols names it.
+    df = cohort(n_patients=6)
+    df["icu"] = np.array([1, 2, 4], dtype="int64")[df["pid"].to_numpy() % 3]
+
+    synth, out = fit_sample(df, roles, n=8)
+
+    pre = synth.preprocessor_
+    assert ("icu" in pre.static_numeric_names_) is numeric
+    assert ("icu" in pre.static_categorical_names_) is not numeric
+    assert pre.categorical_names_ == ["c"] and pre.numeric_names_ == ["x"]
+    assert out["icu"].dtype == np.int64
+    assert (out.groupby("pid")["icu"].nunique() == 1).all()
+    if not numeric:
+        assert set(out["icu"]) <= {1, 2, 4}
+
+
 def test_inferred_roles_warn_only_for_the_unusable_column():
     df = cohort()
     df["admitted"] = pd.Timestamp("2020-01-01")

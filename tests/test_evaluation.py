@@ -317,6 +317,30 @@ def test_patient_features_summarizes_each_patient():
     assert np.isnan(features.loc[3, "hr__mean"]) and features.loc[3, "hr__missing"] == 1.0
 
 
+@pytest.mark.parametrize("kind", ["cat_cols", "num_cols", None])
+def test_patient_features_static_column_takes_the_named_kind(kind):
+    frame = pd.DataFrame(
+        {
+            "id": np.repeat([7, 3], 2),
+            "t": [0, 1, 0, 1],
+            "hr": [90.0, 80.0, 70.0, np.nan],
+            "unit": np.array([2, 2, 4, 4], dtype="int64"),
+        }
+    )
+    roles = {"num_cols": ["hr"], "cat_cols": [], "static_cols": ["unit"]}
+    if kind is not None:
+        roles[kind] = [*roles[kind], "unit"]
+
+    features = patient_features(frame, id_col="id", time_col="t", **roles)
+
+    if kind == "cat_cols":  # an integer code named categorical: one indicator per level
+        assert features.loc[7, "unit==2"] == 1.0 and features.loc[3, "unit==4"] == 1.0
+        assert "unit" not in features.columns
+    else:  # named numeric, or numeric by its dtype
+        assert features["unit"].tolist() == [4.0, 2.0]
+    assert "unit__mean" not in features.columns  # static, not temporal
+
+
 def test_ks_wasserstein_match_scipy():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=500), rng.gamma(2.0, size=300)

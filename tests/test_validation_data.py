@@ -140,10 +140,43 @@ def test_preprocessor_fit_reports_problem(mutate, message):
         SequencePreprocessor().fit(mutate(_good_frame()), ROLES)
 
 
-def test_check_long_frame_column_in_two_roles():
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"cat_cols": ["Vent", "HR"]}, "Column 'HR' is given several roles \\(num_cols, cat_cols\\)"),
+        (
+            {"cat_cols": ["Vent", "Age"], "num_cols": ["HR", "Temp", "Age"]},
+            "Column 'Age' is given several roles \\(num_cols, cat_cols, static_cols\\)",
+        ),
+        ({"num_cols": ["HR", "Temp", "pid"]}, "'pid' is given several roles \\(id_col, num_cols\\)"),
+        ({"cat_cols": ["Vent", "died"]}, "'died' is given several roles \\(cat_cols, condition_col"),
+        ({"time_col": "pid"}, "'pid' is given several roles \\(id_col, time_col\\)"),
+    ],
+    ids=["numeric and categorical", "static of two kinds", "id", "condition", "id and time"],
+)
+def test_check_long_frame_column_in_two_roles(changes, message):
+    with pytest.raises(InvalidDataError, match=message):
+        check_long_frame(_good_frame(), {**ROLES, **changes})
+
+
+def test_check_long_frame_static_column_with_a_stated_kind_passes():
+    df = _good_frame().assign(Unit=np.array([2, 2, 2, 1, 1, 3], dtype="int64"))
+    roles = {**ROLES, "cat_cols": ["Vent", "Unit"], "num_cols": ["HR", "Temp", "Age"],
+             "static_cols": ["Age", "Sex", "Unit"]}
+    check_long_frame(df, roles)
+    check_long_frame(df, ColumnRoles.resolve(df, **roles))
+
+
+def test_check_long_frame_varying_column_stated_static():
     roles = {**ROLES, "static_cols": ["Age", "Sex", "HR"]}
-    with pytest.raises(InvalidDataError, match="Column 'HR' is given several roles "
-                       "\\(num_cols, static_cols\\)"):
+    with pytest.raises(InvalidDataError, match="Column 'HR' \\(static_cols\\) is not constant "
+                       "within patients.*take it out of static_cols"):
+        check_long_frame(_good_frame(), roles)
+
+
+def test_check_long_frame_static_column_stated_numeric_must_hold_numbers():
+    roles = {**ROLES, "num_cols": ["HR", "Temp", "Sex"]}
+    with pytest.raises(InvalidDataError, match="Column 'Sex' \\(static_cols\\) has non-numeric"):
         check_long_frame(_good_frame(), roles)
 
 

@@ -11,8 +11,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from ..exceptions import InvalidParameterError
+from ._frames import MIN_PATIENTS, category_levels, resolve_roles, subsample_patients
 from ._glossary import FAMILIES, METRICS
-from ._roles import MIN_PATIENTS, resolve_roles, subsample_patients
 from .discriminative import CLASSIFIERS, discriminative_scores
 from .features import Cohort
 from .fidelity import fidelity_scores
@@ -151,7 +151,8 @@ def evaluate(
         are numeric; category, object, string and bool are categorical).
     static_cols : list of str, optional
         Per-patient columns (age, sex, unit); None takes the columns constant within every
-        real patient. Pass ``[]`` for none.
+        real patient. Pass ``[]`` for none. A static column also in `num_cols` or `cat_cols`
+        is scored as that kind; otherwise its dtype in `real` decides.
     condition_col : str, optional
         A per-patient label (e.g. ``"in_hospital_death"``), scored by TSTR/TRTR and its
         prevalence, and used to split the report's trajectories. Never a feature.
@@ -212,22 +213,21 @@ def evaluate(
     0.51
     """
     _check_parameters(metrics, discriminators, n_splits, max_lag, correlation, max_patients)
-    roles, cohorts, seeds = prepare_cohorts(
-        real,
-        synthetic,
-        holdout,
+    frames = {"real": real, "synthetic": synthetic, "holdout": holdout}
+    roles = resolve_roles(
+        frames,
         id_col=id_col,
         time_col=time_col,
         num_cols=num_cols,
         cat_cols=cat_cols,
         static_cols=static_cols,
         condition_col=condition_col,
-        max_patients=max_patients,
-        random_state=random_state,
+    )
+    cohorts, seeds = prepare_cohorts(
+        frames, roles, max_patients=max_patients, random_state=random_state
     )
     result = score_cohorts(
         cohorts,
-        roles,
         seeds,
         metrics=metrics,
         discriminators=discriminators,
@@ -238,29 +238,37 @@ def evaluate(
     return result if return_result else result.scores
 
 
-def prepare_cohorts(real, synthetic, holdout, *, max_patients, random_state, **roles):
-    """Check the frames, resolve the roles, and cut each frame to `max_patients` patients.
+def prepare_cohorts(frames, roles, *, max_patients, random_state):
+    """Cut each frame to `max_patients` patients and share the levels of every category.
+
+    Parameters
+    ----------
+    frames : dict of str to DataFrame or None
+        "real", "synthetic" and "holdout" (None when not given), checked by ``resolve_roles``.
+    roles : ColumnRoles
+        As returned by ``resolve_roles``.
+    max_patients : int or None
+    random_state : int or None
 
     Returns
     -------
-    roles : ColumnRoles
     cohorts : dict of str to Cohort
         "real", "synthetic" and, when given, "holdout".
     seeds : ndarray of shape (3,)
         Seeds of the discriminative, utility and privacy scores.
     """
-    roles = resolve_roles({"real": real, "synthetic": synthetic, "holdout": holdout}, **roles)
+    frames = {name: frame for name, frame in frames.items() if frame is not None}
+    categories = category_levels(frames.values(), roles)
     rng = np.random.default_rng(random_state)
     seeds = rng.integers(2**31 - 1, size=3)  # drawn up front: scores do not depend on `metrics`
     cohorts = {
-        name: Cohort(subsample_patients(frame, roles, max_patients, rng), roles)
-        for name, frame in (("real", real), ("synthetic", synthetic), ("holdout", holdout))
-        if frame is not None
+        name: Cohort(subsample_patients(frame, roles, max_patients, rng), roles, categories)
+        for name, frame in frames.items()
     }
-    return roles, cohorts, seeds
+    return cohorts, seeds
 
 
-def score_cohorts(cohorts, roles, seeds, **options):
+def score_cohorts(cohorts, seeds, **options):
     """Run the requested families on prepared cohorts; returns an EvaluationResult.
 
     `options` are :func:`evaluate`'s ``metrics``, ``discriminators``, ``n_splits``,
@@ -271,12 +279,11 @@ def score_cohorts(cohorts, roles, seeds, **options):
     ten times slower than one thread. The caller's settings come back afterwards.
     """
     with threadpool_limits(limits=1):
-        return _score_families(cohorts, roles, seeds, **options)
+        return _score_families(cohorts, seeds, **options)
 
 
 def _score_families(
     cohorts,
-    roles,
     seeds,
     *,
     metrics=FAMILIES,
@@ -315,7 +322,7 @@ def _score_families(
             )
         timings["discriminative"] = time.perf_counter() - start
     if "utility" in metrics:
-        if holdout is None or roles.condition_col is None:
+        if holdout is None or real.roles.condition_col is None:
             notes.append("Utility skipped: it needs both a holdout and a condition_col.")
         else:
             start = time.perf_counter()

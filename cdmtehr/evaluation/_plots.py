@@ -56,7 +56,7 @@ def _grid(n_panels, n_cols, panel_width, panel_height):
 def marginals_figure(real, synthetic, per_variable):
     """Histograms of measured values, real (filled) against synthetic (line), per variable."""
     roles = real.roles
-    panels = [(c, real.frame[c], synthetic.frame[c]) for c in roles.num_cols]
+    panels = [(c, real.frame[c], synthetic.frame[c]) for c in roles.temporal_num_cols]
     panels += [(c, real.static[c], synthetic.static[c]) for c in roles.static_num_cols]
     if np.ptp(real.lengths) or np.ptp(synthetic.lengths) or real.lengths[0] != synthetic.lengths[0]:
         panels.append(("stay length", pd.Series(real.lengths), pd.Series(synthetic.lengths)))
@@ -85,7 +85,7 @@ def marginals_figure(real, synthetic, per_variable):
 def categories_figure(real, synthetic):
     """Share of each level of the categorical columns, real against synthetic bars."""
     roles = real.roles
-    panels = [(c, real.frame[c], synthetic.frame[c]) for c in roles.cat_cols]
+    panels = [(c, real.frame[c], synthetic.frame[c]) for c in roles.temporal_cat_cols]
     panels += [(c, real.static[c], synthetic.static[c]) for c in roles.static_cat_cols]
     if roles.condition_col is not None:
         col = roles.condition_col
@@ -94,7 +94,7 @@ def categories_figure(real, synthetic):
         return None
     figure, axes = _grid(len(panels), 5, 2.48, 1.9)
     for ax, (name, a, b) in zip(axes, panels, strict=True):
-        levels = list(roles.categories[name])
+        levels = list(real.categories[name])
         shares = [_shares(a, levels), _shares(b, levels)]
         labels = [str(level) for level in levels]
         if shares[0][-1] or shares[1][-1]:
@@ -171,10 +171,10 @@ def _band(values, members):
 def trajectories_figure(real, synthetic, n_variables=12):
     """Mean course +- 1 sd over time of the most measured variables, by condition class."""
     roles = real.roles
-    if not roles.num_cols:
+    if not roles.temporal_num_cols:
         return None
-    missing = real.frame[list(roles.num_cols)].isna().mean().sort_values(kind="stable")
-    chosen = [roles.num_cols.index(c) for c in missing.index[:n_variables]]
+    missing = real.frame[list(roles.temporal_num_cols)].isna().mean().sort_values(kind="stable")
+    chosen = [roles.temporal_num_cols.index(c) for c in missing.index[:n_variables]]
     max_length = int(real.lengths.max())
     cohorts = []
     for cohort in (real, synthetic):
@@ -184,7 +184,7 @@ def trajectories_figure(real, synthetic, n_variables=12):
         else:
             label = np.zeros(cohort.n_patients)
         cohorts.append((values, label))
-    levels = list(roles.categories[roles.condition_col]) if roles.condition_col else [0]
+    levels = list(real.categories[roles.condition_col]) if roles.condition_col else [0]
     figure, axes = _grid(len(chosen), 4, 3.1, 2.3)
     steps = np.arange(max_length)
     for j, ax in enumerate(axes):

@@ -41,12 +41,12 @@ def sequence_inputs(cohort, reference, max_length, clip=5.0):
     """
     roles = cohort.roles
     values, codes, valid = cohort.sequences(max_length)
-    ref = reference.frame[list(roles.num_cols)]
+    ref = reference.frame[list(roles.temporal_num_cols)]
     mean, std = ref.mean().to_numpy(), ref.std().fillna(1.0).replace(0.0, 1.0).to_numpy()
     scaled = np.clip((values - mean) / std, -clip, clip)
     blocks = [np.nan_to_num(scaled), (~np.isnan(values)).astype(np.float64)]
-    for k, col in enumerate(roles.cat_cols):
-        n_levels = len(roles.categories[col]) + 1
+    for k, col in enumerate(roles.temporal_cat_cols):
+        n_levels = len(cohort.categories[col]) + 1
         blocks.append(np.eye(n_levels)[np.maximum(codes[:, :, k], 0)])
     static = []
     for col in roles.static_num_cols:
@@ -55,7 +55,7 @@ def sequence_inputs(cohort, reference, max_length, clip=5.0):
         z = (column - ref_col.mean()) / (ref_col.std() if ref_col.std() > 0 else 1.0)
         static += [np.nan_to_num(np.clip(z, -clip, clip))[:, None], np.isnan(column)[:, None]]
     for col in roles.static_cat_cols:
-        levels = list(roles.categories[col])
+        levels = list(cohort.categories[col])
         static.append(np.eye(len(levels) + 1)[_codes(cohort.static[col], levels)])
     if static:
         per_patient = np.hstack(static).astype(np.float64)

@@ -7,7 +7,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ._roles import resolve_roles, subsample_patients
+from ._frames import category_levels, resolve_roles, subsample_patients
 
 MISSING_LEVEL = "<missing>"
 _STATS = ("mean", "std", "min", "max", "last")
@@ -23,7 +23,7 @@ def _one_hot(series, levels, prefix):
     return pd.DataFrame(matrix, index=series.index, columns=names)
 
 
-def summary_features(frame, roles):
+def summary_features(frame, roles, categories):
     """Per-patient summary features of a sorted long frame (internal, roles already resolved).
 
     Parameters
@@ -31,6 +31,9 @@ def summary_features(frame, roles):
     frame : DataFrame
         Long frame sorted by id then time, as returned by ``subsample_patients``.
     roles : ColumnRoles
+        As returned by ``resolve_roles``.
+    categories : dict of str to tuple
+        Levels of each categorical column (``category_levels``).
 
     Returns
     -------
@@ -40,23 +43,23 @@ def summary_features(frame, roles):
     ids = frame[roles.id_col]
     groups = frame.groupby(ids, sort=True)
     parts = []
-    if roles.num_cols:
-        cols = list(roles.num_cols)
+    if roles.temporal_num_cols:
+        cols = list(roles.temporal_num_cols)
         # "last" skips missing values: the latest measurement, what a clinician would read.
         stats = groups[cols].agg(list(_STATS))
         stats.columns = [f"{col}__{stat}" for col, stat in stats.columns]
         missing = frame[cols].isna().groupby(ids, sort=True).mean().add_suffix("__missing")
         parts += [stats, missing]
-    for col in roles.cat_cols:
+    for col in roles.temporal_cat_cols:
         # Share of the stay spent at each level (missing included).
-        hot = _one_hot(frame[col], roles.categories[col], col)
+        hot = _one_hot(frame[col], categories[col], col)
         parts.append(hot.groupby(ids, sort=True).mean())
     if roles.static_cols:
         static = groups[list(roles.static_cols)].first()
         if roles.static_num_cols:
             parts.append(static[list(roles.static_num_cols)].astype("float64"))
         for col in roles.static_cat_cols:
-            parts.append(_one_hot(static[col], roles.categories[col], col))
+            parts.append(_one_hot(static[col], categories[col], col))
     parts.append(groups.size().rename("__length").astype("float64").to_frame())
     features = pd.concat(parts, axis=1)
     features.index.name = roles.id_col
@@ -126,7 +129,8 @@ def patient_features(
         static_cols=static_cols,
         min_patients=1,
     )
-    return summary_features(subsample_patients(frame, roles, None, None), roles)
+    categories = category_levels([frame], roles)
+    return summary_features(subsample_patients(frame, roles, None, None), roles, categories)
 
 
 class Cohort:
@@ -137,11 +141,16 @@ class Cohort:
     frame : DataFrame
         Long frame sorted by id then time (``subsample_patients`` output).
     roles : ColumnRoles
+        As returned by ``resolve_roles``.
+    categories : dict of str to tuple
+        Levels of each categorical column, shared by the cohorts compared
+        (``category_levels``).
     """
 
-    def __init__(self, frame, roles):
+    def __init__(self, frame, roles, categories):
         self.frame = frame
         self.roles = roles
+        self.categories = categories
         codes, self.ids = pd.factorize(frame[roles.id_col], sort=False)
         self.patient_index = codes
         self.position = frame.groupby(roles.id_col, sort=False).cumcount().to_numpy()
@@ -155,7 +164,7 @@ class Cohort:
     @cached_property
     def summary(self):
         """Per-patient summary features (see :func:`patient_features`)."""
-        return summary_features(self.frame, self.roles)
+        return summary_features(self.frame, self.roles, self.categories)
 
     @cached_property
     def static(self):
@@ -186,12 +195,12 @@ class Cohort:
         shape = (self.n_patients, max_length)
         keep = self.position < max_length
         rows, cols = self.patient_index[keep], self.position[keep]
-        values = np.full((*shape, len(roles.num_cols)), np.nan)
-        if roles.num_cols:
-            values[rows, cols] = self.frame[list(roles.num_cols)].to_numpy("float64")[keep]
-        codes = np.full((*shape, len(roles.cat_cols)), -1, dtype=np.int64)
-        for k, col in enumerate(roles.cat_cols):
-            levels = roles.categories[col]
+        values = np.full((*shape, len(roles.temporal_num_cols)), np.nan)
+        if roles.temporal_num_cols:
+            values[rows, cols] = self.frame[list(roles.temporal_num_cols)].to_numpy("float64")[keep]
+        codes = np.full((*shape, len(roles.temporal_cat_cols)), -1, dtype=np.int64)
+        for k, col in enumerate(roles.temporal_cat_cols):
+            levels = self.categories[col]
             level = pd.Categorical(self.frame[col], categories=list(levels)).codes
             level = np.where(level < 0, len(levels), level)
             codes[rows, cols, k] = level[keep]

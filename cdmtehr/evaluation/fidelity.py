@@ -200,15 +200,15 @@ def fidelity_scores(real, synthetic, *, max_lag=5, min_pairs=50, correlation="sp
         ``observed_real``, ``observed_synthetic`` (T x K arrays), ``acf_real``,
         ``acf_synthetic`` (L x Kn arrays).
     """
-    roles = real.roles
+    roles, levels = real.roles, real.categories
     scores = {}
-    rows = _numeric_rows(roles.num_cols, real.frame, synthetic.frame, "temporal numeric")
+    rows = _numeric_rows(roles.temporal_num_cols, real.frame, synthetic.frame, "temporal numeric")
     rows += _categorical_rows(
-        roles.cat_cols, real.frame, synthetic.frame, roles.categories, "temporal categorical"
+        roles.temporal_cat_cols, real.frame, synthetic.frame, levels, "temporal categorical"
     )
     rows += _numeric_rows(roles.static_num_cols, real.static, synthetic.static, "static numeric")
     rows += _categorical_rows(
-        roles.static_cat_cols, real.static, synthetic.static, roles.categories, "static categorical"
+        roles.static_cat_cols, real.static, synthetic.static, levels, "static categorical"
     )
     table = pd.DataFrame(
         rows,
@@ -230,13 +230,13 @@ def fidelity_scores(real, synthetic, *, max_lag=5, min_pairs=50, correlation="sp
 
     # Temporal structure on a common grid: the real stays' longest length.
     max_length = int(real.lengths.max())
-    n_levels = [len(roles.categories[c]) for c in roles.cat_cols]
+    n_levels = [len(real.categories[c]) for c in roles.temporal_cat_cols]
     seq_real, seq_syn = real.sequences(max_length), synthetic.sequences(max_length)
     observed_real = observed_share_over_time(*seq_real, n_levels)
     observed_syn = observed_share_over_time(*seq_syn, n_levels)
     acf_real = autocorrelation(seq_real[0], seq_real[2], max_lag)
     acf_syn = autocorrelation(seq_syn[0], seq_syn[2], max_lag)
-    if roles.num_cols:
+    if roles.temporal_num_cols:
         # A variable the generator never varies has zero autocorrelation, not none.
         acf_gap = np.abs(acf_real - np.nan_to_num(acf_syn))
         defined = ~np.isnan(acf_real)
@@ -247,10 +247,10 @@ def fidelity_scores(real, synthetic, *, max_lag=5, min_pairs=50, correlation="sp
             out=np.full(n_defined.shape, np.nan),
             where=n_defined > 0,
         )
-        table.loc[list(roles.num_cols), "autocorr_diff"] = per_var
+        table.loc[list(roles.temporal_num_cols), "autocorr_diff"] = per_var
 
-    corr_cols = [f"{c}__mean" for c in roles.num_cols] + list(roles.static_num_cols)
-    names = list(roles.num_cols) + list(roles.static_num_cols)
+    corr_cols = [f"{c}__mean" for c in roles.temporal_num_cols] + list(roles.static_num_cols)
+    names = list(roles.temporal_num_cols) + list(roles.static_num_cols)
     corr_real = correlation_matrix(real.summary, corr_cols, correlation)
     corr_syn = correlation_matrix(synthetic.summary, corr_cols, correlation)
     corr_real.index = corr_real.columns = corr_syn.index = corr_syn.columns = names
@@ -272,7 +272,7 @@ def fidelity_scores(real, synthetic, *, max_lag=5, min_pairs=50, correlation="sp
         if numeric["autocorr_diff"].notna().any():
             scores["autocorr_diff"] = float(np.nanmean(numeric["autocorr_diff"]))
     scores["missing_rate_diff"] = float(table["missing_diff"].mean())
-    if roles.num_cols or roles.cat_cols:
+    if roles.temporal_num_cols or roles.temporal_cat_cols:
         gap = np.abs(observed_real - observed_syn)
         if np.isfinite(gap).any():
             scores["missing_time_diff"] = float(np.nanmean(gap))
@@ -288,7 +288,7 @@ def fidelity_scores(real, synthetic, *, max_lag=5, min_pairs=50, correlation="sp
     if roles.condition_col is not None:
         col = roles.condition_col
         scores["condition_tv"] = total_variation(
-            real.static[col], synthetic.static[col], roles.categories[col]
+            real.static[col], synthetic.static[col], real.categories[col]
         )
     details = {
         "corr_real": corr_real,

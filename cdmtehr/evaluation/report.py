@@ -8,6 +8,7 @@ import pathlib
 import numpy as np
 
 from ._evaluate import EvaluationResult, prepare_cohorts, score_cohorts
+from ._frames import resolve_roles
 from ._glossary import FAMILIES, METRICS
 from ._plots import (
     categories_figure,
@@ -170,7 +171,7 @@ def _figure(figure, caption, alt):
 def _figures_section(real, synthetic, result, random_state):
     """All plots, each with a caption saying how to read it."""
     roles = real.roles
-    names = list(roles.num_cols) + list(roles.cat_cols)
+    names = list(roles.temporal_num_cols) + list(roles.temporal_cat_cols)
     method = result.details.get("correlation", "pearson")
     condition = (
         f" by <code>{html.escape(roles.condition_col)}</code> (colours)"
@@ -298,30 +299,30 @@ def write_report(
         As :func:`evaluate`.
     """
     require_matplotlib()
-    roles, cohorts, seeds = prepare_cohorts(
-        real,
-        synthetic,
-        holdout,
+    frames = {"real": real, "synthetic": synthetic, "holdout": holdout}
+    roles = resolve_roles(
+        frames,
         id_col=id_col,
         time_col=time_col,
         num_cols=num_cols,
         cat_cols=cat_cols,
         static_cols=static_cols,
         condition_col=condition_col,
-        max_patients=max_patients,
-        random_state=random_state,
+    )
+    cohorts, seeds = prepare_cohorts(
+        frames, roles, max_patients=max_patients, random_state=random_state
     )
     if isinstance(scores, EvaluationResult):
         result = scores
     else:
         metrics = ("fidelity",) if scores is not None else FAMILIES
-        result = score_cohorts(cohorts, roles, seeds, metrics=metrics)
+        result = score_cohorts(cohorts, seeds, metrics=metrics)
         if scores is not None:
             result.scores = dict(scores)
     if isinstance(baseline, EvaluationResult):
         baseline = baseline.scores
     counts = ", ".join(f"{c.n_patients} {name}" for name, c in cohorts.items())
-    n_vars = len(roles.num_cols) + len(roles.cat_cols) + len(roles.static_cols)
+    n_vars = len(roles.temporal_num_cols) + len(roles.temporal_cat_cols) + len(roles.static_cols)
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in result.notes)
     notes = f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""
     condition = (
@@ -334,7 +335,7 @@ def write_report(
 <style>{_STYLE}</style></head><body><main>
 <h1>{html.escape(title)}</h1>
 <p class="lead">Patients compared: {counts}. {n_vars} variables
-({len(roles.num_cols)} numeric and {len(roles.cat_cols)} categorical over time,
+({len(roles.temporal_num_cols)} numeric and {len(roles.temporal_cat_cols)} categorical over time,
 {len(roles.static_cols)} per patient){condition}.</p>
 {_glance(result.scores, result.details.get("disc_headline"))}
 <h2>Scores</h2>

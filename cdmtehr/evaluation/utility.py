@@ -75,7 +75,7 @@ def utility_scores(real, synthetic, holdout, *, random_state=0):
         Why scores are missing or degenerate, if they are.
     """
     rng = np.random.default_rng(random_state)
-    levels = real.roles.categories[real.roles.condition_col]
+    levels = real.categories[real.roles.condition_col]
     n_classes = len(levels)
     x_real, y_real = _labelled(real, levels)
     x_syn, y_syn = _labelled(synthetic, levels)

@@ -1,9 +1,9 @@
 """The data layer: long DataFrames <-> padded numpy arrays, reversibly (no torch here)."""
 
+from ..roles import ColumnRoles
 from .encoded import EncodedCohort
 from .encoders import CategoricalEncoder, NumericEncoder
 from .preprocessor import SequencePreprocessor
-from .schema import ColumnRoles
 
 __all__ = [
     "CategoricalEncoder",

@@ -13,9 +13,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_long_frame
 from ..exceptions import InvalidDataError, InvalidParameterError
+from ..roles import ROLE_NAMES, ColumnRoles
 from .encoded import EncodedCohort
 from .encoders import CategoricalEncoder, NumericEncoder, can_hold_missing
-from .schema import ROLE_NAMES, ColumnRoles
 from .sequences import (
     TimeGrid,
     arrange_rows,
@@ -73,7 +73,7 @@ class SequencePreprocessor(BaseEstimator):
     categorical_levels_ : tuple of int
         Their vocabulary sizes.
     static_numeric_names_, static_categorical_names_ : list
-        Static columns by kind (inferred from the dtype).
+        Static columns by kind (as also named in `num_cols` or `cat_cols`, else by dtype).
     static_numeric_encoders_, static_categorical_encoders_ : list
         Their encoders (fitted on one value per patient).
     static_categorical_levels_ : tuple of int
@@ -149,9 +149,10 @@ class SequencePreprocessor(BaseEstimator):
         id_col, time_col : str
             Patient identifier and time columns (required unless `roles` is given).
         num_cols, cat_cols : str or list of str, optional
-            Temporal numeric and categorical columns; None infers them from the dtypes.
+            Numeric and categorical columns; None infers them from the dtypes.
         static_cols : str or list of str, optional
-            Per-patient columns.
+            Per-patient columns. One also in `num_cols` or `cat_cols` is static of that
+            kind; otherwise its dtype decides.
         condition_col : str, optional
             Per-patient class column.
 
@@ -252,17 +253,21 @@ class SequencePreprocessor(BaseEstimator):
             "random_state": self.random_state,
             "max_decimals": getattr(self, "max_decimals", 6),
         }
-        static_numeric, static_categorical = roles.split_static(df)
+        kinds = roles.with_static_kinds(df)
+        static_numeric = list(kinds.static_num_cols)
+        static_categorical = list(kinds.static_cat_cols)
         per_patient = df.iloc[layout.first_rows]
 
         time_grid = TimeGrid().fit(df[roles.time_col], layout)
-        numeric_encoders = [NumericEncoder(**encoder_params).fit(df[c]) for c in roles.num_cols]
-        numeric_names = list(roles.num_cols)
+        numeric_names = list(roles.temporal_num_cols)
+        numeric_encoders = [NumericEncoder(**encoder_params).fit(df[c]) for c in numeric_names]
         if not time_grid.regular_:
             gaps = pd.Series(time_grid.gaps(df[roles.time_col], layout), name=roles.time_col)
             numeric_encoders.append(NumericEncoder(**encoder_params).fit(gaps))
             numeric_names.append(f"{roles.time_col}.gap")
-        categorical_encoders = [CategoricalEncoder().fit(df[c]) for c in roles.cat_cols]
+        categorical_encoders = [
+            CategoricalEncoder().fit(df[c]) for c in roles.temporal_cat_cols
+        ]
         static_categorical_encoders = [
             CategoricalEncoder().fit(per_patient[c]) for c in static_categorical
         ]
@@ -278,7 +283,7 @@ class SequencePreprocessor(BaseEstimator):
         self.has_gap_channel_ = not time_grid.regular_
         self.numeric_names_ = numeric_names
         self.numeric_encoders_ = numeric_encoders
-        self.categorical_names_ = list(roles.cat_cols)
+        self.categorical_names_ = list(roles.temporal_cat_cols)
         self.categorical_encoders_ = categorical_encoders
         self.categorical_levels_ = tuple(e.n_levels_ for e in categorical_encoders)
         self.static_numeric_names_ = static_numeric
@@ -358,7 +363,7 @@ class SequencePreprocessor(BaseEstimator):
 
         codes = [
             self._encode_column(enc, df[name], problems)
-            for name, enc in zip(roles.cat_cols, self.categorical_encoders_, strict=True)
+            for name, enc in zip(roles.temporal_cat_cols, self.categorical_encoders_, strict=True)
         ]
         codes = np.stack(codes, axis=1)[order] if codes else np.zeros((len(order), 0), np.int64)
         shape = (n_patients, max_length, codes.shape[1])
@@ -474,7 +479,7 @@ class SequencePreprocessor(BaseEstimator):
         for k, (name, enc) in enumerate(self._numeric_columns()):
             scores, seen = encoded.numeric[:, :, k][valid], encoded.observed[:, :, k][valid]
             out[name] = _decode_numeric(enc, scores, seen)
-        categorical = zip(roles.cat_cols, self.categorical_encoders_, strict=True)
+        categorical = zip(roles.temporal_cat_cols, self.categorical_encoders_, strict=True)
         for k, (name, enc) in enumerate(categorical):
             out[name] = enc.inverse_transform(encoded.categorical[:, :, k][valid])
         static_numeric = zip(self.static_numeric_names_, self.static_numeric_encoders_, strict=True)
@@ -595,8 +600,8 @@ class SequencePreprocessor(BaseEstimator):
 
     def _numeric_columns(self) -> list:
         """(column, encoder) of the numeric columns (the gap channel excluded)."""
-        n_columns = len(self.roles_.num_cols)
-        return list(zip(self.roles_.num_cols, self.numeric_encoders_[:n_columns], strict=True))
+        names = self.roles_.temporal_num_cols
+        return list(zip(names, self.numeric_encoders_[: len(names)], strict=True))
 
     def _check_layout(self, encoded):
         if not isinstance(encoded, EncodedCohort):

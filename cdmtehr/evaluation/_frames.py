@@ -1,64 +1,23 @@
-"""Column roles of the frames under evaluation: inference from dtypes, and input checks."""
+"""The frames under evaluation: their column roles, input checks, levels and subsampling."""
 
 from __future__ import annotations
 
 import difflib
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from pandas.api import types as ptypes
 
 from ..exceptions import DataWarning, InvalidDataError, InvalidDataTypeError
+from ..roles import ColumnRoles, is_numeric_kind
 
 # The cross-validated classifiers need a few patients of each kind.
 MIN_PATIENTS = 10
 
 
-@dataclass(frozen=True)
-class ColumnRoles:
-    """Resolved column roles shared by every metric.
-
-    Parameters
-    ----------
-    id_col, time_col : str
-        Patient identifier and time column.
-    num_cols, cat_cols : tuple of str
-        Temporal numeric and temporal categorical columns (vary within a patient).
-    static_num_cols, static_cat_cols : tuple of str
-        Per-patient numeric and categorical columns (constant within a patient).
-    condition_col : str or None
-        Per-patient label used for the utility metrics and the by-class plots.
-    categories : dict of str to tuple
-        Levels of every categorical column (condition included), the union over all frames,
-        missing excluded.
-    """
-
-    id_col: str
-    time_col: str
-    num_cols: tuple = ()
-    cat_cols: tuple = ()
-    static_num_cols: tuple = ()
-    static_cat_cols: tuple = ()
-    condition_col: str | None = None
-    categories: dict = field(default_factory=dict)
-
-    @property
-    def static_cols(self):
-        """All static columns, numeric first."""
-        return self.static_num_cols + self.static_cat_cols
-
-    @property
-    def value_cols(self):
-        """Every evaluated column except id and time."""
-        extra = (self.condition_col,) if self.condition_col is not None else ()
-        return self.num_cols + self.cat_cols + self.static_cols + extra
-
-
 def _is_numeric(series):
     """Numbers count as numeric; booleans count as categories."""
-    return ptypes.is_numeric_dtype(series.dtype) and not ptypes.is_bool_dtype(series.dtype)
+    return is_numeric_kind(series.dtype)
 
 
 def _constant_within_patients(frame, id_col, cols):
@@ -86,12 +45,12 @@ def _infer(real, id_col, time_col, num_cols, cat_cols, static_cols, condition_co
     if cat_cols is None:
         cat_cols = [c for c in free if not _is_numeric(real[c]) and c not in num_cols]
     num_cols = [c for c in num_cols if c not in reserved]
-    cat_cols = [c for c in cat_cols if c not in reserved]
+    cat_cols = [c for c in cat_cols if c not in reserved and c not in num_cols]
     if static_cols is None:
         present = [c for c in dict.fromkeys([*num_cols, *cat_cols]) if c in real.columns]
         static_cols = _constant_within_patients(real, id_col, present)
-    static_cols = [c for c in static_cols if c not in reserved]
-    return list(num_cols), list(cat_cols), list(static_cols)
+    static_cols = [c for c in dict.fromkeys(static_cols) if c not in reserved]
+    return list(num_cols), list(cat_cols), static_cols
 
 
 def _check_frame(name, frame, roles_by_col, numeric_cols, id_col, min_patients):
@@ -122,22 +81,6 @@ def _check_frame(name, frame, roles_by_col, numeric_cols, id_col, min_patients):
     return problems
 
 
-def _levels(frames, col):
-    """Union of the non-missing values of `col`, in a stable order."""
-    values = []
-    for frame in frames:
-        series = frame[col]
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            values.extend(series.cat.categories.tolist())
-        else:
-            values.extend(pd.unique(series.dropna()).tolist())
-    unique = list(dict.fromkeys(values))
-    try:
-        return tuple(sorted(unique))
-    except TypeError:  # mixed types: order by text, deterministic all the same
-        return tuple(sorted(unique, key=str))
-
-
 def resolve_roles(
     frames,
     *,
@@ -163,6 +106,9 @@ def resolve_roles(
     Returns
     -------
     ColumnRoles
+        Every static column also in `num_cols` or `cat_cols`: its kind as named there, else
+        by its dtype in the first frame. A column in both `num_cols` and `cat_cols` is
+        numeric.
 
     Raises
     ------
@@ -198,6 +144,7 @@ def resolve_roles(
     if condition_col is not None:
         roles_by_col[condition_col] = "condition_col"
     numeric = set(num_cols) | {c for c in static_cols if c in real.columns and _is_numeric(real[c])}
+    numeric -= set(cat_cols) & set(static_cols)  # static and named categorical: any dtype
     for name, frame in frames.items():
         problems.extend(_check_frame(name, frame, roles_by_col, numeric, id_col, min_patients))
     if problems:
@@ -212,27 +159,61 @@ def resolve_roles(
                 stacklevel=3,
             )
 
-    static = set(static_cols)
-    static_num = [c for c in static_cols if _is_numeric(real[c])]
-    static_cat = [c for c in static_cols if not _is_numeric(real[c])]
-    temporal_num = [c for c in num_cols if c not in static]
-    temporal_cat = [c for c in cat_cols if c not in static and c not in temporal_num]
-    categorical = temporal_cat + static_cat
-    if condition_col is not None:
-        categorical.append(condition_col)
-    categories = {
-        col: _levels([f for f in frames.values() if col in f.columns], col) for col in categorical
-    }
+    static_num = [
+        c
+        for c in static_cols
+        if c in num_cols or (c not in cat_cols and _is_numeric(real[c]))
+    ]
+    static_cat = [c for c in static_cols if c not in static_num]
+    temporal_num = [c for c in num_cols if c not in static_cols]
+    temporal_cat = [c for c in cat_cols if c not in static_cols]
     return ColumnRoles(
         id_col=id_col,
         time_col=time_col,
-        num_cols=tuple(temporal_num),
-        cat_cols=tuple(temporal_cat),
-        static_num_cols=tuple(static_num),
-        static_cat_cols=tuple(static_cat),
+        num_cols=tuple(temporal_num + static_num),
+        cat_cols=tuple(temporal_cat + static_cat),
+        static_cols=tuple(static_num + static_cat),
         condition_col=condition_col,
-        categories=categories,
     )
+
+
+def _levels(frames, col):
+    """Union of the non-missing values of `col`, in a stable order."""
+    values = []
+    for frame in frames:
+        series = frame[col]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            values.extend(series.cat.categories.tolist())
+        else:
+            values.extend(pd.unique(series.dropna()).tolist())
+    unique = list(dict.fromkeys(values))
+    try:
+        return tuple(sorted(unique))
+    except TypeError:  # mixed types: order by text, deterministic all the same
+        return tuple(sorted(unique, key=str))
+
+
+def category_levels(frames, roles):
+    """Levels of every categorical column, the condition included.
+
+    Parameters
+    ----------
+    frames : iterable of DataFrame
+        Frames that passed :func:`resolve_roles`.
+    roles : ColumnRoles
+        Their roles, as :func:`resolve_roles` returns them.
+
+    Returns
+    -------
+    dict of str to tuple
+        For each column of `roles.cat_cols` and the condition, the union of its values over
+        the frames that hold it, missing excluded, in sorted order.
+    """
+    frames = list(frames)
+    columns = list(roles.cat_cols)
+    if roles.condition_col is not None:
+        columns.append(roles.condition_col)
+    return {col: _levels([f for f in frames if col in f.columns], col) for col in columns}
 
 
 def subsample_patients(frame, roles, max_patients, rng):
@@ -252,7 +233,10 @@ def subsample_patients(frame, roles, max_patients, rng):
     DataFrame
         A new frame (the caller's is never modified) with a fresh RangeIndex.
     """
-    cols = [roles.id_col, roles.time_col] + [c for c in roles.value_cols if c in frame.columns]
+    values = [*roles.temporal_num_cols, *roles.temporal_cat_cols, *roles.static_cols]
+    if roles.condition_col is not None:
+        values.append(roles.condition_col)
+    cols = [roles.id_col, roles.time_col] + [c for c in values if c in frame.columns]
     ids = pd.unique(frame[roles.id_col])
     if max_patients is not None and len(ids) > max_patients:
         ids = ids[np.sort(rng.choice(len(ids), size=max_patients, replace=False))]

@@ -1,4 +1,5 @@
-"""ColumnRoles: inference from dtypes, single names, and the report of unnamed columns."""
+"""ColumnRoles: inference from dtypes, single names, the report of unnamed columns, and the
+kind of static columns (stated in num_cols or cat_cols, else from the dtype)."""
 
 import warnings
 
@@ -7,7 +8,9 @@ import pandas as pd
 import pytest
 
 from cdmtehr.exceptions import DataWarning, InvalidDataTypeError, InvalidParameterError
-from cdmtehr.preprocessing import ColumnRoles, SequencePreprocessor
+from cdmtehr import preprocessing
+from cdmtehr.preprocessing import SequencePreprocessor
+from cdmtehr.roles import ColumnRoles
 
 
 def _frame():
@@ -77,9 +80,49 @@ def test_resolve_rejects_sets_and_non_frames():
         ColumnRoles.resolve(_frame().to_numpy(), "pid", "t")
 
 
-def test_split_static_by_dtype():
+def test_one_roles_type_for_the_whole_package():
+    assert preprocessing.ColumnRoles is ColumnRoles
+
+
+def test_with_static_kinds_types_unstated_static_columns_by_dtype():
     roles = ColumnRoles("pid", "t", static_cols=("age", "note", "gcs"))
-    assert roles.split_static(_frame()) == (["age", "gcs"], ["note"])
+    assert roles.static_num_cols == roles.static_cat_cols == ()
+
+    kinds = roles.with_static_kinds(_frame())
+
+    assert kinds.static_num_cols == ("age", "gcs")
+    assert kinds.static_cat_cols == ("note",)
+    assert kinds.static_cols == roles.static_cols
+
+
+def test_a_static_column_named_in_num_or_cat_cols_takes_that_kind():
+    roles = ColumnRoles("pid", "t", num_cols=("hr", "age"), cat_cols=("vent", "gcs"),
+                        static_cols=("age", "gcs", "note"))
+
+    assert roles.temporal_num_cols == ("hr",)
+    assert roles.temporal_cat_cols == ("vent",)
+    kinds = roles.with_static_kinds(_frame())
+    # gcs holds integers but is named categorical; note's kind comes from its dtype.
+    assert kinds.static_num_cols == ("age",)
+    assert kinds.static_cat_cols == ("gcs", "note")
+    assert roles.columns == ["pid", "t", "hr", "age", "vent", "gcs", "note"]
+
+
+def test_with_static_kinds_leaves_absent_columns_alone():
+    roles = ColumnRoles("pid", "t", static_cols=("age", "absent"))
+    kinds = roles.with_static_kinds(_frame())
+    assert kinds.static_num_cols == ("age",)
+    assert "absent" not in kinds.num_cols + kinds.cat_cols
+
+
+def test_resolve_keeps_the_stated_kind_of_a_static_column():
+    df = _frame().drop(columns="admitted")
+    roles = ColumnRoles.resolve(df, "pid", "t", cat_cols=["vent", "note", "flag", "gcs"],
+                                static_cols=["gcs"], condition_col="died")
+
+    assert roles.num_cols == ("hr", "age")  # gcs is named, so not inferred numeric
+    assert roles.static_cat_cols == ("gcs",)
+    assert roles.temporal_cat_cols == ("vent", "note", "flag")
 
 
 def test_to_dict_round_trips_through_fit():
@@ -97,3 +140,16 @@ def test_fit_requires_id_and_time():
         SequencePreprocessor().fit(_frame(), id_col="pid")
     with pytest.raises(InvalidParameterError, match="not both"):
         SequencePreprocessor().fit(_frame(), {"id_col": "pid", "time_col": "t"}, id_col="pid")
+
+
+def test_static_integer_named_categorical_round_trips_through_the_preprocessor():
+    df = pd.DataFrame({"pid": [1, 1, 2, 3], "t": [0, 1, 0, 0], "hr": [80.0, 82.0, 90.0, 70.0],
+                       "icu": np.array([4, 4, 2, 4], dtype="int64")})
+    pre = SequencePreprocessor().fit(df, id_col="pid", time_col="t", num_cols=["hr"],
+                                     cat_cols=["icu"], static_cols=["icu"])
+
+    assert pre.static_categorical_names_ == ["icu"]
+    assert pre.static_categorical_levels_ == (2,)
+    assert pre.categorical_names_ == [] and pre.static_numeric_names_ == []
+    cohort, ids = pre.transform(df, return_ids=True)
+    pd.testing.assert_frame_equal(pre.inverse_transform(cohort, ids=ids), df)

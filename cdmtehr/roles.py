@@ -1,15 +1,18 @@
-"""ColumnRoles: which column of a long frame plays which part, and inference from dtypes."""
+"""ColumnRoles: which column of a long frame plays which part, and inference from dtypes.
+
+The one description of the columns shared by the data layer, the input checks, the
+evaluation and the command line. It reads column names and dtypes only, never values.
+"""
 
 from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
-from .._validation import check_frame_type
-from ..exceptions import DataWarning, InvalidParameterError
+from .exceptions import DataWarning, InvalidDataTypeError, InvalidParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +39,22 @@ def is_categorical_kind(dtype) -> bool:
     )
 
 
-def _as_column_list(value, role):
+def check_frame_type(df) -> None:
+    """Raise `InvalidDataTypeError` unless `df` is a DataFrame with flat column names."""
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidDataTypeError(
+            "The data must be a pandas DataFrame in long format (one row per patient and time "
+            f"step); got {type(df).__name__}."
+        )
+    if isinstance(df.columns, pd.MultiIndex):
+        raise InvalidDataTypeError(
+            f"The data has MultiIndex columns ({df.columns.nlevels} levels, e.g. "
+            f"{df.columns[0]!r}); flatten them first, e.g. "
+            "df.columns = ['_'.join(map(str, c)) for c in df.columns]."
+        )
+
+
+def as_column_list(value, role):
     """None stays None; one column name becomes a one-element list; iterables become lists."""
     if value is None:
         return None
@@ -50,7 +68,8 @@ def _as_column_list(value, role):
     return list(value)
 
 
-def _as_column_name(value, role):
+def as_column_name(value, role):
+    """Refuse a list where one column name is expected (tuples are valid names)."""
     if pd.api.types.is_list_like(value) and not isinstance(value, (str, bytes, tuple)):
         raise InvalidParameterError(
             f"The '{role}' argument must be one column name; got {value!r}."
@@ -62,6 +81,11 @@ def _as_column_name(value, role):
 class ColumnRoles:
     """The part each column of a long frame plays.
 
+    A column has one role, except that a static column may also be named in `num_cols` or
+    `cat_cols` to give its kind: ``static_cols=["icu"], cat_cols=["icu"]`` makes an
+    integer-coded ICU type a static category. A static column named in neither takes its
+    kind from its dtype (see :meth:`with_static_kinds`).
+
     Parameters
     ----------
     id_col : str
@@ -69,12 +93,11 @@ class ColumnRoles:
     time_col : str
         Time of the row (integers, floats or datetimes).
     num_cols : tuple of str
-        Temporal numeric columns.
+        Numeric columns: over time, or static when also in `static_cols`.
     cat_cols : tuple of str
-        Temporal categorical columns.
+        Categorical columns: over time, or static when also in `static_cols`.
     static_cols : tuple of str
-        Per-patient columns, constant within a patient. Their numeric or categorical kind is
-        inferred from the dtype (see :meth:`split_static`).
+        Per-patient columns, constant within a patient.
     condition_col : str or None
         Per-patient categorical column usable as a condition.
 
@@ -117,7 +140,7 @@ class ColumnRoles:
         id_col, time_col : str
             Patient identifier and time columns.
         num_cols, cat_cols, static_cols : str or list of str, optional
-            Temporal numeric, temporal categorical and per-patient columns.
+            Numeric, categorical and per-patient columns.
         condition_col : str, optional
             Per-patient condition column.
 
@@ -135,12 +158,12 @@ class ColumnRoles:
             If a role argument has an unusable type (e.g. a set or a dict).
         """
         check_frame_type(df)
-        id_col = _as_column_name(id_col, "id_col")
-        time_col = _as_column_name(time_col, "time_col")
-        condition_col = _as_column_name(condition_col, "condition_col")
-        num = _as_column_list(num_cols, "num_cols")
-        cat = _as_column_list(cat_cols, "cat_cols")
-        static = _as_column_list(static_cols, "static_cols") or []
+        id_col = as_column_name(id_col, "id_col")
+        time_col = as_column_name(time_col, "time_col")
+        condition_col = as_column_name(condition_col, "condition_col")
+        num = as_column_list(num_cols, "num_cols")
+        cat = as_column_list(cat_cols, "cat_cols")
+        static = as_column_list(static_cols, "static_cols") or []
 
         taken = {id_col, time_col, *static, *(num or []), *(cat or [])}
         if condition_col is not None:
@@ -176,14 +199,64 @@ class ColumnRoles:
 
     @property
     def columns(self) -> list:
-        """Every column named in a role: id, time, numeric, categorical, static, condition."""
+        """Every column named in a role, once: id, time, numeric, categorical, static, condition."""
         cols = [self.id_col, self.time_col, *self.num_cols, *self.cat_cols, *self.static_cols]
         if self.condition_col is not None:
             cols.append(self.condition_col)
-        return cols
+        return list(dict.fromkeys(cols))
+
+    @property
+    def temporal_num_cols(self) -> tuple:
+        """Numeric columns that vary over time (`num_cols` not in `static_cols`)."""
+        return tuple(c for c in self.num_cols if c not in self.static_cols)
+
+    @property
+    def temporal_cat_cols(self) -> tuple:
+        """Categorical columns that vary over time (`cat_cols` not in `static_cols`)."""
+        return tuple(c for c in self.cat_cols if c not in self.static_cols)
+
+    @property
+    def static_num_cols(self) -> tuple:
+        """Static columns named in `num_cols` (all numeric ones after `with_static_kinds`)."""
+        return tuple(c for c in self.static_cols if c in self.num_cols)
+
+    @property
+    def static_cat_cols(self) -> tuple:
+        """Static columns named in `cat_cols` (all categorical ones after `with_static_kinds`)."""
+        return tuple(c for c in self.static_cols if c in self.cat_cols)
+
+    def with_static_kinds(self, df) -> ColumnRoles:
+        """Give every static column a kind, from its dtype in `df` where no role states it.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Frame whose dtypes decide; only column names and dtypes are read.
+
+        Returns
+        -------
+        ColumnRoles
+            These roles with each static column of unstated kind added to `num_cols` (numeric
+            dtypes, booleans excepted) or `cat_cols` (any other dtype), so that
+            `static_num_cols` and `static_cat_cols` list them all. Columns absent from `df`
+            are left as they are.
+        """
+        dtypes = dict(zip(df.columns, df.dtypes, strict=True))
+        unstated = [
+            c
+            for c in self.static_cols
+            if c in dtypes and c not in self.num_cols and c not in self.cat_cols
+        ]
+        if not unstated:
+            return self
+        numeric = tuple(c for c in unstated if is_numeric_kind(dtypes[c]))
+        categorical = tuple(c for c in unstated if c not in numeric)
+        return replace(
+            self, num_cols=self.num_cols + numeric, cat_cols=self.cat_cols + categorical
+        )
 
     def role_of(self) -> dict:
-        """Map each column to the list of roles naming it (a column may wrongly have two)."""
+        """Map each column to the list of roles naming it, in the order of `ROLE_NAMES`."""
         found = {}
         for role in ROLE_NAMES:
             value = getattr(self, role)
@@ -192,12 +265,6 @@ class ColumnRoles:
                 if col is not None:
                     found.setdefault(col, []).append(role)
         return found
-
-    def split_static(self, df) -> tuple:
-        """Split the static columns into (numeric, categorical) lists by their dtype in `df`."""
-        numeric = [c for c in self.static_cols if is_numeric_kind(df[c].dtype)]
-        categorical = [c for c in self.static_cols if c not in numeric]
-        return numeric, categorical
 
     def to_dict(self) -> dict:
         """Return the roles as keyword arguments of ``fit`` (lists for the list-valued roles)."""

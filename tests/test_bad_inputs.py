@@ -1,4 +1,4 @@
-"""The catalogue of bad inputs at the public API (issue 5, "Reliability and security").
+"""The catalogue of bad inputs at the public API.
 
 Every case calls `CDMTSynthesizer(...).fit`, `.sample` or `CDMTSynthesizer.load` and must be
 answered by one of our exceptions (a ValueError or TypeError subclass) whose message names the

@@ -1,7 +1,7 @@
-"""Edge cases that must work (issue 5): fit a tiny model, sample, and check the output contract.
+"""Edge cases that must work: fit a tiny model, sample, and check the output contract.
 
 Also: streaming ids (`fresh_ids(start=...)`), determinism of every sampler across save, load
-and pickle, and the non-regression tests of the bugs fixed with issue 5.
+and pickle, and non-regression tests of fixed bugs.
 """
 
 import pickle
@@ -367,7 +367,7 @@ def test_same_seed_gives_identical_weights_with_a_condition(conditional):
 
 
 def test_numeric_encoder_handles_a_range_wider_than_the_largest_float():
-    # Non-regression (issue 5): max - min overflowed to inf and every value decoded to NaN.
+    # Non-regression: max - min overflowed to inf and every value decoded to NaN.
     from cdmtehr.preprocessing import NumericEncoder
 
     values = pd.Series([-1e308, -1.0, 0.0, 2.5, 1e308])

@@ -1,4 +1,4 @@
-"""Property tests of the public API over many frames (issue 5).
+"""Property tests of the public API over many frames.
 
 1. Any valid long frame (shapes, dtypes, NaN patterns, lengths from `strategies.long_frames`)
    fits a tiny model, and the sample keeps the output contract.

@@ -1,4 +1,4 @@
-"""No public call mutates the caller's objects (issue 5, "no silent loss").
+"""No public call mutates the caller's objects.
 
 Each test takes deep copies of everything it passes, makes one public call, and checks deep
 equality afterwards: values, dtypes, index, column order, names and ``attrs``. The frame is

@@ -155,7 +155,9 @@ def _demo(args) -> None:
         train, synthetic, output / "report.html", holdout, scores=scores, **roles,
         title="cdmtehr on PhysioNet 2012 set a",
     )
-    print(f"wrote {output / 'model.cdmt'}, {output / 'synthetic.parquet'}, {output / 'report.html'}")  # noqa: T201
+    names = ("model.cdmt", "synthetic.parquet", "report.html")
+    written = ", ".join(str(output / name) for name in names)
+    print(f"wrote {written}")  # noqa: T201
 
 
 def _add_roles(parser) -> None:
@@ -172,7 +174,7 @@ def _add_roles(parser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``cdmtehr`` command."""
+    """Build the argument parser of the ``cdmtehr`` command."""
     parser = argparse.ArgumentParser(
         prog="cdmtehr", description="Synthetic ICU time series with CDMT-EHR diffusion."
     )

@@ -1,4 +1,4 @@
-"""The command line: fit -> sample -> evaluate on parquet and CSV files; exit code 2 on bad input."""
+"""The command line: fit, sample, evaluate on parquet and CSV files; exit code 2 on bad input."""
 
 import pandas as pd
 import pytest

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cdmtehr.exceptions import DataWarning, InvalidDataTypeError, InvalidParameterError
 from cdmtehr import preprocessing
+from cdmtehr.exceptions import DataWarning, InvalidDataTypeError, InvalidParameterError
 from cdmtehr.preprocessing import SequencePreprocessor
 from cdmtehr.roles import ColumnRoles
 

@@ -143,13 +143,13 @@ def test_preprocessor_fit_reports_problem(mutate, message):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"cat_cols": ["Vent", "HR"]}, "Column 'HR' is given several roles \\(num_cols, cat_cols\\)"),
+        ({"cat_cols": ["Vent", "HR"]}, "'HR' is given several roles \\(num_cols, cat_cols\\)"),
         (
             {"cat_cols": ["Vent", "Age"], "num_cols": ["HR", "Temp", "Age"]},
             "Column 'Age' is given several roles \\(num_cols, cat_cols, static_cols\\)",
         ),
-        ({"num_cols": ["HR", "Temp", "pid"]}, "'pid' is given several roles \\(id_col, num_cols\\)"),
-        ({"cat_cols": ["Vent", "died"]}, "'died' is given several roles \\(cat_cols, condition_col"),
+        ({"num_cols": ["HR", "Temp", "pid"]}, "'pid' is given several roles \\(id_col, num_cols"),
+        ({"cat_cols": ["Vent", "died"]}, "'died' is given several roles \\(cat_cols, condition"),
         ({"time_col": "pid"}, "'pid' is given several roles \\(id_col, time_col\\)"),
     ],
     ids=["numeric and categorical", "static of two kinds", "id", "condition", "id and time"],

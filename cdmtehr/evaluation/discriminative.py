@@ -93,7 +93,9 @@ def _classify_sequence(x, lengths, y, folds, seed):
 
 
 def discriminative_scores(real, synthetic, *, classifiers=CLASSIFIERS, n_splits=5, random_state=0):
-    """Real-versus-synthetic classification scores (Yoon et al. 2019, TimeGAN's discriminative score).
+    """Real-versus-synthetic classification scores (TimeGAN's discriminative score).
+
+    After Yoon et al. (2019).
 
     Equal numbers of real and synthetic patients are drawn; each classifier is scored by
     stratified k-fold cross-validation, so every patient is predicted once by a model that

@@ -54,7 +54,9 @@ def adversarial_accuracy(real, synthetic):
 
 
 def privacy_scores(real, synthetic, holdout, *, random_state=0):
-    """Distance-based privacy scores against a holdout (DCR; NNAA, Yale et al. 2020; membership inference as in TimeDiff).
+    """Distance-based privacy scores against a holdout: DCR, NNAA and membership inference.
+
+    NNAA after Yale et al. (2020); membership inference as in TimeDiff.
 
     Patients are compared as summary vectors (see :func:`~cdmtehr.evaluation.patient_features`),
     standardized with the training cohort's statistics, missing values as 0 plus an indicator.

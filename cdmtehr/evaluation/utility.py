@@ -50,7 +50,9 @@ def _auroc_auprc(y, proba):
 
 
 def utility_scores(real, synthetic, holdout, *, random_state=0):
-    """Train-on-synthetic-test-on-real against train-on-real-test-on-real (Esteban et al. 2017, TSTR; TimeDiff's protocol, Tian et al. 2024).
+    """Train-on-synthetic-test-on-real against train-on-real-test-on-real (TSTR, TRTR).
+
+    After Esteban et al. (2017), with TimeDiff's protocol (Tian et al. 2024).
 
     A gradient-boosted classifier on per-patient summary features predicts the condition
     (e.g. in-hospital death). Both training sets are cut to the same number of patients, so

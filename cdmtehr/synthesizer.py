@@ -207,6 +207,8 @@ class CDMTSynthesizer(BaseEstimator):
             `DataWarning`, never silently dropped.
         static_cols : list of str, optional
             Per-patient columns (constant within a patient), generated once per patient.
+            One also named in `cat_cols` or `num_cols` is static of that kind (e.g. an
+            integer-coded ICU type in `cat_cols` is a category); otherwise its dtype decides.
         condition_col : str, optional
             Per-patient categorical column that is generated and can be conditioned on in
             `sample` (classifier-free guidance).

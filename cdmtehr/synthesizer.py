@@ -21,6 +21,8 @@ from ._parquet import write_parquet
 from .diffusion.model import fit_diffusion
 from .diffusion.training import TrainingConfig
 from .exceptions import InvalidParameterError, NotFittedError
+from .integrations.sdv import from_sdv_metadata
+from .persistence import load_synthesizer, pickled_state, restore_pickled_state, save_synthesizer
 from .preprocessing import EncodedCohort, SequencePreprocessor
 from .sampling import generate
 
@@ -34,11 +36,9 @@ class CDMTSynthesizer(BaseEstimator):
     classifier-free guidance on an optional per-patient condition (Liu et al. 2026,
     arXiv:2603.23719; details reconstructed from CDTD and EDM, see docs/method.md).
 
-    The denoiser reads averages of the noisy stay along time and can pool a value's noisy
-    copies over the stay; it sees the static features next to every time step; and the mask
-    of a value that is mostly charted forward (a weight, a coma score) has a state "measured,
-    and equal to the previous measurement", so that such values are generated as exact
-    copies (docs/method.md).
+    The denoiser also reads averages of the noisy stay along time and the static features at
+    every time step, and values mostly charted forward (a weight, a coma score) are generated
+    as exact copies where the model says a measurement repeats (docs/method.md).
 
     Parameters
     ----------
@@ -48,10 +48,9 @@ class CDMTSynthesizer(BaseEstimator):
     max_time : float or None, default=600
         Seconds of training.
     early_stopping : bool, default=False
-        Hold out `validation_fraction` of the patients, compute their diffusion loss after
-        every epoch (EMA weights, the same noise each time), stop when it has not improved by
-        `tol` for `n_iter_no_change` epochs, and keep the weights of the best epoch. The
-        progress bar shows the validation loss and the epochs without improvement.
+        Hold out `validation_fraction` of the patients and stop when their diffusion loss (EMA
+        weights, the same noise every epoch) has not improved by `tol` for `n_iter_no_change`
+        epochs; the weights of the best epoch are kept.
     validation_fraction : float, default=0.1
         Share of the patients held out for early stopping (at least one patient).
     n_iter_no_change : int, default=10
@@ -95,7 +94,8 @@ class CDMTSynthesizer(BaseEstimator):
     random_state : int, RandomState, Generator or None, default=None
         Seeds training; the same seed gives the same weights on the same machine.
     verbose : bool, default=False
-        Progress bar (tqdm) with the loss and the time left.
+        Progress bar (tqdm) with the loss, the time left and, with early stopping, the
+        validation loss and the epochs without improvement.
 
     Attributes
     ----------
@@ -132,29 +132,11 @@ class CDMTSynthesizer(BaseEstimator):
     """
 
     def __init__(
-        self,
-        *,
-        epochs=300,
-        max_time=600.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        batch_size=256,
-        hidden_size=128,
-        num_layers=1,
-        embedding_dim=4,
-        learning_rate=2e-3,
-        guidance_dropout=0.1,
-        fill_weight=0.1,
-        loss_weighting="uniform",
-        schedule="factorized",
-        ema_decay=0.999,
-        max_levels=1000,
-        enforce_rounding=True,
-        sample_batch_size=512,
-        device="auto",
-        random_state=None,
+        self, *, epochs=300, max_time=600.0, early_stopping=False, validation_fraction=0.1,
+        n_iter_no_change=10, tol=1e-4, batch_size=256, hidden_size=128, num_layers=1,
+        embedding_dim=4, learning_rate=2e-3, guidance_dropout=0.1, fill_weight=0.1,
+        loss_weighting="uniform", schedule="factorized", ema_decay=0.999, max_levels=1000,
+        enforce_rounding=True, sample_batch_size=512, device="auto", random_state=None,
         verbose=False,
     ):
         self.epochs = epochs
@@ -181,16 +163,8 @@ class CDMTSynthesizer(BaseEstimator):
         self.verbose = verbose
 
     # -- fit -------------------------------------------------------------------------------------
-    def fit(
-        self,
-        df_long,
-        id_col,
-        time_col,
-        cat_cols=None,
-        num_cols=None,
-        static_cols=None,
-        condition_col=None,
-    ):
+    def fit(self, df_long, id_col, time_col, cat_cols=None, num_cols=None, static_cols=None,
+            condition_col=None):
         """Learn the distribution of the patients in `df_long`.
 
         Parameters
@@ -236,26 +210,16 @@ class CDMTSynthesizer(BaseEstimator):
             max_levels=self.max_levels, max_decimals=6 if self.enforce_rounding else None
         )
         cohort = preprocessor.fit_transform(
-            df_long,
-            id_col=id_col,
-            time_col=time_col,
-            cat_cols=cat_cols,
-            num_cols=num_cols,
-            static_cols=static_cols,
-            condition_col=condition_col,
+            df_long, id_col=id_col, time_col=time_col, cat_cols=cat_cols, num_cols=num_cols,
+            static_cols=static_cols, condition_col=condition_col,
         )
         n_validation = self._validation_size(cohort.n_patients)
         self._forget_fit()  # only now: a refit on bad data keeps the fitted model
         fitted = fit_diffusion(
-            cohort,
-            self._training_config(with_validation=n_validation > 0),
-            embedding_dim=self.embedding_dim,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            schedule=self.schedule,
-            generator=torch_generator(self.random_state),
-            n_validation=n_validation,
-            device=device,
+            cohort, self._training_config(with_validation=n_validation > 0),
+            embedding_dim=self.embedding_dim, hidden_size=self.hidden_size,
+            num_layers=self.num_layers, schedule=self.schedule, n_validation=n_validation,
+            generator=torch_generator(self.random_state), device=device,
         )
         counts = np.bincount(cohort.condition, minlength=max(cohort.n_classes, 1))
         self.preprocessor_ = preprocessor
@@ -270,17 +234,11 @@ class CDMTSynthesizer(BaseEstimator):
 
     def _training_config(self, with_validation: bool) -> TrainingConfig:
         return TrainingConfig(
-            epochs=self.epochs,
-            max_time=self.max_time,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            ema_decay=self.ema_decay,
-            guidance_dropout=self.guidance_dropout,
-            fill_weight=self.fill_weight,
-            numeric_weighting=self.loss_weighting,
+            epochs=self.epochs, max_time=self.max_time, batch_size=self.batch_size,
+            learning_rate=self.learning_rate, ema_decay=self.ema_decay,
+            guidance_dropout=self.guidance_dropout, fill_weight=self.fill_weight,
+            numeric_weighting=self.loss_weighting, tol=self.tol, verbose=self.verbose,
             n_iter_no_change=self.n_iter_no_change if with_validation else None,
-            tol=self.tol,
-            verbose=self.verbose,
         )
 
     def _validation_size(self, n_patients: int) -> int:
@@ -311,15 +269,8 @@ class CDMTSynthesizer(BaseEstimator):
             )
 
     # -- sample ----------------------------------------------------------------------------------
-    def sample(
-        self,
-        n,
-        condition=None,
-        steps=50,
-        sampler="euler",
-        guidance_scale=1.0,
-        random_state=None,
-    ):
+    def sample(self, n, condition=None, steps=50, sampler="euler", guidance_scale=1.0,
+               random_state=None):
         """Generate `n` synthetic patients as a long DataFrame shaped like the training data.
 
         Parameters
@@ -347,23 +298,12 @@ class CDMTSynthesizer(BaseEstimator):
             The input's modelled columns, in the input's order and dtypes, with fresh patient
             ids, times on the fitted grid and NaN where the model says "not measured".
         """
-        chunks = self._start_sampling(
-            "sample", n, condition, steps, sampler, guidance_scale, random_state
-        )
+        chunks = self._start_sampling("sample", n, condition, steps, sampler, guidance_scale,
+                                      random_state)
         return self.preprocessor_.inverse_transform(EncodedCohort.concat(list(chunks)))
 
-    def sample_to_parquet(
-        self,
-        n,
-        path,
-        *,
-        chunk_size=None,
-        condition=None,
-        steps=50,
-        sampler="euler",
-        guidance_scale=1.0,
-        random_state=None,
-    ):
+    def sample_to_parquet(self, n, path, *, chunk_size=None, condition=None, steps=50,
+                          sampler="euler", guidance_scale=1.0, random_state=None):
         """Stream `n` synthetic patients into a parquet file with memory flat in `n`.
 
         Patients are generated `sample_batch_size` at a time and written in row groups of about
@@ -389,14 +329,11 @@ class CDMTSynthesizer(BaseEstimator):
         """
         import pyarrow  # noqa: F401  (fail before any work when it is missing)
 
+        chunks = self._start_sampling("sample_to_parquet", n, condition, steps, sampler,
+                                      guidance_scale, random_state)
         chunk_size = self.sample_batch_size if chunk_size is None else chunk_size
-        check_parameters(
-            {"chunk_size": chunk_size}, {"chunk_size": Interval("int", 1)},
-            "CDMTSynthesizer.sample_to_parquet",
-        )
-        chunks = self._start_sampling(
-            "sample_to_parquet", n, condition, steps, sampler, guidance_scale, random_state
-        )
+        check_parameters({"chunk_size": chunk_size}, {"chunk_size": Interval("int", 1)},
+                         "CDMTSynthesizer.sample_to_parquet")
 
         def to_frame(cohort, id_start):
             return self.preprocessor_.inverse_transform(cohort, id_start=id_start)
@@ -424,43 +361,13 @@ class CDMTSynthesizer(BaseEstimator):
             batch_size=self.sample_batch_size, device=self.device_,
         )
         pre = self.preprocessor_
-        levels = {
-            "categorical_levels": pre.categorical_levels_,
-            "static_categorical_levels": pre.static_categorical_levels_,
-            "n_classes": len(self.classes_),
-        }
+        levels = dict(categorical_levels=pre.categorical_levels_, n_classes=len(self.classes_),
+                      static_categorical_levels=pre.static_categorical_levels_)
         return (EncodedCohort(**arrays, **levels) for arrays in chunks)
 
-    # -- SDV drop-in -----------------------------------------------------------------------------
-    @classmethod
-    def from_sdv_metadata(cls, metadata, context_columns=None, condition_column=None, **params):
-        """Build a synthesizer with SDV's sequential API from SDV metadata.
+    # -- SDV, introspection and persistence -------------------------------------------------------
+    from_sdv_metadata = classmethod(from_sdv_metadata)
 
-        ``fit(data)`` then needs no column arguments, and ``sample_sequences(num_sequences,
-        sequence_length=None)`` generates, as with SDV's ``PARSynthesizer``; tables travel as a
-        DataFrame (sdv 1.x) or a ``{name: DataFrame}`` dict (sdv 2.x), whichever `fit` got.
-
-        Parameters
-        ----------
-        metadata : sdv Metadata or its dict
-            Needs ``sequence_key`` (patient id) and ``sequence_index`` (time); sdtypes give
-            numeric ("numerical") and categorical (the rest) columns.
-        context_columns : list of str, optional
-            Per-sequence columns (cdmtehr's ``static_cols``).
-        condition_column : str, optional
-            A context column to generate and condition on.
-        **params
-            Hyper-parameters of `CDMTSynthesizer`.
-
-        Returns
-        -------
-        cdmtehr.integrations.SDVSequentialSynthesizer
-        """
-        from .integrations.sdv import SDVSequentialSynthesizer
-
-        return SDVSequentialSynthesizer(metadata, cls(**params), context_columns, condition_column)
-
-    # -- introspection and persistence --------------------------------------------------------
     def get_loss_values(self) -> pd.DataFrame:
         """Training loss per epoch, as SDV's ``get_loss_values``.
 
@@ -478,23 +385,15 @@ class CDMTSynthesizer(BaseEstimator):
     def save(self, path):
         """Write the fitted synthesizer to `path` in a safe format (no pickle; see `load`)."""
         self._check_fitted("save")
-        from .persistence import save_synthesizer
-
         save_synthesizer(self, path)
 
     @classmethod
     def load(cls, path, device="cpu"):
         """Read a synthesizer written by `save`; loading never executes code from the file."""
-        from .persistence import load_synthesizer
-
         return load_synthesizer(cls, path, device=device)
 
     def __getstate__(self):
-        from .persistence import pickled_state
-
         return pickled_state(self)
 
     def __setstate__(self, state):
-        from .persistence import restore_pickled_state
-
         restore_pickled_state(self, state)

@@ -210,3 +210,20 @@ def test_training_stops_at_max_time(parts):
         generator=torch.Generator().manual_seed(0),
     )
     assert 0.5 <= history[-1]["seconds"] < 30
+
+
+def test_training_needs_a_budget():
+    with pytest.raises(ValueError, match="epochs or max_time"):
+        TrainingConfig()
+
+
+def test_learning_rate_warms_up_then_decays_to_a_tenth_over_the_budget():
+    from cdmtehr.diffusion.training import _Budget
+
+    budget = _Budget(TrainingConfig(epochs=10, batch_size=10, warmup_steps=4), 100, 1)
+    assert budget.total_steps == 100
+    factors = [budget.learning_rate_factor(step) for step in (0, 3, 50, 100, 200)]
+    assert factors[0] == pytest.approx(0.25, rel=1e-3)  # a quarter of the warm-up
+    assert factors[1] == pytest.approx(1.0, abs=0.01)  # warmed up, barely decayed
+    assert factors[2] == pytest.approx(0.55, rel=1e-3)  # half way: cosine at 1/2
+    assert factors[3] == factors[4] == pytest.approx(0.1)

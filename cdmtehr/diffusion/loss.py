@@ -53,9 +53,8 @@ def diffusion_loss(
         "uniform" is CDTD's plain squared error (the learned schedule then decides where
         training effort goes); "edm" weights numeric errors by lambda(sigma) =
         (sigma^2 + 1) / sigma^2 (Karras et al. 2022, Eq. 8: a unit-variance target for the
-        network at every noise level), which gave a worse KS in our short CPU runs.
-        The schedule is always fitted to the plain squared error, which rises monotonically
-        from 0 to 1 with sigma as its CDF model needs.
+        network at every noise level). The schedule is always fitted to the plain squared
+        error, which rises monotonically from 0 to 1 with sigma as its CDF model needs.
 
     Returns
     -------

@@ -1,10 +1,10 @@
-"""train: AdamW with warm-up and cosine decay, EMA weights, bounded by epochs, seconds and
-early stopping on a validation loss.
+"""train: AdamW with warm-up and cosine decay, EMA weights, and a budget with early stopping.
 
-Each concern has its piece: `TrainingConfig` (the settings), `_optimizer_step` (one step),
-`_Budget` (epochs, seconds and the learning-rate schedule over them), `_EarlyStopping` (the
-validation loss and the best weights) and `_Progress` (the bar or the log lines). `train`
-only strings them together.
+Training stops at the end of its epochs, of its seconds or when the validation loss stops
+improving. Each concern has its piece: `TrainingConfig` (the settings), `_optimizer_step`
+(one step), `_Budget` (epochs, seconds and the learning rate over them), `_EarlyStopping`
+(the validation loss and the best weights) and `_Progress` (the bar or the log lines);
+`train` strings them together.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from torch import nn
 from .loss import diffusion_loss
 
 logger = logging.getLogger(__name__)
+
+# The history's name of each loss term of `diffusion_loss`.
+_HISTORY_TERMS = {"loss": "total", "diffusion": "diffusion", "schedule": "schedule"}
 
 
 @dataclass(frozen=True)
@@ -138,19 +141,16 @@ def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, val
     history, step, epoch, stop = [], 0, 0, False
     denoiser.train()
     while not stop:
-        sums = {"loss": 0.0, "diffusion": 0.0, "schedule": 0.0}
-        batches = 0
+        sums, batches = dict.fromkeys(_HISTORY_TERMS, 0.0), 0
         for batch in _shards(tensors.batches(config.batch_size, generator), rank, world_size):
-            factor = budget.learning_rate_factor(step)
-            for group in optimizer.param_groups:
-                group["lr"] = config.learning_rate * factor
+            learning_rate = config.learning_rate * budget.learning_rate_factor(step)
             terms = _optimizer_step(
-                loss_module, optimizer, batch, noise_generator, clipped=network_parameters
+                loss_module, optimizer, batch, noise_generator, learning_rate, network_parameters
             )
             _update_ema(ema, denoiser, min(config.ema_decay, (1 + step) / (10 + step)))
             step, batches = step + 1, batches + 1
-            for name in sums:
-                sums[name] += terms["total" if name == "loss" else name].item()
+            for name, term in _HISTORY_TERMS.items():
+                sums[name] += terms[term].item()
             if budget.out_of_time():
                 stop = True
                 break
@@ -186,12 +186,14 @@ class _LossModule(nn.Module):
         return diffusion_loss(self.denoiser, self.schedule, batch, generator, **self.loss_options)
 
 
-def _optimizer_step(loss_module, optimizer, batch, noise_generator, clipped) -> dict:
-    """One AdamW step on `batch`, gradients of the `clipped` parameters clipped to norm 1.
+def _optimizer_step(loss_module, optimizer, batch, noise_generator, learning_rate, clipped):
+    """One AdamW step on `batch` at `learning_rate`; returns the loss terms.
 
-    Only the network is clipped: the schedule's gradients (its own loss) must not shrink it.
-    Returns the loss terms.
+    The gradients of the `clipped` parameters (the network's) are clipped to norm 1: the
+    schedule's gradients (its own loss) must not shrink the network's.
     """
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
     terms = loss_module(batch, noise_generator)
     optimizer.zero_grad(set_to_none=True)
     terms["total"].backward()
@@ -202,7 +204,7 @@ def _optimizer_step(loss_module, optimizer, batch, noise_generator, clipped) -> 
 
 @torch.no_grad()
 def _update_ema(ema, denoiser, decay: float) -> None:
-    for ema_param, param in zip(ema.parameters(), denoiser.parameters()):
+    for ema_param, param in zip(ema.parameters(), denoiser.parameters(), strict=True):
         ema_param.lerp_(param, 1 - decay)
 
 

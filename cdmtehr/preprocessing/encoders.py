@@ -221,10 +221,8 @@ class NumericEncoder(BaseEstimator):
             x = self._from_span(qt.inverse_transform(z[:, None])[:, 0])
             knot, close = self._nearest_knot(z)
             x = np.where(close, self.knot_values_[knot], x)
-        # Files written before decimals_ existed rounded integer columns only.
-        decimals = getattr(self, "decimals_", 0 if self.integer_ else None)
-        if decimals is not None:
-            x = np.round(x, decimals)
+        if self.decimals_ is not None:
+            x = np.round(x, self.decimals_)
         # Clipped after rounding: min_ and max_ are observed values, so the result stays both
         # inside the observed range and at the recorded precision.
         x = np.clip(x, self.min_, self.max_)

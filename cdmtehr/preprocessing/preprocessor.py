@@ -251,7 +251,7 @@ class SequencePreprocessor(BaseEstimator):
             "n_quantiles": self.n_quantiles,
             "subsample": self.subsample,
             "random_state": self.random_state,
-            "max_decimals": getattr(self, "max_decimals", 6),
+            "max_decimals": self.max_decimals,
         }
         kinds = roles.with_static_kinds(df)
         static_numeric = list(kinds.static_num_cols)

@@ -235,10 +235,10 @@ class Denoiser(nn.Module):
     def _smoothing(self, values, weights, sigma) -> torch.Tensor:
         """sum_k w_k (A_k x - x): how far the skip connection moves toward the averages.
 
-        The skip connection passes c_skip (x + sum_k w_k (A_k x - x))
-        instead of EDM's c_skip x, where A_k are the averages along time of `pooling_kernels`
-        (the stay, the past, the future) and w_k (B, T, K, Kn) come from the network, per
-        step, damped by sigma^2 / (sigma^2 + scale^2). For a value that stays constant over a
+        The skip connection passes c_skip (x + sum_k w_k (A_k x - x)) instead of EDM's
+        c_skip x, where A_k are the averages along time of `pooling_kernels` (the stay, the
+        past, the future) and w_k (B, T, K, Kn) come from the network, per step, damped by
+        sigma^2 / (sigma^2 + scale^2). For a value that stays constant over a
         stay, the best guess at low noise is the average of its noisy copies, not the copy at
         hand; reaching it through F_theta alone would take outputs of order 1/sigma that
         cancel the noise of each step (EDM's c_skip tends to 1), which a short training does

@@ -184,6 +184,19 @@ def _level_problems(values, col, role, ids, max_levels) -> list:
     return []
 
 
+def close_names(col, names, n=3) -> list:
+    """Names of `names` spelt like `col` (case aside), best first; none when nothing is close.
+
+    The cutoff is stricter than difflib's 0.6, at which 'HeartRate' would suggest 'Lactate':
+    a suggestion must read as a misspelling, not as another variable.
+    """
+    by_lower = {}
+    for name in names:
+        by_lower.setdefault(str(name).lower(), name)
+    close = difflib.get_close_matches(str(col).lower(), list(by_lower), n=n, cutoff=0.75)
+    return [by_lower[c] for c in close]
+
+
 # A static column may also be named in num_cols or cat_cols: "static, of that kind".
 _KIND_OF_STATIC = ({"static_cols", "num_cols"}, {"static_cols", "cat_cols"})
 
@@ -200,7 +213,7 @@ def _role_problems(df, roles) -> list:
     names = [str(c) for c in columns]
     for col, role_list in roles.role_of().items():
         if col not in df.columns:
-            hint = difflib.get_close_matches(str(col), names, n=3)
+            hint = close_names(col, names)
             suggestion = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else "."
             if col in df.index.names:
                 suggestion = "; it is a level of the index: call df.reset_index() first."

@@ -187,7 +187,9 @@ class ColumnRoles:
             condition_col=condition_col,
         )
         left_out = [c for c in free if c not in roles.columns]
-        if left_out:
+        # A named column absent from `df` is an error the validator reports next; columns
+        # "left out" because of a misspelt role would only be noise before it.
+        if left_out and all(c in df.columns for c in taken):
             described = ", ".join(f"'{c}' ({dtypes[c]})" for c in left_out)
             warnings.warn(
                 f"{len(left_out)} column(s) have no role and are left out of the model: "

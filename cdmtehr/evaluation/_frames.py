@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import warnings
 
 import numpy as np
 import pandas as pd
 
+from .._validation import close_names
 from ..exceptions import DataWarning, InvalidDataError, InvalidDataTypeError
 from ..roles import ColumnRoles, is_numeric_kind
 
@@ -30,9 +30,8 @@ def _constant_within_patients(frame, id_col, cols):
 
 def _missing_message(col, role, frame_name, columns):
     message = f"Column '{col}' ({role}) is missing from {frame_name}"
-    by_lower = {str(c).lower(): str(c) for c in columns}
-    close = difflib.get_close_matches(str(col).lower(), list(by_lower), n=1)
-    return message + (f"; did you mean '{by_lower[close[0]]}'?" if close else ".")
+    close = close_names(col, [str(c) for c in columns], n=1)
+    return message + (f"; did you mean '{close[0]}'?" if close else ".")
 
 
 def _infer(real, id_col, time_col, num_cols, cat_cols, static_cols, condition_col):

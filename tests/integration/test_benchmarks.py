@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "benchmarks"
 DOCS = ROOT / "docs" / "benchmarks.md"
 SDV_PYTHON = os.environ.get("CDMTEHR_SDV_PYTHON")

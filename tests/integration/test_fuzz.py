@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from strategies import long_frames
-from test_edge_cases import ROLES, assert_output_contract, cohort
+from helpers.frames import ROLES, assert_output_contract, cohort
+from helpers.strategies import long_frames
 
 import cdmtehr.synthesizer
 from cdmtehr import CDMTSynthesizer

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
-from strategies import long_frames
+from helpers.strategies import long_frames
 
 from cdmtehr.preprocessing import SequencePreprocessor
 

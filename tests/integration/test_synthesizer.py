@@ -7,7 +7,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from model_files import edit_manifest
+from helpers.model_files import edit_manifest
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import (
     check_get_params_invariance,

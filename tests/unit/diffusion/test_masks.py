@@ -6,8 +6,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from test_diffusion import make_cohort, make_denoiser
-from test_edge_cases import ROLES, TINY, assert_output_contract
+from helpers.encoded import make_cohort, make_denoiser
+from helpers.frames import ROLES, TINY, assert_output_contract
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.diffusion.batches import CohortTensors

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from test_diffusion import make_cohort
+from helpers.encoded import make_cohort
 
 from cdmtehr.diffusion.batches import CohortTensors
 from cdmtehr.diffusion.build import build_denoiser, denoiser_config, numeric_step_scales

@@ -1,0 +1,1 @@
+"""Shared test helpers: frames, strategies and model-file tools (importable from tests)."""

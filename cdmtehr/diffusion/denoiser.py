@@ -15,7 +15,7 @@ from torch import nn
 from .embeddings import CategoryEmbedding
 from .layout import StateLayout
 from .masks import REPEATED_LEVEL
-from .network import BiGRUNetwork
+from .network import BiGRUNetwork, pool_along_time
 
 SIGMA_DATA = 1.0  # numeric values are normal scores and embeddings have unit RMS
 
@@ -236,7 +236,7 @@ class Denoiser(nn.Module):
         """sum_k w_k (A_k x - x): how far the skip connection moves toward the averages.
 
         The skip connection passes c_skip (x + sum_k w_k (A_k x - x)) instead of EDM's
-        c_skip x, where A_k are the averages along time of `pooling_kernels` (the stay, the
+        c_skip x, where A_k are the averages along time of `pool_along_time` (the stay, the
         past, the future) and w_k (B, T, K, Kn) come from the network, per step, damped by
         sigma^2 / (sigma^2 + scale^2). For a value that stays constant over a
         stay, the best guess at low noise is the average of its noisy copies, not the copy at
@@ -248,7 +248,7 @@ class Denoiser(nn.Module):
         weights = weights * noise / (noise + self.smoothing_scale**2).clamp_min(1e-12)
         # The network's pooled inputs average x * c_in, not x: c_in differs between steps
         # under the factorized schedule, so those averages cannot be reused here.
-        averages = torch.einsum("kts,bsn->btkn", self.network.kernels.to(values.dtype), values)
+        averages = pool_along_time(values)
         moved = averages - values[:, :, None, :]
         return torch.einsum("btkn,btkn->btn", moved, weights.to(values.dtype))
 

@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
+from ..exceptions import DataWarning
 from .batches import CohortTensors
 from .build import build_denoiser, denoiser_config
 from .denoiser import Denoiser
 from .layout import StateLayout
 from .schedule import make_schedule
 from .training import TrainingConfig, train
+
+
+# A stay this many times the median length, and at least this many steps, is worth a warning.
+LONG_STAY_FACTOR = 10
+LONG_STAY_STEPS = 200
+
+
+def warn_long_stays(lengths) -> None:
+    """Warn when the longest stay dwarfs the typical one: every patient is padded to it.
+
+    Memory and time of training and sampling are linear in the longest stay T (the averages
+    along time are recurrences), but every patient's state has T steps, so one stay of
+    10,000 rows among stays of 48 makes each step cost about 200 times more.
+    """
+    lengths = np.asarray(lengths)
+    if lengths.size == 0:
+        return
+    longest, median = int(lengths.max()), float(np.median(lengths))
+    if longest >= LONG_STAY_STEPS and longest >= LONG_STAY_FACTOR * median:
+        warnings.warn(
+            f"The longest stay has {longest} time steps, {longest / median:.0f} times the "
+            f"median stay ({median:g}); every patient is padded to {longest} steps, so "
+            f"training and sampling take about {longest / median:.0f} times the memory and "
+            "time the typical stay needs. Split or truncate the long stays before fit if "
+            "they are not meant to be generated whole.",
+            DataWarning,
+            stacklevel=4,
+        )
 
 
 class FittedDiffusion(NamedTuple):
@@ -60,6 +91,7 @@ def fit_diffusion(
     -------
     FittedDiffusion
     """
+    warn_long_stays(cohort.lengths)
     layout = StateLayout.from_cohort(cohort, embedding_dim=embedding_dim)
     tensors = CohortTensors.from_cohort(cohort, layout, device=device)
     validation = None

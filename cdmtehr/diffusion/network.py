@@ -14,13 +14,20 @@ from .embeddings import FourierFeatures
 POOLING_HALF_LIFE = 4.0
 
 
+N_KERNELS = 3  # the stay, the past and the future
+# Steps per block of `pool_along_time`: within a block a (block x block) kernel, across blocks
+# a recurrence, so that memory is linear in the length of the stay.
+_POOLING_BLOCK = 64
+
+
 def pooling_kernels(length: int, half_life: float = POOLING_HALF_LIFE) -> torch.Tensor:
     """Averaging kernels along time, shape (3, T, T), each row summing to 1.
 
     Row t of a kernel gives the weights of steps s in an average seen from step t: the first
     kernel is the mean over all T steps (the stay), the second an exponential average of steps
     s <= t (the past) and the third one of steps s >= t (the future), with a half-life of
-    `half_life` steps.
+    `half_life` steps. The dense form of what `pool_along_time` computes in O(T) memory; used
+    for short blocks and as the reference of its tests.
     """
     steps = torch.arange(length, dtype=torch.float64)
     lag = steps[:, None] - steps[None, :]  # t - s
@@ -30,6 +37,63 @@ def pooling_kernels(length: int, half_life: float = POOLING_HALF_LIFE) -> torch.
     future = torch.where(lag <= 0, decay, 0.0)
     kernels = torch.stack([stay, past, future])
     return (kernels / kernels.sum(dim=-1, keepdim=True)).float()
+
+
+def _discounted_sums(x: torch.Tensor, ratio: float) -> torch.Tensor:
+    """sum_{s <= t} ratio^(t - s) x_s along dim 1 of x (B, T, P), in O(B T P) memory.
+
+    Blocks of `_POOLING_BLOCK` steps: a small lower-triangular kernel within each block, and
+    the recurrence S_t = ratio^(i + 1) S_(start - 1) + (sum within the block) across blocks.
+    """
+    batch, length, width = x.shape
+    block = min(_POOLING_BLOCK, max(length, 1))
+    n_blocks = -(-length // block)
+    padded = nn.functional.pad(x, (0, 0, 0, n_blocks * block - length))
+    lag = torch.arange(block, dtype=torch.float64)
+    lag = lag[:, None] - lag[None, :]
+    kernel = torch.where(lag >= 0, ratio ** lag.clamp_min(0), 0.0).to(x.dtype).to(x.device)
+    local = torch.einsum("ts,bnsp->bntp", kernel, padded.view(batch, n_blocks, block, width))
+    carry_weight = (ratio ** torch.arange(1, block + 1, dtype=torch.float64)).to(x)[:, None]
+    out, carry = [], x.new_zeros(batch, 1, width)
+    for n in range(n_blocks):
+        sums = local[:, n] + carry_weight * carry
+        out.append(sums)
+        carry = sums[:, -1:]
+    return torch.cat(out, dim=1)[:, :length]
+
+
+def pool_along_time(x: torch.Tensor, half_life: float = POOLING_HALF_LIFE) -> torch.Tensor:
+    """The averages of `pooling_kernels` applied to x (B, T, P): shape (B, T, 3, P).
+
+    Equal to ``einsum("kts,bsp->btkp", pooling_kernels(T), x)`` up to round-off, without any
+    T x T tensor: the mean is a sum, the exponential averages are recurrences (memory and
+    time linear in T, so one stay of 10,000 steps costs what 200 stays of 50 do).
+    """
+    length = x.shape[1]
+    ratio = 0.5 ** (1.0 / half_life)
+    stay = x.mean(dim=1, keepdim=True).expand(-1, length, -1)
+    past = _discounted_sums(x, ratio)
+    future = _discounted_sums(x.flip(1), ratio).flip(1)
+    # Sum of the weights seen from step t: (1 - r^(t + 1)) / (1 - r) back, (1 - r^(T - t)) ahead.
+    t = torch.arange(length, dtype=torch.float64)
+    past_norm = (1 - ratio ** (t + 1)) / (1 - ratio)
+    future_norm = (1 - ratio ** (length - t)) / (1 - ratio)
+    past = past / past_norm.to(x)[:, None]
+    future = future / future_norm.to(x)[:, None]
+    return torch.stack([stay, past, future], dim=2)
+
+
+def _linear(n_in: int, n_out: int) -> nn.Linear:
+    """`nn.Linear`, also for an empty block (no static columns, no numeric values).
+
+    Such a layer keeps its place in the model file (its bias may still be trained), but its
+    empty weight has nothing to initialise, and torch's warning about that is no news to users.
+    """
+    if n_in and n_out:
+        return nn.Linear(n_in, n_out)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+        return nn.Linear(n_in, n_out)
 
 
 class _FiLM(nn.Module):
@@ -77,7 +141,7 @@ class BiGRUNetwork(nn.Module):
         Dropout between GRU layers.
     pooled_inputs : int
         The first `pooled_inputs` temporal inputs (the scaled state) are also averaged along
-        time by the kernels of `pooling_kernels` and fed to the GRU next to the raw inputs.
+        time by `pool_along_time` and fed to the GRU next to the raw inputs.
     smoothed_features : int
         Numeric features (first among the temporal inputs) whose skip connection the denoiser
         smooths along time: the network also returns, per step, one weight per kernel and
@@ -107,20 +171,17 @@ class BiGRUNetwork(nn.Module):
         hidden = hidden_size
         self.pooled_inputs = pooled_inputs
         self.smoothed_features = smoothed_features
-        self.register_buffer("kernels", pooling_kernels(max_length), persistent=False)
-        n_kernels = self.kernels.shape[0]
+        n_kernels = N_KERNELS
         temporal_in += n_kernels * pooled_inputs + static_in
         # Zero: the untrained denoiser keeps EDM's plain skip connection.
-        with warnings.catch_warnings():  # a state without numeric values has no outputs here
-            warnings.filterwarnings("ignore", "Initializing zero-element tensors")
-            self.skip_weights = nn.Linear(2 * hidden, n_kernels * smoothed_features)
+        self.skip_weights = _linear(2 * hidden, n_kernels * smoothed_features)
         nn.init.zeros_(self.skip_weights.weight)
         nn.init.zeros_(self.skip_weights.bias)
         self.noise_embedding = nn.Sequential(
             FourierFeatures(64), nn.Linear(64, hidden), nn.SiLU(), nn.Linear(hidden, hidden)
         )
         self.condition_embedding = nn.Embedding(n_classes + 1, hidden)
-        self.static_projection = nn.Linear(static_in, hidden)
+        self.static_projection = _linear(static_in, hidden)
         self.input_projection = nn.Linear(temporal_in, hidden)
         self.position_embedding = nn.Parameter(torch.zeros(max_length, hidden))
         self.input_film = _FiLM(hidden, hidden)
@@ -134,10 +195,10 @@ class BiGRUNetwork(nn.Module):
         )
         self.output_norm = nn.LayerNorm(2 * hidden)
         self.output_film = _FiLM(hidden, 2 * hidden)
-        self.temporal_head = nn.Linear(2 * hidden, temporal_out)
+        self.temporal_head = _linear(2 * hidden, temporal_out)
         # Static outputs read the sequence pooled (mean and max over steps) and the conditioning.
         self.static_head = nn.Sequential(
-            nn.Linear(5 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, static_out)
+            nn.Linear(5 * hidden, hidden), nn.SiLU(), _linear(hidden, static_out)
         )
         # Zero heads: the untrained denoiser returns c_skip x and the logit biases (EDM, CDTD).
         for head in (self.temporal_head, self.static_head[-1]):
@@ -165,9 +226,8 @@ class BiGRUNetwork(nn.Module):
         """
         conditioning = self.noise_embedding(noise_level) + self.condition_embedding(condition)
         conditioning = conditioning + self.static_projection(static)
-        # (K, T, T) x (B, T, P) -> (B, T, K, P): every average seen from every step.
-        state = temporal[..., : self.pooled_inputs]
-        pooled = torch.einsum("kts,bsp->btkp", self.kernels, state)
+        # (B, T, P) -> (B, T, K, P): every average seen from every step.
+        pooled = pool_along_time(temporal[..., : self.pooled_inputs])
         steps = static[:, None, :].expand(-1, temporal.shape[1], -1)
         temporal = torch.cat([temporal, pooled.flatten(2), steps], dim=-1)
         hidden = self.input_projection(temporal) + self.position_embedding
@@ -177,6 +237,6 @@ class BiGRUNetwork(nn.Module):
         summary = torch.cat([hidden.mean(dim=1), hidden.amax(dim=1), conditioning], dim=-1)
         # Per step, from the sequence: a value may hold still for a day, then jump.
         skip_weights = self.skip_weights(hidden).unflatten(
-            -1, (self.kernels.shape[0], self.smoothed_features)
+            -1, (N_KERNELS, self.smoothed_features)
         )
         return self.temporal_head(hidden), self.static_head(summary), skip_weights

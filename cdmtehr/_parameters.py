@@ -179,9 +179,14 @@ SYNTHESIZER_PARAMETERS = {
     "verbose": Boolean(),
 }
 
+# Most sampler steps accepted. Sampling memory does not grow with the steps (their noise
+# levels are computed one step at a time) but time does: 100,000 steps take hours for a few
+# patients on a CPU, and past a few hundred the samples no longer change.
+MAX_STEPS = 100_000
+
 SAMPLE_ARGUMENTS = {
     "n": Interval("int", 1),
-    "steps": Interval("int", 1),
+    "steps": Interval("int", 1, MAX_STEPS),
     "sampler": Options(*SAMPLERS),
     "guidance_scale": Interval("real", 0),
     "random_state": RandomState(),

@@ -282,7 +282,8 @@ class CDMTSynthesizer(BaseEstimator):
             patients that class; ``{class: count}`` must sum to `n`; an array-like gives one
             class per patient.
         steps : int, default=50
-            Sampler steps (any count works: the model was trained in continuous time).
+            Sampler steps (any count works: the model was trained in continuous time), at
+            most 100,000. Memory does not grow with `steps`; time grows linearly.
         sampler : {"euler", "heun", "sde"}, default="euler"
             Euler or Heun for the probability-flow ODE, or ancestral SDE steps. Heun costs
             2 * steps - 1 network evaluations.

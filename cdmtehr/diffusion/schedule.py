@@ -48,17 +48,54 @@ class _Schedule(nn.Module):
 
         Uniform in u from 1 to 0 (Mueller et al. 2025, Sec. 3.4: with a learned warp, uniform
         steps in u are spent where the loss changes fastest); the last row is exactly 0.
+        The whole grid at once: samplers take `sigma_steps`, whose rows are computed one
+        at a time, so that their memory does not grow with `steps`.
         """
-        u = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64, device=self.sigma_max.device)
-        with torch.no_grad():
-            grid = self.sigma(u[:-1].clamp_min(_EPS)).double()
-        grid[0] = self.sigma_max.double()
-        zeros = torch.zeros_like(grid[:1])
-        return torch.cat([grid, zeros], dim=0)
+        return torch.stack(list(self.sigma_steps(steps)))
+
+    def sigma_steps(self, steps: int, transform=None) -> SigmaSteps:
+        """The rows of `sigma_grid`, each computed when a sampler asks for it."""
+        return SigmaSteps(self, steps, transform)
 
     def loss(self, sigma, feature_loss, weight) -> torch.Tensor:
         """Schedule-fitting loss; a fixed schedule has none."""
         return sigma.new_zeros(())
+
+
+class SigmaSteps:
+    """The noise levels of a `steps`-step sampler, one row (n_features,) at a time.
+
+    Behaves as the (steps + 1, n_features) float64 grid of `_Schedule.sigma_grid` for
+    ``len``, indexing and iteration, but holds no grid: row i is computed when it is read, so
+    a sampler's memory does not depend on `steps`. `transform` (e.g. the denoiser's
+    ``expand_sigma``) is applied to each row.
+    """
+
+    def __init__(self, schedule: _Schedule, steps: int, transform=None):
+        self.schedule, self.steps, self.transform = schedule, int(steps), transform
+
+    def __len__(self) -> int:
+        return self.steps + 1
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        sigma_max = self.schedule.sigma_max
+        if index == 0:
+            row = sigma_max.double()
+        elif index == self.steps:
+            row = torch.zeros_like(sigma_max, dtype=torch.float64)
+        else:
+            u = (self.steps - index) / self.steps  # uniform in u, from 1 down to 0
+            u = torch.tensor([max(u, _EPS)], dtype=torch.float64, device=sigma_max.device)
+            with torch.no_grad():
+                row = self.schedule.sigma(u)[0].double()
+        return row if self.transform is None else self.transform(row)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
 
 
 class EDMSchedule(_Schedule):

@@ -53,7 +53,11 @@ def generate(
     """
     null = denoiser.n_classes
     conditional = denoiser.n_classes > 0
-    sigmas = denoiser.expand_sigma(schedule.sigma_grid(steps).to(device).float())
+    # One row of noise levels per step, computed when the sampler reaches it: memory does not
+    # grow with `steps` (a (steps + 1) x M grid of 10**5 steps would take gigabytes).
+    sigmas = schedule.sigma_steps(
+        steps, transform=lambda row: denoiser.expand_sigma(row.to(device).float())
+    )
     sample = SAMPLERS[sampler]
     extra = {"generator": generator} if sampler == "sde" else {}
     guided = classifier_free_guidance(denoiser, guidance_scale, null) if conditional else denoiser
@@ -63,6 +67,6 @@ def generate(
         if not conditional:
             condition = torch.full_like(condition, null)
         noise = torch.randn((len(chunk), denoiser.layout.size), generator=generator)
-        x = noise.to(device, torch.float64) * sigmas[0].double()
+        x = noise.to(device, torch.float64) * sigmas[0].double()  # sigma_max
         x = sample(guided, x, sigmas, condition=condition.to(device), **extra)
         yield {**denoiser.decode(x), "condition": chunk}

@@ -2,7 +2,9 @@
 
 A sampler integrates from pure noise at ``sigmas[0]`` down to ``sigmas[-1] == 0``. ``sigmas``
 has shape (steps + 1, M): one descending noise level per step and per number of the state
-(the schedule is per feature and per time step), so every update is element-wise. ``denoiser``
+(the schedule is per feature and per time step), so every update is element-wise. It is a
+tensor or any sequence of rows (`SigmaSteps` computes each row when it is read): samplers read
+the rows in order and keep two at a time, so their memory does not grow with the steps. ``denoiser``
 is any callable ``denoiser(x, sigma, condition) -> denoised`` (guidance is a wrapper, see
 guidance.py). The state is carried in float64, as in EDM and CDTD, and cast for the network.
 """
@@ -15,6 +17,16 @@ import torch
 def _to_derivative(x, sigma, denoised):
     """The probability-flow ODE derivative dx/dsigma = (x - D(x; sigma)) / sigma (EDM Eq. 4)."""
     return (x - denoised) / sigma
+
+
+def _steps(sigmas):
+    """(i, sigma_i, sigma_(i+1)) for every step, in float64, reading each row once."""
+    rows = iter(sigmas)
+    sigma = next(rows).double()
+    for i, sigma_next in enumerate(rows):
+        sigma_next = sigma_next.double()
+        yield i, sigma, sigma_next
+        sigma = sigma_next
 
 
 def _denoise(denoiser, x, sigma, condition, dtype):
@@ -31,8 +43,8 @@ def sample_euler(denoiser, x, sigmas, *, condition=None, callback=None, dtype=to
         ``denoiser(x, sigma, condition) -> denoised`` on states of shape (B, M).
     x : Tensor of shape (B, M)
         Initial noise, already scaled by ``sigmas[0]``.
-    sigmas : Tensor of shape (steps + 1, M)
-        Descending noise levels, last row 0.
+    sigmas : Tensor of shape (steps + 1, M) or SigmaSteps
+        Descending noise levels, last row 0 (any sequence of rows with a length).
     condition : LongTensor of shape (B,), optional
         Passed through to the denoiser.
     callback : callable, optional
@@ -46,12 +58,11 @@ def sample_euler(denoiser, x, sigmas, *, condition=None, callback=None, dtype=to
         The sample, in float64.
     """
     x = x.double()
-    sigmas = sigmas.double()
-    for i in range(len(sigmas) - 1):
-        denoised = _denoise(denoiser, x, sigmas[i], condition, dtype)
-        x = x + (sigmas[i + 1] - sigmas[i]) * _to_derivative(x, sigmas[i], denoised)
+    for i, sigma, sigma_next in _steps(sigmas):
+        denoised = _denoise(denoiser, x, sigma, condition, dtype)
+        x = x + (sigma_next - sigma) * _to_derivative(x, sigma, denoised)
         if callback is not None:
-            callback({"i": i, "x": x, "sigma": sigmas[i], "denoised": denoised})
+            callback({"i": i, "x": x, "sigma": sigma, "denoised": denoised})
     return x
 
 
@@ -63,13 +74,12 @@ def sample_heun(denoiser, x, sigmas, *, condition=None, callback=None, dtype=tor
     Arguments and result as `sample_euler`.
     """
     x = x.double()
-    sigmas = sigmas.double()
-    for i in range(len(sigmas) - 1):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+    last = len(sigmas) - 2
+    for i, sigma, sigma_next in _steps(sigmas):
         denoised = _denoise(denoiser, x, sigma, condition, dtype)
         derivative = _to_derivative(x, sigma, denoised)
         x_next = x + (sigma_next - sigma) * derivative
-        if i < len(sigmas) - 2:
+        if i < last:
             # Second-order correction with the derivative at the end of the step.
             denoised_next = _denoise(denoiser, x_next, sigma_next, condition, dtype)
             derivative_next = _to_derivative(x_next, sigma_next, denoised_next)
@@ -108,16 +118,15 @@ def sample_sde(
     Other arguments and the result are as in `sample_euler`.
     """
     x = x.double()
-    sigmas = sigmas.double()
-    for i in range(len(sigmas) - 1):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+    last = len(sigmas) - 2
+    for i, sigma, sigma_next in _steps(sigmas):
         denoised = _denoise(denoiser, x, sigma, condition, dtype)
         sigma_up = (
             eta * (sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2).clamp_min(0).sqrt()
         ).clamp(max=sigma_next)
         sigma_down = (sigma_next**2 - sigma_up**2).clamp_min(0).sqrt()
         x = x + (sigma_down - sigma) * _to_derivative(x, sigma, denoised)
-        if i < len(sigmas) - 2:
+        if i < last:
             noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
             x = x + noise * sigma_up
         if callback is not None:

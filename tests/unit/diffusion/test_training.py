@@ -1,4 +1,5 @@
-"""Early stopping: validation loss, patience, best weights restored, errors before training."""
+"""Training: the loss goes down, budgets and the learning rate; early stopping with its
+validation loss, patience, best weights restored and errors before training."""
 
 import logging
 
@@ -6,13 +7,61 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers.encoded import make_denoiser
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.datasets import load_physionet2012
-from cdmtehr.diffusion.training import TrainingConfig, _EarlyStopping
+from cdmtehr.diffusion.schedule import FactorizedSchedule
+from cdmtehr.diffusion.training import TrainingConfig, _EarlyStopping, train
 from cdmtehr.exceptions import InvalidParameterError
 
 FAST = dict(epochs=30, max_time=None, hidden_size=16, batch_size=32, random_state=0)
+
+
+def _train(layout, tensors, seed, epochs=30):
+    denoiser = make_denoiser(layout, tensors, seed)
+    schedule = FactorizedSchedule(layout)
+    generator = torch.Generator().manual_seed(seed)
+    config = TrainingConfig(epochs=epochs, batch_size=16)
+    return train(denoiser, schedule, tensors, config, generator=generator)
+
+
+def test_training_lowers_the_loss_and_is_deterministic(parts):
+    _, layout, tensors, _ = parts
+    ema, history = _train(layout, tensors, seed=0)
+    assert history[-1]["diffusion"] < history[0]["diffusion"]
+    ema_again, _ = _train(layout, tensors, seed=0)
+    for a, b in zip(ema.state_dict().values(), ema_again.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_training_stops_at_max_time(parts):
+    _, layout, tensors, denoiser = parts
+    _, history = train(
+        denoiser,
+        FactorizedSchedule(layout),
+        tensors,
+        TrainingConfig(max_time=0.5, batch_size=8),
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert 0.5 <= history[-1]["seconds"] < 30
+
+
+def test_training_needs_a_budget():
+    with pytest.raises(ValueError, match="epochs or max_time"):
+        TrainingConfig()
+
+
+def test_learning_rate_warms_up_then_decays_to_a_tenth_over_the_budget():
+    from cdmtehr.diffusion.training import _Budget
+
+    budget = _Budget(TrainingConfig(epochs=10, batch_size=10, warmup_steps=4), 100, 1)
+    assert budget.total_steps == 100
+    factors = [budget.learning_rate_factor(step) for step in (0, 3, 50, 100, 200)]
+    assert factors[0] == pytest.approx(0.25, rel=1e-3)  # a quarter of the warm-up
+    assert factors[1] == pytest.approx(1.0, abs=0.01)  # warmed up, barely decayed
+    assert factors[2] == pytest.approx(0.55, rel=1e-3)  # half way: cosine at 1/2
+    assert factors[3] == factors[4] == pytest.approx(0.1)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,36 @@
+"""The diffusion loss: padding and filled cells left out, every term finite and named."""
+
+import torch
+
+from cdmtehr.diffusion.batches import CohortTensors
+from cdmtehr.diffusion.loss import diffusion_loss
+from cdmtehr.diffusion.schedule import FactorizedSchedule
+
+
+def test_loss_ignores_padding_and_filled_cells_with_zero_fill_weight(parts):
+    cohort, layout, tensors, denoiser = parts
+    schedule = FactorizedSchedule(layout)
+
+    def loss(batch, **kwargs):
+        return diffusion_loss(
+            denoiser, schedule, batch, torch.Generator().manual_seed(5), **kwargs
+        )["diffusion"]
+
+    changed = CohortTensors(**vars(tensors))
+    values = tensors.values.clone()
+    values[~tensors.valid] = 123.0  # padding
+    changed.values = values
+    torch.testing.assert_close(loss(tensors), loss(changed))
+    values = values.clone()
+    values[~tensors.observed] = -55.0  # unobserved (filled) cells
+    changed.values = values
+    torch.testing.assert_close(loss(tensors, fill_weight=0.0), loss(changed, fill_weight=0.0))
+    assert not torch.isclose(loss(tensors), loss(changed))
+
+
+def test_loss_terms_are_finite_and_named(parts):
+    _, layout, tensors, denoiser = parts
+    terms = diffusion_loss(denoiser, FactorizedSchedule(layout), tensors, torch.Generator())
+    assert set(terms) == {"diffusion", "schedule", "total", "per_feature"}
+    assert terms["per_feature"].shape == (layout.temporal.n_features + layout.static.n_features,)
+    assert all(torch.isfinite(v).all() for v in terms.values())

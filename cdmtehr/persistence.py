@@ -19,6 +19,7 @@ files only: `pickled_state` and `restore_pickled_state` are the synthesizer's
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import datetime
@@ -26,6 +27,7 @@ import importlib
 import io
 import json
 import os
+import tempfile
 import uuid
 import warnings
 import zipfile
@@ -41,7 +43,7 @@ from ._version import __version__
 from .exceptions import CDMTWarning, InvalidDataTypeError, ModelFileError
 
 FORMAT_NAME = "cdmtehr-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MEMBERS = ("manifest.json", "arrays.npz", "weights.pt")
 # Every class a model file may hold, by full name. A prefix rule ("cdmtehr.") would let a file
 # import any cdmtehr module, and importing cdmtehr.__main__ runs the command line.
@@ -210,6 +212,92 @@ def _check_weights(weights, path) -> None:
         )
 
 
+def _check_declared_sizes(layout: dict, config, model_weights: dict, path) -> None:
+    """The stay length, width and classes of the manifest against the weights present."""
+    position = model_weights.get("network.position_embedding")
+    condition = model_weights.get("network.condition_embedding.weight")
+    if position is None or condition is None or position.dim() != 2 or condition.dim() != 2:
+        raise ModelFileError(f"{str(path)!r} is damaged: its weights lack the network.")
+    declared = {
+        "max_length": (layout.get("max_length"), position.shape[0]),
+        "hidden_size": (config.hidden_size, position.shape[1]),
+        "n_classes": (config.n_classes, condition.shape[0] - 1),
+    }
+    wrong = [f"{name}={claim!r} (the weights say {actual})"
+             for name, (claim, actual) in declared.items() if claim != actual]
+    if wrong:
+        raise ModelFileError(
+            f"{str(path)!r} is damaged or doctored: its manifest declares {', '.join(wrong)}."
+        )
+
+
+def _check_shapes(expected: dict, weights: dict, path) -> None:
+    for part, tensors in expected.items():
+        given = weights[part]
+        if set(given) != set(tensors):
+            raise ModelFileError(
+                f"{str(path)!r} is damaged or doctored: its {part} weights do not match the "
+                f"model its manifest describes ({sorted(set(given) ^ set(tensors))[:3]})."
+            )
+        wrong = [name for name, t in tensors.items() if tuple(given[name].shape) != tuple(t.shape)]
+        if wrong:
+            raise ModelFileError(
+                f"{str(path)!r} is damaged or doctored: the shapes of its {part} weights "
+                f"{wrong[:3]} do not match the model its manifest describes."
+            )
+
+
+def _check_fitted(fitted: dict, n_classes: int, path) -> None:
+    """Values that `sample` relies on: a distribution over the classes, sane encoders."""
+    prior = np.asarray(fitted["class_prior_"])
+    classes = np.asarray(fitted["classes_"])
+    ok = prior.ndim == 1 and prior.dtype.kind == "f" and len(prior) == n_classes == len(classes)
+    ok = ok and bool(np.all(np.isfinite(prior)) and np.all(prior >= 0))
+    ok = ok and (n_classes == 0 or abs(float(prior.sum()) - 1.0) < 1e-6)
+    if not ok:
+        raise ModelFileError(
+            f"{str(path)!r} is damaged or doctored: its class_prior_ is not a distribution "
+            f"over its {n_classes} classes."
+        )
+    from .preprocessing.encoders import NumericEncoder
+
+    pre = fitted["preprocessor_"]
+    encoders = [*getattr(pre, "numeric_encoders_", []), *getattr(pre, "static_numeric_encoders_", [])]
+    for encoder in encoders:
+        if not isinstance(encoder, NumericEncoder) or not _sane_numeric_encoder(encoder):
+            name = getattr(encoder, "name_", "?")
+            raise ModelFileError(
+                f"{str(path)!r} is damaged or doctored: the encoder of column {name!r} has an "
+                "invalid range or quantiles."
+            )
+
+
+def _sane_numeric_encoder(encoder) -> bool:
+    try:
+        low, high = float(encoder.min_), float(encoder.max_)
+        if encoder.n_observed_ == 0:
+            return np.isnan(low) and np.isnan(high) and encoder.quantile_transformer_ is None
+        if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+            return False
+        qt = encoder.quantile_transformer_
+        if qt is None:
+            return True
+        quantiles = np.asarray(qt.quantiles_, dtype="float64")
+        knots = np.asarray(encoder.knot_values_, dtype="float64")
+        scores = np.asarray(encoder.knot_scores_, dtype="float64")
+        return bool(
+            quantiles.ndim == 2 and quantiles.shape[1] == 1 and len(quantiles) >= 2
+            and len(quantiles) == len(qt.references_)
+            and np.all(np.isfinite(quantiles)) and np.all(np.diff(quantiles[:, 0]) >= 0)
+            and knots.shape == scores.shape and knots.ndim == 1 and len(knots) >= 1
+            and np.all(np.isfinite(knots)) and np.all(np.diff(knots) > 0)
+            and np.all(np.isfinite(scores)) and np.all(np.diff(scores) >= 0)
+            and low <= knots[0] and knots[-1] <= high
+        )
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
 def _hashable(key):
     return tuple(key) if isinstance(key, list) else key
 
@@ -260,10 +348,48 @@ def save_synthesizer(synthesizer, path) -> None:
         },
         weights,
     )
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("manifest.json", json.dumps(manifest))
-        archive.writestr("arrays.npz", arrays.getvalue())
-        archive.writestr("weights.pt", weights.getvalue())
+    members = {
+        "manifest.json": json.dumps(manifest).encode(),
+        "arrays.npz": arrays.getvalue(),
+        "weights.pt": weights.getvalue(),
+    }
+    if not isinstance(path, (str, os.PathLike)):  # an open file: the caller owns its fate
+        _write_members(path, members)
+        return
+    write_atomically(path, lambda file: _write_members(file, members))
+
+
+def _write_members(file, members: dict) -> None:
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def write_atomically(path, write) -> None:
+    """Call ``write(file)`` on a temporary file next to `path`, then put it in `path`'s place.
+
+    The bytes are flushed to the disk (fsync) before the rename, and the rename replaces the
+    old file in one step: a full disk, a file-size limit or a crash while writing leaves the
+    previous file at `path` whole (and no temporary file behind), never a truncated one.
+    """
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
 
 # What zipfile and json raise on damaged bytes (RuntimeError: an encrypted member;
@@ -277,6 +403,38 @@ _DAMAGE = (
     NotImplementedError,
     RuntimeError,
 )
+
+
+# A member may inflate to at most this many times its compressed size, plus a little. Honest
+# files inflate 2x (weights), 4x (arrays) and 10x (the manifest); a crafted one of a few MB
+# could otherwise inflate to gigabytes before anything is checked.
+_MAX_INFLATION = 50
+_INFLATION_SLACK = 1 << 20
+
+
+def _check_member_sizes(archive, path) -> None:
+    """Refuse members whose declared size is out of proportion to their compressed bytes.
+
+    zipfile stops inflating a member at its declared size (and then fails its CRC), so the
+    declared size bounds the memory that reading the member takes.
+    """
+    for info in archive.infolist():
+        if info.file_size > _MAX_INFLATION * info.compress_size + _INFLATION_SLACK:
+            raise ModelFileError(
+                f"{str(path)!r} is not a file written by CDMTSynthesizer.save: its member "
+                f"{info.filename!r} would inflate {info.compress_size} bytes to "
+                f"{info.file_size}, which no model file does."
+            )
+
+
+def _check_npz(data: bytes, path) -> None:
+    """The arrays' archive must store its members as numpy writes them: not compressed."""
+    with zipfile.ZipFile(io.BytesIO(data)) as inner:
+        if any(info.compress_type != zipfile.ZIP_STORED for info in inner.infolist()):
+            raise ModelFileError(
+                f"{str(path)!r} is not a file written by CDMTSynthesizer.save: its arrays "
+                "are compressed twice."
+            )
 
 
 def _read_archive(path) -> tuple:
@@ -300,6 +458,7 @@ def _read_archive(path) -> tuple:
                     f"{str(path)!r} is not a file written by CDMTSynthesizer.save: it has "
                     f"unexpected or repeated members {extra}; only {list(MEMBERS)} are allowed."
                 )
+            _check_member_sizes(archive, path)
             manifest = json.loads(archive.read("manifest.json"))
             arrays_bytes = archive.read("arrays.npz")
             weights_bytes = archive.read("weights.pt")
@@ -336,11 +495,14 @@ def load_synthesizer(cls, path, device="cpu"):
     )
     manifest = document["manifest"]
     try:
+        _check_npz(document["arrays"], path)
         with np.load(io.BytesIO(document["arrays"]), allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
         weights = torch.load(
             io.BytesIO(document["weights"]), map_location="cpu", weights_only=True
         )
+    except ModelFileError:
+        raise
     except Exception as error:  # any failure here means a damaged or foreign file
         raise ModelFileError(
             f"{str(path)!r} has unreadable arrays or weights ({error})."
@@ -357,8 +519,18 @@ def load_synthesizer(cls, path, device="cpu"):
     try:
         params = manifest["params"]
         synthesizer = cls(**params)
+        config = DenoiserConfig(**decoder(manifest["denoiser"]))
+        _check_declared_sizes(manifest["layout"], config, weights["model"], path)
         layout = StateLayout.from_dict(manifest["layout"])
-        model = build_denoiser(layout, DenoiserConfig(**decoder(manifest["denoiser"])))
+        # Built without memory first: every size the manifest declares must match the weights
+        # present before anything that large is allocated.
+        with torch.device("meta"):
+            shapes = {
+                "model": build_denoiser(layout, config).state_dict(),
+                "schedule": make_schedule(params["schedule"], layout).state_dict(),
+            }
+        _check_shapes(shapes, weights, path)
+        model = build_denoiser(layout, config)
         model.load_state_dict(weights["model"])
         schedule = make_schedule(params["schedule"], layout)
         schedule.load_state_dict(weights["schedule"])
@@ -369,6 +541,7 @@ def load_synthesizer(cls, path, device="cpu"):
             raise ModelFileError(f"{str(path)!r} is damaged: it lacks the fitted {missing}.")
         if not isinstance(fitted["preprocessor_"], SequencePreprocessor):
             raise ModelFileError(f"{str(path)!r} is damaged: it holds no fitted preprocessor.")
+        _check_fitted(fitted, config.n_classes, path)
     except ModelFileError:
         raise
     except Exception as error:
@@ -386,8 +559,31 @@ def load_synthesizer(cls, path, device="cpu"):
 
 # -- format versions -----------------------------------------------------------------------------
 # _MIGRATIONS[v] turns the document of a version-v file into that of a version v + 1 file. A
-# change of the format bumps FORMAT_VERSION and adds its step here (none yet: 1 is the first).
-_MIGRATIONS: dict = {}
+# change of the format bumps FORMAT_VERSION and adds its step here.
+def _numeric_encoders_scale_robustly(document: dict) -> dict:
+    """1 -> 2: numeric encoders gained robust_center_ and robust_scale_ (None: plain scaling)."""
+    name = "cdmtehr.preprocessing.encoders.NumericEncoder"
+
+    def visit(node):
+        if isinstance(node, dict):
+            if node.get("__object__") == name and isinstance(node.get("state"), dict):
+                items = node["state"].get("__items__")
+                if isinstance(items, list):
+                    present = {item[0] for item in items if isinstance(item, list) and item}
+                    for key in ("robust_center_", "robust_scale_"):
+                        if key not in present:
+                            items.append([key, None])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(document["manifest"].get("fitted"))
+    return document
+
+
+_MIGRATIONS: dict = {1: _numeric_encoders_scale_robustly}
 
 
 def migrate(document: dict, source: str = "The model file") -> dict:

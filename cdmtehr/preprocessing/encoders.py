@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.preprocessing import QuantileTransformer
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
+
+from ..exceptions import DataWarning
 
 # Normal scores travel as float32 (EncodedCohort). A score within this relative distance of a
 # quantile knot's score is read as that knot, so that float32 round-off (~6e-8 |z|) does not
@@ -18,6 +22,12 @@ _SCORE_TOLERANCE = 1e-6
 # every value within an absolute 1e-7 of the observed min or max to that bound, which would
 # merge all values of a column measured on a tiny scale (1e-12) or next to its extremes.
 _SPAN = 1e20
+
+# A column whose range is more than this many "bulk scales" (the interquartile range, or the
+# smallest gap between distinct values when that is 0) is mapped through asinh of the distance
+# to its median before the affine map: one 3.4e38 sentinel would otherwise squeeze every other
+# value into the same 1e-7 of the span, and all of them would get the same score.
+_EXTREME_RATIO = 1e6
 
 
 def _as_series(values) -> pd.Series:
@@ -99,6 +109,13 @@ class NumericEncoder(BaseEstimator):
         integers), which the inverse rounds to; None when no count up to `max_decimals` fits.
     quantile_transformer_ : QuantileTransformer or None
         The fitted transform; None for constant or never-observed columns.
+    robust_center_, robust_scale_ : float or None
+        The median and the bulk scale (interquartile range, or the smallest gap between
+        distinct values when it is 0) of a column with extreme values, whose range exceeds a
+        million bulk scales: such a column is mapped through asinh((x - center) / scale)
+        before the quantile transform, so that one huge value (a 3.4e38 sentinel) does not
+        merge all the others into one score, and a `DataWarning` names the values. None for
+        every other column (the plain affine map).
     knot_values_, knot_scores_ : ndarray
         The distinct observed values when there are at most `n_quantiles` of them, else the
         distinct quantiles, with their normal scores: a score within float32 round-off of
@@ -145,10 +162,12 @@ class NumericEncoder(BaseEstimator):
         self.min_, self.max_ = float(observed.min()), float(observed.max())
         self.integer_ = bool(np.all(observed == np.round(observed)))
         self.decimals_ = 0 if self.integer_ else _recorded_decimals(observed, self.max_decimals)
+        self.robust_center_ = self.robust_scale_ = None
         if self.min_ == self.max_:
             self.quantile_transformer_ = None
             return self
         distinct = np.unique(observed)
+        self._fit_robust_scale(observed, distinct)
         if observed.size > self.subsample:
             rng = check_random_state(self.random_state)
             picked = rng.choice(observed.size, size=self.subsample - 2, replace=False)
@@ -228,6 +247,53 @@ class NumericEncoder(BaseEstimator):
         x = np.clip(x, self.min_, self.max_)
         return _restore_numeric(x, self.dtype_, self.name_)
 
+    def _fit_robust_scale(self, observed, distinct) -> None:
+        """Use the asinh map when extreme values would squeeze the rest; warn, naming them."""
+        q25, median, q75 = np.percentile(observed, [25, 50, 75])
+        scale = q75 - q25 if np.isfinite(q75 - q25) and q75 > q25 else np.diff(distinct).min()
+        if not np.isfinite(scale) or scale <= 0:
+            return
+        with np.errstate(over="ignore"):
+            ratio = (self.max_ / 2 - self.min_ / 2) / scale * 2
+        if ratio <= _EXTREME_RATIO:
+            return
+        self.robust_center_, self.robust_scale_ = float(median), float(scale)
+        with np.errstate(over="ignore"):
+            distance = np.abs(distinct / 2 - median / 2) / scale * 2
+        extreme = distinct[distance > _EXTREME_RATIO]
+        examples = ", ".join(f"{v:.6g}" for v in extreme[np.argsort(-distance[distance >
+                                                                             _EXTREME_RATIO])][:3])
+        warnings.warn(
+            f"Column '{self.name_}' has {extreme.size} value(s) more than a million times its "
+            f"interquartile range ({scale:.6g}) from its median ({median:.6g}), e.g. "
+            f"{examples}. Such values are often sentinels for 'unknown' (3.4e38 is the largest "
+            "float32); they are kept and the column is scaled robustly, so the other values "
+            "keep their differences, but replace them with NaN if they are not measurements.",
+            DataWarning,
+            stacklevel=4,
+        )
+
+    def _compress(self, x):
+        """asinh((x - center) / scale), without overflow for any finite x."""
+        center, scale = self.robust_center_, self.robust_scale_
+        half = np.asarray(x, dtype="float64") / 2 - center / 2  # finite for finite x
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            z = half / scale * 2
+            far = np.sign(half) * (np.log(np.abs(half)) + np.log(4.0) - np.log(scale))
+            return np.where(np.isfinite(z), np.arcsinh(z), far)
+
+    def _expand(self, y):
+        """Inverse of `_compress` (values beyond the largest float become +-inf)."""
+        center, scale = self.robust_center_, self.robust_scale_
+        y = np.asarray(y, dtype="float64")
+        with np.errstate(over="ignore", invalid="ignore"):
+            half = np.where(
+                np.abs(y) < 700,
+                np.sinh(np.clip(y, -700, 700)) * scale / 2,
+                np.sign(y) * np.exp(np.abs(y) + np.log(scale) - np.log(4.0)),
+            )
+            return (center / 2 + half) * 2
+
     # A range wider than the largest float (-1e308 .. 1e308) is mapped in halves so that it
     # does not overflow. Only then: halving a subnormal range (0 .. 5e-324) would lose it.
     # Where both forms work they agree exactly (halving commutes with rounding).
@@ -236,11 +302,17 @@ class NumericEncoder(BaseEstimator):
             return not np.isfinite(self.max_ - self.min_)
 
     def _to_span(self, x):
+        if self.robust_scale_ is not None:
+            low, high = self._compress([self.min_, self.max_])
+            return (self._compress(x) - low) / (high - low) * _SPAN
         if self._halved():
             return (x / 2 - self.min_ / 2) / (self.max_ / 2 - self.min_ / 2) * _SPAN
         return (x - self.min_) / (self.max_ - self.min_) * _SPAN
 
     def _from_span(self, x):
+        if self.robust_scale_ is not None:
+            low, high = self._compress([self.min_, self.max_])
+            return self._expand(low + np.asarray(x) / _SPAN * (high - low))
         if self._halved():
             return (self.min_ / 2 + x / _SPAN * (self.max_ / 2 - self.min_ / 2)) * 2
         return self.min_ + x / _SPAN * (self.max_ - self.min_)
@@ -264,8 +336,8 @@ def _recorded_decimals(values, max_decimals):
     # dropped decimal (500.8515625 at 6 decimals is off by 5e-7) is far more than that. Also
     # at most a billionth of the value: a subnormal (5e-324) is a few ulps from 0 but not 0.
     magnitude = np.abs(values)
-    tolerance = np.minimum(16 * np.spacing(magnitude), 1e-9 * magnitude)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # the spacing of the largest float
+        tolerance = np.minimum(16 * np.spacing(magnitude), 1e-9 * magnitude)
         for decimals in range(1, max_decimals + 1):
             if np.all(np.abs(np.round(values, decimals) - values) <= tolerance):
                 return decimals

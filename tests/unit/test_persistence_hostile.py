@@ -1,0 +1,224 @@
+"""Model files under hostile or unlucky conditions: bounded memory on load, atomic saves."""
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from helpers.frames import ROLES, TINY, cohort
+
+from cdmtehr import CDMTSynthesizer
+from cdmtehr import persistence
+from cdmtehr.exceptions import ModelFileError
+from cdmtehr.persistence import FORMAT_VERSION, migrate
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    df = cohort(n_patients=6, length=3)
+    df["y"] = np.where(df["pid"] < 3, "u", "v")
+    path = tmp_path_factory.mktemp("model") / "model.cdmt"
+    CDMTSynthesizer(**TINY).fit(df, **ROLES, condition_col="y").save(path)
+    return path
+
+
+def read_parts(path):
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def write_parts(path, parts, compression=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+
+
+def edited(model_file, tmp_path, edit_manifest=None, edit_weights=None):
+    parts = read_parts(model_file)
+    if edit_manifest is not None:
+        manifest = json.loads(parts["manifest.json"])
+        edit_manifest(manifest)
+        parts["manifest.json"] = json.dumps(manifest).encode()
+    if edit_weights is not None:
+        weights = torch.load(io.BytesIO(parts["weights.pt"]), weights_only=True)
+        edit_weights(weights)
+        buffer = io.BytesIO()
+        torch.save(weights, buffer)
+        parts["weights.pt"] = buffer.getvalue()
+    path = tmp_path / "edited.cdmt"
+    write_parts(path, parts)
+    return path
+
+
+# -- declared sizes against the arrays present ---------------------------------------------------
+def _set_denoiser(manifest, key, value):
+    for item in manifest["denoiser"]["__items__"]:
+        if item[0] == key:
+            item[1] = value
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: m["layout"].update(max_length=10_000), "max_length=10000"),
+        (lambda m: _set_denoiser(m, "hidden_size", 4096), "hidden_size=4096"),
+        (lambda m: _set_denoiser(m, "n_classes", 100_000), "n_classes=100000"),
+    ],
+)
+def test_sizes_the_manifest_declares_must_match_the_weights(model_file, tmp_path, edit, message):
+    path = edited(model_file, tmp_path, edit_manifest=edit)
+    with pytest.raises(ModelFileError, match=message):
+        CDMTSynthesizer.load(path)
+
+
+def test_weights_of_other_shapes_are_refused_before_the_model_is_built(model_file, tmp_path):
+    def widen(weights):
+        name = "network.input_projection.weight"
+        weights["model"][name] = torch.zeros(weights["model"][name].shape[0], 999)
+
+    path = edited(model_file, tmp_path, edit_weights=widen)
+    with pytest.raises(ModelFileError, match="shapes of its model weights"):
+        CDMTSynthesizer.load(path)
+
+
+# -- inflation caps ------------------------------------------------------------------------------
+def test_a_member_that_inflates_out_of_proportion_is_refused_before_it_is_read(
+    model_file, tmp_path, monkeypatch
+):
+    parts = read_parts(model_file)
+    parts["arrays.npz"] = parts["arrays.npz"] + bytes(4 << 20)  # zeros: a 1000:1 ratio
+    path = tmp_path / "bomb.cdmt"
+    write_parts(path, parts)
+    read = []
+    monkeypatch.setattr(zipfile.ZipFile, "read", lambda self, name: read.append(name))
+    with pytest.raises(ModelFileError, match="'arrays.npz' would inflate"):
+        CDMTSynthesizer.load(path)
+    assert read == []
+
+
+def test_arrays_compressed_inside_their_own_archive_are_refused(model_file, tmp_path):
+    parts = read_parts(model_file)
+    with zipfile.ZipFile(io.BytesIO(parts["arrays.npz"])) as inner:
+        arrays = {name: inner.read(name) for name in inner.namelist()}
+    buffer = io.BytesIO()
+    write_parts(buffer, arrays)  # deflated members: a second layer that could inflate
+    parts["arrays.npz"] = buffer.getvalue()
+    path = tmp_path / "nested.cdmt"
+    write_parts(path, parts)
+    with pytest.raises(ModelFileError, match="compressed twice"):
+        CDMTSynthesizer.load(path)
+
+
+# -- fitted values that sample relies on ---------------------------------------------------------
+def _edit_fitted(manifest, key, new_value):
+    for item in manifest["fitted"]["__items__"]:
+        if item[0] == key:
+            item[1] = new_value
+
+
+@pytest.mark.parametrize(
+    "prior",
+    [[0.5, 0.7], [1.5, -0.5], [1.0], ["nan", "nan"]],
+)
+def test_a_tampered_class_prior_fails_at_load(model_file, tmp_path, prior):
+    def apply(manifest):
+        values = [{"__float__": v} if isinstance(v, str) else v for v in prior]
+        _edit_fitted(manifest, "class_prior_", {"__list__": values})
+
+    path = edited(model_file, tmp_path, edit_manifest=apply)
+    with pytest.raises(ModelFileError, match="class_prior_"):
+        CDMTSynthesizer.load(path)
+
+
+def _numeric_encoder_state(manifest):
+    found = []
+
+    def visit(node):
+        if isinstance(node, dict):
+            if node.get("__object__") == "cdmtehr.preprocessing.encoders.NumericEncoder":
+                found.append(node["state"]["__items__"])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(manifest["fitted"])
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("min_", 5.0), ("max_", {"__float__": "inf"}), ("min_", {"__float__": "nan"})],
+)
+def test_a_tampered_encoder_range_fails_at_load(model_file, tmp_path, key, value):
+    def apply(manifest):
+        for item in _numeric_encoder_state(manifest):
+            if item[0] == key:
+                item[1] = value
+
+    path = edited(model_file, tmp_path, edit_manifest=apply)
+    with pytest.raises(ModelFileError, match="encoder of column 'x'"):
+        CDMTSynthesizer.load(path)
+
+
+# -- format version 2 ----------------------------------------------------------------------------
+def test_version_1_files_gain_the_robust_scaling_attributes(model_file, tmp_path):
+    assert FORMAT_VERSION == 2
+
+    def as_version_1(manifest):
+        manifest["format_version"] = 1
+        items = _numeric_encoder_state(manifest)
+        items[:] = [i for i in items if i[0] not in ("robust_center_", "robust_scale_")]
+
+    path = edited(model_file, tmp_path, edit_manifest=as_version_1)
+    manifest = json.loads(read_parts(path)["manifest.json"])
+    document = migrate({"manifest": manifest, "arrays": b"", "weights": b""})
+    items = dict(map(tuple, _numeric_encoder_state(document["manifest"])))
+    assert items["robust_center_"] is None and items["robust_scale_"] is None
+    assert document["manifest"]["format_version"] == 2
+    synth = CDMTSynthesizer.load(path)
+    assert synth.preprocessor_.numeric_encoders_[0].robust_scale_ is None
+    assert len(synth.sample(2, random_state=0)) > 0
+
+
+# -- atomic save ---------------------------------------------------------------------------------
+def test_a_failed_save_leaves_the_previous_file_whole(model_file, tmp_path, monkeypatch):
+    target = tmp_path / "model.cdmt"
+    target.write_bytes(model_file.read_bytes())
+    synth = CDMTSynthesizer.load(model_file)
+    written = []
+
+    def full_disk(self, name, data, *args, **kwargs):
+        written.append(name)
+        if name == "weights.pt":
+            raise OSError(28, "No space left on device")
+        return original(self, name, data, *args, **kwargs)
+
+    original = zipfile.ZipFile.writestr
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        synth.save(target)
+    monkeypatch.undo()
+    assert written == ["manifest.json", "arrays.npz", "weights.pt"]
+    assert target.read_bytes() == model_file.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.cdmt"]  # no temporary left
+    CDMTSynthesizer.load(target)
+
+
+def test_save_writes_through_a_synced_temporary_file(model_file, tmp_path, monkeypatch):
+    synced, replaced = [], []
+    monkeypatch.setattr(persistence.os, "fsync", lambda fd: synced.append(fd))
+    real_replace = persistence.os.replace
+    monkeypatch.setattr(
+        persistence.os, "replace", lambda a, b: (replaced.append((a, b)), real_replace(a, b))
+    )
+    target = tmp_path / "out.cdmt"
+    CDMTSynthesizer.load(model_file).save(target)
+    assert synced and len(replaced) == 1
+    source, destination = map(str, replaced[0])
+    assert destination == str(target) and source != destination
+    assert str(tmp_path) in source
+    CDMTSynthesizer.load(target)

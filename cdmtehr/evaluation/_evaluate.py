@@ -11,7 +11,13 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from ..exceptions import InvalidParameterError
-from ._frames import MIN_PATIENTS, category_levels, resolve_roles, subsample_patients
+from ._frames import (
+    MIN_PATIENTS,
+    align_category_types,
+    category_levels,
+    resolve_roles,
+    subsample_patients,
+)
 from ._glossary import FAMILIES, METRICS
 from .discriminative import CLASSIFIERS, discriminative_scores
 from .features import Cohort
@@ -258,6 +264,7 @@ def prepare_cohorts(frames, roles, *, max_patients, random_state):
         Seeds of the discriminative, utility and privacy scores.
     """
     frames = {name: frame for name, frame in frames.items() if frame is not None}
+    frames = align_category_types(frames, roles)
     categories = category_levels(frames.values(), roles)
     rng = np.random.default_rng(random_state)
     seeds = rng.integers(2**31 - 1, size=3)  # drawn up front: scores do not depend on `metrics`

@@ -192,6 +192,72 @@ def _levels(frames, col):
         return tuple(sorted(unique, key=str))
 
 
+def _value_kinds(series) -> set:
+    """'text' and/or 'number': what the non-missing values of a categorical column are."""
+    values = series.cat.categories if isinstance(series.dtype, pd.CategoricalDtype) else (
+        pd.unique(series.dropna())
+    )
+    kinds = set()
+    for value in values:
+        if isinstance(value, (bool, np.bool_)):
+            kinds.add("bool")
+        elif isinstance(value, (int, float, np.integer, np.floating)):
+            kinds.add("number")
+        else:
+            kinds.add(type(value).__name__)
+    return kinds
+
+
+def _as_text(value):
+    """A level by its text: 0, 0.0 and '0' all read '0' (a CSV round trip turns one into another)."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def align_category_types(frames: dict, roles) -> dict:
+    """Compare the levels of a categorical column by their text where the frames' types differ.
+
+    After a CSV round trip the category ``'0'`` of one frame reads as the integer ``0`` in the
+    other, and every level of the column would count as a mismatch. Such a column is turned
+    into text in every frame (missing values stay missing), with a `DataWarning`.
+
+    Parameters
+    ----------
+    frames : dict of str to DataFrame
+        The frames under evaluation (not modified).
+    roles : ColumnRoles
+
+    Returns
+    -------
+    dict of str to DataFrame
+        The frames, copies where a column changed.
+    """
+    columns = list(roles.cat_cols)
+    if roles.condition_col is not None:
+        columns.append(roles.condition_col)
+    frames = dict(frames)
+    for col in columns:
+        holders = [name for name, frame in frames.items() if col in frame.columns]
+        kinds = {name: frozenset(_value_kinds(frames[name][col])) for name in holders}
+        if len({k for k in kinds.values() if k}) <= 1:
+            continue
+        for name in holders:
+            frame = frames[name].copy()
+            series = frame[col].astype(object)
+            frame[col] = series.where(series.isna(), series.map(_as_text))
+            frames[name] = frame
+        described = ", ".join(f"{name}: {'/'.join(sorted(k))}" for name, k in kinds.items())
+        warnings.warn(
+            f"Categorical column '{col}' holds values of different types in the frames "
+            f"({described}); its levels are compared by their text (0, 0.0 and '0' are one "
+            "level). Read the frames with the same dtypes to avoid this.",
+            DataWarning,
+            stacklevel=3,
+        )
+    return frames
+
+
 def category_levels(frames, roles):
     """Levels of every categorical column, the condition included.
 

@@ -14,6 +14,36 @@ from .features import privacy_vectors
 REAL_COLOR, SYN_COLOR = "#1f5f9e", "#e07b00"
 CLASS_COLORS = ("#1f5f9e", "#c0392b", "#2e8b57", "#8e44ad", "#7f8c8d", "#b8860b")
 
+# Fewer measured values than this on either side: a histogram would be noise, so the panel
+# says how many there are instead (a synthetic Cholesterol drawn from 4 values).
+MIN_VALUES = 20
+# A positive variable whose 99.5th percentile is this many times its median (ALT, AST,
+# troponins) is drawn on a log axis, where its bulk is not squeezed into one bin.
+LOG_RATIO = 10.0
+
+
+def axis_label(name, units=None):
+    """The variable's name with its unit where known: 'Urine (mL)'."""
+    unit = (units or {}).get(name)
+    return f"{name} ({unit})" if unit else str(name)
+
+
+def use_log_axis(values):
+    """True for positive, heavy-tailed values (see LOG_RATIO)."""
+    values = np.asarray(values, dtype="float64")
+    values = values[np.isfinite(values)]
+    if values.size < MIN_VALUES or values.min() <= 0:
+        return False
+    median, high = np.quantile(values, [0.5, 0.995])
+    return bool(high >= LOG_RATIO * median)
+
+
+def is_constant(*arrays):
+    """True when the measured values of all arrays together take at most one value."""
+    values = np.concatenate([np.asarray(a, dtype="float64") for a in arrays])
+    values = values[np.isfinite(values)]
+    return values.size == 0 or np.ptp(values) == 0
+
 
 def require_matplotlib():
     """Import matplotlib's object API (no pyplot, no global backend switch) or explain."""
@@ -53,32 +83,65 @@ def _grid(n_panels, n_cols, panel_width, panel_height):
     return figure, axes[:n_panels]
 
 
-def marginals_figure(real, synthetic, per_variable):
-    """Histograms of measured values, real (filled) against synthetic (line), per variable."""
+def marginal_panels(real, synthetic):
+    """The numeric panels of the marginals figure, and the constant columns left out.
+
+    Returns
+    -------
+    panels : list of (name, real values, synthetic values)
+        Measured values as float arrays.
+    constant : list of str
+        Columns whose measured values (real and synthetic together) take one value.
+    """
     roles = real.roles
     panels = [(c, real.frame[c], synthetic.frame[c]) for c in roles.temporal_num_cols]
     panels += [(c, real.static[c], synthetic.static[c]) for c in roles.static_num_cols]
     if np.ptp(real.lengths) or np.ptp(synthetic.lengths) or real.lengths[0] != synthetic.lengths[0]:
         panels.append(("stay length", pd.Series(real.lengths), pd.Series(synthetic.lengths)))
-    figure, axes = _grid(len(panels), 6, 2.07, 1.75)
+    panels = [
+        (n, a.dropna().to_numpy("float64"), b.dropna().to_numpy("float64")) for n, a, b in panels
+    ]
+    constant = [n for n, a, b in panels if is_constant(a, b)]
+    return [p for p in panels if p[0] not in constant], constant
+
+
+def marginals_figure(real, synthetic, per_variable, units=None):
+    """Histograms of measured values, real (filled) against synthetic (line), per variable.
+
+    Constant columns get no panel. A variable with fewer than `MIN_VALUES` measured values on
+    either side gets a note instead of a histogram; heavy-tailed positive ones a log axis.
+    """
+    panels, _ = marginal_panels(real, synthetic)
+    if not panels:
+        return None
+    figure, axes = _grid(len(panels), 6, 2.07, 1.9)
     for ax, (name, a, b) in zip(axes, panels, strict=True):
-        a, b = a.dropna().to_numpy("float64"), b.dropna().to_numpy("float64")
-        ax.set_yticks([])
         ax.tick_params(labelsize=7)
         ks = per_variable["ks"].get(name, np.nan)
         ax.set_title(name + (f"  (KS {ks:.2f})" if np.isfinite(ks) else ""), fontsize=8.5)
-        if not a.size and not b.size:
+        if min(a.size, b.size) < MIN_VALUES:
+            ax.set_axis_off()
+            ax.text(
+                0.5, 0.5, f"{a.size:,} real and {b.size:,} synthetic\nvalues: too few to draw",
+                ha="center", va="center", fontsize=7.5, color="#4a5263", transform=ax.transAxes,
+            )  # fmt: skip
             continue
         both = np.concatenate([a, b])
+        log = use_log_axis(a)
+        if log:
+            both = both[both > 0]
         # The central 99 % of the values, so that a few implausible ones do not flatten the rest.
         low, high = np.quantile(both, [0.005, 0.995])
         if high <= low:
-            low, high = low - 0.5, high + 0.5
-        bins = np.linspace(low, high, 31)
-        if a.size:
-            ax.hist(a, bins=bins, density=True, color=REAL_COLOR, alpha=0.35)
-        if b.size:
-            ax.hist(b, bins=bins, density=True, histtype="step", color=SYN_COLOR, linewidth=1.4)
+            low, high = (low / 2, high * 2) if log else (low - 0.5, high + 0.5)
+        bins = np.geomspace(low, high, 31) if log else np.linspace(low, high, 31)
+        ax.hist(a, bins=bins, density=True, color=REAL_COLOR, alpha=0.35)
+        ax.hist(b, bins=bins, density=True, histtype="step", color=SYN_COLOR, linewidth=1.4)
+        if log:
+            ax.set_xscale("log")
+        ax.set_yticks([])
+        ax.set_xlabel(axis_label(name, units) + (", log scale" if log else ""), fontsize=7)
+        ax.set_ylabel("density", fontsize=7)
     return figure
 
 
@@ -90,10 +153,12 @@ def categories_figure(real, synthetic):
     if roles.condition_col is not None:
         col = roles.condition_col
         panels.append((col, real.static[col], synthetic.static[col]))
+    # A column with one level throughout (PhysioNet's "set" in one set) has nothing to compare.
+    panels = [p for p in panels if pd.concat([p[1], p[2]]).astype(object).nunique(dropna=False) > 1]
     if not panels:
         return None
-    figure, axes = _grid(len(panels), 5, 2.48, 1.9)
-    for ax, (name, a, b) in zip(axes, panels, strict=True):
+    figure, axes = _grid(len(panels), 5, 2.48, 2.0)
+    for i, (ax, (name, a, b)) in enumerate(zip(axes, panels, strict=True)):
         levels = list(real.categories[name])
         shares = [_shares(a, levels), _shares(b, levels)]
         labels = [str(level) for level in levels]
@@ -106,6 +171,9 @@ def categories_figure(real, synthetic):
         ax.tick_params(axis="y", labelsize=7)
         ax.set_ylim(0, 1)
         ax.set_title(name, fontsize=8.5)
+        ax.set_xlabel("level", fontsize=7)
+        if i % 5 == 0:
+            ax.set_ylabel("share", fontsize=7)
     return figure
 
 
@@ -116,7 +184,7 @@ def _shares(series, levels):
     return np.bincount(codes, minlength=len(levels) + 1) / max(len(codes), 1)
 
 
-def missingness_figure(observed_real, observed_synthetic, names):
+def missingness_figure(observed_real, observed_synthetic, names, time_label="time step"):
     """Heat maps of the share measured (variables x time step): real, synthetic, difference."""
     n_steps, n_vars = observed_real.shape
     figure = _new_figure(12.4, 1.3 + 0.19 * n_vars)
@@ -149,10 +217,14 @@ def missingness_figure(observed_real, observed_synthetic, names):
     )
     axes[2].set_title("Synthetic minus real", fontsize=10)
     figure.colorbar(image, ax=axes[2], shrink=0.6, extend="both", label="difference")
-    axes[0].set_yticks(np.arange(n_vars), names, fontsize=7)
+    axes[0].set_ylabel("variable", fontsize=8)
     for ax in axes:
-        ax.set_xlabel("time step", fontsize=8)
+        ax.set_xlabel(time_label, fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
+    # Shared rows, but the difference panel names them too: it is the one read across.
+    for ax in (axes[0], axes[2]):
+        ax.set_yticks(np.arange(n_vars), names, fontsize=7)
+        ax.tick_params(axis="y", labelleft=True)
     return figure
 
 
@@ -168,12 +240,19 @@ def _band(values, members):
     return mean, std
 
 
-def trajectories_figure(real, synthetic, n_variables=12):
-    """Mean course +- 1 sd over time of the most measured variables, by condition class."""
+def trajectories_figure(real, synthetic, n_variables=12, units=None, time_label="time step"):
+    """Mean course +- 1 sd over time of the most measured variables, by condition class.
+
+    The bands stay within the range of the values measured (real and synthetic together):
+    a standard deviation larger than the mean must not draw a urine output below zero.
+    """
     roles = real.roles
-    if not roles.temporal_num_cols:
+    varying = [
+        c for c in roles.temporal_num_cols if not is_constant(real.frame[c], synthetic.frame[c])
+    ]
+    if not varying:
         return None
-    missing = real.frame[list(roles.temporal_num_cols)].isna().mean().sort_values(kind="stable")
+    missing = real.frame[varying].isna().mean().sort_values(kind="stable")
     chosen = [roles.temporal_num_cols.index(c) for c in missing.index[:n_variables]]
     max_length = int(real.lengths.max())
     cohorts = []
@@ -188,6 +267,10 @@ def trajectories_figure(real, synthetic, n_variables=12):
     figure, axes = _grid(len(chosen), 4, 3.1, 2.3)
     steps = np.arange(max_length)
     for j, ax in enumerate(axes):
+        name = missing.index[j]
+        both = np.concatenate([real.frame[name].to_numpy("float64"),
+                               synthetic.frame[name].to_numpy("float64")])  # fmt: skip
+        floor, ceiling = np.nanmin(both), np.nanmax(both)
         for i, level in enumerate(levels):
             color = CLASS_COLORS[i % len(CLASS_COLORS)]
             for (values, label), style, alpha in zip(
@@ -196,9 +279,16 @@ def trajectories_figure(real, synthetic, n_variables=12):
                 mean, std = _band(values[:, :, j], label == level)
                 ax.plot(steps, mean, style, color=color, linewidth=1.3)
                 ax.fill_between(
-                    steps, mean - std, mean + std, color=color, alpha=alpha, linewidth=0
+                    steps,
+                    np.clip(mean - std, floor, ceiling),
+                    np.clip(mean + std, floor, ceiling),
+                    color=color,
+                    alpha=alpha,
+                    linewidth=0,
                 )
-        ax.set_title(missing.index[j], fontsize=9)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(time_label, fontsize=7)
+        ax.set_ylabel(axis_label(name, units), fontsize=7)
         ax.tick_params(labelsize=7)
     handles = [axes[0].plot([], [], "-", color="k")[0], axes[0].plot([], [], "--", color="k")[0]]
     labels = ["real", "synthetic"]
@@ -210,24 +300,40 @@ def trajectories_figure(real, synthetic, n_variables=12):
     return figure
 
 
-def correlations_figure(corr_real, corr_synthetic, reliable=None, label="r"):
+def correlations_figure(
+    corr_real, corr_synthetic, pairs_real=None, pairs_synthetic=None, min_pairs=50, label="r"
+):
     """Correlations of per-patient means: real over synthetic, and their difference.
 
     Real correlations fill the upper triangle and synthetic ones the lower, so a symmetric
-    picture means the relations are kept. Differences of pairs too rarely measured together
-    (``reliable`` False) are greyed out, as they are left out of ``corr_diff``.
+    picture means the relations are kept. A cell is coloured only where at least `min_pairs`
+    patients measure both variables: real patients for a real cell, synthetic ones for a
+    synthetic cell, and both for a difference; other cells are grey. Constant variables
+    (no correlation at all) are left out.
     """
-    n = len(corr_real)
-    if n < 2:
-        return None
     names = list(corr_real.columns)
-    real, synthetic = corr_real.to_numpy(), corr_synthetic.to_numpy()
+    real, synthetic = corr_real.to_numpy(dtype="float64"), corr_synthetic.to_numpy(dtype="float64")
+    n = len(names)
+    enough_real = (
+        np.ones((n, n), dtype=bool) if pairs_real is None else (np.asarray(pairs_real) >= min_pairs)
+    )
+    enough_syn = (
+        np.ones((n, n), dtype=bool)
+        if pairs_synthetic is None
+        else (np.asarray(pairs_synthetic) >= min_pairs)
+    )
+    real = np.where(enough_real, real, np.nan)
+    synthetic = np.where(enough_syn, synthetic, np.nan)
+    keep = np.array([np.isfinite(corr_real.iloc[i].drop(names[i])).any() for i in range(n)])
+    if keep.sum() < 2:
+        return None
+    names = [name for name, k in zip(names, keep, strict=True) if k]
+    real, synthetic = real[np.ix_(keep, keep)], synthetic[np.ix_(keep, keep)]
+    n = len(names)
     upper = np.triu(np.ones((n, n), dtype=bool), k=1)
     combined = np.where(upper, real, synthetic)
     np.fill_diagonal(combined, np.nan)
-    difference = synthetic - real
-    if reliable is not None:
-        difference[~np.asarray(reliable, dtype=bool)] = np.nan
+    difference = synthetic - real  # NaN unless both sides have enough pairs
     np.fill_diagonal(difference, np.nan)
     figure = _new_figure(12.4, 5.6)
     axes = figure.subplots(1, 2)
@@ -241,6 +347,8 @@ def correlations_figure(corr_real, corr_synthetic, reliable=None, label="r"):
         ax.set_facecolor("#d0d0d0")  # undefined or unreliable cells
         ax.set_xticks(np.arange(n), names, rotation=90, fontsize=6.5)
         ax.set_yticks(np.arange(n), names, fontsize=6.5)
+        ax.set_xlabel("variable (patient mean)", fontsize=8)
+        ax.set_ylabel("variable (patient mean)", fontsize=8)
         figure.colorbar(
             image,
             ax=ax,

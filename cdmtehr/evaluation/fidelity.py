@@ -197,6 +197,8 @@ def fidelity_scores(real, synthetic, *, max_lag=5, min_pairs=50, correlation="sp
     details : dict
         Arrays the report plots: ``corr_real``, ``corr_synthetic`` (DataFrames),
         ``corr_reliable`` (bool array: pairs with at least `min_pairs` real patients),
+        ``corr_pairs_real``, ``corr_pairs_synthetic`` (patients measuring both variables of
+        each pair), ``corr_min_pairs``,
         ``observed_real``, ``observed_synthetic`` (T x K arrays), ``acf_real``,
         ``acf_synthetic`` (L x Kn arrays).
     """
@@ -294,6 +296,9 @@ def fidelity_scores(real, synthetic, *, max_lag=5, min_pairs=50, correlation="sp
         "corr_real": corr_real,
         "corr_synthetic": corr_syn,
         "corr_reliable": counts >= min_pairs,
+        "corr_pairs_real": counts,
+        "corr_pairs_synthetic": _pair_counts(synthetic.summary, corr_cols),
+        "corr_min_pairs": min_pairs,
         "observed_real": observed_real,
         "observed_synthetic": observed_syn,
         "acf_real": acf_real,

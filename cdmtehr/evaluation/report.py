@@ -11,14 +11,17 @@ from ._evaluate import EvaluationResult, prepare_cohorts, score_cohorts
 from ._frames import resolve_roles
 from ._glossary import FAMILIES, METRICS
 from ._plots import (
+    MIN_VALUES,
     categories_figure,
     correlations_figure,
     embedding_figure,
+    marginal_panels,
     marginals_figure,
     missingness_figure,
     require_matplotlib,
     to_base64,
     trajectories_figure,
+    use_log_axis,
 )
 
 _FAMILY_TITLES = {
@@ -56,6 +59,7 @@ code { font-size: 13px; color: #3a4150; }
 .good { background: #2e8b57; } .fair { background: #d99a00; } .poor { background: #c0392b; }
 td.cell-good { background: #e5f4ea; } td.cell-fair { background: #fdf1d6; }
 td.cell-poor { background: #f9dedb; }
+td.check { color: #8a4b00; font-size: 13px; }
 .box { border: 1px solid #e3e6eb; border-left: 5px solid #1f5f9e; padding: 10px 16px;
        background: #f8fafc; margin: 12px 0; }
 figure { margin: 16px 0 28px; } figure img { max-width: 100%; border: 1px solid #e3e6eb; }
@@ -104,26 +108,90 @@ def _scores_section(scores, baseline):
     return "".join(parts)
 
 
+_CLASSIFIER_NAMES = {
+    "summary": "gradient boosting on per-patient summaries",
+    "sequence": "a GRU reading the stays step by step",
+}
+
+_READING = """<p>How to read the verdicts together: each fidelity score checks one aspect at a
+time (the values of one variable, how often it is measured, its correlation with another), while
+the headline classifier sees whole patients and needs only one giveaway to recognise them. So
+mostly <i>good</i> fidelity beside a <i>poor</i> headline is common and not a contradiction: the
+parts look right, their combination within a patient does not yet. Read the fidelity tables for
+what to fix, the headline for how far the cohort is from indistinguishable, and judge both
+against the <i>real vs real</i> column{baseline}. A model trained for minutes on a CPU typically
+has good fidelity and a headline AUROC above 0.9; the headline falls with more training.</p>"""
+
+
+_NO_BASELINE = " (pass <code>baseline=real_vs_real(...)</code> to show it)"
+
+
 def _glance(scores, headline):
     """Write the headline sentence at the top of the page."""
     if "disc_auroc" not in scores:
         return ""
     value = scores["disc_auroc"]
     verdict = METRICS["disc_auroc"].verdict(value)
-    which = {
-        "summary": "gradient boosting on per-patient summaries",
-        "sequence": "a GRU reading the stays hour by hour",
-    }.get(headline, "a classifier")
+    if headline is None:  # plain scores: the classifier whose AUROC is the headline's
+        headline = next(
+            (n for n in _CLASSIFIER_NAMES if scores.get(f"disc_{n}_auroc") == value), None
+        )
+    which = f" ({_CLASSIFIER_NAMES[headline]})" if headline in _CLASSIFIER_NAMES else ""
     return (
         f"<div class='box'><b>Headline: discriminator AUROC {_fmt(value)}</b> "
-        f"{_badge(verdict)}<br>The stronger real-versus-synthetic classifier ({which}) "
+        f"{_badge(verdict)}<br>The stronger real-versus-synthetic classifier{which} "
         f"ranks a random synthetic patient above a random real one as &ldquo;synthetic"
         f"&rdquo; with probability {_fmt(value)}. 0.5 means it cannot tell them apart; "
         f"1 means every synthetic patient is recognisable.</div>"
     )
 
 
-def _variables_section(table):
+def far_values(values, plausible=None, k=8.0):
+    """Real values to check: outside `plausible` (low, high), or far outside the bulk.
+
+    Without a plausible range, "far" is more than `k` interquartile ranges beyond the
+    quartiles, on a log scale for positive values (so that a heavy but real tail, ALT in the
+    thousands, is not flagged while pH 735 next to 7.35 is).
+
+    Returns
+    -------
+    ndarray
+        The flagged values, sorted.
+    """
+    values = np.asarray(values, dtype="float64")
+    values = values[np.isfinite(values)]
+    if plausible is not None:
+        low, high = plausible
+        return np.sort(values[(values < low) | (values > high)])
+    if values.size < MIN_VALUES:
+        return values[:0]
+    scaled = np.log10(values) if values.min() > 0 else values
+    q1, q3 = np.quantile(scaled, [0.25, 0.75])
+    spread = q3 - q1
+    if spread == 0:
+        return values[:0]
+    far = (scaled < q1 - k * spread) | (scaled > q3 + k * spread)
+    return np.sort(values[far])
+
+
+def _check_text(name, real, plausible_ranges):
+    """The per-variable table's note on implausible real values, or ''."""
+    if name in real.roles.temporal_num_cols:
+        values = real.frame[name]
+    elif name in real.roles.static_num_cols:
+        values = real.static[name]
+    else:
+        return ""
+    bounds = (plausible_ranges or {}).get(name)
+    flagged = far_values(values, bounds)
+    if not flagged.size:
+        return ""
+    shown = ", ".join(f"{v:.4g}" for v in dict.fromkeys([*flagged[:2], *flagged[-2:]]))
+    where = f"outside {bounds[0]:g}&ndash;{bounds[1]:g}" if bounds else "far from the rest"
+    return f"{flagged.size:,} real {'value' if flagged.size == 1 else 'values'} {where} ({shown})"
+
+
+def _variables_section(table, real=None, plausible_ranges=None):
     """Per-variable table with cells shaded by the bands of the matching summary score."""
     columns = [
         ("kind", "kind"),
@@ -138,6 +206,7 @@ def _variables_section(table):
         ("tv", "TV"),
     ]
     head = "<th>variable</th>" + "".join(f"<th>{label}</th>" for _, label in columns)
+    head += "<th>values to check</th>" if real is not None else ""
     rows = []
     for name, row in table.iterrows():
         cells = [f"<td>{html.escape(str(name))}</td>"]
@@ -155,6 +224,8 @@ def _variables_section(table):
             verdict = METRICS[_CELL_BANDS[col]].verdict(value) if col in _CELL_BANDS else ""
             css = f"num cell-{verdict}" if verdict else "num"
             cells.append(f"<td class='{css}'>{text}</td>")
+        if real is not None:
+            cells.append(f"<td class='check'>{_check_text(name, real, plausible_ranges)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
@@ -168,11 +239,33 @@ def _figure(figure, caption, alt):
     )
 
 
-def _figures_section(real, synthetic, result, random_state):
+def _marginals_caption(real, synthetic):
+    """The histograms' caption, naming the panels drawn differently and those left out."""
+    panels, constant = marginal_panels(real, synthetic)
+    log = [n for n, a, b in panels if min(a.size, b.size) >= MIN_VALUES and use_log_axis(a)]
+    few = [n for n, a, b in panels if min(a.size, b.size) < MIN_VALUES]
+    parts = [
+        "Blue bars: real; orange line: synthetic. Each panel shows the measured values of one "
+        "variable (central 99 %), with its Kolmogorov-Smirnov distance. Shapes should overlap."
+    ]
+    for names, text in (
+        (log, "on a log axis (heavy right tail)"),
+        (few, f"not drawn: fewer than {MIN_VALUES} measured values on one side"),
+        (constant, "left out: one value throughout"),
+    ):
+        if names:
+            listed = ", ".join(html.escape(str(n)) for n in names)
+            parts.append(f"{listed}: {text}.")
+    return " ".join(parts)
+
+
+def _figures_section(real, synthetic, result, random_state, units=None):
     """All plots, each with a caption saying how to read it."""
     roles = real.roles
     names = list(roles.temporal_num_cols) + list(roles.temporal_cat_cols)
     method = result.details.get("correlation", "pearson")
+    time_label = f"time step ({roles.time_col})"
+    min_pairs = result.details.get("corr_min_pairs", 50)
     condition = (
         f" by <code>{html.escape(roles.condition_col)}</code> (colours)"
         if roles.condition_col
@@ -182,10 +275,8 @@ def _figures_section(real, synthetic, result, random_state):
         [
             "<h3>Distributions of measured values</h3>",
             _figure(
-                marginals_figure(real, synthetic, result.per_variable),
-                "Blue bars: real; orange line: synthetic. Each panel shows the measured values "
-                "of one variable (central 99 %), with its Kolmogorov-Smirnov distance. Shapes "
-                "should overlap.",
+                marginals_figure(real, synthetic, result.per_variable, units),
+                _marginals_caption(real, synthetic),
                 "histograms per variable",
             ),
             _figure(
@@ -197,7 +288,10 @@ def _figures_section(real, synthetic, result, random_state):
             "<h3>When variables are measured</h3>",
             _figure(
                 missingness_figure(
-                    result.details["observed_real"], result.details["observed_synthetic"], names
+                    result.details["observed_real"],
+                    result.details["observed_synthetic"],
+                    names,
+                    time_label,
                 ),
                 "Share of patients with a measurement, per variable (rows) and time step "
                 "(columns). The right panel is synthetic minus real: red where the synthetic "
@@ -206,10 +300,10 @@ def _figures_section(real, synthetic, result, random_state):
             ),
             "<h3>Courses over time</h3>",
             _figure(
-                trajectories_figure(real, synthetic),
+                trajectories_figure(real, synthetic, units=units, time_label=time_label),
                 f"Mean of the measured values at each time step, with a band of &plusmn;1 "
-                f"standard deviation, for the most often measured variables{condition}. "
-                f"Solid: real; dashed: synthetic.",
+                f"standard deviation (cut at the smallest and largest value measured), for the "
+                f"most often measured variables{condition}. Solid: real; dashed: synthetic.",
                 "mean trajectories",
             ),
             "<h3>Relations between variables</h3>",
@@ -217,15 +311,17 @@ def _figures_section(real, synthetic, result, random_state):
                 correlations_figure(
                     result.correlation_real,
                     result.correlation_synthetic,
-                    result.details.get("corr_reliable"),
+                    result.details.get("corr_pairs_real"),
+                    result.details.get("corr_pairs_synthetic"),
+                    min_pairs=min_pairs,
                     label=f"{method.capitalize()} r",
                 ),
                 f"{method.capitalize()} correlations between patients' average values "
-                "(red positive, blue "
-                "negative; real above the diagonal, synthetic below, so a symmetric picture "
-                "means the relations are kept). The right panel is synthetic minus real; grey "
-                "pairs are measured together in too few real patients to judge and are left "
-                "out of corr_diff.",
+                "(red positive, blue negative; real above the diagonal, synthetic below, so a "
+                "symmetric picture means the relations are kept). The right panel is synthetic "
+                f"minus real. A cell is grey where fewer than {min_pairs} patients measure both "
+                "variables: real patients above the diagonal, synthetic ones below, either in "
+                "the difference (corr_diff leaves out pairs rare among the real patients).",
                 "correlation matrices",
             ),
             "<h3>Patients as a whole</h3>",
@@ -238,6 +334,25 @@ def _figures_section(real, synthetic, result, random_state):
             ),
         ]
     )
+
+
+def _compared(cohorts, given, max_patients):
+    """The lead's sentence on which patients were compared with which, and why."""
+    parts = []
+    for name, what in (
+        ("real", "real patients the model was fitted on"),
+        ("synthetic", "synthetic patients"),
+        ("holdout", "held-out real patients the model never saw (for utility and privacy)"),
+    ):
+        if name not in cohorts:
+            continue
+        used, total = cohorts[name].n_patients, given[name]
+        drawn = f" (a random {used:,} of {total:,})" if used < total else ""
+        parts.append(f"{used:,} {what}{drawn}")
+    text = "Compared: " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    if any(c.n_patients < given[n] for n, c in cohorts.items()):
+        text += f"; each cohort is cut to at most {max_patients:,} patients to bound the cost"
+    return text + "."
 
 
 def write_report(
@@ -257,6 +372,8 @@ def write_report(
     title="Synthetic ICU data: evaluation report",
     max_patients=2000,
     random_state=0,
+    units=None,
+    plausible_ranges=None,
 ):
     """Write a self-contained HTML report comparing a synthetic cohort with the real one.
 
@@ -285,6 +402,13 @@ def write_report(
         Patients per frame used for the plots (and the scores, when computed here).
     random_state : int or None, default=0
         Seeds the patient draws and the scores.
+    units : dict of str to str, optional
+        Unit of each variable, shown on the axes (e.g.
+        ``cdmtehr.datasets.PHYSIONET2012_UNITS``).
+    plausible_ranges : dict of str to (float, float), optional
+        Physiologically possible range of each numeric variable; the per-variable table flags
+        real values outside it (e.g. ``cdmtehr.datasets.PHYSIONET2012_RANGES``). A variable
+        without a range has values far outside the bulk of the real ones flagged instead.
 
     Returns
     -------
@@ -321,7 +445,10 @@ def write_report(
             result.scores = dict(scores)
     if isinstance(baseline, EvaluationResult):
         baseline = baseline.scores
-    counts = ", ".join(f"{c.n_patients} {name}" for name, c in cohorts.items())
+    given = {
+        name: frame[roles.id_col].nunique() for name, frame in frames.items() if frame is not None
+    }
+    compared = _compared(cohorts, given, max_patients)
     n_vars = len(roles.temporal_num_cols) + len(roles.temporal_cat_cols) + len(roles.static_cols)
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in result.notes)
     notes = f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""
@@ -334,7 +461,7 @@ def write_report(
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_STYLE}</style></head><body><main>
 <h1>{html.escape(title)}</h1>
-<p class="lead">Patients compared: {counts}. {n_vars} variables
+<p class="lead">{compared} {n_vars} variables
 ({len(roles.temporal_num_cols)} numeric and {len(roles.temporal_cat_cols)} categorical over time,
 {len(roles.static_cols)} per patient){condition}.</p>
 {_glance(result.scores, result.details.get("disc_headline"))}
@@ -342,15 +469,19 @@ def write_report(
 <p class="small">Verdicts are rules of thumb; the <i>real vs real</i> column, when shown,
 is what two random halves of the real data score against each other, the best a generator
 can hope for at this cohort size.</p>
+{_READING.format(baseline="" if baseline else _NO_BASELINE)}
 {_scores_section(result.scores, baseline)}
 {notes}
 <h2>Per variable</h2>
 <p class="small">Missing shares are per row for time-varying variables and per patient for
 static ones; KS and W1 compare the measured values (W1 in real standard deviations); TV is
-the total variation between level shares. Shading follows the bands of the summary scores.</p>
-{_variables_section(result.per_variable)}
+the total variation between level shares. Shading follows the bands of the summary scores.
+<i>Values to check</i> lists real values outside the variable's plausible range (or, without
+one, far outside the rest): recording or unit errors such as a pH of 735 for 7.35, which the
+generator learns like any other value.</p>
+{_variables_section(result.per_variable, cohorts["real"], plausible_ranges)}
 <h2>Figures</h2>
-{_figures_section(cohorts["real"], cohorts["synthetic"], result, random_state)}
+{_figures_section(cohorts["real"], cohorts["synthetic"], result, random_state, units)}
 <p class="small">Written by cdmtehr.evaluation. Definitions: Kolmogorov-Smirnov and
 Wasserstein distances on measured values; discriminative score after TimeGAN (Yoon et al.
 2019); TSTR/TRTR after Esteban et al. (2017); adversarial accuracy after Yale et al.

@@ -1,0 +1,69 @@
+"""The report's words: the classifier named, the real-vs-real column, what was compared."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from cdmtehr.evaluation import evaluate, write_report  # noqa: E402
+from cdmtehr.evaluation.report import far_values  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cohorts(physionet):
+    df, roles = physionet
+    ids = df[roles["id_col"]].unique()
+    parts = [df[df[roles["id_col"]].isin(ids[k * 30 : (k + 1) * 30])] for k in range(4)]
+    return parts, roles
+
+
+@pytest.fixture(scope="module")
+def page(cohorts, tmp_path_factory):
+    """A report written from evaluate's plain dict, with a real-vs-real baseline."""
+    (real, synthetic, holdout, other), roles = cohorts
+    options = dict(discriminators=("summary",), n_splits=2, **roles)
+    scores = evaluate(real, synthetic, holdout, **options)
+    baseline = evaluate(real, other, holdout, **options)
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    write_report(
+        real, synthetic, path, holdout, scores=scores, baseline=baseline, max_patients=20,
+        units={"HR": "bpm"}, plausible_ranges={"HR": (1, 300)}, **roles,
+    )  # fmt: skip
+    return path.read_text(encoding="utf-8"), scores
+
+
+def test_the_headline_names_its_classifier_from_plain_scores(page):
+    text, _ = page
+    assert "gradient boosting on per-patient summaries" in text
+    assert "(a classifier)" not in text
+
+
+def test_the_scores_have_a_real_vs_real_column(page):
+    text, _ = page
+    assert "<th>real vs real</th>" in text
+
+
+def test_the_lead_says_what_was_compared_with_what_and_why(page):
+    text, _ = page
+    assert "Compared: 20 real patients the model was fitted on (a random 20 of 30)" in text
+    assert "held-out real patients the model never saw" in text
+    assert "cut to at most 20 patients to bound the cost" in text
+
+
+def test_the_page_says_how_to_read_the_verdicts_together(page):
+    text, _ = page
+    assert "How to read the verdicts together" in text
+
+
+def test_the_per_variable_table_has_values_to_check(page):
+    text, _ = page
+    assert "<th>values to check</th>" in text
+
+
+def test_implausible_values_are_flagged_and_heavy_tails_are_not():
+    rng = np.random.default_rng(0)
+    ph = np.r_[rng.normal(7.38, 0.07, 500), 735.0]
+    assert far_values(ph).tolist() == [735.0]
+    assert far_values(ph, (6.5, 8.0)).tolist() == [735.0]
+    alt = rng.lognormal(np.log(45), 1.2, 3000)  # transaminases: a heavy but real tail
+    assert far_values(alt).size == 0

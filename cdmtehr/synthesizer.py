@@ -94,8 +94,9 @@ class CDMTSynthesizer(BaseEstimator):
     random_state : int, RandomState, Generator or None, default=None
         Seeds training; the same seed gives the same weights on the same machine.
     verbose : bool, default=False
-        Progress bar (tqdm) with the loss, the time left and, with early stopping, the
-        validation loss and the epochs without improvement.
+        Progress bars (tqdm): training, with the mean loss of the last full epoch, the time
+        left and, with early stopping, the validation loss and the epochs without
+        improvement; sampling, over the patients.
 
     Attributes
     ----------
@@ -359,7 +360,7 @@ class CDMTSynthesizer(BaseEstimator):
         chunks = generate(
             self.model_, self.schedule_, classes, steps=steps, sampler=sampler,
             guidance_scale=guidance_scale, generator=generator,
-            batch_size=self.sample_batch_size, device=self.device_,
+            batch_size=self.sample_batch_size, device=self.device_, progress=self.verbose,
         )
         pre = self.preprocessor_
         levels = dict(categorical_levels=pre.categorical_levels_, n_classes=len(self.classes_),

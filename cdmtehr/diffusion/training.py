@@ -164,6 +164,8 @@ def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, val
         history.append(record)
         progress.after_epoch(record, early_stopping)
     progress.close(stopped_early=bool(history[-1].get("stopped_early")))
+    if rank == 0:
+        _warn_if_undertrained(history)
     if early_stopping is not None:
         early_stopping.restore(ema, schedule)
     for hook in hooks:  # the fitted modules must stay picklable
@@ -297,6 +299,27 @@ class _EarlyStopping:
 
 
 # -- progress ------------------------------------------------------------------------------------
+# Fewer optimizer steps and epochs than these, unless early stopping ended training: the model
+# has barely started (the 600 s demo on 3,000 patients takes about 1,000 steps).
+_MIN_STEPS, _MIN_EPOCHS = 500, 100
+
+
+def _warn_if_undertrained(history) -> None:
+    """Say once, in the log, when training ended far too early to give a usable model."""
+    last = history[-1]
+    if last.get("stopped_early") or last["steps"] >= _MIN_STEPS or last["epoch"] >= _MIN_EPOCHS:
+        return
+    logger.warning(
+        "Training ended after %d optimizer steps (%d epochs, %.0f s): far too few for this "
+        "data; the synthetic patients will be easy to tell from real ones. Give more time "
+        "(max_time, --max-time) or epochs: the scores keep improving past %d steps.",
+        last["steps"],
+        last["epoch"],
+        last["seconds"],
+        2 * _MIN_STEPS,
+    )
+
+
 def _progress_bar(enabled: bool, epochs, max_time):
     """A tqdm bar over seconds when time bounds training, else over epochs (None: no tqdm)."""
     if not enabled:
@@ -306,19 +329,37 @@ def _progress_bar(enabled: bool, epochs, max_time):
     except ImportError:  # tqdm is an optional extra; fall back to log lines
         return None
     if max_time is not None:
-        return tqdm(total=round(max_time), desc="fit", unit="s", leave=True)
+        # No rate: "1.00s/s" says nothing; the postfix shows the epochs instead.
+        bar_format = "{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}{postfix}]"
+        return tqdm(total=round(max_time), desc="fit", bar_format=bar_format, leave=True)
     return tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
 
 
 class _Progress:
-    """The loss after every epoch: on a tqdm bar, or as log lines without tqdm."""
+    """The loss after every epoch: on a tqdm bar, or as log lines without tqdm.
+
+    The loss shown is the mean over the last (up to) five full epochs: the last epoch of a
+    time-bounded run is cut short, and its few batches would show a jump that is only noise.
+    """
+
+    window = 5
 
     def __init__(self, config: TrainingConfig, enabled: bool):
         self.enabled, self.max_time = enabled, config.max_time
         self.bar = _progress_bar(enabled, config.epochs, config.max_time)
+        self.full_losses, self.steps_per_epoch, self.steps = [], None, 0
+
+    def _running_loss(self, record: dict) -> float:
+        """Mean loss of the last full epochs (the record's own while none is full yet)."""
+        steps, self.steps = record["steps"] - self.steps, record["steps"]
+        if self.steps_per_epoch is None:
+            self.steps_per_epoch = steps
+        if steps >= self.steps_per_epoch:
+            self.full_losses = [*self.full_losses[-(self.window - 1) :], record["loss"]]
+        return sum(self.full_losses) / len(self.full_losses) if self.full_losses else record["loss"]
 
     def after_epoch(self, record: dict, early_stopping=None) -> None:
-        postfix = {"epoch": record["epoch"], "loss": f"{record['loss']:.4f}"}
+        postfix = {"epoch": record["epoch"], "loss": f"{self._running_loss(record):.4f}"}
         if "val_loss" in record:
             postfix["val"] = f"{record['val_loss']:.4f}"
             if early_stopping.patience is not None:

@@ -20,6 +20,7 @@ def generate(
     generator: torch.Generator,
     batch_size: int,
     device="cpu",
+    progress: bool = False,
 ):
     """Sample `batch_size` patients at a time; yield each chunk decoded into numpy arrays.
 
@@ -45,6 +46,8 @@ def generate(
     batch_size : int
         Patients per chunk.
     device : str or torch.device, default="cpu"
+    progress : bool, default=False
+        Show a tqdm bar over the patients generated (nothing without tqdm installed).
 
     Yields
     ------
@@ -61,6 +64,7 @@ def generate(
     sample = SAMPLERS[sampler]
     extra = {"generator": generator} if sampler == "sde" else {}
     guided = classifier_free_guidance(denoiser, guidance_scale, null) if conditional else denoiser
+    bar = _patients_bar(len(classes)) if progress else None
     for start in range(0, len(classes), batch_size):
         chunk = np.asarray(classes[start : start + batch_size])
         condition = torch.as_tensor(chunk)
@@ -69,4 +73,17 @@ def generate(
         noise = torch.randn((len(chunk), denoiser.layout.size), generator=generator)
         x = noise.to(device, torch.float64) * sigmas[0].double()  # sigma_max
         x = sample(guided, x, sigmas, condition=condition.to(device), **extra)
+        if bar is not None:
+            bar.update(len(chunk))
+            if start + batch_size >= len(classes):
+                bar.close()
         yield {**denoiser.decode(x), "condition": chunk}
+
+
+def _patients_bar(total: int):
+    """A tqdm bar over patients, or None without tqdm (an optional extra)."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="sample", unit="patient", leave=True)

@@ -134,14 +134,23 @@ def _evaluate(args) -> None:
 
 def _demo(args) -> None:
     """Fit on the bundled PhysioNet 2012 set a, sample a cohort and write a report."""
-    from .datasets import load_physionet2012
-    from .evaluation import evaluate, write_report
+    from .datasets import (
+        PHYSIONET2012_RANGES,
+        PHYSIONET2012_UNITS,
+        load_physionet2012,
+    )
+    from .evaluation import evaluate, real_vs_real, write_report
     from .synthesizer import CDMTSynthesizer
 
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
+    if not 40 <= args.patients <= 4000:
+        raise CDMTError(
+            f"--patients must be between 40 and 4000 (the bundled set a); got {args.patients}."
+        )
     df, roles = load_physionet2012(return_roles=True)
     ids = df[roles["id_col"]].drop_duplicates().sample(frac=1.0, random_state=0)
+    ids = ids[: args.patients]
     n_train = int(len(ids) * 0.75)
     train = df[df[roles["id_col"]].isin(ids[:n_train])]
     holdout = df[df[roles["id_col"]].isin(ids[n_train:])]
@@ -150,14 +159,62 @@ def _demo(args) -> None:
     synth.save(output / "model.cdmt")
     synthetic = synth.sample(args.n, random_state=args.random_state)
     synthetic.to_parquet(output / "synthetic.parquet", index=False)
-    scores = evaluate(train, synthetic, holdout, **roles)
+
+    # As many training patients as synthetic ones, so that the discriminator sees balanced
+    # classes; the real-vs-real floor splits the training patients into thirds of that size.
+    options = dict(max_patients=max(args.n, 10), random_state=args.random_state, **roles)
+    steps = _Steps(["scores", "real vs real", "report"])
+    result = evaluate(train, synthetic, holdout, return_result=True, **options)
+    steps.done()
+    baseline = real_vs_real(train, **options)
+    steps.done()
     write_report(
-        train, synthetic, output / "report.html", holdout, scores=scores, **roles,
-        title="cdmtehr on PhysioNet 2012 set a",
+        train, synthetic, output / "report.html", holdout, scores=result, baseline=baseline,
+        title="cdmtehr on PhysioNet 2012 set a", units=PHYSIONET2012_UNITS,
+        plausible_ranges=PHYSIONET2012_RANGES, **options,
+    )  # fmt: skip
+    steps.done()
+    scores = result.scores
+    print(  # noqa: T201
+        f"\nheadline: discriminator AUROC {scores['disc_auroc']:.3f} "
+        f"(real vs real {baseline['disc_auroc']:.3f}; 0.5 = cannot tell synthetic from real)\n"
+        f"fidelity: ks_mean {scores['ks_mean']:.3f} (real vs real {baseline['ks_mean']:.3f}), "
+        f"missing_rate_diff {scores['missing_rate_diff']:.3f}\n"
+        f"wrote {output / 'model.cdmt'} (the model), {output / 'synthetic.parquet'} "
+        f"({args.n} synthetic patients)\n"
+        f"open {output / 'report.html'} in a browser for the scores explained and the figures"
     )
-    names = ("model.cdmt", "synthetic.parquet", "report.html")
-    written = ", ".join(str(output / name) for name in names)
-    print(f"wrote {written}")  # noqa: T201
+
+
+class _Steps:
+    """A tqdm bar over the named steps after training (nothing without tqdm)."""
+
+    def __init__(self, names):
+        self.names, self.bar = list(names), None
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return
+        self.bar = tqdm(total=len(self.names), desc=self.names[0], unit="step", leave=True)
+
+    def done(self):
+        if self.bar is None:
+            return
+        self.bar.update(1)
+        if self.bar.n < len(self.names):
+            self.bar.set_description(self.names[self.bar.n])
+        else:
+            self.bar.set_description("evaluation")
+            self.bar.close()
+
+
+class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Show each option's default in --help, except where there is none to show."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _add_roles(parser) -> None:
@@ -175,63 +232,104 @@ def _add_roles(parser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``cdmtehr`` command."""
+    from ._version import __version__
+
+    defaults = _Defaults
     parser = argparse.ArgumentParser(
-        prog="cdmtehr", description="Synthetic ICU time series with CDMT-EHR diffusion."
+        prog="cdmtehr",
+        description="Synthetic ICU time series with CDMT-EHR diffusion. Start with "
+        "'cdmtehr demo'; 'cdmtehr COMMAND --help' shows each command's options and defaults.",
     )
+    parser.add_argument("--version", action="version", version=f"cdmtehr {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    fit = sub.add_parser("fit", help="fit a synthesizer on a long table and save it")
+    fit = sub.add_parser(
+        "fit",
+        help="fit a synthesizer on a long table and save it",
+        description="Fit a synthesizer on a long table (one row per patient and time step) "
+        "and save it to a model file.",
+        formatter_class=defaults,
+    )
     fit.add_argument("data", help="parquet or CSV file, one row per (patient, time)")
     _add_roles(fit)
     budget = fit.add_argument_group("training budget (whichever ends first)")
-    budget.add_argument("--epochs", type=int, default=300)
-    budget.add_argument("--max-time", type=float, default=600.0, help="seconds")
+    budget.add_argument("--epochs", type=int, default=300, help="passes over the patients")
+    budget.add_argument("--max-time", type=float, default=600.0, help="seconds of training")
     budget.add_argument(
         "--early-stopping",
         action="store_true",
         help="hold out patients and stop when their loss stops improving",
     )
     budget.add_argument(
-        "--validation-fraction", type=float, default=0.1, help="share held out (default 0.1)"
+        "--validation-fraction", type=float, default=0.1, help="share of patients held out"
     )
     budget.add_argument(
-        "--patience", type=int, default=10, help="epochs without improvement (default 10)"
+        "--patience", type=int, default=10, help="epochs without improvement before stopping"
     )
-    fit.add_argument("--random-state", type=int, default=None)
+    fit.add_argument("--random-state", type=int, default=None, help="seed (none: random)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument("--output", required=True, help="model file to write")
     fit.set_defaults(run=_fit)
 
-    sample = sub.add_parser("sample", help="generate patients from a saved model")
+    sample = sub.add_parser(
+        "sample",
+        help="generate patients from a saved model",
+        description="Generate synthetic patients from a model file written by 'cdmtehr fit'.",
+        formatter_class=defaults,
+    )
     sample.add_argument("model", help="model file written by 'cdmtehr fit'")
     sample.add_argument("-n", type=int, required=True, help="number of patients")
     sample.add_argument("--condition", help="a class ('1') or counts ('0:900,1:100')")
-    sample.add_argument("--steps", type=int, default=50)
-    sample.add_argument("--sampler", choices=["euler", "heun", "sde"], default="euler")
-    sample.add_argument("--guidance-scale", type=float, default=1.0)
-    sample.add_argument("--random-state", type=int, default=None)
+    sample.add_argument("--steps", type=int, default=50, help="sampler steps")
+    sample.add_argument(
+        "--sampler", choices=["euler", "heun", "sde"], default="euler", help="ODE/SDE sampler"
+    )
+    sample.add_argument(
+        "--guidance-scale", type=float, default=1.0, help="classifier-free guidance weight"
+    )
+    sample.add_argument("--random-state", type=int, default=None, help="seed (none: random)")
     sample.add_argument("--output", required=True, help="parquet or CSV file to write")
     sample.set_defaults(run=_sample)
 
-    evaluate = sub.add_parser("evaluate", help="score a synthetic cohort against real data")
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score a synthetic cohort against real data",
+        description="Score a synthetic cohort against the real one (and a holdout); print the "
+        "scores as JSON and optionally write the HTML report.",
+        formatter_class=defaults,
+    )
     evaluate.add_argument("real", help="real (training) data")
     evaluate.add_argument("synthetic", help="synthetic data")
     evaluate.add_argument("--holdout", help="real patients the model never saw")
     evaluate.add_argument("--model", help="take the column roles from this model file")
-    evaluate.add_argument("--id-col")
-    evaluate.add_argument("--time-col")
-    evaluate.add_argument("--num-cols", nargs="+")
-    evaluate.add_argument("--cat-cols", nargs="+")
-    evaluate.add_argument("--static-cols", nargs="+")
-    evaluate.add_argument("--condition-col")
+    evaluate.add_argument("--id-col", help="patient identifier column (without --model)")
+    evaluate.add_argument("--time-col", help="time column (without --model)")
+    evaluate.add_argument("--num-cols", nargs="+", help="numeric columns (default: inferred)")
+    evaluate.add_argument("--cat-cols", nargs="+", help="categorical columns (default: inferred)")
+    evaluate.add_argument("--static-cols", nargs="+", help="per-patient columns")
+    evaluate.add_argument("--condition-col", help="per-patient class")
     evaluate.add_argument("--report", help="HTML report to write")
     evaluate.set_defaults(run=_evaluate)
 
-    demo = sub.add_parser("demo", help="fit on bundled PhysioNet 2012 and write cohort + report")
+    demo = sub.add_parser(
+        "demo",
+        help="fit on bundled PhysioNet 2012 and write cohort + report",
+        description="Fit a synthesizer on the bundled PhysioNet 2012 set a (three quarters of "
+        "the patients; the other quarter is held out), sample a synthetic cohort and write an "
+        "HTML report that scores it against the real patients and against the floor of real "
+        "versus real. Writes model.cdmt, synthetic.parquet and report.html into --output.",
+        formatter_class=defaults,
+    )
     demo.add_argument("--output", default="output", help="folder for model, cohort and report")
     demo.add_argument("--max-time", type=float, default=600.0, help="seconds of training")
     demo.add_argument("-n", type=int, default=1000, help="synthetic patients")
-    demo.add_argument("--random-state", type=int, default=0)
+    demo.add_argument(
+        "--patients",
+        type=int,
+        default=4000,
+        help="real patients used (3/4 to train, 1/4 held out); fewer for a quick look",
+    )
+    demo.add_argument("--random-state", type=int, default=0, help="seed of every draw")
     demo.set_defaults(run=_demo)
     return parser
 

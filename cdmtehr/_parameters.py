@@ -193,7 +193,14 @@ SAMPLE_ARGUMENTS = {
 }
 
 
+def as_random_state(random_state) -> np.random.RandomState:
+    """`check_random_state`, also for a numpy Generator (its next draw seeds a RandomState)."""
+    if isinstance(random_state, np.random.Generator):
+        return np.random.RandomState(int(random_state.integers(0, 2**31 - 1)))
+    return check_random_state(random_state)
+
+
 def torch_generator(random_state) -> torch.Generator:
     """A torch.Generator seeded from a scikit-learn style random_state (never a global seed)."""
-    seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
+    seed = int(as_random_state(random_state).randint(0, 2**31 - 1))
     return torch.Generator(device="cpu").manual_seed(seed)

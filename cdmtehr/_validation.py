@@ -90,6 +90,8 @@ def check_long_frame(df, roles, *, max_levels=1000) -> None:
     ids = df[id_col] if id_col in present else None
     if ids is not None:
         problems += _id_problems(ids, id_col)
+        if ids.dtype == np.float16:  # pandas cannot group by them, as the checks below do
+            ids = None
     if time_col in present:
         problems += _time_problems(df[time_col], time_col, ids)
     if ids is not None and time_col in present:
@@ -240,6 +242,12 @@ def _usable_columns(df, roles) -> set:
 
 
 def _id_problems(ids, id_col) -> list:
+    if ids.dtype == np.float16:
+        return [
+            f"Column '{id_col}' (id_col) has dtype float16, which pandas cannot index by and "
+            "which counts whole numbers exactly only up to 2048; cast it with "
+            "astype('int64') (or 'float64')."
+        ]
     missing = ids.isna()
     if missing.any():
         rows = np.flatnonzero(missing.to_numpy())[:_N_EXAMPLES]
@@ -274,7 +282,7 @@ def _time_problems(times, time_col, ids) -> list:
             "every row needs a time: fill them in or drop those rows."
         ]
     if not pd.api.types.is_float_dtype(dtype):
-        return []
+        return _integer_span_problems(times, time_col)
     numbers = times.to_numpy(dtype="float64")
     infinite = np.isinf(numbers)
     if infinite.any():
@@ -291,6 +299,29 @@ def _time_problems(times, time_col, ids) -> list:
             f"{numbers.max()!r}, too wide to take differences in float64; shift or rescale it."
         ]
     return []
+
+
+def _integer_span_problems(times, time_col) -> list:
+    """Integer, datetime and timedelta times are differenced in int64: their span must fit."""
+    if pd.api.types.is_datetime64_any_dtype(times.dtype) or pd.api.types.is_timedelta64_dtype(
+        times.dtype
+    ):
+        counts = times.array.asi8
+        low, high = int(counts.min()), int(counts.max())
+        unit = getattr(times.dtype, "unit", "ns")
+        kind = "datetime64" if times.dtype.kind == "M" else "timedelta64"
+        hint = f"store it in a coarser unit (e.g. .astype('{kind}[s]'))"
+    else:
+        low, high, unit = int(times.min()), int(times.max()), None
+        hint = "shift it (subtract its minimum) or count in a coarser unit"
+    int64 = np.iinfo(np.int64)
+    if high - low <= int64.max and int64.min <= low and high <= int64.max:
+        return []
+    what = f"{high - low} {unit}" if unit else f"{high - low}"
+    return [
+        f"Column '{time_col}' (time_col) spans from {times.min()!r} to {times.max()!r}, "
+        f"{what}: wider than the int64 differences times are counted in; {hint}."
+    ]
 
 
 def _duplicate_row_problems(ids, times, id_col, time_col) -> list:

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -41,8 +42,32 @@ def _parse_condition(text):
         return None
     if ":" in text:
         pairs = [item.split(":", 1) for item in text.split(",")]
-        return {key: int(count) for key, count in pairs}
+        counts = {}
+        for key, count in pairs:
+            try:
+                counts[key] = int(count)
+            except ValueError:
+                raise CDMTError(
+                    f"--condition {text!r}: the count of class {key!r} is {count!r}, not a "
+                    "whole number; write CLASS:COUNT pairs such as 0:500,1:500, or one class."
+                ) from None
+        return counts
     return text
+
+
+def _check_writable(path, what: str) -> None:
+    """Fail now, not after training, when `path` cannot be written (folder made if needed)."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a folder", str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        raise CDMTError(
+            f"cannot write the {what} to {str(path)!r}: {error.strerror or error}."
+        ) from None
 
 
 def _match_classes(condition, classes):
@@ -61,6 +86,7 @@ def _fit(args) -> None:
     from .synthesizer import CDMTSynthesizer
 
     df = _read_table(args.data)
+    _check_writable(args.output, "model")
     synth = CDMTSynthesizer(
         epochs=args.epochs,
         max_time=args.max_time,
@@ -87,8 +113,10 @@ def _fit(args) -> None:
 def _sample(args) -> None:
     from .synthesizer import CDMTSynthesizer
 
+    condition = _parse_condition(args.condition)
+    _check_writable(args.output, "synthetic patients")
     synth = CDMTSynthesizer.load(args.model)
-    condition = _match_classes(_parse_condition(args.condition), synth.classes_)
+    condition = _match_classes(condition, synth.classes_)
     df = synth.sample(
         args.n,
         condition=condition,
@@ -341,9 +369,12 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         args.run(args)
-    except (CDMTError, ValueError, TypeError, FileNotFoundError) as error:
+    except (CDMTError, ValueError, TypeError, OSError) as error:
         print(f"cdmtehr {args.command}: error: {error}", file=sys.stderr)  # noqa: T201
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: a saved model file, if any, was left as it was
+        print(f"cdmtehr {args.command}: interrupted", file=sys.stderr)  # noqa: T201
+        return 130
     return 0
 
 

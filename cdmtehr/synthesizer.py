@@ -7,12 +7,12 @@ import time
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
 
 from ._parameters import (
     SAMPLE_ARGUMENTS,
     SYNTHESIZER_PARAMETERS,
     Interval,
+    as_random_state,
     check_parameters,
     resolve_device,
     torch_generator,
@@ -88,7 +88,9 @@ class CDMTSynthesizer(BaseEstimator):
         rate in whole beats, pH in hundredths: the fewest decimals, up to 6, that all its
         observed values have), as SDV does. False rounds only columns of whole numbers.
     sample_batch_size : int, default=512
-        Patients generated per chunk; memory stays flat in `n`.
+        Patients generated per chunk; memory stays flat in `n`. The noise is drawn chunk by
+        chunk, so the same `random_state` with another `sample_batch_size` gives other
+        (equally valid) patients: keep both to reproduce a sample.
     device : str or torch.device, default="auto"
         "auto" picks CUDA when available.
     random_state : int, RandomState, Generator or None, default=None
@@ -292,7 +294,8 @@ class CDMTSynthesizer(BaseEstimator):
             Classifier-free guidance weight w: 1 is plain conditional sampling, larger values
             push patients further towards their class, 0 ignores the condition.
         random_state : int, RandomState, Generator or None, default=None
-            The same value gives bit-identical output on the same machine.
+            The same value gives bit-identical output on the same machine with the same
+            `sample_batch_size` (the noise is drawn chunk by chunk).
 
         Returns
         -------
@@ -348,7 +351,7 @@ class CDMTSynthesizer(BaseEstimator):
         arguments = {"n": n, "steps": steps, "sampler": sampler,
                      "guidance_scale": guidance_scale, "random_state": random_state}
         check_parameters(arguments, SAMPLE_ARGUMENTS, f"CDMTSynthesizer.{method}")
-        rng = check_random_state(random_state)
+        rng = as_random_state(random_state)
         classes = self.preprocessor_.condition_indices(
             n, condition, prior=self.class_prior_, random_state=rng,
             owner=f"CDMTSynthesizer.{method}",

@@ -1,0 +1,45 @@
+"""The command line reports user errors in one line, before any training, without a traceback."""
+
+import pytest
+from helpers.frames import cohort
+
+from cdmtehr.cli import main
+
+
+@pytest.fixture()
+def data(tmp_path):
+    path = tmp_path / "data.csv"
+    cohort(n_patients=4, length=3).to_csv(path, index=False)
+    return path
+
+
+def test_fit_checks_its_output_path_before_training(data, tmp_path, capsys, monkeypatch):
+    from cdmtehr import synthesizer
+
+    monkeypatch.setattr(synthesizer.CDMTSynthesizer, "fit", lambda *a, **k: pytest.fail("fit"))
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    code = main(["fit", str(data), "--id-col", "pid", "--time-col", "t", "--output", str(folder)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cannot write the model" in err and "Traceback" not in err
+
+
+def test_fit_reports_an_unwritable_folder_in_one_line(data, tmp_path, capsys, monkeypatch):
+    from cdmtehr import cli
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cli.tempfile, "TemporaryFile", refuse)
+    code = main(["fit", str(data), "--id-col", "pid", "--time-col", "t",
+                 "--output", str(tmp_path / "out" / "m.cdmt")])
+    assert code == 2
+    assert "Permission denied" in capsys.readouterr().err
+
+
+def test_a_count_that_is_not_a_number_is_a_user_error(tmp_path, capsys):
+    code = main(["sample", str(tmp_path / "missing.cdmt"), "-n", "2", "--condition", "0:a",
+                 "--output", str(tmp_path / "out.csv")])
+    assert code == 2
+    assert "not a whole number" in capsys.readouterr().err

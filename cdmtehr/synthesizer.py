@@ -195,6 +195,10 @@ class CDMTSynthesizer(BaseEstimator):
         self : CDMTSynthesizer
             The fitted synthesizer.
 
+        The fitted state is replaced only when training completes: a refit that fails or is
+        interrupted (Ctrl-C raises KeyboardInterrupt out of `fit`) leaves the previously
+        fitted model as it was.
+
         Raises
         ------
         InvalidDataError
@@ -217,7 +221,6 @@ class CDMTSynthesizer(BaseEstimator):
             static_cols=static_cols, condition_col=condition_col,
         )
         n_validation = self._validation_size(cohort.n_patients)
-        self._forget_fit()  # only now: a refit on bad data keeps the fitted model
         fitted = fit_diffusion(
             cohort, self._training_config(with_validation=n_validation > 0),
             embedding_dim=self.embedding_dim, hidden_size=self.hidden_size,
@@ -225,6 +228,8 @@ class CDMTSynthesizer(BaseEstimator):
             generator=torch_generator(self.random_state), device=device,
         )
         counts = np.bincount(cohort.condition, minlength=max(cohort.n_classes, 1))
+        # Only now: a refit that fails, or that Ctrl-C interrupts, keeps the fitted model.
+        self._forget_fit()
         self.preprocessor_ = preprocessor
         self.layout_, self.model_, self.schedule_, self.history_ = fitted
         self.classes_ = np.asarray(preprocessor.classes_)

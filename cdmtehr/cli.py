@@ -182,6 +182,10 @@ def _demo(args) -> None:
     n_train = int(len(ids) * 0.75)
     train = df[df[roles["id_col"]].isin(ids[:n_train])]
     holdout = df[df[roles["id_col"]].isin(ids[n_train:])]
+    # A few dozen patients may never measure a rare lab (Cholesterol): leave it out.
+    unmeasured = [c for c in roles["num_cols"] if train[c].isna().all()]
+    roles["num_cols"] = [c for c in roles["num_cols"] if c not in unmeasured]
+    train, holdout = train.drop(columns=unmeasured), holdout.drop(columns=unmeasured)
     synth = CDMTSynthesizer(max_time=args.max_time, random_state=args.random_state, verbose=True)
     synth.fit(train, **roles)
     synth.save(output / "model.cdmt")

@@ -1,17 +1,13 @@
-"""Exact repeats of a measurement: the third mask state, its targets, decoding and the estimator."""
+"""Exact repeats of a measurement: the third mask state, its targets and decoding."""
 
 import numpy as np
-import pandas as pd
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from helpers.encoded import make_cohort, make_denoiser
-from helpers.frames import ROLES, TINY, assert_output_contract
 
-from cdmtehr import CDMTSynthesizer
 from cdmtehr.diffusion.batches import CohortTensors
-from cdmtehr.diffusion.build import numeric_step_scales
 from cdmtehr.diffusion.denoiser import _copy_repeats
 from cdmtehr.diffusion.layout import StateLayout
 from cdmtehr.diffusion.masks import REPEAT_MIN_SHARE, repeat_shares, repeated_measurements
@@ -138,47 +134,3 @@ def test_decoding_the_clean_state_gives_back_the_data_and_a_repeat_state_copies(
     moved[patient, start : start + group.dim] = table[position, 2]  # "repeated"
     decoded = model.decode(moved)["numeric"]
     assert decoded[patient, second, 0] == cohort.numeric[patient, first, 0]
-
-
-def frame_with_held_values():
-    rng = np.random.default_rng(0)
-    n, length = 8, 5
-    weight = np.repeat(rng.normal(80, 10, n).round(1), length)
-    weight[rng.random(n * length) < 0.3] = np.nan
-    return pd.DataFrame(
-        {
-            "pid": np.repeat(np.arange(n), length),
-            "t": np.tile(np.arange(length), n),
-            "x": weight,
-            "c": rng.choice(["a", "b", "c"], n * length),
-            "sex": np.repeat(rng.choice(["f", "m"], n), length),
-        }
-    )
-
-
-def test_synthesizer_with_held_values_keeps_the_contract_and_round_trips(tmp_path):
-    df = frame_with_held_values()
-    synth = CDMTSynthesizer(**TINY).fit(df, **ROLES)
-    assert synth.layout_.repeated_values == (0,)
-    out = synth.sample(6, steps=3, random_state=0)
-    assert_output_contract(out, df, ROLES, 6)
-    path = tmp_path / "model.cdmt"
-    synth.save(path)
-    loaded = CDMTSynthesizer.load(path)
-    assert loaded.layout_ == synth.layout_
-    assert loaded.sample(6, steps=3, random_state=0).equals(out)
-
-
-def test_step_scales_of_repeated_channels_leave_the_repeats_out():
-    cohort = make_cohort(n=3, length=6)
-    cohort.lengths[:] = 6
-    cohort.observed[:] = False
-    # Channel 0, every stay: 2, 2, 2, 5, 5 and unmeasured at the last step: the changes are
-    # 0, 0, +3, 0, of which only +3 is between distinct measurements.
-    cohort.observed[:, :5, 0] = True
-    cohort.numeric[:, :, 0] = [2, 2, 2, 5, 5, 5]
-    layout = StateLayout.from_cohort(cohort, embedding_dim=4)
-    assert 0 in layout.repeated_values
-    tensors = CohortTensors.from_cohort(cohort, layout)
-    # Counting the repeats would give sqrt(9 / 4 / 2).
-    np.testing.assert_allclose(numeric_step_scales(tensors, layout)[0], np.sqrt(9 / 2), rtol=1e-6)

@@ -2,13 +2,12 @@
 
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
 from helpers.encoded import make_cohort
 
 from cdmtehr.diffusion.batches import CohortTensors
-from cdmtehr.diffusion.build import build_denoiser, denoiser_config, numeric_step_scales
+from cdmtehr.diffusion.build import build_denoiser, denoiser_config
 from cdmtehr.diffusion.layout import StateLayout
 from cdmtehr.diffusion.network import BiGRUNetwork, pooling_kernels
 
@@ -123,24 +122,6 @@ def test_skip_weight_one_on_the_stay_average_denoises_to_the_average(layout):
     # D = c_skip * (the stay's average): every step gets the same value.
     expected = x_values.mean(dim=1, keepdim=True).expand_as(x_values) / (0.2**2 + 1)
     torch.testing.assert_close(temporal, expected)
-
-
-def test_step_scales_measure_the_change_between_consecutive_measurements():
-    cohort = make_cohort(n=3, length=6)
-    cohort.lengths[:] = 6
-    cohort.observed[:] = False
-    # Channel 0: measured at steps 0, 2 and 5 with values 1, 3, 2 (forward filled between).
-    cohort.observed[0, [0, 2, 5], 0] = True
-    cohort.numeric[0, :, 0] = [1, 1, 3, 3, 3, 2]
-    # Channel 1: a value charted at every step and never changing.
-    cohort.observed[:, :, 1] = True
-    cohort.numeric[:, :, 1] = 4.0
-    # Channel 2: measured once per stay: no change to measure.
-    cohort.observed[:, 3, 2] = True
-    layout = StateLayout.from_cohort(cohort, embedding_dim=4)
-    scales = numeric_step_scales(CohortTensors.from_cohort(cohort, layout), layout)
-    # Changes +2 and -1: RMS sqrt(5/2), divided by sqrt 2.
-    np.testing.assert_allclose(scales, [np.sqrt(5 / 4), 0.0, 0.0], rtol=1e-6)
 
 
 def test_damping_fades_the_smoothing_below_each_values_own_changes(layout):

@@ -21,7 +21,8 @@ def cohorts(physionet):
 def page(cohorts, tmp_path_factory):
     """A report written from evaluate's plain dict, with a real-vs-real baseline."""
     (real, synthetic, holdout, other), roles = cohorts
-    options = dict(discriminators=("summary",), n_splits=2, **roles)
+    options = dict(metrics=("fidelity", "discriminative"), discriminators=("summary",), n_splits=2)
+    options.update(roles)
     scores = evaluate(real, synthetic, holdout, **options)
     baseline = evaluate(real, other, holdout, **options)
     path = tmp_path_factory.mktemp("report") / "report.html"

@@ -263,8 +263,9 @@ class NumericEncoder(BaseEstimator):
         extreme = distinct[distance > _EXTREME_RATIO]
         examples = ", ".join(f"{v:.6g}" for v in extreme[np.argsort(-distance[distance >
                                                                              _EXTREME_RATIO])][:3])
+        column = "A numeric column" if self.name_ is None else f"Column '{self.name_}'"
         warnings.warn(
-            f"Column '{self.name_}' has {extreme.size} value(s) more than a million times its "
+            f"{column} has {extreme.size} value(s) more than a million times its "
             f"interquartile range ({scale:.6g}) from its median ({median:.6g}), e.g. "
             f"{examples}. Such values are often sentinels for 'unknown' (3.4e38 is the largest "
             "float32); they are kept and the column is scaled robustly, so the other values "

@@ -1,8 +1,14 @@
-"""Shared test configuration: hypothesis profiles and data fixtures."""
+"""Shared test configuration: hypothesis profiles, real data and tiny fitted models.
+
+The fitted models here are built once per run and shared: tests may sample from them, save
+them or copy them, never refit or change them (a test that needs to, builds its own).
+"""
 
 import os
 
+import numpy as np
 import pytest
+from helpers.frames import ROLES, TINY, cohort
 from hypothesis import HealthCheck, settings
 
 # "ci" (default) is fast and deterministic; HYPOTHESIS_PROFILE=dev explores more examples.
@@ -24,7 +30,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture(scope="session")
 def physionet():
-    """The bundled PhysioNet 2012 set a and its roles (read once per session)."""
+    """The bundled PhysioNet 2012 set a and its roles (read once per run)."""
     from cdmtehr.datasets import load_physionet2012
 
     return load_physionet2012(return_roles=True)
@@ -36,3 +42,37 @@ def physionet_small(physionet):
     df, roles = physionet
     ids = df[roles["id_col"]].unique()[:50]
     return df[df[roles["id_col"]].isin(ids)].reset_index(drop=True), roles
+
+
+@pytest.fixture(scope="session")
+def physionet_model(physionet_small):
+    """A tiny model of the 50 patients (shared: sample from it, never refit it)."""
+    from cdmtehr import CDMTSynthesizer
+
+    df, roles = physionet_small
+    return CDMTSynthesizer(**TINY).fit(df, **roles)
+
+
+@pytest.fixture(scope="session")
+def tiny_conditional():
+    """Six tiny patients of `helpers.frames.cohort` with an outcome of classes '0' and '1'."""
+    df = cohort(n_patients=6)
+    df["outcome"] = np.where(df["pid"] % 3 == 0, "1", "0")
+    return df, {**ROLES, "condition_col": "outcome"}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_conditional):
+    """A tiny model of `tiny_conditional` (shared: sample, save or copy it, never refit it)."""
+    from cdmtehr import CDMTSynthesizer
+
+    df, roles = tiny_conditional
+    return CDMTSynthesizer(**TINY).fit(df, **roles)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tiny_model, tmp_path_factory):
+    """`tiny_model` saved to a file (read it, copy it; damage only copies)."""
+    path = tmp_path_factory.mktemp("model") / "model.cdmt"
+    tiny_model.save(path)
+    return path

@@ -1,9 +1,15 @@
 """A tiny long frame with its roles, and the output contract every sample keeps."""
 
+from types import MappingProxyType
+
 import numpy as np
 import pandas as pd
 
-TINY = dict(epochs=1, max_time=None, hidden_size=8, batch_size=8, random_state=0)
+# The smallest training budget that still fits and samples; read-only, so that a test can
+# only change it in its own copy ({**TINY, "epochs": 3}).
+TINY = MappingProxyType(
+    dict(epochs=1, max_time=None, hidden_size=8, batch_size=8, random_state=0)
+)
 ROLES = {"id_col": "pid", "time_col": "t", "num_cols": ["x"], "cat_cols": ["c"],
          "static_cols": ["sex"]}
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers.frames import TINY
 
 import cdmtehr.synthesizer
 from cdmtehr import CDMTSynthesizer
@@ -29,8 +30,6 @@ from cdmtehr.exceptions import (
     InvalidParameterError,
     ModelFileError,
 )
-
-TINY = dict(epochs=1, max_time=None, hidden_size=8, batch_size=8, random_state=0)
 
 ROLES = {
     "id_col": "pid",
@@ -441,10 +440,10 @@ def test_failed_refit_keeps_the_fitted_model(fitted):
 
 
 # -- sample -------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def fitted():
-    """A tiny model whose condition classes are the strings '0' and '1'."""
-    return CDMTSynthesizer(**TINY).fit(good_frame(), **ROLES)
+@pytest.fixture
+def fitted(tiny_model):
+    """The shared tiny model, whose condition classes are the strings '0' and '1'."""
+    return tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -656,11 +655,9 @@ BAD_FILES = {
 }
 
 
-@pytest.fixture(scope="module")
-def model_file(fitted, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "model.cdmt"
-    fitted.save(path)
-    return path
+@pytest.fixture
+def model_file(tiny_model_file):
+    return tiny_model_file
 
 
 @pytest.mark.parametrize("damage, message", BAD_FILES.values(), ids=BAD_FILES.keys())

@@ -4,15 +4,12 @@ import pandas as pd
 import pytest
 
 from cdmtehr.cli import main
-from cdmtehr.datasets import load_physionet2012
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(tmp_path_factory, physionet_small):
     folder = tmp_path_factory.mktemp("cli")
-    df, roles = load_physionet2012(return_roles=True)
-    keep = df[roles["id_col"]].drop_duplicates().iloc[:40]
-    small = df[df[roles["id_col"]].isin(keep)][
+    small = physionet_small[0][
         ["patient_id", "hour", "HR", "MAP", "Temp", "Age", "ICUType", "in_hospital_death"]
     ]
     small.to_parquet(folder / "real.parquet", index=False)

@@ -264,22 +264,18 @@ def test_inverse_transform_id_start_numbers_chunks_apart():
 
 
 # -- determinism ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def conditional():
-    df = cohort(n_patients=6)
-    df["outcome"] = np.where(df["pid"] % 3 == 0, "dead", "alive")
-    roles = {**ROLES, "condition_col": "outcome"}
-    return df, roles, CDMTSynthesizer(**TINY).fit(df, **roles)
+@pytest.fixture
+def conditional(tiny_conditional, tiny_model):
+    return *tiny_conditional, tiny_model
 
 
 SAMPLINGS = {
     "euler": dict(sampler="euler"),
     "heun": dict(sampler="heun"),
     "sde": dict(sampler="sde"),
-    "sde, class counts, guidance": dict(sampler="sde", condition={"alive": 2, "dead": 3},
+    "sde, class counts, guidance": dict(sampler="sde", condition={"0": 2, "1": 3},
                                         guidance_scale=2.5),
-    "heun, one class each": dict(sampler="heun", condition=["dead", "alive", "dead", "alive",
-                                                            "dead"], guidance_scale=0.0),
+    "heun, one class each": dict(sampler="heun", condition=["1", "0", "1", "0", "1"], guidance_scale=0.0),
 }
 
 

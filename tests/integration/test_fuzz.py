@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from helpers.frames import ROLES, assert_output_contract, cohort
+from helpers.frames import TINY, assert_output_contract
 from helpers.strategies import long_frames
 
 import cdmtehr.synthesizer
@@ -23,7 +23,6 @@ from cdmtehr import CDMTSynthesizer
 from cdmtehr.exceptions import CDMTError, DataWarning, ModelFileError
 from cdmtehr.preprocessing import SequencePreprocessor
 
-TINY = dict(epochs=1, max_time=None, hidden_size=8, batch_size=8, random_state=0)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -140,13 +139,9 @@ def test_every_column_is_modelled_or_named_in_one_warning(case, extra, infer):
         assert f"'{col}'" in messages[0]
 
 
-@pytest.fixture(scope="module")
-def model_bytes(tmp_path_factory):
-    df = cohort()
-    df["outcome"] = np.where(df["pid"] % 2 == 0, "alive", "dead")
-    path = tmp_path_factory.mktemp("fuzz") / "model.cdmt"
-    CDMTSynthesizer(**TINY).fit(df, **ROLES, condition_col="outcome").save(path)
-    return path.read_bytes()
+@pytest.fixture(scope="session")
+def model_bytes(tiny_model_file):
+    return tiny_model_file.read_bytes()
 
 
 @settings(max_examples=60, deadline=None,

@@ -12,12 +12,12 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.frames import TINY
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.evaluation import evaluate, patient_features
 from cdmtehr.preprocessing import SequencePreprocessor
 
-TINY = dict(epochs=1, max_time=None, hidden_size=8, batch_size=8, random_state=0)
 ROLES = {
     "id_col": "pid",
     "time_col": "t",

@@ -1,5 +1,6 @@
 """CDMTSynthesizer: scikit-learn contract, output contract, determinism and persistence."""
 
+import copy
 import pickle
 import zipfile
 
@@ -7,6 +8,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.frames import TINY
 from helpers.model_files import edit_manifest
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import (
@@ -17,23 +19,13 @@ from sklearn.utils.estimator_checks import (
 )
 
 from cdmtehr import CDMTSynthesizer
-from cdmtehr.datasets import load_physionet2012
 from cdmtehr.exceptions import InvalidParameterError, ModelFileError, NotFittedError
 
-FAST = dict(epochs=2, max_time=None, hidden_size=16, batch_size=32, random_state=0)
 
-
-@pytest.fixture(scope="module")
-def physionet_small():
-    df, roles = load_physionet2012(return_roles=True)
-    ids = df[roles["id_col"]].drop_duplicates().iloc[:60]
-    return df[df[roles["id_col"]].isin(ids)].reset_index(drop=True), roles
-
-
-@pytest.fixture(scope="module")
-def fitted(physionet_small):
-    df, roles = physionet_small
-    return CDMTSynthesizer(**FAST).fit(df, **roles)
+@pytest.fixture
+def fitted(physionet_model):
+    """The shared tiny model of 50 real patients (sample from it, never refit it)."""
+    return physionet_model
 
 
 @pytest.mark.parametrize(
@@ -90,7 +82,7 @@ def test_output_contract_on_real_subset(physionet_small, fitted):
 def test_fit_does_not_mutate_input(physionet_small):
     df, roles = physionet_small
     before = df.copy(deep=True)
-    CDMTSynthesizer(**FAST).fit(df, **roles)
+    CDMTSynthesizer(**TINY).fit(df, **roles)
     pd.testing.assert_frame_equal(df, before)
 
 
@@ -103,7 +95,7 @@ def test_same_random_state_gives_bit_identical_output(fitted):
 
 def test_fit_with_same_seed_gives_identical_weights(physionet_small, fitted):
     df, roles = physionet_small
-    again = CDMTSynthesizer(**FAST).fit(df, **roles)
+    again = CDMTSynthesizer(**TINY).fit(df, **roles)
     for a, b in zip(fitted.model_.state_dict().values(), again.model_.state_dict().values()):
         assert np.array_equal(a.numpy(), b.numpy())
 
@@ -213,12 +205,11 @@ def test_load_rejects_damaged_files(fitted, tmp_path, damage):
 def test_loss_values(fitted):
     losses = fitted.get_loss_values()
     assert list(losses.columns) == ["epoch", "steps", "seconds", "loss", "diffusion", "schedule"]
-    assert len(losses) == 2
+    assert len(losses) == TINY["epochs"]
 
 
-def test_sample_to_parquet_streams_the_same_patients_as_sample(physionet_small, tmp_path):
-    df, roles = physionet_small
-    synth = CDMTSynthesizer(**{**FAST, "sample_batch_size": 4}).fit(df, **roles)
+def test_sample_to_parquet_streams_the_same_patients_as_sample(fitted, tmp_path):
+    synth = copy.deepcopy(fitted).set_params(sample_batch_size=4)  # a sampling option: no refit
     path = synth.sample_to_parquet(10, tmp_path / "cohort.parquet", chunk_size=4, random_state=5)
     streamed = pd.read_parquet(path)
     expected = synth.sample(10, random_state=5)
@@ -241,7 +232,7 @@ def test_generated_values_keep_the_recorded_precision(fitted, physionet_small):
         assert np.array_equal(values, np.round(values, places)), col
         checked += values.size
     assert checked > 100
-    loose = CDMTSynthesizer(**FAST, enforce_rounding=False).fit(df, **roles)
+    loose = CDMTSynthesizer(**TINY, enforce_rounding=False).fit(df, **roles)
     pre = loose.preprocessor_
     kept = {n: e.decimals_ for n, e in zip(pre.numeric_names_, pre.numeric_encoders_)}
     # Only columns of whole numbers are still rounded.

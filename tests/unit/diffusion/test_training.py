@@ -8,14 +8,15 @@ import pandas as pd
 import pytest
 import torch
 from helpers.encoded import make_denoiser
+from helpers.frames import TINY
 
 from cdmtehr import CDMTSynthesizer
-from cdmtehr.datasets import load_physionet2012
 from cdmtehr.diffusion.schedule import FactorizedSchedule
 from cdmtehr.diffusion.training import TrainingConfig, _EarlyStopping, train
 from cdmtehr.exceptions import InvalidParameterError
 
-FAST = dict(epochs=30, max_time=None, hidden_size=16, batch_size=32, random_state=0)
+# A budget that early stopping ends well before its last epoch.
+FAST = {**TINY, "epochs": 30}
 
 
 def _train(layout, tensors, seed, epochs=30):
@@ -64,11 +65,9 @@ def test_learning_rate_warms_up_then_decays_to_a_tenth_over_the_budget():
     assert factors[3] == factors[4] == pytest.approx(0.1)
 
 
-@pytest.fixture(scope="module")
-def small():
-    df, roles = load_physionet2012(return_roles=True)
-    ids = df[roles["id_col"]].drop_duplicates().iloc[:40]
-    return df[df[roles["id_col"]].isin(ids)].reset_index(drop=True), roles
+@pytest.fixture
+def small(physionet_small):
+    return physionet_small
 
 
 def test_patience_stops_and_history_has_validation_loss(small):
@@ -103,11 +102,11 @@ def test_validation_loss_is_deterministic_and_improves(small):
 def test_held_out_patients_are_not_trained_on(small):
     df, roles = small
     synth = CDMTSynthesizer(
-        early_stopping=True, validation_fraction=0.25, **{**FAST, "epochs": 1, "batch_size": 1}
+        early_stopping=True, validation_fraction=0.2, **{**FAST, "epochs": 1, "batch_size": 1}
     )
     losses = synth.fit(df, **roles).get_loss_values()
-    assert losses["steps"].iloc[-1] == 30  # one step per training patient: 40 - 10 held out
-    assert synth.n_patients_ == 40
+    assert losses["steps"].iloc[-1] == 40  # one step per training patient: 50 - 10 held out
+    assert synth.n_patients_ == 50
 
 
 def test_best_weights_are_restored():

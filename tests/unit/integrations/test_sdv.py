@@ -2,22 +2,19 @@
 
 import pandas as pd
 import pytest
+from helpers.frames import TINY
 
 from cdmtehr import CDMTSynthesizer
-from cdmtehr.datasets import load_physionet2012
 from cdmtehr.exceptions import InvalidParameterError
 from cdmtehr.integrations import roles_from_sdv_metadata
 
-FAST = dict(epochs=1, max_time=None, hidden_size=8, batch_size=16, random_state=0)
 CONTEXT = ["Age", "Gender", "ICUType", "in_hospital_death"]
 
 
-@pytest.fixture(scope="module")
-def data():
-    df, roles = load_physionet2012(return_roles=True)
-    keep = df[roles["id_col"]].drop_duplicates().iloc[:30]
+@pytest.fixture
+def data(physionet_small):
     columns = ["patient_id", "hour", "HR", "MAP", "Lactate", "MechVent", *CONTEXT]
-    return df[df["patient_id"].isin(keep)][columns].reset_index(drop=True)
+    return physionet_small[0][columns].copy()
 
 
 def single_table_metadata():
@@ -55,7 +52,7 @@ def test_metadata_without_sequence_key_is_refused():
 
 def test_sdv1_style_dataframe_in_dataframe_out(data):
     synth = CDMTSynthesizer.from_sdv_metadata(
-        single_table_metadata(), context_columns=CONTEXT, **FAST
+        single_table_metadata(), context_columns=CONTEXT, **TINY
     )
     out = synth.fit(data).sample_sequences(5, sequence_length=10)
     assert isinstance(out, pd.DataFrame)
@@ -68,7 +65,7 @@ def test_sdv2_style_dict_in_dict_out(data):
     metadata = {"METADATA_SPEC_VERSION": "V1", "relationships": [],
                 "tables": {"stays": single_table_metadata()}}
     synth = CDMTSynthesizer.from_sdv_metadata(
-        metadata, context_columns=CONTEXT, condition_column="in_hospital_death", **FAST
+        metadata, context_columns=CONTEXT, condition_column="in_hospital_death", **TINY
     )
     out = synth.fit({"stays": data}).sample_sequences(4, condition=1, random_state=0)
     assert set(out) == {"stays"}
@@ -87,7 +84,7 @@ def test_same_pipeline_as_sdv_par_with_one_line_changed(data):
     outputs = []
     for make in (
         lambda: PARSynthesizer(metadata, epochs=1, context_columns=CONTEXT),
-        lambda: CDMTSynthesizer.from_sdv_metadata(metadata, context_columns=CONTEXT, **FAST),
+        lambda: CDMTSynthesizer.from_sdv_metadata(metadata, context_columns=CONTEXT, **TINY),
     ):
         synthesizer = make()  # the one line that changes
         tables = {"stays": data} if sdv.__version__.startswith("2") else data
@@ -100,6 +97,6 @@ def test_same_pipeline_as_sdv_par_with_one_line_changed(data):
 
 
 def test_single_table_metadata_with_dict_returns_the_callers_key(data):
-    synth = CDMTSynthesizer.from_sdv_metadata(single_table_metadata(), context_columns=CONTEXT, **FAST)
+    synth = CDMTSynthesizer.from_sdv_metadata(single_table_metadata(), context_columns=CONTEXT, **TINY)
     out = synth.fit({"stays": data}).sample_sequences(2)
     assert set(out) == {"stays"}

@@ -6,7 +6,7 @@ of docs/api.md comes from the code, so the reference cannot drift from it.
     python tools/build_api_docs.py            # rewrite docs/api.md and the table in docs/report.md
     python tools/build_api_docs.py --check    # exit 1 if either is out of date
 
-tests/test_docs.py runs the generator in memory and compares.
+tests/integration/test_docs.py runs the generator in memory and compares.
 """
 
 from __future__ import annotations
@@ -374,8 +374,8 @@ def render_api() -> str:
         "# API reference\n"
         "\n"
         f"cdmtehr {cdmtehr.__version__}. Generated from the numpydoc docstrings of the code "
-        "(`python tools/build_api_docs.py`); tests/test_docs.py fails when this page is out "
-        "of date. For a guided tour, read [getting_started.md](getting_started.md).\n"
+        "(`python tools/build_api_docs.py`); tests/integration/test_docs.py fails when this page "
+        "is out of date. For a guided tour, read [getting_started.md](getting_started.md).\n"
         "\n"
         + "\n".join(lines)
     )

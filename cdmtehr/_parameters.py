@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import numbers
+import os
 
 import numpy as np
 import torch
@@ -92,6 +93,16 @@ class RandomState:
         return "None, a non-negative int, a numpy RandomState or Generator"
 
 
+class FilePath:
+    """A str or path-like naming a file."""
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, (str, os.PathLike)) and str(value) != ""
+
+    def __str__(self):
+        return "a str or path-like"
+
+
 class Device:
     """'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a torch.device."""
 
@@ -176,6 +187,8 @@ SYNTHESIZER_PARAMETERS = {
     "sample_batch_size": Interval("int", 1),
     "device": Device(),
     "random_state": RandomState(),
+    "checkpoint_path": NoneOr(FilePath()),
+    "checkpoint_interval": Interval("real", 0, closed="neither"),
     "verbose": Boolean(),
 }
 
@@ -204,3 +217,31 @@ def torch_generator(random_state) -> torch.Generator:
     """A torch.Generator seeded from a scikit-learn style random_state (never a global seed)."""
     seed = int(as_random_state(random_state).randint(0, 2**31 - 1))
     return torch.Generator(device="cpu").manual_seed(seed)
+
+
+def training_settings(params: dict, n_patients: int) -> tuple:
+    """The `TrainingConfig` of a synthesizer's parameters, and the patients held out.
+
+    Returns ``(config, n_validation)``; n_validation is 0 without early stopping. Too few
+    patients to hold any out fail here, before anything is built.
+    """
+    from .diffusion.training import TrainingConfig
+
+    n_validation = 0
+    if params["early_stopping"]:
+        n_validation = max(1, round(params["validation_fraction"] * n_patients))
+        if n_validation >= n_patients:
+            raise InvalidParameterError(
+                f"early_stopping=True holds out {n_validation} of {n_patients} patients "
+                f"(validation_fraction={params['validation_fraction']}), leaving none to "
+                "train on; lower validation_fraction, add patients or set early_stopping=False."
+            )
+    config = TrainingConfig(
+        epochs=params["epochs"], max_time=params["max_time"], batch_size=params["batch_size"],
+        learning_rate=params["learning_rate"], ema_decay=params["ema_decay"],
+        guidance_dropout=params["guidance_dropout"], fill_weight=params["fill_weight"],
+        numeric_weighting=params["loss_weighting"], tol=params["tol"],
+        n_iter_no_change=params["n_iter_no_change"] if n_validation else None,
+        verbose=params["verbose"],
+    )
+    return config, n_validation

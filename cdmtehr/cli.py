@@ -94,6 +94,8 @@ def _fit(args) -> None:
         validation_fraction=args.validation_fraction,
         n_iter_no_change=args.patience,
         random_state=args.random_state,
+        checkpoint_path=args.checkpoint,
+        checkpoint_interval=args.checkpoint_interval,
         verbose=not args.quiet,
     )
     synth.fit(
@@ -297,6 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     budget.add_argument(
         "--patience", type=int, default=10, help="epochs without improvement before stopping"
+    )
+    fit.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="save the training state here; the same fit run again resumes from it",
+    )
+    fit.add_argument(
+        "--checkpoint-interval", type=float, default=300.0, help="seconds between checkpoints"
     )
     fit.add_argument("--random-state", type=int, default=None, help="seed (none: random)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")

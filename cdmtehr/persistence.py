@@ -317,7 +317,7 @@ _FITTED = (
 def _json_param(value):
     if isinstance(value, (np.random.RandomState, np.random.Generator)):
         return None  # a live RNG cannot be stored; the fitted weights carry its effect
-    if type(value).__name__ == "device":
+    if type(value).__name__ == "device" or isinstance(value, os.PathLike):
         return str(value)
     return value
 

@@ -16,10 +16,11 @@ from ._parameters import (
     check_parameters,
     resolve_device,
     torch_generator,
+    training_settings,
 )
 from ._parquet import write_parquet
+from .diffusion.checkpoint import open_checkpoint
 from .diffusion.model import fit_diffusion
-from .diffusion.training import TrainingConfig
 from .exceptions import InvalidParameterError, NotFittedError
 from .integrations.sdv import from_sdv_metadata
 from .persistence import load_synthesizer, pickled_state, restore_pickled_state, save_synthesizer
@@ -95,6 +96,14 @@ class CDMTSynthesizer(BaseEstimator):
         "auto" picks CUDA when available.
     random_state : int, RandomState, Generator or None, default=None
         Seeds training; the same seed gives the same weights on the same machine.
+    checkpoint_path : str, path-like or None, default=None
+        File where training saves what resuming needs every `checkpoint_interval` seconds, at
+        the end and on Ctrl-C; `fit` resumes from an existing one and trains only the rest of
+        the budget (`max_time` counts the seconds spent, `epochs` the epochs done; an epoch
+        budget ends with an uninterrupted fit's weights). One of other data or parameters is
+        refused; a finished one makes the same fit return its model (delete it to retrain).
+    checkpoint_interval : float, default=300
+        Seconds of training between checkpoints (a kill loses at most this much).
     verbose : bool, default=False
         Progress bars (tqdm): training, with the mean loss of the last full epoch, the time
         left and, with early stopping, the validation loss and the epochs without
@@ -140,7 +149,7 @@ class CDMTSynthesizer(BaseEstimator):
         embedding_dim=4, learning_rate=2e-3, guidance_dropout=0.1, fill_weight=0.1,
         loss_weighting="uniform", schedule="factorized", ema_decay=0.999, max_levels=1000,
         enforce_rounding=True, sample_batch_size=512, device="auto", random_state=None,
-        verbose=False,
+        checkpoint_path=None, checkpoint_interval=300.0, verbose=False,
     ):
         self.epochs = epochs
         self.max_time = max_time
@@ -163,6 +172,8 @@ class CDMTSynthesizer(BaseEstimator):
         self.sample_batch_size = sample_batch_size
         self.device = device
         self.random_state = random_state
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_interval = checkpoint_interval
         self.verbose = verbose
 
     # -- fit -------------------------------------------------------------------------------------
@@ -206,7 +217,8 @@ class CDMTSynthesizer(BaseEstimator):
         InvalidParameterError
             When a hyper-parameter is out of range.
         """
-        check_parameters(self.get_params(), SYNTHESIZER_PARAMETERS, "CDMTSynthesizer")
+        params = self.get_params()
+        check_parameters(params, SYNTHESIZER_PARAMETERS, "CDMTSynthesizer")
         if self.epochs is None and self.max_time is None:
             raise InvalidParameterError(
                 "CDMTSynthesizer needs a training budget: set 'epochs', 'max_time' or both."
@@ -220,12 +232,12 @@ class CDMTSynthesizer(BaseEstimator):
             df_long, id_col=id_col, time_col=time_col, cat_cols=cat_cols, num_cols=num_cols,
             static_cols=static_cols, condition_col=condition_col,
         )
-        n_validation = self._validation_size(cohort.n_patients)
+        training, n_validation = training_settings(params, cohort.n_patients)
         fitted = fit_diffusion(
-            cohort, self._training_config(with_validation=n_validation > 0),
-            embedding_dim=self.embedding_dim, hidden_size=self.hidden_size,
+            cohort, training, embedding_dim=self.embedding_dim, hidden_size=self.hidden_size,
             num_layers=self.num_layers, schedule=self.schedule, n_validation=n_validation,
             generator=torch_generator(self.random_state), device=device,
+            checkpoint=open_checkpoint(params, cohort),
         )
         counts = np.bincount(cohort.condition, minlength=max(cohort.n_classes, 1))
         # Only now: a refit that fails, or that Ctrl-C interrupts, keeps the fitted model.
@@ -239,28 +251,6 @@ class CDMTSynthesizer(BaseEstimator):
         self.device_ = device
         self.fit_seconds_ = time.perf_counter() - started
         return self
-
-    def _training_config(self, with_validation: bool) -> TrainingConfig:
-        return TrainingConfig(
-            epochs=self.epochs, max_time=self.max_time, batch_size=self.batch_size,
-            learning_rate=self.learning_rate, ema_decay=self.ema_decay,
-            guidance_dropout=self.guidance_dropout, fill_weight=self.fill_weight,
-            numeric_weighting=self.loss_weighting, tol=self.tol, verbose=self.verbose,
-            n_iter_no_change=self.n_iter_no_change if with_validation else None,
-        )
-
-    def _validation_size(self, n_patients: int) -> int:
-        """Patients held out for early stopping (0 without it); too few patients fail here."""
-        if not self.early_stopping:
-            return 0
-        n_validation = max(1, round(self.validation_fraction * n_patients))
-        if n_validation >= n_patients:
-            raise InvalidParameterError(
-                f"early_stopping=True holds out {n_validation} of {n_patients} patients "
-                f"(validation_fraction={self.validation_fraction}), leaving none to train on; "
-                "lower validation_fraction, add patients or set early_stopping=False."
-            )
-        return n_validation
 
     def _forget_fit(self):
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:

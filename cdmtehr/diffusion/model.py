@@ -66,6 +66,7 @@ def fit_diffusion(
     generator: torch.Generator,
     n_validation: int = 0,
     device="cpu",
+    checkpoint=None,
 ) -> FittedDiffusion:
     """Lay out `cohort`, build the denoiser and the noise schedule, and train them.
 
@@ -86,12 +87,17 @@ def fit_diffusion(
     n_validation : int, default=0
         Patients held out for early stopping (drawn at random).
     device : str or torch.device, default="cpu"
+    checkpoint : Checkpoint, optional
+        Where training saves its state and resumes from (see `train`); a resumed fit draws
+        the held-out patients again from where the checkpointed fit's `generator` started.
 
     Returns
     -------
     FittedDiffusion
     """
     warn_long_stays(cohort.lengths)
+    if checkpoint is not None:
+        checkpoint.start(generator)
     layout = StateLayout.from_cohort(cohort, embedding_dim=embedding_dim)
     tensors = CohortTensors.from_cohort(cohort, layout, device=device)
     validation = None
@@ -109,6 +115,7 @@ def fit_diffusion(
     denoiser = build_denoiser(layout, config, generator).to(device)
     noise_schedule = make_schedule(schedule, layout).to(device)
     ema, history = train(
-        denoiser, noise_schedule, tensors, training, generator=generator, validation=validation
+        denoiser, noise_schedule, tensors, training, generator=generator, validation=validation,
+        checkpoint=checkpoint,
     )
     return FittedDiffusion(layout, ema, noise_schedule.eval().requires_grad_(False), history)

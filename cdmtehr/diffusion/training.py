@@ -4,21 +4,26 @@ Training stops at the end of its epochs, of its seconds or when the validation l
 improving. Each concern has its piece: `TrainingConfig` (the settings), `_optimizer_step`
 (one step), `_Budget` (epochs, seconds and the learning rate over them), `_EarlyStopping`
 (the validation loss and the best weights) and `_Progress` (the bar or the log lines);
-`train` strings them together.
+`train` strings them together, saving and resuming its state through a `Checkpoint`.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import itertools
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..exceptions import ModelFileError
+from .checkpoint import held_interrupts
 from .loss import diffusion_loss
 
 logger = logging.getLogger(__name__)
@@ -84,7 +89,8 @@ class TrainingConfig:
         }
 
 
-def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, validation=None):
+def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, validation=None,
+          checkpoint=None):
     """Fit the denoiser and the schedule; return the EMA denoiser and the loss history.
 
     Training stops at whichever comes first: `config.epochs` passes over the cohort,
@@ -105,6 +111,11 @@ def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, val
         Held-out patients. Their diffusion loss (EMA weights, identical draws every epoch) is
         recorded after each epoch as ``val_loss``, and the weights (EMA denoiser and schedule)
         of the best epoch are returned.
+    checkpoint : Checkpoint, optional
+        Save the state of training there every `checkpoint.interval` seconds, at the end and
+        on Ctrl-C (held back to the end of the step), and resume from the state it holds: the
+        seconds already spent count against `config.max_time`, the epochs done against
+        `config.epochs`. Not under torchrun.
 
     Returns
     -------
@@ -118,6 +129,8 @@ def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, val
     if config.n_iter_no_change is not None and validation is None:
         raise ValueError("train needs validation patients for n_iter_no_change.")
     rank, world_size = _distributed()
+    if checkpoint is not None and world_size > 1:
+        raise ValueError("Checkpoints are not supported under torchrun; fit without one.")
     loss_module = _LossModule(denoiser, schedule, config.loss_options)
     hooks = []
     if world_size > 1:
@@ -138,31 +151,52 @@ def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, val
     ema = copy.deepcopy(denoiser).eval().requires_grad_(False)
     budget = _Budget(config, len(tensors), world_size)
     progress = _Progress(config, enabled=config.verbose and rank == 0)
-    history, step, epoch, stop = [], 0, 0, False
+    parts = _Parts(
+        {"denoiser": denoiser, "ema": ema, "schedule": schedule}, optimizer, noise_generator,
+        early_stopping,
+    )
+    state = _State(sums=dict.fromkeys(_HISTORY_TERMS, 0.0))
+    if checkpoint is not None and checkpoint.resumed is not None:
+        state = _resume(checkpoint, parts, generator, budget)
+        progress.resume(state.history)
     denoiser.train()
-    while not stop:
-        sums, batches = dict.fromkeys(_HISTORY_TERMS, 0.0), 0
-        for batch in _shards(tensors.batches(config.batch_size, generator), rank, world_size):
-            learning_rate = config.learning_rate * budget.learning_rate_factor(step)
-            terms = _optimizer_step(
-                loss_module, optimizer, batch, noise_generator, learning_rate, network_parameters
-            )
-            _update_ema(ema, denoiser, min(config.ema_decay, (1 + step) / (10 + step)))
-            step, batches = step + 1, batches + 1
-            for name, term in _HISTORY_TERMS.items():
-                sums[name] += terms[term].item()
-            if budget.out_of_time():
-                stop = True
-                break
-        epoch += 1
-        record = {"epoch": epoch, "steps": step, "seconds": budget.elapsed()}
-        record.update({name: total / max(batches, 1) for name, total in sums.items()})
-        if early_stopping is not None:
-            record.update(early_stopping.after_epoch(epoch, ema, schedule, world_size))
-            stop = stop or record["stopped_early"]
-        stop = stop or budget.epochs_spent(epoch)
-        history.append(record)
-        progress.after_epoch(record, early_stopping)
+    with held_interrupts(checkpoint is not None) as interrupts:
+        while not state.finished:
+            epoch_start = generator.get_state()  # a checkpoint in this epoch redraws its order
+            batches = _shards(tensors.batches(config.batch_size, generator), rank, world_size)
+            for batch in itertools.islice(batches, state.batch, None):
+                learning_rate = config.learning_rate * budget.learning_rate_factor(state.step)
+                terms = _optimizer_step(
+                    loss_module, optimizer, batch, noise_generator, learning_rate,
+                    network_parameters,
+                )
+                step = state.step
+                _update_ema(ema, denoiser, min(config.ema_decay, (1 + step) / (10 + step)))
+                state.step, state.batch = step + 1, state.batch + 1
+                for name, term in _HISTORY_TERMS.items():
+                    state.sums[name] += terms[term].item()
+                if budget.out_of_time():
+                    state.finished = True
+                    break
+                if checkpoint is not None and (interrupts.requested or checkpoint.due()):
+                    _save(checkpoint, parts, state, epoch_start, budget.elapsed(),
+                          interrupted=interrupts.requested)
+                    interrupts.raise_if_requested()
+            state.epoch += 1
+            record = {"epoch": state.epoch, "steps": state.step, "seconds": budget.elapsed()}
+            record.update({name: total / max(state.batch, 1) for name, total in state.sums.items()})
+            if early_stopping is not None:
+                record.update(early_stopping.after_epoch(state.epoch, ema, schedule, world_size))
+                state.finished = state.finished or record["stopped_early"]
+            state.finished = state.finished or budget.epochs_spent(state.epoch)
+            state.history.append(record)
+            state.batch, state.sums = 0, dict.fromkeys(_HISTORY_TERMS, 0.0)
+            progress.after_epoch(record, early_stopping)
+        if checkpoint is not None:  # the end of training: a refit returns this model at once
+            _save(checkpoint, parts, state, generator.get_state(), budget.elapsed(),
+                  interrupted=interrupts.requested)
+            interrupts.raise_if_requested()
+    history = state.history
     progress.close(stopped_early=bool(history[-1].get("stopped_early")))
     if rank == 0:
         _warn_if_undertrained(history)
@@ -172,6 +206,75 @@ def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, val
         hook.remove()
     denoiser.eval()
     return ema, history
+
+
+# -- checkpoints: the state of training, saved and resumed -------------------------------------
+@dataclass
+class _State:
+    """Where training is: the counters, the place within the epoch, the history so far."""
+
+    step: int = 0
+    epoch: int = 0  # full epochs done
+    batch: int = 0  # batches done in the current epoch
+    sums: dict = field(default_factory=dict)  # their loss terms, summed
+    history: list = field(default_factory=list)
+    finished: bool = False
+
+
+class _Parts(NamedTuple):
+    """What a checkpoint saves besides the `_State`."""
+
+    modules: dict  # denoiser, ema, schedule
+    optimizer: torch.optim.Optimizer
+    noise: torch.Generator
+    early_stopping: _EarlyStopping | None
+
+
+def _save(checkpoint, parts: _Parts, state: _State, epoch_start, elapsed, interrupted) -> None:
+    """Write the training state to `checkpoint`.
+
+    `epoch_start` is the batch generator's state at the start of the epoch: resuming draws
+    the epoch's order again and skips the batches done.
+    """
+    stopping = parts.early_stopping
+    checkpoint.save(
+        {
+            "modules": {name: module.state_dict() for name, module in parts.modules.items()},
+            "optimizer": parts.optimizer.state_dict(),
+            "generators": {"batches": epoch_start, "noise": parts.noise.get_state()},
+            "early_stopping": None if stopping is None else stopping.state_dict(),
+            "position": dataclasses.asdict(state),
+            "elapsed": float(elapsed),
+        }
+    )
+    if interrupted:
+        logger.warning(
+            "Training interrupted after %d steps (%.0f s); its checkpoint is %s: fit again "
+            "with the same data and parameters to resume it.",
+            state.step, elapsed, checkpoint.path,
+        )
+
+
+def _resume(checkpoint, parts: _Parts, generator, budget) -> _State:
+    """Put the checkpoint's state into the training parts; return where training resumes."""
+    training = checkpoint.resumed
+    try:
+        for name, module in parts.modules.items():
+            module.load_state_dict(training["modules"][name])
+        parts.optimizer.load_state_dict(training["optimizer"])
+        generator.set_state(training["generators"]["batches"])
+        parts.noise.set_state(training["generators"]["noise"])
+        if parts.early_stopping is not None:
+            parts.early_stopping.load_state_dict(training["early_stopping"])
+        state = _State(**training["position"])
+        elapsed = float(training["elapsed"])
+    except Exception as error:  # fingerprints match, so only a damaged file gets here
+        raise ModelFileError(
+            f"The checkpoint {str(checkpoint.path)!r} is damaged ({error}); delete it to "
+            "train afresh."
+        ) from error
+    budget.start -= elapsed  # the seconds spent before count against max_time
+    return state
 
 
 # -- one optimizer step --------------------------------------------------------------------------
@@ -291,6 +394,14 @@ class _EarlyStopping:
             "stopped_early": _rank_zero_says(no_change, world_size),
         }
 
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "waited": self.waited,
+                "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
+        self.waited, self.best_state = int(state["waited"]), state["best_state"]
+
     def restore(self, ema, schedule):
         """Put the weights of the best epoch back."""
         if self.best_state is not None:
@@ -358,11 +469,18 @@ class _Progress:
             self.full_losses = [*self.full_losses[-(self.window - 1) :], record["loss"]]
         return sum(self.full_losses) / len(self.full_losses) if self.full_losses else record["loss"]
 
+    def resume(self, history: list) -> None:
+        """Show the epochs of a resumed fit as if they had just run (without log lines)."""
+        enabled, self.enabled = self.enabled, False
+        for record in history:
+            self.after_epoch(record)
+        self.enabled = enabled
+
     def after_epoch(self, record: dict, early_stopping=None) -> None:
         postfix = {"epoch": record["epoch"], "loss": f"{self._running_loss(record):.4f}"}
         if "val_loss" in record:
             postfix["val"] = f"{record['val_loss']:.4f}"
-            if early_stopping.patience is not None:
+            if early_stopping is not None and early_stopping.patience is not None:
                 postfix["no_change"] = f"{early_stopping.waited}/{early_stopping.patience}"
         if self.bar is not None:
             self.bar.set_postfix(postfix)

@@ -132,13 +132,15 @@ def test_a_fit_killed_with_sigkill_resumes_within_its_time_budget(tmp_path):
     finally:
         child.wait()
     assert child.returncode == -signal.SIGKILL
-    spent = torch.load(path, weights_only=True)["training"]["elapsed"]
-    assert 0 < spent < max_time
+    saved = torch.load(path, weights_only=True)["training"]
+    assert 0 < saved["elapsed"] < max_time and saved["position"]["history"]
 
-    started = time.perf_counter()
     resumed = CDMTSynthesizer(**params).fit(cohort(n_patients=6), **ROLES)
-    wall = time.perf_counter() - started
+    # It went on from the checkpoint: the epochs before the kill are its first ones.
+    assert resumed.history_[: len(saved["position"]["history"])] == saved["position"]["history"]
     history = resumed.get_loss_values()
     assert history["seconds"].is_monotonic_increasing
-    assert history["seconds"].iloc[-1] == pytest.approx(max_time, abs=0.5)  # the budget held
-    assert wall < max_time - spent + 2.0  # only the rest of the budget was trained
+    # The budget held: training stops at the first step that ends past max_time (a step
+    # takes well under a second here, more on a busy machine).
+    assert (history["seconds"].iloc[:-1] < max_time).all()
+    assert max_time <= history["seconds"].iloc[-1] < max_time + 2.0

@@ -225,6 +225,7 @@ def training_settings(params: dict, n_patients: int) -> tuple:
     Returns ``(config, n_validation)``; n_validation is 0 without early stopping. Too few
     patients to hold any out fail here, before anything is built.
     """
+    # Imported here: training imports persistence (atomic writes), which imports this module.
     from .diffusion.training import TrainingConfig
 
     n_validation = 0

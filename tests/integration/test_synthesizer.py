@@ -58,7 +58,7 @@ def test_sample_before_fit_raises_not_fitted():
 
 def test_output_contract_on_real_subset(physionet_small, fitted):
     df, roles = physionet_small
-    out = fitted.sample(25, random_state=0)
+    out = fitted.sample(25, steps=5, random_state=0)
     assert list(out.columns) == list(df.columns)
     pd.testing.assert_series_equal(out.dtypes, df.dtypes)
     ids = out[roles["id_col"]]
@@ -110,10 +110,11 @@ def test_any_sampler_and_step_count(fitted, sampler, steps):
 def test_condition_forms(fitted):
     label = "in_hospital_death"
     per_patient = lambda out: out.groupby("patient_id")[label].first()  # noqa: E731
-    assert (per_patient(fitted.sample(6, condition=1, random_state=0)) == 1).all()
-    counts = per_patient(fitted.sample(7, condition={0: 3, 1: 4}, random_state=0)).value_counts()
+    assert (per_patient(fitted.sample(6, condition=1, steps=2, random_state=0)) == 1).all()
+    out = fitted.sample(7, condition={0: 3, 1: 4}, steps=2, random_state=0)
+    counts = per_patient(out).value_counts()
     assert counts.to_dict() == {1: 4, 0: 3}
-    out = fitted.sample(3, condition=[1, 0, 1], guidance_scale=2.5, random_state=0)
+    out = fitted.sample(3, condition=[1, 0, 1], guidance_scale=2.5, steps=2, random_state=0)
     assert per_patient(out).tolist() == [1, 0, 1]
     with pytest.raises(InvalidParameterError, match="never seen"):
         fitted.sample(3, condition=5)
@@ -145,16 +146,18 @@ def test_bad_hyperparameter_raises_before_training(physionet_small):
 
 
 def test_save_load_pickle_joblib_give_identical_samples(fitted, tmp_path):
-    expected = fitted.sample(8, random_state=3)
+    def sample(model):
+        return model.sample(8, steps=2, random_state=3)
+
+    expected = sample(fitted)
     path = tmp_path / "model.cdmt"
     fitted.save(path)
     loaded = CDMTSynthesizer.load(path)
-    pd.testing.assert_frame_equal(loaded.sample(8, random_state=3), expected)
+    pd.testing.assert_frame_equal(sample(loaded), expected)
     assert loaded.get_params() == fitted.get_params()
-    restored = pickle.loads(pickle.dumps(fitted))
-    pd.testing.assert_frame_equal(restored.sample(8, random_state=3), expected)
+    pd.testing.assert_frame_equal(sample(pickle.loads(pickle.dumps(fitted))), expected)
     joblib.dump(fitted, tmp_path / "model.joblib")
-    pd.testing.assert_frame_equal(joblib.load(tmp_path / "model.joblib").sample(8, random_state=3), expected)
+    pd.testing.assert_frame_equal(sample(joblib.load(tmp_path / "model.joblib")), expected)
 
 
 def test_load_never_runs_a_pickle_payload(fitted, tmp_path):
@@ -210,9 +213,10 @@ def test_loss_values(fitted):
 
 def test_sample_to_parquet_streams_the_same_patients_as_sample(fitted, tmp_path):
     synth = copy.deepcopy(fitted).set_params(sample_batch_size=4)  # a sampling option: no refit
-    path = synth.sample_to_parquet(10, tmp_path / "cohort.parquet", chunk_size=4, random_state=5)
+    path = synth.sample_to_parquet(10, tmp_path / "cohort.parquet", chunk_size=4, steps=2,
+                                   random_state=5)
     streamed = pd.read_parquet(path)
-    expected = synth.sample(10, random_state=5)
+    expected = synth.sample(10, steps=2, random_state=5)
     assert streamed["patient_id"].nunique() == 10
     pd.testing.assert_frame_equal(streamed, expected, check_dtype=False, check_categorical=False)
     pd.testing.assert_series_equal(streamed.dtypes, expected.dtypes)
@@ -220,7 +224,7 @@ def test_sample_to_parquet_streams_the_same_patients_as_sample(fitted, tmp_path)
 
 def test_generated_values_keep_the_recorded_precision(fitted, physionet_small):
     df, roles = physionet_small
-    out = fitted.sample(40, random_state=0)
+    out = fitted.sample(40, steps=3, random_state=0)
     pre = fitted.preprocessor_
     decimals = {n: e.decimals_ for n, e in zip(pre.numeric_names_, pre.numeric_encoders_)}
     assert {k: decimals[k] for k in ("HR", "GCS", "Temp", "pH")} == {

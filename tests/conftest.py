@@ -5,6 +5,7 @@ them or copy them, never refit or change them (a test that needs to, builds its 
 """
 
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -81,3 +82,16 @@ def tiny_model_file(tiny_model, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "model.cdmt"
     tiny_model.save(path)
     return path
+
+
+@pytest.fixture
+def python_ctrl_c():
+    """Python's own Ctrl-C handler for one test, whatever the runner left in place.
+
+    A test run started in the background (``cmd &``, nohup, some CI runners) inherits an
+    ignored SIGINT, and cdmtehr then rightly leaves Ctrl-C alone.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+

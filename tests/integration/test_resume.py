@@ -44,7 +44,7 @@ def ctrl_c_after_epoch(monkeypatch, epoch):
 
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_a_fit_stopped_by_ctrl_c_resumes_to_the_uninterrupted_model(
-    early_stopping, tmp_path, monkeypatch
+    early_stopping, tmp_path, monkeypatch, python_ctrl_c
 ):
     df = cohort(n_patients=6 + 2 * early_stopping)
     params = {**SMALL, "early_stopping": early_stopping, "validation_fraction": 0.25,

@@ -94,7 +94,7 @@ def test_an_unwritable_checkpoint_path_fails_before_training(tmp_path):
         Checkpoint(tmp_path, 60, fit_fingerprint(params(), encoded()))
 
 
-def test_ctrl_c_is_held_to_the_end_of_the_step_and_a_second_one_stops_at_once():
+def test_ctrl_c_is_held_to_the_end_of_the_step_and_a_second_one_stops_at_once(python_ctrl_c):
     previous = signal.getsignal(signal.SIGINT)
     with held_interrupts(True) as interrupts:
         os.kill(os.getpid(), signal.SIGINT)

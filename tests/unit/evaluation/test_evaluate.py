@@ -10,6 +10,7 @@ from cdmtehr.evaluation import METRICS, EvaluationResult, evaluate, real_vs_real
 from cdmtehr.exceptions import DataWarning, InvalidDataError, InvalidParameterError
 
 
+@pytest.mark.slow  # the scores of four full evaluations
 def test_evaluate_real_vs_real_scores_near_ideal(scored):
     scores = scored["real"].scores
     assert scores["disc_auroc"] < 0.65
@@ -25,6 +26,7 @@ def test_evaluate_real_vs_real_scores_near_ideal(scored):
     assert abs(scores["nnaa_privacy_loss"]) < 0.1
 
 
+@pytest.mark.slow  # the scores of four full evaluations
 @pytest.mark.parametrize("broken", ["shuffled", "gaussian", "medians"])
 def test_evaluate_broken_cohorts_score_clearly_worse(scored, broken):
     real, bad = scored["real"].scores, scored[broken].scores
@@ -55,6 +57,7 @@ def test_evaluate_broken_cohorts_lose_the_correlations(large_halves, broken):
     assert pearson["corr_diff"] > real["corr_diff"]
 
 
+@pytest.mark.slow  # the scores of four full evaluations
 def test_evaluate_shuffled_cohort_keeps_marginals(scored):
     # Per-variable distributions are untouched by the shuffle, so only the structural scores
     # can see it: KS must not, which shows the scores measure different things.
@@ -73,6 +76,7 @@ def test_evaluate_copied_training_data_fails_privacy(three_parts):
     assert scores["nnaa_privacy_loss"] > 0.3
 
 
+@pytest.mark.slow  # the scores of four full evaluations
 def test_evaluate_returns_flat_dict_of_documented_floats(scored, three_parts):
     train, other, _ = three_parts
     scores = evaluate(train, other, metrics=("fidelity",), **ROLES)
@@ -103,8 +107,10 @@ def test_evaluate_without_holdout_skips_with_a_note(three_parts):
     assert any("holdout" in note for note in result.notes)
 
 
-def test_evaluate_infers_roles_from_dtypes(scored):
-    kinds = scored["real"].per_variable["kind"]
+def test_evaluate_infers_roles_from_dtypes(three_parts):
+    train, other, _ = three_parts
+    result = evaluate(train, other, metrics=("fidelity",), return_result=True, **ROLES)
+    kinds = result.per_variable["kind"]
     assert kinds["HR"] == "temporal numeric"
     assert kinds["MechVent"] == "temporal categorical"
     assert kinds["Age"] == "static numeric"
@@ -206,6 +212,7 @@ def test_evaluate_bad_option_raises(three_parts, option, value):
         evaluate(train, other, **{option: value}, **ROLES)
 
 
+@pytest.mark.slow  # the scores of four full evaluations
 def test_result_to_frame_explains_each_score(scored):
     table = scored["gaussian"].to_frame()
     assert list(table.columns) == ["family", "value", "ideal", "verdict", "meaning"]

@@ -9,6 +9,7 @@ from helpers.cohorts import PHYSIONET_ROLES as ROLES
 from cdmtehr.evaluation import write_report
 
 
+@pytest.mark.slow  # the scores of four full evaluations, and every figure
 def test_write_report_embeds_plots_and_tables(scored, three_parts, tmp_path):
     train, other, holdout = three_parts
     path = write_report(
@@ -30,6 +31,7 @@ def test_write_report_embeds_plots_and_tables(scored, three_parts, tmp_path):
     assert "http://" not in page and "https://" not in page  # self-contained
 
 
+@pytest.mark.slow  # draws every figure
 def test_write_report_computes_fidelity_tables_for_a_score_dict(three_parts, tmp_path):
     train, other, _ = three_parts
     path = write_report(

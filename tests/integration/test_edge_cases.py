@@ -1,7 +1,7 @@
 """Edge cases that must work: fit a tiny model, sample, and check the output contract.
 
-Also: streaming ids (`fresh_ids(start=...)`), determinism of every sampler across save, load
-and pickle, and non-regression tests of fixed bugs.
+Also: determinism of every sampler across save, load and pickle, exact repeats of a
+measurement, and non-regression tests of fixed bugs.
 """
 
 import pickle
@@ -16,7 +16,6 @@ from helpers.frames import ROLES, TINY, assert_output_contract, cohort
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.exceptions import DataWarning
 from cdmtehr.preprocessing import SequencePreprocessor
-from cdmtehr.preprocessing.sequences import fresh_ids
 
 
 def fit_sample(df, roles, n=5, **sample_kwargs):
@@ -220,52 +219,10 @@ def test_fit_without_categorical_group(drop, roles):
     fit_sample(df, roles)
 
 
-# -- streaming ids -------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "kind, dtype, first",
-    [
-        ("integer", np.dtype("int64"), 10),
-        ("float", np.dtype("float64"), 10.0),
-        ("string", np.dtype(object), "synthetic-000011"),
-        ("uuid", np.dtype(object), None),
-    ],
-)
-def test_fresh_ids_continue_from_start(kind, dtype, first):
-    whole = fresh_ids(15, kind, dtype, "pid")
-    head, tail = fresh_ids(10, kind, dtype, "pid"), fresh_ids(5, kind, dtype, "pid", start=10)
-
-    assert head.append(tail).equals(whole)
-    assert whole.is_unique and tail.name == "pid"
-    if first is not None:
-        assert tail[0] == first
-
-
-def test_fresh_ids_widen_a_small_integer_dtype_past_its_range():
-    ids = fresh_ids(3, "integer", np.dtype("int8"), "pid", start=126)
-    assert ids.tolist() == [126, 127, 128] and ids.dtype == np.int64
-
-
-def test_inverse_transform_id_start_numbers_chunks_apart():
-    df = cohort()
-    df["pid"] = "p" + df["pid"].astype(str)
-    preprocessor = SequencePreprocessor().fit(df, **ROLES)
-    encoded = preprocessor.transform(df)
-
-    first = preprocessor.inverse_transform(encoded.subset(slice(0, 2)))
-    second = preprocessor.inverse_transform(encoded.subset(slice(2, 4)), id_start=2)
-    whole = preprocessor.inverse_transform(encoded)
-
-    pd.testing.assert_frame_equal(pd.concat([first, second], ignore_index=True), whole)
-    assert second["pid"].iloc[0] == "synthetic-000003"
-    with pytest.raises(ValueError, match="'id_start' parameter .* Got -1"):
-        preprocessor.inverse_transform(encoded, id_start=-1)
-    with pytest.raises(ValueError, match="either 'ids' or 'id_start'"):
-        preprocessor.inverse_transform(encoded, ids=["a", "b", "c", "d"], id_start=4)
-
-
 # -- determinism ---------------------------------------------------------------------------------
 @pytest.fixture
 def conditional(tiny_conditional, tiny_model):
+    """The shared tiny model of two classes, '0' and '1', with its frame and roles."""
     return *tiny_conditional, tiny_model
 
 
@@ -307,56 +264,6 @@ def test_same_seed_gives_identical_weights_with_a_condition(conditional):
         assert np.array_equal(a.numpy(), b.numpy())
     pd.testing.assert_frame_equal(synth.get_loss_values().drop(columns="seconds"),
                                   again.get_loss_values().drop(columns="seconds"))
-
-
-def test_numeric_encoder_handles_a_range_wider_than_the_largest_float():
-    # Non-regression: max - min overflowed to inf and every value decoded to NaN.
-    from cdmtehr.preprocessing import NumericEncoder
-
-    values = pd.Series([-1e308, -1.0, 0.0, 2.5, 1e308])
-    encoder = NumericEncoder().fit(values)
-
-    back = encoder.inverse_transform(encoder.transform(values))
-
-    assert np.isfinite(back).all()
-    assert back.iloc[0] == -1e308 and back.iloc[-1] == 1e308
-
-
-def test_model_file_holds_a_format_version_and_no_pickle(conditional, tmp_path):
-    import io
-    import json
-    import zipfile
-
-    from cdmtehr import __version__
-    from cdmtehr.persistence import FORMAT_VERSION, MEMBERS
-
-    path = tmp_path / "model.cdmt"
-    conditional[2].save(path)
-
-    with zipfile.ZipFile(path) as archive:
-        assert sorted(archive.namelist()) == sorted(MEMBERS)
-        manifest = json.loads(archive.read("manifest.json"))
-        arrays = archive.read("arrays.npz")
-    assert manifest["format"] == "cdmtehr-model"
-    assert manifest["format_version"] == FORMAT_VERSION
-    assert manifest["cdmtehr_version"] == __version__
-    with np.load(io.BytesIO(arrays), allow_pickle=False) as loaded:  # no object arrays
-        assert all(loaded[key].dtype != object for key in loaded.files)
-
-
-def test_pickle_from_another_version_warns_and_still_samples(conditional):
-    from cdmtehr.exceptions import CDMTWarning
-
-    synth = conditional[2]
-    state = synth.__getstate__()
-    state["_cdmtehr_version"] = "0.0.1"
-    restored = CDMTSynthesizer.__new__(CDMTSynthesizer)
-
-    with pytest.warns(CDMTWarning, match="pickled with cdmtehr 0.0.1"):
-        restored.__setstate__(state)
-
-    pd.testing.assert_frame_equal(restored.sample(3, steps=2, random_state=1),
-                                  synth.sample(3, steps=2, random_state=1))
 
 
 def test_constant_column_with_seven_decimals_comes_back_unchanged():

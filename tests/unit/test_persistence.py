@@ -1,17 +1,19 @@
-"""The model-file codec (attribute trees round-trip, foreign classes are refused) and the
-migration of model files between format versions."""
+"""The model-file codec (attribute trees round-trip, foreign classes are refused), the
+migration of model files between format versions, what a file holds, pickles of other versions."""
 
+import io
 import json
 import uuid
+import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.preprocessing import QuantileTransformer
 
-from cdmtehr import persistence
-from cdmtehr.exceptions import ModelFileError
-from cdmtehr.persistence import FORMAT_VERSION, _Decoder, _Encoder, migrate
+from cdmtehr import CDMTSynthesizer, __version__, persistence
+from cdmtehr.exceptions import CDMTWarning, ModelFileError
+from cdmtehr.persistence import FORMAT_VERSION, MEMBERS, _Decoder, _Encoder, migrate
 
 
 def roundtrip(value):
@@ -111,3 +113,28 @@ def test_migrate_runs_every_step_from_the_files_version(monkeypatch):
     assert [k for k in migrated["manifest"] if k.startswith("from_")] == [
         f"from_{v}" for v in range(FORMAT_VERSION, current)
     ]
+
+
+def test_model_file_holds_a_format_version_and_no_pickle(tiny_model_file):
+    with zipfile.ZipFile(tiny_model_file) as archive:
+        assert sorted(archive.namelist()) == sorted(MEMBERS)
+        manifest = json.loads(archive.read("manifest.json"))
+        arrays = archive.read("arrays.npz")
+    assert manifest["format"] == "cdmtehr-model"
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["cdmtehr_version"] == __version__
+    with np.load(io.BytesIO(arrays), allow_pickle=False) as loaded:  # no object arrays
+        assert all(loaded[key].dtype != object for key in loaded.files)
+
+
+def test_pickle_from_another_version_warns_and_still_samples(tiny_model):
+    synth = tiny_model
+    state = synth.__getstate__()
+    state["_cdmtehr_version"] = "0.0.1"
+    restored = CDMTSynthesizer.__new__(CDMTSynthesizer)
+
+    with pytest.warns(CDMTWarning, match="pickled with cdmtehr 0.0.1"):
+        restored.__setstate__(state)
+
+    pd.testing.assert_frame_equal(restored.sample(3, steps=2, random_state=1),
+                                  synth.sample(3, steps=2, random_state=1))

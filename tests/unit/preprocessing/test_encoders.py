@@ -222,3 +222,16 @@ def test_categorical_encoder_all_missing_column():
     codes, restored = _roundtrip(CategoricalEncoder(), series)
     np.testing.assert_array_equal(codes, [0, 0])
     assert restored.isna().all()
+
+
+def test_numeric_encoder_handles_a_range_wider_than_the_largest_float():
+    # Non-regression: max - min overflowed to inf and every value decoded to NaN.
+    from cdmtehr.preprocessing import NumericEncoder
+
+    values = pd.Series([-1e308, -1.0, 0.0, 2.5, 1e308])
+    encoder = NumericEncoder().fit(values)
+
+    back = encoder.inverse_transform(encoder.transform(values))
+
+    assert np.isfinite(back).all()
+    assert back.iloc[0] == -1e308 and back.iloc[-1] == 1e308

@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import frames
 
 from cdmtehr.exceptions import InvalidParameterError
 from cdmtehr.preprocessing import EncodedCohort, SequencePreprocessor
@@ -254,3 +255,45 @@ def test_fresh_ids_function_widths():
     assert labels[0] == "synthetic-0000001" and labels[-1] == "synthetic-1000001"
     small = fresh_ids(300, "integer", np.dtype("int8"), "pid")
     assert small.dtype == np.int64 and small[-1] == 299  # int8 cannot count 300 patients
+
+
+@pytest.mark.parametrize(
+    "kind, dtype, first",
+    [
+        ("integer", np.dtype("int64"), 10),
+        ("float", np.dtype("float64"), 10.0),
+        ("string", np.dtype(object), "synthetic-000011"),
+        ("uuid", np.dtype(object), None),
+    ],
+)
+def test_fresh_ids_continue_from_start(kind, dtype, first):
+    whole = fresh_ids(15, kind, dtype, "pid")
+    head, tail = fresh_ids(10, kind, dtype, "pid"), fresh_ids(5, kind, dtype, "pid", start=10)
+
+    assert head.append(tail).equals(whole)
+    assert whole.is_unique and tail.name == "pid"
+    if first is not None:
+        assert tail[0] == first
+
+
+def test_fresh_ids_widen_a_small_integer_dtype_past_its_range():
+    ids = fresh_ids(3, "integer", np.dtype("int8"), "pid", start=126)
+    assert ids.tolist() == [126, 127, 128] and ids.dtype == np.int64
+
+
+def test_inverse_transform_id_start_numbers_chunks_apart():
+    df = frames.cohort()
+    df["pid"] = "p" + df["pid"].astype(str)
+    preprocessor = SequencePreprocessor().fit(df, **frames.ROLES)
+    encoded = preprocessor.transform(df)
+
+    first = preprocessor.inverse_transform(encoded.subset(slice(0, 2)))
+    second = preprocessor.inverse_transform(encoded.subset(slice(2, 4)), id_start=2)
+    whole = preprocessor.inverse_transform(encoded)
+
+    pd.testing.assert_frame_equal(pd.concat([first, second], ignore_index=True), whole)
+    assert second["pid"].iloc[0] == "synthetic-000003"
+    with pytest.raises(ValueError, match="'id_start' parameter .* Got -1"):
+        preprocessor.inverse_transform(encoded, id_start=-1)
+    with pytest.raises(ValueError, match="either 'ids' or 'id_start'"):
+        preprocessor.inverse_transform(encoded, ids=["a", "b", "c", "d"], id_start=4)

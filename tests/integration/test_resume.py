@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.frames import ROLES, cohort
+from helpers.frames import ROLES, TINY, cohort
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.cli import main
@@ -19,7 +19,7 @@ from cdmtehr.exceptions import InvalidParameterError
 
 # Six patients in batches of two: three optimizer steps per epoch, so that an interruption
 # can land inside an epoch.
-SMALL = dict(epochs=4, max_time=None, hidden_size=8, batch_size=2, random_state=0)
+SMALL = {**TINY, "epochs": 4, "batch_size": 2}
 
 
 def assert_same_fit(resumed, straight):

@@ -138,7 +138,11 @@ def marginals_figure(real, synthetic, per_variable, units=None):
         ax.hist(a, bins=bins, density=True, color=REAL_COLOR, alpha=0.35)
         ax.hist(b, bins=bins, density=True, histtype="step", color=SYN_COLOR, linewidth=1.4)
         if log:
+            from matplotlib.ticker import NullFormatter
+
             ax.set_xscale("log")
+            # A range within one decade gets labelled minor ticks, which overlap at this size.
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yticks([])
         ax.set_xlabel(axis_label(name, units) + (", log scale" if log else ""), fontsize=7)
         ax.set_ylabel("density", fontsize=7)

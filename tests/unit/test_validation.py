@@ -3,35 +3,16 @@
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.clinical import ROLES, good_frame
 
 from cdmtehr._validation import check_long_frame
 from cdmtehr.exceptions import InvalidDataError, InvalidDataTypeError
 from cdmtehr.preprocessing import ColumnRoles, SequencePreprocessor
 
-ROLES = {
-    "id_col": "pid",
-    "time_col": "hour",
-    "num_cols": ["HR", "Temp"],
-    "cat_cols": ["Vent"],
-    "static_cols": ["Age", "Sex"],
-    "condition_col": "died",
-}
-
 
 def _good_frame():
-    """Three patients with 3, 2 and 1 hourly rows."""
-    return pd.DataFrame(
-        {
-            "pid": [101, 101, 101, 102, 102, 103],
-            "hour": np.array([0, 1, 2, 0, 1, 0], dtype="int16"),
-            "HR": [80.0, np.nan, 85.0, 110.0, 112.0, np.nan],
-            "Temp": [37.0, 37.2, np.nan, 38.1, np.nan, 36.5],
-            "Vent": pd.Categorical(["0", "1", None, "0", "0", "1"]),
-            "Age": [54.0, 54.0, 54.0, 71.0, 71.0, 33.0],
-            "Sex": ["F", "F", "F", "M", "M", None],
-            "died": np.array([0, 0, 0, 1, 1, 0], dtype="int8"),
-        }
-    )
+    """Three patients with 3, 2 and 1 hourly rows; an int8 condition."""
+    return good_frame(died=np.array([0, 0, 0, 1, 1, 0], dtype="int8"))
 
 
 def test_good_frame_passes():

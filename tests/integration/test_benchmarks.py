@@ -123,6 +123,13 @@ def test_separating_features_quick_with_a_saved_model(tmp_path):
     column = ranking["columns"].index("auroc_alone")
     values = [row[column] for row in ranking["rows"]]
     assert values == sorted(values, reverse=True) and all(0.5 <= v <= 1 for v in values)
+    groups = {row[0]: row for row in reused["tables"]["groups"]["rows"]}
+    assert {"all", "mean", "sd", "measured share", "statics and length"} <= set(groups)
+    auroc = reused["tables"]["groups"]["columns"].index("auroc_alone")
+    assert all(0 <= row[auroc] <= 1 for row in groups.values())
+    schedule = reused["tables"]["schedule"]
+    never = [schedule["columns"].index(c) for c in ("never_real", "never_synthetic")]
+    assert schedule["rows"] and all(0 <= row[i] <= 1 for row in schedule["rows"] for i in never)
 
 
 # -- DDPM baseline (fast) ------------------------------------------------------------------------

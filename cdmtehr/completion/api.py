@@ -216,7 +216,8 @@ def impute(self, df, mask=None, n_draws=1, *, nan="unmeasured", condition=None, 
 
     Examples
     --------
-    >>> hidden = df[["HR"]].notna() & (df["hour"].between(10, 14)).to_frame().values  # doctest: +SKIP
+    >>> broken = df["hour"].between(10, 14).to_numpy()[:, None]  # doctest: +SKIP
+    >>> hidden = df[["HR", "MAP"]].notna() & broken  # doctest: +SKIP
     >>> completed = synth.impute(df, mask=hidden, n_draws=10)  # doctest: +SKIP
     """
     _check(self, "impute", {"n_draws": n_draws, "nan": nan, "steps": steps, "sampler": sampler,
@@ -234,7 +235,7 @@ def impute(self, df, mask=None, n_draws=1, *, nan="unmeasured", condition=None, 
     copies = []
     for draw in range(n_draws):
         out = df.copy()
-        for j, column in enumerate(df.columns):
+        for column in df.columns:
             cells = np.flatnonzero(fill[column].to_numpy())
             if cells.size:
                 values = generated[column].to_numpy()[draw * n_rows + generated_row[cells]]

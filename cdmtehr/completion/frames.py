@@ -25,6 +25,7 @@ from ..preprocessing.sequences import arrange_rows, time_to_numbers
 from ..roles import check_frame_type
 from .known import known_patients
 
+
 @dataclass(frozen=True)
 class Rows:
     """Where the rows of the caller's frame sit among the encoded patients.

@@ -18,7 +18,7 @@ from .samplers import STEPS, _steps
 
 
 def replace_known(x, clean, known, sigma, generator=None):
-    """The state `x` with its `known` numbers set to `clean` noised to level `sigma`.
+    """Set the `known` numbers of state `x` to `clean` noised to level `sigma`.
 
     Parameters
     ----------

@@ -131,6 +131,21 @@ def _sample(args) -> None:
     print(f"{args.n} synthetic patients ({len(df)} rows) written to {args.output}")  # noqa: T201
 
 
+def _read_like_fit(path, synth) -> pd.DataFrame:
+    """Read a table; categories that a CSV turned into numbers ('1' -> 1) get the fitted type."""
+    df = _read_table(path)
+    pre = synth.preprocessor_
+    encoders = [*zip(pre.categorical_names_, pre.categorical_encoders_),
+                *zip(pre.static_categorical_names_, pre.static_categorical_encoders_)]
+    if pre.condition_encoder_ is not None:
+        encoders.append((pre.roles_.condition_col, pre.condition_encoder_))
+    for column, encoder in encoders:
+        if column in df.columns and not df[column].dropna().isin(encoder.levels_).all():
+            by_text = {str(level): level for level in encoder.levels_}
+            df[column] = df[column].map(lambda v, t=by_text: t.get(str(v), v), na_action="ignore")
+    return df
+
+
 def _sampling_options(args) -> dict:
     return {"steps": args.steps, "sampler": args.sampler, "guidance_scale": args.guidance_scale,
             "random_state": args.random_state}
@@ -139,9 +154,9 @@ def _sampling_options(args) -> dict:
 def _forecast(args) -> None:
     from .synthesizer import CDMTSynthesizer
 
-    prefix = _read_table(args.prefix)
     _check_writable(args.output, "forecast")
     synth = CDMTSynthesizer.load(args.model)
+    prefix = _read_like_fit(args.prefix, synth)
     out = synth.forecast(prefix, horizon=args.horizon, n_draws=args.n_draws,
                          **_sampling_options(args))
     _write_table(out, args.output)
@@ -178,9 +193,9 @@ def _impute_mask(df, args, roles):
 def _impute(args) -> None:
     from .synthesizer import CDMTSynthesizer
 
-    df = _read_table(args.data)
     _check_writable(args.output, "imputed data")
     synth = CDMTSynthesizer.load(args.model)
+    df = _read_like_fit(args.data, synth)
     mask = _impute_mask(df, args, synth.preprocessor_.roles_)
     out = synth.impute(df, mask=mask, n_draws=args.n_draws, nan=args.nan,
                        **_sampling_options(args))

@@ -125,6 +125,10 @@ def known_patients(cohort, layout: StateLayout, *, hidden=None, unknown=None,
 
     Notes
     -----
+    An unmeasured cell holds, in training data, a copy of the stay's previous measurement (or
+    of its first, before any): that copy is known wherever its source is a known measurement,
+    and drawn where the source is hidden or might be one of the unknown cells.
+
     On channels whose mask has the level "repeated" (the value equals the stay's previous
     measurement), that level of a hidden cell depends on its unknown value, and so does the
     level of the next measurement: both masks are drawn (a hidden cell stays measured).
@@ -142,6 +146,8 @@ def known_patients(cohort, layout: StateLayout, *, hidden=None, unknown=None,
 
     observed = cohort.observed | hidden
     values = observed & ~hidden & ~unknown & ~whole[:, :, None]
+    values |= _fill_is_known(observed, values, unknown | whole[:, :, None],
+                             cohort.length_mask())
     mask_known = ~unknown & ~whole[:, :, None]
     if layout.repeated_values:
         repeated = np.zeros(n_values, dtype=bool)
@@ -161,13 +167,33 @@ def known_patients(cohort, layout: StateLayout, *, hidden=None, unknown=None,
     if static_categorical_unknown is not None:
         static_categorical = np.asarray(static_categorical_unknown, dtype=bool)
     static_observed = cohort.static_observed | static_hidden
-    static_values = static_observed & ~static_hidden & ~static_unknown
+    static_values = ~static_hidden & ~static_unknown  # unmeasured: 0, as in training
     static_codes = np.concatenate(
         [~static_unknown[:, list(layout.masked_static_values)], ~static_categorical], axis=1
     )
     cohort = replace(cohort, observed=observed, static_observed=static_observed)
     return KnownPatients(cohort, values, codes, static_values, static_codes, hidden,
                          static_hidden)
+
+
+def _fill_is_known(observed, known_values, maybe_measured, valid) -> np.ndarray:
+    """(N, T, K) bool: unmeasured cells whose training fill value is a known measurement.
+
+    The fill (`sequences.fill_unobserved`) copies the latest measurement before the cell, else
+    the next one after it, else is 0; padding is 0. `maybe_measured` are cells that might be
+    measurements (their mask is drawn): a fill that could come from one is not known.
+    """
+    n, steps, channels = observed.shape
+    anchor = observed | maybe_measured
+    index = np.arange(steps)[None, :, None]
+    before = np.maximum.accumulate(np.where(anchor, index, -1), axis=1)
+    after = np.where(anchor, index, steps)[:, ::-1]
+    after = np.minimum.accumulate(after, axis=1)[:, ::-1]
+    source = np.where(before >= 0, before, after)
+    found = source < steps
+    from_known = np.take_along_axis(known_values, np.minimum(source, steps - 1), axis=1)
+    filled = ~anchor & (~found | from_known)
+    return np.where(valid[:, :, None], filled, ~maybe_measured)
 
 
 def _previous_measurement_hidden(observed, hidden) -> np.ndarray:

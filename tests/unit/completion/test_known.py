@@ -34,12 +34,9 @@ def test_everything_is_known_by_default_and_the_state_is_the_training_state():
     known = known_patients(cohort, layout)
     features = known.feature_mask()
     assert features.shape == (cohort.n_patients, layout.n_features)
-    # Unmeasured values are the only unknowns: their filled value is not data.
-    n_values = layout.n_values
-    temporal = features[:, : layout.max_length * layout.temporal.n_features].reshape(
-        cohort.n_patients, layout.max_length, -1)
-    np.testing.assert_array_equal(temporal[:, :, :n_values], cohort.observed)
-    assert temporal[:, :, n_values:].all()
+    # Measured values, the fill of unmeasured cells (copies of known measurements) and the
+    # padding are all known.
+    assert features.all()
     clean, mask = known.states(denoiser)(0, 5)
     expected = denoiser.clean_state(CohortTensors.from_cohort(cohort.subset(slice(0, 5)), layout))
     torch.testing.assert_close(clean, expected.detach().double())
@@ -55,7 +52,7 @@ def test_hidden_cells_are_measured_with_an_unknown_value():
     assert known.cohort.observed[0, 1, 0] and not known.values[0, 1, 0]
     mask_feature = layout.masked_values.index(0)
     assert known.codes[0, 1, mask_feature]  # "measured" is known
-    assert known.values.sum() == (cohort.observed & ~hidden).sum()
+    assert known.values[1:].all()  # the other patients are untouched
 
 
 def test_a_repeat_level_next_to_a_hidden_cell_is_drawn():
@@ -98,3 +95,20 @@ def test_repeat_gives_the_patients_draw_after_draw():
     assert known.n_patients == 6
     np.testing.assert_array_equal(known.hidden[3:], known.hidden[:3])
     np.testing.assert_array_equal(known.cohort.numeric[4], cohort.numeric[1])
+
+
+def test_the_fill_of_unmeasured_cells_is_known_only_when_its_source_is():
+    cohort = make_cohort()
+    layout, _ = _setup(cohort)
+    observed = np.zeros(cohort.observed.shape, dtype=bool)
+    observed[0, [1, 4], 0] = True  # patient 0 (6 steps), channel 0: measured at steps 1 and 4
+    cohort = replace(cohort, observed=observed)
+    hidden = np.zeros_like(observed)
+    hidden[0, 4, 0] = True
+    known = known_patients(cohort, layout, hidden=hidden)
+    # Step 0 copies step 1 (backward), 2-3 copy step 1: known; 5 copies the hidden step 4.
+    assert known.values[0, :, 0].tolist() == [True, True, True, True, False, False]
+    steps = np.zeros(cohort.length_mask().shape, dtype=bool)
+    steps[:, 1:] = True  # only step 0 is known: its backward fill might come from step 1
+    known = known_patients(cohort, layout, steps_unknown=steps)
+    assert not known.values[0, 0, 0] and not known.values[:, 1:].any()

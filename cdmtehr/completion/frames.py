@@ -391,6 +391,10 @@ def imputation_patients(df, mask, pre, layout, *, nan, condition, owner):
     mask = impute_mask(df, mask, present, pre, owner)
     absent = [c for c in pre.columns_ if c not in present]
     roles = pre.roles_
+    patients = df[roles.id_col].to_numpy()
+    for column in [*pre.static_numeric_names_, *pre.static_categorical_names_]:
+        if column in present and mask[column].any():  # drawn once, for the whole stay
+            mask[column] = mask[column].groupby(patients).transform("any").to_numpy()
     work = df.copy()
     numeric = [c for c in present if c in roles.temporal_num_cols
                or c in pre.static_numeric_names_]
@@ -435,13 +439,6 @@ def imputation_patients(df, mask, pre, layout, *, nan, condition, owner):
     fill = mask.copy()
     if nan != "unmeasured":
         fill[numeric] |= df[numeric].isna().to_numpy()
-    for column in pre.static_numeric_names_ + pre.static_categorical_names_:
-        if column in present:  # a per-patient value drawn is drawn for the whole stay
-            per_patient = np.zeros(n, dtype=bool)
-            per_patient[rows.patient] |= fill[column].to_numpy()[rows.order]
-            whole = np.zeros(len(df), dtype=bool)
-            whole[rows.order] = per_patient[rows.patient]
-            fill[column] = whole
     return known, classes, rows, fill
 
 

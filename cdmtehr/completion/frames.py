@@ -1,4 +1,4 @@
-"""DataFrames of partly known patients -> `KnownPatients`, and generated patients -> frames.
+"""DataFrames of partly known patients -> `KnownPatients` (what is known, encoded).
 
 Three kinds of knowledge, one per public method:
 
@@ -14,39 +14,17 @@ result, so they come back exactly.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
+from .._validation import close_names
 from ..exceptions import DataWarning, InvalidDataError, InvalidParameterError
 from ..preprocessing import EncodedCohort
 from ..preprocessing.sequences import arrange_rows, time_to_numbers
 from ..roles import check_frame_type
 from .known import known_patients
-
-
-@dataclass(frozen=True)
-class Rows:
-    """Where the rows of the caller's frame sit among the encoded patients.
-
-    Attributes
-    ----------
-    order : ndarray of shape (n_rows,)
-        Row positions of the frame sorted by (patient, time).
-    patient, position : ndarray of shape (n_rows,)
-        Patient index and time step of each sorted row.
-    lengths : ndarray of shape (N,)
-        Rows per patient.
-    first_rows : ndarray of shape (N,)
-        Row position of each patient's first row.
-    """
-
-    order: np.ndarray
-    patient: np.ndarray
-    position: np.ndarray
-    lengths: np.ndarray
-    first_rows: np.ndarray
 
 
 # -- checks --------------------------------------------------------------------------------------
@@ -56,9 +34,12 @@ def _present_columns(df, pre, owner: str, argument: str) -> list:
     roles = pre.roles_
     unknown = [c for c in df.columns if c not in pre.columns_]
     if unknown:
+        hints = [f"'{c}' (did you mean {close[0]!r}?)" if close else f"'{c}'"
+                 for c in unknown for close in [close_names(c, list(pre.columns_))]]
         raise InvalidParameterError(
             f"The '{argument}' frame of {owner} has columns the model was not fitted on: "
-            f"{unknown}; the model knows {list(pre.columns_)}. Drop or rename them."
+            f"{', '.join(hints)}; drop or rename them (the model's columns: "
+            f"{list(pre.columns_)})."
         )
     needed = [c for c in (roles.id_col, roles.time_col) if c not in df.columns]
     if needed:
@@ -83,7 +64,7 @@ def _placeholder(pre, column):
 
 
 def _encode(df, pre, absent, owner):
-    """Encode `df` (the fitted columns it has) on the fitted grid; return cohort and rows."""
+    """Encode `df` (the fitted columns it has) on the fitted grid; return it and its RowLayout."""
     work = df.copy()
     for column in absent:
         work[column] = _placeholder(pre, column)
@@ -104,9 +85,7 @@ def _encode(df, pre, absent, owner):
                 f"{actual[wrong[0]]!r} where {expected[wrong[0]]!r} was due); {owner} needs "
                 "each stay's rows without gaps, as in fit."
             ])
-    rows = Rows(layout.order, layout.patient, layout.position, layout.lengths,
-                layout.first_rows)
-    return cohort, rows
+    return cohort, layout
 
 
 def _warn_outside_support(frame, pre, columns, argument) -> None:

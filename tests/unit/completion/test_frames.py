@@ -48,7 +48,7 @@ def test_prefix_off_the_grid(no_sampling, frame):
 @pytest.mark.parametrize("method", ["forecast", "impute"])
 def test_unknown_and_missing_columns(no_sampling, frame, method):
     call = getattr(no_sampling, method)
-    with pytest.raises(InvalidParameterError, match=r"not fitted on: \['extra'\]"):
+    with pytest.raises(InvalidParameterError, match=r"not fitted on: 'extra'"):
         call(frame.assign(extra=1.0))
     with pytest.raises(InvalidParameterError, match=r"lacks the column\(s\) \['t'\]"):
         call(frame.drop(columns="t"))
@@ -123,3 +123,8 @@ def test_values_outside_the_fitted_range_warn_by_name(tiny_model, frame):
 def test_not_fitted():
     with pytest.raises(NotFittedError, match="'forecast'"):
         CDMTSynthesizer().forecast(pd.DataFrame({"a": [1]}))
+
+
+def test_a_misspelt_column_gets_a_suggestion(no_sampling, frame):
+    with pytest.raises(InvalidParameterError, match=r"'sexx' \(did you mean 'sex'\?\)"):
+        no_sampling.impute(frame.rename(columns={"sex": "sexx"}))

@@ -41,6 +41,7 @@ import pandas as pd
 import torch
 
 NAME = "completion"
+TITLE = "Conditional completion: imputation, forecast, given statics"
 RATES = (0.1, 0.5)
 SHOWN = ("HR", "MAP", "Temp", "Glucose", "Creatinine")  # variables with their MAE in units
 QUANTILES = np.arange(0.05, 0.96, 0.05)
@@ -258,7 +259,8 @@ def given_statics(synth, test, roles, args):
 # -- docs ----------------------------------------------------------------------------------------
 def write_docs(result, path=None):
     lines = [
-        f"`{result['command']}` (model: {result['model']}; {C.machine_line(result['machine'])})",
+        f"`{result['command']}` (model: {result['model']}"
+        + (f"; {C.machine_line(result['machine'])})" if "machine" in result else ")"),
         "",
         "One fitted model completes patients with no retraining (replacement conditioning in "
         "the sampler, docs/method.md). Imputation hides a share of the observed temporal "
@@ -279,6 +281,9 @@ def write_docs(result, path=None):
                   f"{cost['ms_per_patient_per_draw']:.0f} ms per patient and draw)", ""]
         lines += C.markdown_table(C.table_from_json(result["imputation"][rate]["table"]))
         lines.append("")
+    if "forecast" not in result:  # a run stopped early: what finished
+        lines.append("(The forecast and given-statics parts did not run.)")
+        return C.update_docs(NAME, TITLE, lines, path)
     cost = result["forecast"]["cost"]
     lines += [f"**Forecast**: hours 0-23 given, hours 24-47 drawn ({cost['draws']} draws of "
               f"{cost['steps']} {cost['sampler']} steps, "
@@ -288,6 +293,9 @@ def write_docs(result, path=None):
               "band of the draws (80 % is calibrated); measurement-rate error per patient and "
               "variable, and of the cohort's rates.", ""]
     lines += C.markdown_table(C.table_from_json(result["forecast"]["table"]))
+    if "given" not in result:
+        lines += ["", "(The given-statics part did not run.)"]
+        return C.update_docs(NAME, TITLE, lines, path)
     cost = result["given"]["cost"]
     lines += ["", f"**Given statics**: the {cost['patients']} unseen patients aged >= 75 "
               "against as many patients sampled with their ages given and as many sampled "
@@ -295,8 +303,7 @@ def write_docs(result, path=None):
               f"{cost['ms_per_patient']:.0f} ms per patient); given ages returned exactly: "
               f"{result['given']['exact']}.", ""]
     lines += C.markdown_table(C.table_from_json(result["given"]["table"]))
-    C.update_docs(NAME, "Conditional completion: imputation, forecast, given statics", lines,
-                  path)
+    C.update_docs(NAME, TITLE, lines, path)
 
 
 # -- main ----------------------------------------------------------------------------------------
@@ -327,7 +334,7 @@ def main(argv=None):
               "model": args.model or f"fitted here, max_time {args.max_time:g} s",
               "fit": C.training_summary(synth.history_, synth.batch_size, synth.n_patients_,
                                         getattr(synth, "fit_seconds_", 0.0)),
-              "knn_rows": args.knn_rows, "imputation": {}}
+              "knn_rows": args.knn_rows, "machine": C.machine(), "imputation": {}}
     for rate in RATES:
         print(f"[{NAME}] imputation, {rate:.0%} hidden ...", flush=True)
         table, cost = imputation(synth, train, test, roles, rate, args)
@@ -346,7 +353,6 @@ def main(argv=None):
     frame = pd.DataFrame(table)
     C.print_table(frame)
     result["given"] = {"table": C.table_to_json(frame), "exact": exact, "cost": cost}
-    result["machine"] = C.machine()
     path = C.save_result(NAME, result, args.quick, args.output)
     print(f"wrote {path}")
     if not args.quick:

@@ -41,6 +41,9 @@ class CDMTSynthesizer(BaseEstimator):
     every time step, and values mostly charted forward (a weight, a coma score) are generated
     as exact copies where the model says a measurement repeats (docs/method.md).
 
+    The same model completes patients with no retraining: `sample` with ``given`` statics,
+    `forecast` (the rest of each stay) and `impute` (values measured but unknown).
+
     Parameters
     ----------
     epochs : int or None, default=300
@@ -141,6 +144,7 @@ class CDMTSynthesizer(BaseEstimator):
     >>> df, roles = load_physionet2012(return_roles=True)
     >>> synth = CDMTSynthesizer(max_time=60, random_state=0).fit(df, **roles)  # doctest: +SKIP
     >>> synthetic = synth.sample(100, condition={0: 50, 1: 50})  # doctest: +SKIP
+    >>> futures = synth.forecast(df[df["hour"] < 24], horizon=24, n_draws=20)  # doctest: +SKIP
     """
 
     def __init__(

@@ -233,6 +233,7 @@ def _encode_values(encoder, values, problems):
 
 
 def _empty_cohort(pre, n, steps, static_numeric, static_codes, classes):
+    """New patients of which only the statics are filled in (the rest is drawn)."""
     n_values = len(pre.numeric_encoders_)
     return EncodedCohort(
         numeric=np.zeros((n, steps, n_values), np.float32),
@@ -276,11 +277,12 @@ def prefix_patients(df, pre, layout, *, horizon, condition, owner):
     known = _with_absent_columns(
         cohort, layout, pre, absent, steps_unknown=after, validity_unknown=validity_unknown,
     )
-    classes = _frame_classes(df, pre, rows, cohort, absent, condition, owner, "df_prefix")
+    classes = _frame_classes(pre, cohort, absent, condition, owner, "df_prefix")
     return known, classes, rows, present
 
 
-def _frame_classes(df, pre, rows, cohort, absent, condition, owner, argument):
+def _frame_classes(pre, cohort, absent, condition, owner, argument):
+    """The classes of a frame's patients: its condition column's, else `_classes`'s choice."""
     known = None if pre.roles_.condition_col in absent else cohort.condition
     return _classes(pre, cohort.n_patients, known, condition, None, None, owner, argument,
                     False)
@@ -414,7 +416,7 @@ def imputation_patients(df, mask, pre, layout, *, nan, condition, owner):
         static_unknown=static_unknown,
         static_categorical_unknown=_patient_cells(mask, pre.static_categorical_names_, rows, n),
     )
-    classes = _frame_classes(df, pre, rows, cohort, absent, condition, owner, "df")
+    classes = _frame_classes(pre, cohort, absent, condition, owner, "df")
     fill = mask.copy()
     if nan != "unmeasured":
         fill[numeric] |= df[numeric].isna().to_numpy()

@@ -106,3 +106,16 @@ def test_a_frame_without_the_condition_column_is_completed_unconditionally(tiny_
     prefix = frame[frame["t"] == 0].drop(columns="outcome")
     out = tiny_model.forecast(prefix, random_state=0, **SAMPLING)
     assert "outcome" not in out.columns and out.groupby("pid").size().min() >= 1
+
+
+def test_the_callers_frames_are_never_mutated(tiny_model, frame):
+    df = frame.copy()
+    df.loc[df["t"] == 2, "x"] = np.nan
+    mask = pd.DataFrame({"x": df["t"] == 1, "sex": df["t"] == 0}, index=df.index)
+    df_before, mask_before = df.copy(), mask.copy()
+    tiny_model.impute(df, mask=mask, nan="unknown", random_state=0, **SAMPLING)
+    given = pd.DataFrame({"sex": ["F", "M"]})
+    tiny_model.sample(2, given=given, random_state=0, **SAMPLING)
+    pd.testing.assert_frame_equal(df, df_before)
+    pd.testing.assert_frame_equal(mask, mask_before)
+    pd.testing.assert_frame_equal(given, pd.DataFrame({"sex": ["F", "M"]}))

@@ -205,6 +205,13 @@ SAMPLE_ARGUMENTS = {
     "random_state": RandomState(),
 }
 
+# The arguments that the completion methods (forecast, impute) add to those of `sample`.
+COMPLETION_ARGUMENTS = {
+    "horizon": NoneOr(Interval("int", 1)),
+    "n_draws": Interval("int", 1),
+    "nan": Options("unmeasured", "measured", "unknown"),
+}
+
 
 def as_random_state(random_state) -> np.random.RandomState:
     """`check_random_state`, also for a numpy Generator (its next draw seeds a RandomState)."""

@@ -46,7 +46,7 @@ def _as_roles(roles):
     return ColumnRoles(**kwargs)
 
 
-def check_long_frame(df, roles, *, max_levels=1000) -> None:
+def check_long_frame(df, roles, *, max_levels=1000, partial=False) -> None:
     """Check that a long frame fits its column roles; raise one error listing every problem.
 
     Parameters
@@ -57,6 +57,9 @@ def check_long_frame(df, roles, *, max_levels=1000) -> None:
         Column roles (a dict with the keys of :class:`ColumnRoles` is accepted).
     max_levels : int or None, default=1000
         Largest number of levels accepted in a categorical column (None: no limit).
+    partial : bool, default=False
+        The frame holds only part of the patients' data (a stay's first hours, the patients
+        to complete): a numeric column may then be missing throughout.
 
     Raises
     ------
@@ -102,7 +105,7 @@ def check_long_frame(df, roles, *, max_levels=1000) -> None:
     numeric += [(c, "static_cols") for c in kinds.static_num_cols]
     for col, role in numeric:
         if col in present:
-            problems += _numeric_problems(df[col], col, role, ids)
+            problems += _numeric_problems(df[col], col, role, ids, partial)
 
     categorical = [(c, "cat_cols") for c in roles.temporal_cat_cols]
     categorical += [(c, "static_cols") for c in kinds.static_cat_cols]
@@ -343,7 +346,7 @@ def _duplicate_row_problems(ids, times, id_col, time_col) -> list:
     ]
 
 
-def _numeric_problems(values, col, role, ids) -> list:
+def _numeric_problems(values, col, role, ids, partial=False) -> list:
     dtype = values.dtype
     where = (lambda mask: f" in patients {_patients(ids[mask])}") if ids is not None else (
         lambda mask: ""
@@ -378,7 +381,7 @@ def _numeric_problems(values, col, role, ids) -> list:
             f"Column '{col}' ({role}) has {int(infinite.sum())} infinite values"
             f"{where(mask)}; use NaN for unmeasured values."
         )
-    if as_float.isna().all():
+    if as_float.isna().all() and not partial:
         problems.append(
             f"Column '{col}' ({role}) is never observed (all values are missing); drop it."
         )

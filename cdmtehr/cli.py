@@ -1,4 +1,4 @@
-"""Command line: ``cdmtehr fit | sample | evaluate | demo`` (thin over the public API)."""
+"""Command line: ``cdmtehr fit | sample | forecast | impute | evaluate | demo``."""
 
 from __future__ import annotations
 
@@ -129,6 +129,79 @@ def _sample(args) -> None:
     )
     _write_table(df, args.output)
     print(f"{args.n} synthetic patients ({len(df)} rows) written to {args.output}")  # noqa: T201
+
+
+def _read_like_fit(path, synth) -> pd.DataFrame:
+    """Read a table; categories that a CSV turned into numbers ('1' -> 1) get the fitted type."""
+    df = _read_table(path)
+    pre = synth.preprocessor_
+    encoders = [*zip(pre.categorical_names_, pre.categorical_encoders_),
+                *zip(pre.static_categorical_names_, pre.static_categorical_encoders_)]
+    if pre.condition_encoder_ is not None:
+        encoders.append((pre.roles_.condition_col, pre.condition_encoder_))
+    for column, encoder in encoders:
+        if column in df.columns and not df[column].dropna().isin(encoder.levels_).all():
+            by_text = {str(level): level for level in encoder.levels_}
+            df[column] = df[column].map(lambda v, t=by_text: t.get(str(v), v), na_action="ignore")
+    return df
+
+
+def _sampling_options(args) -> dict:
+    return {"steps": args.steps, "sampler": args.sampler, "guidance_scale": args.guidance_scale,
+            "random_state": args.random_state}
+
+
+def _forecast(args) -> None:
+    from .synthesizer import CDMTSynthesizer
+
+    _check_writable(args.output, "forecast")
+    synth = CDMTSynthesizer.load(args.model)
+    prefix = _read_like_fit(args.prefix, synth)
+    out = synth.forecast(prefix, horizon=args.horizon, n_draws=args.n_draws,
+                         **_sampling_options(args))
+    _write_table(out, args.output)
+    n_patients = prefix[synth.preprocessor_.roles_.id_col].nunique()
+    print(f"{args.n_draws} forecast(s) of {n_patients} patients ({len(out)} rows) "  # noqa: T201
+          f"written to {args.output}")
+
+
+def _impute_mask(df, args, roles):
+    """The cells to draw: a mask table (same rows as the data) and/or cells equal to a value."""
+    mask = pd.DataFrame(False, index=df.index, columns=df.columns)
+    if args.mask:
+        marked = _read_table(args.mask)
+        if len(marked) != len(df):
+            raise CDMTError(f"--mask {args.mask!r} has {len(marked)} rows; the data has "
+                            f"{len(df)}: it needs one row per data row, in the same order.")
+        unknown = [c for c in marked.columns if c not in df.columns]
+        if unknown:
+            raise CDMTError(f"--mask {args.mask!r} has columns the data lacks: {unknown}.")
+        for column in marked.columns:
+            values = marked[column].fillna(False).astype(str).str.strip().str.lower()
+            if not values.isin(["true", "false", "1", "0", "1.0", "0.0"]).all():
+                raise CDMTError(f"--mask column '{column}' must hold true/false (or 1/0).")
+            mask[column] = values.isin(["true", "1", "1.0"]).to_numpy()
+    if args.unknown_value is not None:
+        value = float(args.unknown_value)
+        fixed = {roles.id_col, roles.time_col, roles.condition_col}
+        for column in df.columns:
+            if column not in fixed and pd.api.types.is_numeric_dtype(df[column]):
+                mask[column] |= (df[column] == value).to_numpy()
+    return mask
+
+
+def _impute(args) -> None:
+    from .synthesizer import CDMTSynthesizer
+
+    _check_writable(args.output, "imputed data")
+    synth = CDMTSynthesizer.load(args.model)
+    df = _read_like_fit(args.data, synth)
+    mask = _impute_mask(df, args, synth.preprocessor_.roles_)
+    out = synth.impute(df, mask=mask, n_draws=args.n_draws, nan=args.nan,
+                       **_sampling_options(args))
+    _write_table(out, args.output)
+    print(f"{int(mask.to_numpy().sum())} cells drawn {args.n_draws} time(s); "  # noqa: T201
+          f"{len(out)} rows written to {args.output}")
 
 
 def _evaluate(args) -> None:
@@ -264,6 +337,18 @@ def _add_roles(parser) -> None:
     parser.add_argument("--condition-col", help="per-patient class to condition on")
 
 
+def _add_sampling(parser) -> None:
+    parser.add_argument("--steps", type=int, default=50, help="sampler steps")
+    parser.add_argument(
+        "--sampler", choices=["euler", "heun", "sde"], default="euler", help="ODE/SDE sampler"
+    )
+    parser.add_argument(
+        "--guidance-scale", type=float, default=1.0, help="classifier-free guidance weight"
+    )
+    parser.add_argument("--random-state", type=int, default=None, help="seed (none: random)")
+    parser.add_argument("--output", required=True, help="parquet or CSV file to write")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``cdmtehr`` command."""
     from ._version import __version__
@@ -322,16 +407,47 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("model", help="model file written by 'cdmtehr fit'")
     sample.add_argument("-n", type=int, required=True, help="number of patients")
     sample.add_argument("--condition", help="a class ('1') or counts ('0:900,1:100')")
-    sample.add_argument("--steps", type=int, default=50, help="sampler steps")
-    sample.add_argument(
-        "--sampler", choices=["euler", "heun", "sde"], default="euler", help="ODE/SDE sampler"
-    )
-    sample.add_argument(
-        "--guidance-scale", type=float, default=1.0, help="classifier-free guidance weight"
-    )
-    sample.add_argument("--random-state", type=int, default=None, help="seed (none: random)")
-    sample.add_argument("--output", required=True, help="parquet or CSV file to write")
+    _add_sampling(sample)
     sample.set_defaults(run=_sample)
+
+    forecast = sub.add_parser(
+        "forecast",
+        help="generate the rest of each stay given its first time steps",
+        description="Given each patient's first rows (a long table as in fit), generate the "
+        "rest of the stay from a saved model; the prefix rows come back unchanged.",
+        formatter_class=defaults,
+    )
+    forecast.add_argument("model", help="model file written by 'cdmtehr fit'")
+    forecast.add_argument("prefix", help="parquet or CSV file: each stay's first rows")
+    forecast.add_argument("--horizon", type=int, default=None,
+                          help="steps to generate after each prefix (default: the model "
+                          "decides where each stay ends)")
+    forecast.add_argument("--n-draws", type=int, default=1,
+                          help="forecasts per patient (a 'draw' column when more than one)")
+    _add_sampling(forecast)
+    forecast.set_defaults(run=_forecast)
+
+    impute = sub.add_parser(
+        "impute",
+        help="draw values of cells measured but of unknown value",
+        description="Draw the cells marked as measured but of unknown value (by --mask, "
+        "--unknown-value or both) given the rest of each stay; empty cells stay 'not "
+        "measured' unless --nan says otherwise.",
+        formatter_class=defaults,
+    )
+    impute.add_argument("model", help="model file written by 'cdmtehr fit'")
+    impute.add_argument("data", help="parquet or CSV file: whole stays, as in fit")
+    impute.add_argument("--mask", help="table with the data's rows and some of its columns: "
+                        "true where the value is to be drawn")
+    impute.add_argument("--unknown-value", help="a value (e.g. -1) that marks, in numeric "
+                        "columns, a measurement of unknown value")
+    impute.add_argument("--nan", choices=["unmeasured", "measured", "unknown"],
+                        default="unmeasured", help="what an empty cell means: keep it empty, "
+                        "draw a value, or let the model decide")
+    impute.add_argument("--n-draws", type=int, default=1,
+                        help="imputations (a 'draw' column when more than one)")
+    _add_sampling(impute)
+    impute.set_defaults(run=_impute)
 
     evaluate = sub.add_parser(
         "evaluate",

@@ -11,14 +11,14 @@ from sklearn.base import BaseEstimator
 from ._parameters import (
     SAMPLE_ARGUMENTS,
     SYNTHESIZER_PARAMETERS,
-    Interval,
     as_random_state,
     check_parameters,
     resolve_device,
     torch_generator,
     training_settings,
 )
-from ._parquet import write_parquet
+from ._parquet import sample_to_parquet
+from .completion import forecast, impute, sample_given
 from .diffusion.checkpoint import open_checkpoint
 from .diffusion.model import fit_diffusion
 from .exceptions import InvalidParameterError, NotFittedError
@@ -40,6 +40,9 @@ class CDMTSynthesizer(BaseEstimator):
     The denoiser also reads averages of the noisy stay along time and the static features at
     every time step, and values mostly charted forward (a weight, a coma score) are generated
     as exact copies where the model says a measurement repeats (docs/method.md).
+
+    The same model completes patients with no retraining: `sample` with ``given`` statics,
+    `forecast` (the rest of each stay) and `impute` (values measured but unknown).
 
     Parameters
     ----------
@@ -141,6 +144,7 @@ class CDMTSynthesizer(BaseEstimator):
     >>> df, roles = load_physionet2012(return_roles=True)
     >>> synth = CDMTSynthesizer(max_time=60, random_state=0).fit(df, **roles)  # doctest: +SKIP
     >>> synthetic = synth.sample(100, condition={0: 50, 1: 50})  # doctest: +SKIP
+    >>> futures = synth.forecast(df[df["hour"] < 24], horizon=24, n_draws=20)  # doctest: +SKIP
     """
 
     def __init__(
@@ -268,7 +272,7 @@ class CDMTSynthesizer(BaseEstimator):
 
     # -- sample ----------------------------------------------------------------------------------
     def sample(self, n, condition=None, steps=50, sampler="euler", guidance_scale=1.0,
-               random_state=None):
+               random_state=None, given=None):
         """Generate `n` synthetic patients as a long DataFrame shaped like the training data.
 
         Parameters
@@ -291,6 +295,10 @@ class CDMTSynthesizer(BaseEstimator):
         random_state : int, RandomState, Generator or None, default=None
             The same value gives bit-identical output on the same machine with the same
             `sample_batch_size` (the noise is drawn chunk by chunk).
+        given : DataFrame or dict, optional
+            Known per-patient columns (static columns, the condition): a frame of `n` rows or
+            a dict of constants, e.g. ``{"Age": 85, "ICUType": "CCU"}``. They come back
+            exactly; the rest is drawn given them (replacement in the sampler). NaN: drawn.
 
         Returns
         -------
@@ -298,47 +306,16 @@ class CDMTSynthesizer(BaseEstimator):
             The input's modelled columns, in the input's order and dtypes, with fresh patient
             ids, times on the fitted grid and NaN where the model says "not measured".
         """
+        if given is not None:
+            return sample_given(self, n, given, condition, steps, sampler, guidance_scale,
+                                random_state)
         chunks = self._start_sampling("sample", n, condition, steps, sampler, guidance_scale,
                                       random_state)
         return self.preprocessor_.inverse_transform(EncodedCohort.concat(list(chunks)))
 
-    def sample_to_parquet(self, n, path, *, chunk_size=None, condition=None, steps=50,
-                          sampler="euler", guidance_scale=1.0, random_state=None):
-        """Stream `n` synthetic patients into a parquet file with memory flat in `n`.
-
-        Patients are generated `sample_batch_size` at a time and written in row groups of about
-        `chunk_size` patients, so millions of patients fit in the memory of one chunk. With the
-        same `random_state` the file holds the same patients as ``sample(n)``.
-
-        Parameters
-        ----------
-        n : int
-            Number of patients.
-        path : str or path-like
-            Parquet file to write (needs pyarrow).
-        chunk_size : int, optional
-            Patients per written row group; by default `sample_batch_size` (decoded patients
-            take tens of kB each until written, so larger groups cost memory).
-        condition, steps, sampler, guidance_scale, random_state
-            As in `sample`.
-
-        Returns
-        -------
-        pathlib.Path
-            The written file.
-        """
-        import pyarrow  # noqa: F401  (fail before any work when it is missing)
-
-        chunks = self._start_sampling("sample_to_parquet", n, condition, steps, sampler,
-                                      guidance_scale, random_state)
-        chunk_size = self.sample_batch_size if chunk_size is None else chunk_size
-        check_parameters({"chunk_size": chunk_size}, {"chunk_size": Interval("int", 1)},
-                         "CDMTSynthesizer.sample_to_parquet")
-
-        def to_frame(cohort, id_start):
-            return self.preprocessor_.inverse_transform(cohort, id_start=id_start)
-
-        return write_parquet(chunks, path, group_size=chunk_size, to_frame=to_frame)
+    sample_to_parquet = sample_to_parquet
+    forecast = forecast
+    impute = impute
 
     def _start_sampling(self, method, n, condition, steps, sampler, guidance_scale, random_state):
         """Check the arguments and draw the classes; return the lazy `EncodedCohort` chunks."""
@@ -353,11 +330,11 @@ class CDMTSynthesizer(BaseEstimator):
         )
         return self._generate(classes, steps, sampler, guidance_scale, torch_generator(rng))
 
-    def _generate(self, classes, steps, sampler, guidance_scale, generator):
-        """The patients of `classes` as `EncodedCohort` chunks of `sample_batch_size`."""
+    def _generate(self, classes, steps, sampler, guidance_scale, generator, known=None):
+        """The patients of `classes` as `EncodedCohort` chunks (`generate`'s `known`)."""
         chunks = generate(
             self.model_, self.schedule_, classes, steps=steps, sampler=sampler,
-            guidance_scale=guidance_scale, generator=generator,
+            guidance_scale=guidance_scale, generator=generator, known=known,
             batch_size=self.sample_batch_size, device=self.device_, progress=self.verbose,
         )
         pre = self.preprocessor_

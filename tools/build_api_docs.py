@@ -35,8 +35,8 @@ PAGES = [
         [
             (
                 "CDMTSynthesizer",
-                ["fit", "sample", "sample_to_parquet", "save", "load", "get_loss_values",
-                 "from_sdv_metadata"],
+                ["fit", "sample", "sample_to_parquet", "forecast", "impute", "save", "load",
+                 "get_loss_values", "from_sdv_metadata"],
             ),
         ],
     ),

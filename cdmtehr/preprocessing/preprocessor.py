@@ -305,7 +305,7 @@ class SequencePreprocessor(BaseEstimator):
         self.n_patients_ = layout.n_patients
 
     # -- transform -------------------------------------------------------------------------------
-    def transform(self, df, *, return_ids=False):
+    def transform(self, df, *, return_ids=False, partial=False):
         """Encode a long frame with the fitted roles and encoders.
 
         Parameters
@@ -315,6 +315,9 @@ class SequencePreprocessor(BaseEstimator):
         return_ids : bool, default=False
             Also return the patient ids in cohort order (pass them to `inverse_transform`
             to get the same ids back).
+        partial : bool, default=False
+            The frame holds part of the patients' data (see `cdmtehr.completion`): a numeric
+            column may be missing throughout.
 
         Returns
         -------
@@ -328,7 +331,7 @@ class SequencePreprocessor(BaseEstimator):
             values never seen in `fit`.
         """
         check_is_fitted(self, "roles_")
-        check_long_frame(df, self.roles_, max_levels=None)
+        check_long_frame(df, self.roles_, max_levels=None, partial=partial)
         layout = self._arrange(df, self.roles_)
         cohort = self._encode(df, layout)
         return (cohort, layout.ids) if return_ids else cohort

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from .guidance import classifier_free_guidance
+from .inpainting import sample_replacement
 from .samplers import SAMPLERS
 
 
@@ -21,6 +22,7 @@ def generate(
     batch_size: int,
     device="cpu",
     progress: bool = False,
+    known=None,
 ):
     """Sample `batch_size` patients at a time; yield each chunk decoded into numpy arrays.
 
@@ -48,6 +50,10 @@ def generate(
     device : str or torch.device, default="cpu"
     progress : bool, default=False
         Show a tqdm bar over the patients generated (nothing without tqdm installed).
+    known : callable, optional
+        ``known(start, stop) -> (clean, mask)``: the clean states (B, M) of patients
+        ``start:stop`` and where they are known (bool, B x M). The known numbers are kept by
+        replacement (`inpainting.sample_replacement`) and the rest is drawn given them.
 
     Yields
     ------
@@ -72,7 +78,14 @@ def generate(
             condition = torch.full_like(condition, null)
         noise = torch.randn((len(chunk), denoiser.layout.size), generator=generator)
         x = noise.to(device, torch.float64) * sigmas[0].double()  # sigma_max
-        x = sample(guided, x, sigmas, condition=condition.to(device), **extra)
+        if known is None:
+            x = sample(guided, x, sigmas, condition=condition.to(device), **extra)
+        else:
+            clean, mask = known(start, start + len(chunk))
+            x = sample_replacement(
+                guided, x, sigmas, clean=clean.to(device), known=mask.to(device),
+                sampler=sampler, condition=condition.to(device), generator=generator,
+            )
         if bar is not None:
             bar.update(len(chunk))
             if start + batch_size >= len(classes):

@@ -33,6 +33,63 @@ def _denoise(denoiser, x, sigma, condition, dtype):
     return denoiser(x.to(dtype), sigma.to(dtype), condition).to(x.dtype)
 
 
+def euler_step(denoiser, x, sigma, sigma_next, *, condition=None, dtype=torch.float32,
+               last=False, generator=None):
+    """One Euler step of the probability-flow ODE from `sigma` to `sigma_next`.
+
+    Every ``*_step`` function takes the same arguments, so that a loop around it (`sample_euler`,
+    or `sampling.inpainting.sample_replacement`) works for any of them; ``last`` (the step to
+    sigma = 0) and ``generator`` are unused here. Returns ``(x_next, denoised)``.
+    """
+    denoised = _denoise(denoiser, x, sigma, condition, dtype)
+    return x + (sigma_next - sigma) * _to_derivative(x, sigma, denoised), denoised
+
+
+def heun_step(denoiser, x, sigma, sigma_next, *, condition=None, dtype=torch.float32,
+              last=False, generator=None):
+    """One step of Heun's method; the `last` step (to sigma = 0) is an Euler step."""
+    denoised = _denoise(denoiser, x, sigma, condition, dtype)
+    derivative = _to_derivative(x, sigma, denoised)
+    x_next = x + (sigma_next - sigma) * derivative
+    if not last:
+        # Second-order correction with the derivative at the end of the step.
+        denoised_next = _denoise(denoiser, x_next, sigma_next, condition, dtype)
+        derivative_next = _to_derivative(x_next, sigma_next, denoised_next)
+        x_next = x + (sigma_next - sigma) * (derivative + derivative_next) / 2
+    return x_next, denoised
+
+
+def sde_step(denoiser, x, sigma, sigma_next, *, condition=None, dtype=torch.float32,
+             last=False, generator=None, eta=1.0):
+    """One ancestral step of the reverse SDE; the `last` step (to sigma = 0) adds no noise.
+
+    Goes down to sigma_down deterministically and adds fresh noise of level sigma_up, with
+    sigma_up^2 = eta^2 sigma_next^2 (sigma^2 - sigma_next^2) / sigma^2 and
+    sigma_down^2 = sigma_next^2 - sigma_up^2.
+    """
+    denoised = _denoise(denoiser, x, sigma, condition, dtype)
+    sigma_up = (
+        eta * (sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2).clamp_min(0).sqrt()
+    ).clamp(max=sigma_next)
+    sigma_down = (sigma_next**2 - sigma_up**2).clamp_min(0).sqrt()
+    x = x + (sigma_down - sigma) * _to_derivative(x, sigma, denoised)
+    if not last:
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        x = x + noise * sigma_up
+    return x, denoised
+
+
+def _run(step, denoiser, x, sigmas, callback, **options):
+    """Apply `step` along the grid, calling `callback` after every step."""
+    x = x.double()
+    last = len(sigmas) - 2
+    for i, sigma, sigma_next in _steps(sigmas):
+        x, denoised = step(denoiser, x, sigma, sigma_next, last=i == last, **options)
+        if callback is not None:
+            callback({"i": i, "x": x, "sigma": sigma, "denoised": denoised})
+    return x
+
+
 @torch.inference_mode()
 def sample_euler(denoiser, x, sigmas, *, condition=None, callback=None, dtype=torch.float32):
     """Euler steps of the probability-flow ODE (Karras et al. 2022, Algorithm 1, first order).
@@ -57,13 +114,7 @@ def sample_euler(denoiser, x, sigmas, *, condition=None, callback=None, dtype=to
     Tensor of shape (B, M)
         The sample, in float64.
     """
-    x = x.double()
-    for i, sigma, sigma_next in _steps(sigmas):
-        denoised = _denoise(denoiser, x, sigma, condition, dtype)
-        x = x + (sigma_next - sigma) * _to_derivative(x, sigma, denoised)
-        if callback is not None:
-            callback({"i": i, "x": x, "sigma": sigma, "denoised": denoised})
-    return x
+    return _run(euler_step, denoiser, x, sigmas, callback, condition=condition, dtype=dtype)
 
 
 @torch.inference_mode()
@@ -73,21 +124,7 @@ def sample_heun(denoiser, x, sigmas, *, condition=None, callback=None, dtype=tor
     Costs 2 * steps - 1 network evaluations: the last step, to sigma = 0, is an Euler step.
     Arguments and result as `sample_euler`.
     """
-    x = x.double()
-    last = len(sigmas) - 2
-    for i, sigma, sigma_next in _steps(sigmas):
-        denoised = _denoise(denoiser, x, sigma, condition, dtype)
-        derivative = _to_derivative(x, sigma, denoised)
-        x_next = x + (sigma_next - sigma) * derivative
-        if i < last:
-            # Second-order correction with the derivative at the end of the step.
-            denoised_next = _denoise(denoiser, x_next, sigma_next, condition, dtype)
-            derivative_next = _to_derivative(x_next, sigma_next, denoised_next)
-            x_next = x + (sigma_next - sigma) * (derivative + derivative_next) / 2
-        x = x_next
-        if callback is not None:
-            callback({"i": i, "x": x, "sigma": sigma, "denoised": denoised})
-    return x
+    return _run(heun_step, denoiser, x, sigmas, callback, condition=condition, dtype=dtype)
 
 
 @torch.inference_mode()
@@ -104,9 +141,7 @@ def sample_sde(
 ):
     """Ancestral (Euler-Maruyama) steps of the reverse SDE (k-diffusion's ancestral Euler).
 
-    Each step goes down to sigma_down deterministically and adds fresh noise of level sigma_up,
-    with sigma_up^2 = eta^2 sigma_next^2 (sigma^2 - sigma_next^2) / sigma^2 and
-    sigma_down^2 = sigma_next^2 - sigma_up^2; eta = 0 is `sample_euler`.
+    Each step is `sde_step`; eta = 0 is `sample_euler`.
 
     Parameters
     ----------
@@ -117,21 +152,10 @@ def sample_sde(
 
     Other arguments and the result are as in `sample_euler`.
     """
-    x = x.double()
-    last = len(sigmas) - 2
-    for i, sigma, sigma_next in _steps(sigmas):
-        denoised = _denoise(denoiser, x, sigma, condition, dtype)
-        sigma_up = (
-            eta * (sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2).clamp_min(0).sqrt()
-        ).clamp(max=sigma_next)
-        sigma_down = (sigma_next**2 - sigma_up**2).clamp_min(0).sqrt()
-        x = x + (sigma_down - sigma) * _to_derivative(x, sigma, denoised)
-        if i < last:
-            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-            x = x + noise * sigma_up
-        if callback is not None:
-            callback({"i": i, "x": x, "sigma": sigma, "denoised": denoised})
-    return x
+    return _run(sde_step, denoiser, x, sigmas, callback, condition=condition, dtype=dtype,
+                generator=generator, eta=eta)
 
 
 SAMPLERS = {"euler": sample_euler, "heun": sample_heun, "sde": sample_sde}
+# The single steps of each sampler, for loops that change the state between steps.
+STEPS = {"euler": euler_step, "heun": heun_step, "sde": sde_step}

@@ -235,3 +235,14 @@ def test_plots_skip_missing_results_and_refuse_quick_ones_for_the_docs(tmp_path)
     (results / "speed.json").unlink()
     assert module.main(["--results", str(results), "--out", str(tmp_path / "img"),
                         "--no-docs"]) == []
+
+
+@pytest.mark.slow
+def test_completion_quick(tmp_path):
+    result, stdout = run_quick("completion.py", tmp_path)
+    assert result["given"]["exact"] is True
+    methods = [row[0] for row in result["imputation"]["0.1"]["table"]["rows"]]
+    assert methods[0].startswith("cdmtehr") and "KNNImputer" in methods
+    coverage = result["forecast"]["table"]["rows"][0][-3]
+    assert 0 <= coverage <= 1
+    assert "forecast" in stdout

@@ -70,3 +70,69 @@ def test_fit_with_early_stopping(files, capsys):
     losses = CDMTSynthesizer.load(model).get_loss_values()
     assert len(losses) == 3 and losses["val_loss"].notna().all()
     assert "no_change=0/1" in capsys.readouterr().err  # the held-out loss still falls
+
+
+@pytest.fixture
+def tiny_files(tmp_path, tiny_conditional):
+    df = tiny_conditional[0]
+    df.to_csv(tmp_path / "stays.csv", index=False)
+    df[df["t"] == 0].to_parquet(tmp_path / "prefix.parquet", index=False)
+    return tmp_path, df
+
+
+def test_forecast_writes_the_draws(tiny_model_file, tiny_files, capsys):
+    folder, df = tiny_files
+    out = folder / "future.csv"
+    assert main(["forecast", str(tiny_model_file), str(folder / "prefix.parquet"), "--horizon",
+                 "2", "--n-draws", "3", "--steps", "2", "--random-state", "0", "--output",
+                 str(out)]) == 0
+    future = pd.read_csv(out)
+    assert sorted(future["draw"].unique()) == [0, 1, 2] and len(future) == 3 * 6 * 3
+    assert "3 forecast(s) of 6 patients" in capsys.readouterr().out
+
+
+def test_impute_by_mask_file_and_by_unknown_value(tiny_model_file, tiny_files, capsys):
+    folder, df = tiny_files
+    marked = df.assign(x=df["x"].where(df["t"] != 1, -1.0))
+    marked.to_csv(folder / "marked.csv", index=False)
+    out = folder / "imputed.parquet"
+    assert main(["impute", str(tiny_model_file), str(folder / "marked.csv"), "--unknown-value",
+                 "-1", "--steps", "2", "--random-state", "0", "--output", str(out)]) == 0
+    imputed = pd.read_parquet(out)
+    assert (imputed["x"] != -1).all() and imputed["x"].notna().all()
+    assert "6 cells drawn 1 time(s)" in capsys.readouterr().out
+    pd.DataFrame({"x": df["t"] == 2}).to_csv(folder / "mask.csv", index=False)
+    assert main(["impute", str(tiny_model_file), str(folder / "stays.csv"), "--mask",
+                 str(folder / "mask.csv"), "--steps", "2", "--output", str(out)]) == 0
+    imputed = pd.read_parquet(out)
+    unchanged = (df["t"] != 2).to_numpy()
+    assert imputed.loc[unchanged, "x"].tolist() == df.loc[unchanged, "x"].tolist()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--mask", "{folder}/short.csv"], "has 2 rows; the data has 18"),
+        (["--mask", "{folder}/words.csv"], "must hold true/false"),
+        (["--nan", "sometimes"], None),
+    ],
+)
+def test_impute_bad_masks_exit_with_code_2(tiny_model_file, tiny_files, extra, message, capsys):
+    folder, _ = tiny_files
+    pd.DataFrame({"x": [True, False]}).to_csv(folder / "short.csv", index=False)
+    pd.DataFrame({"x": ["maybe"] * 18}).to_csv(folder / "words.csv", index=False)
+    argv = ["impute", str(tiny_model_file), str(folder / "stays.csv"), "--output",
+            str(folder / "o.csv"), *[a.format(folder=folder) for a in extra]]
+    if message is None:
+        with pytest.raises(SystemExit):  # argparse refuses an unknown choice
+            main(argv)
+        return
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_forecast_of_a_too_long_prefix_exits_with_code_2(tiny_model_file, tiny_files, capsys):
+    folder, _ = tiny_files
+    assert main(["forecast", str(tiny_model_file), str(folder / "stays.csv"), "--horizon", "1",
+                 "--output", str(folder / "f.csv")]) == 2
+    assert "minus the horizon of 1" in capsys.readouterr().err

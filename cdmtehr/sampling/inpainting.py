@@ -1,0 +1,91 @@
+"""Replacement conditioning: sample the unknown part of a state given its known part.
+
+At every step the known numbers of the state are set to their clean values noised to the
+current level, x_known = x0_known + sigma * z with fresh z ~ N(0, I), and the sampler's step
+moves the whole state; the unknown numbers thus follow the model's reverse process next to a
+known part drawn from the forward process (the "replacement" method of Song et al. 2021,
+Score-Based Generative Modeling through SDEs, appendix on imputation; RePaint, Lugmayr et al.
+2022, Sec. 4). RePaint's resampling jumps, an optional `resample` count, noise the state back up by
+one step and repeat it, so that the unknown part has more steps to harmonise with the known.
+No retraining is needed, and any denoiser (guided or not) and any sampler step works.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .samplers import STEPS, _steps
+
+
+def replace_known(x, clean, known, sigma, generator=None):
+    """Set the `known` numbers of state `x` to `clean` noised to level `sigma`.
+
+    Parameters
+    ----------
+    x : Tensor of shape (B, M)
+        The current state.
+    clean : Tensor of shape (B, M)
+        Clean values of the known numbers (anything elsewhere).
+    known : BoolTensor of shape (B, M)
+        True where the number is known.
+    sigma : Tensor of shape (M,) or (B, M)
+        The current noise level of every number; where it is 0 the known numbers are exact.
+    generator : torch.Generator, optional
+        Source of the fresh noise.
+
+    Returns
+    -------
+    Tensor of shape (B, M)
+    """
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    return torch.where(known, clean.to(x.dtype) + sigma * noise, x)
+
+
+@torch.inference_mode()
+def sample_replacement(denoiser, x, sigmas, *, clean, known, sampler="euler", condition=None,
+                       generator=None, resample=0, dtype=torch.float32):
+    """Sample with the known numbers of the state replaced at every step.
+
+    Parameters
+    ----------
+    denoiser : callable
+        ``denoiser(x, sigma, condition) -> denoised`` on states of shape (B, M).
+    x : Tensor of shape (B, M)
+        Initial noise, already scaled by ``sigmas[0]``.
+    sigmas : Tensor of shape (steps + 1, M) or SigmaSteps
+        Descending noise levels, last row 0.
+    clean : Tensor of shape (B, M)
+        The clean state where it is known (anything elsewhere).
+    known : BoolTensor of shape (B, M)
+        True where the number is known.
+    sampler : {"euler", "heun", "sde"}, default="euler"
+        Whose step (`samplers.STEPS`) moves the state.
+    condition : LongTensor of shape (B,), optional
+        Passed through to the denoiser.
+    generator : torch.Generator, optional
+        Source of the known numbers' noise (and of the SDE step's).
+    resample : int, default=0
+        RePaint's resampling: each step is repeated this many more times, noising the state
+        back to the step's start in between (each repeat costs a step's evaluations).
+    dtype : torch.dtype, default=torch.float32
+        Precision of the network evaluations.
+
+    Returns
+    -------
+    Tensor of shape (B, M)
+        The sample, in float64, equal to `clean` wherever `known`.
+    """
+    step = STEPS[sampler]
+    x = x.double()
+    clean, known = clean.double(), known.bool()
+    last = len(sigmas) - 2
+    for i, sigma, sigma_next in _steps(sigmas):
+        for repeat in range(resample + 1):
+            x = replace_known(x, clean, known, sigma, generator)
+            x, _ = step(denoiser, x, sigma, sigma_next, condition=condition, dtype=dtype,
+                        last=i == last, generator=generator)
+            if repeat < resample:
+                # Back to the step's start: add the variance the step took away.
+                jump = (sigma**2 - sigma_next**2).clamp_min(0).sqrt()
+                x = x + jump * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    return torch.where(known, clean, x)

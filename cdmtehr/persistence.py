@@ -312,6 +312,8 @@ _FITTED = (
     "max_length_",
     "fit_seconds_",
 )
+# Fitted attributes stored when present, None when a file has none (written before they were).
+_OPTIONAL_FITTED = ("privacy_", "dp_epsilon_spent_")
 
 
 def _json_param(value):
@@ -326,6 +328,7 @@ def save_synthesizer(synthesizer, path) -> None:
     """Write a fitted `CDMTSynthesizer` to `path` (see module docstring for the format)."""
     encoder = _Encoder()
     fitted = {name: getattr(synthesizer, name) for name in _FITTED}
+    fitted.update({name: getattr(synthesizer, name, None) for name in _OPTIONAL_FITTED})
     model = synthesizer.model_
     manifest = {
         "format": FORMAT_NAME,
@@ -550,6 +553,8 @@ def load_synthesizer(cls, path, device="cpu"):
         ) from error
     for name in _FITTED:
         setattr(synthesizer, name, fitted[name])
+    for name in _OPTIONAL_FITTED:
+        setattr(synthesizer, name, fitted.get(name))
     synthesizer.layout_ = layout
     synthesizer.model_ = model.eval().requires_grad_(False).to(device)
     synthesizer.schedule_ = schedule.eval().requires_grad_(False).to(device)

@@ -11,9 +11,10 @@ from torch import nn
 
 from ..exceptions import DataWarning
 from .batches import CohortTensors
-from .build import build_denoiser, denoiser_config
+from .build import build_denoiser, denoiser_config, public_denoiser_config
 from .denoiser import Denoiser
 from .layout import StateLayout
+from .private import PrivacyBudget, PrivacySpent, train_private
 from .schedule import make_schedule
 from .training import TrainingConfig, train
 
@@ -53,6 +54,7 @@ class FittedDiffusion(NamedTuple):
     denoiser: Denoiser  # the EMA weights, in eval mode
     schedule: nn.Module  # in eval mode, without gradients
     history: list  # one dict per epoch (see `train`)
+    privacy: PrivacySpent | None = None  # with differential privacy: what it spent
 
 
 def fit_diffusion(
@@ -67,6 +69,7 @@ def fit_diffusion(
     n_validation: int = 0,
     device="cpu",
     checkpoint=None,
+    privacy: PrivacyBudget | None = None,
 ) -> FittedDiffusion:
     """Lay out `cohort`, build the denoiser and the noise schedule, and train them.
 
@@ -90,6 +93,9 @@ def fit_diffusion(
     checkpoint : Checkpoint, optional
         Where training saves its state and resumes from (see `train`); a resumed fit draws
         the held-out patients again from where the checkpointed fit's `generator` started.
+    privacy : PrivacyBudget, optional
+        Train with DP-SGD (`train_private`; no validation patients, no checkpoint). The
+        denoiser's initial statistics then come from no patient (`public_denoiser_config`).
 
     Returns
     -------
@@ -105,15 +111,20 @@ def fit_diffusion(
         order = torch.randperm(len(tensors), generator=generator).to(device)
         validation = tensors.index(order[:n_validation])
         tensors = tensors.index(order[n_validation:])
-    config = denoiser_config(
-        tensors,
-        layout,
-        n_classes=cohort.n_classes,
-        hidden_size=hidden_size,
+    make_config = denoiser_config if privacy is None else public_denoiser_config
+    config = make_config(
+        tensors, layout, n_classes=cohort.n_classes, hidden_size=hidden_size,
         num_layers=num_layers,
     )
     denoiser = build_denoiser(layout, config, generator).to(device)
     noise_schedule = make_schedule(schedule, layout).to(device)
+    if privacy is not None:
+        ema, history, spent = train_private(
+            denoiser, noise_schedule, tensors, training, privacy, generator=generator
+        )
+        return FittedDiffusion(
+            layout, ema, noise_schedule.eval().requires_grad_(False), history, spent
+        )
     ema, history = train(
         denoiser, noise_schedule, tensors, training, generator=generator, validation=validation,
         checkpoint=checkpoint,

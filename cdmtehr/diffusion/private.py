@@ -43,6 +43,10 @@ from .training import (
 
 PRIVACY_INSTALL = 'pip install "cdmtehr[privacy]"  (or: pip install opacus)'
 
+# Renyi orders of the accountant: Opacus' defaults, extended up to 512 so that the bound
+# stays tight for small epsilons and few steps.
+RDP_ORDERS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)) + [80, 128, 256, 512]
+
 # Timed steps of the probe that plans the number of steps of a time-bounded budget (after one
 # warm-up step).
 _PROBE_STEPS = 2
@@ -110,7 +114,7 @@ def spent_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta
         return 0.0
     accountant = RDPAccountant()
     accountant.history = [(noise_multiplier, sample_rate, steps)]
-    return float(accountant.get_epsilon(delta))
+    return float(accountant.get_epsilon(delta, alphas=RDP_ORDERS))
 
 
 def choose_noise_multiplier(budget: PrivacyBudget, sample_rate: float, steps: int) -> float:
@@ -120,7 +124,7 @@ def choose_noise_multiplier(budget: PrivacyBudget, sample_rate: float, steps: in
     return float(
         get_noise_multiplier(
             target_epsilon=budget.epsilon, target_delta=budget.delta, sample_rate=sample_rate,
-            steps=steps, accountant="rdp",
+            steps=steps, accountant="rdp", alphas=RDP_ORDERS,
         )
     )
 

@@ -285,7 +285,7 @@ def privacy_budget(params: dict, n_patients: int):
     if params["dp_epsilon"] is None:
         return None
     from .diffusion.private import PrivacyBudget
-    from .exceptions import DataWarning
+    from .exceptions import PrivacyWarning
 
     delta = params["dp_delta"]
     if delta is None:
@@ -297,8 +297,8 @@ def privacy_budget(params: dict, n_patients: int):
             f"dp_delta={delta!r} is not below 1 / n_patients = {1 / n_patients:.3g}: such a "
             "guarantee allows revealing a patient's record outright. Use a smaller delta "
             "(the default is 1 / (10 n)).",
-            DataWarning,
-            stacklevel=3,
+            PrivacyWarning,
+            stacklevel=4,
         )
     return PrivacyBudget(float(params["dp_epsilon"]), float(delta),
                          float(params["max_grad_norm"]))

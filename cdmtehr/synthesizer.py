@@ -186,7 +186,7 @@ class CDMTSynthesizer(BaseEstimator):
 
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, df_long, id_col, time_col, cat_cols=None, num_cols=None, static_cols=None,
-            condition_col=None):
+            condition_col=None, public_data=None):
         """Learn the distribution of the patients in `df_long`.
 
         Parameters
@@ -208,6 +208,11 @@ class CDMTSynthesizer(BaseEstimator):
         condition_col : str, optional
             Per-patient categorical column that is generated and can be conditioned on in
             `sample` (classifier-free guidance).
+        public_data : pandas.DataFrame, optional
+            Patients (or made-up rows) with the columns of `df_long` that may be published:
+            the preprocessor learns its statistics (quantiles, vocabularies, longest stay,
+            class prior) from them, and `df_long` must fit them. With `dp_epsilon`, the
+            guarantee then covers the whole fitted model (docs/privacy.md).
 
         Returns
         -------
@@ -230,7 +235,7 @@ class CDMTSynthesizer(BaseEstimator):
         """
         roles = dict(id_col=id_col, time_col=time_col, cat_cols=cat_cols, num_cols=num_cols,
                      static_cols=static_cols, condition_col=condition_col)
-        fitted = fit_synthesizer(self.get_params(), df_long, roles)
+        fitted = fit_synthesizer(self.get_params(), df_long, roles, public_data)
         # Only now: a refit that fails, or that Ctrl-C interrupts, keeps the fitted model.
         self._forget_fit()
         for name, value in fitted.items():

@@ -99,8 +99,9 @@ def table_lines(result) -> list:
 
 def write_docs(result, path=C.DOCS):
     """Replace the privacy section of docs/benchmarks.md with this result."""
-    lines = [START, f"Command: `{result['command']}` — machine: {C.machine_line(result['machine'])}.",
-             "", *table_lines(result), ""]
+    machine = C.machine_line(result["machine"])
+    lines = [START, f"Command: `{result['command']}` — machine: {machine}.", "",
+             *table_lines(result), ""]
     floor = result.get("real_vs_real")
     if floor:
         lines.append("Real vs real (floor): " + ", ".join(
@@ -131,7 +132,7 @@ def plot(result, path=PLOT):
               ("ks_mean", "mean KS"), ("tstr_trtr_auroc_ratio", "TSTR / TRTR"),
               ("domias_auroc", "membership attack AUROC")]
     fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.4))
-    for ax, (key, title) in zip(axes, panels):
+    for ax, (key, title) in zip(axes, panels, strict=True):
         if private:
             eps = [e for e, _ in private]
             ax.plot(eps, [v["scores"].get(key, np.nan) for _, v in private], "o-",

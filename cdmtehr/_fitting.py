@@ -21,7 +21,6 @@ from .diffusion.model import fit_diffusion
 from .exceptions import InvalidParameterError, PrivacyWarning
 from .preprocessing import SequencePreprocessor
 
-
 # What the preprocessor learns from the patients it is fitted on, outside DP-SGD's epsilon.
 PREPROCESSOR_STATISTICS = (
     "the quantiles and range of every numeric column (whose values the decoder snaps to), "

@@ -18,7 +18,6 @@ from .private import PrivacyBudget, PrivacySpent, train_private
 from .schedule import make_schedule
 from .training import TrainingConfig, train
 
-
 # A stay this many times the median length, and at least this many steps, is worth a warning.
 LONG_STAY_FACTOR = 10
 LONG_STAY_STEPS = 200

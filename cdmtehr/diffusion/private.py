@@ -103,6 +103,7 @@ class PrivacySpent:
     planned_steps: int
 
     def to_dict(self) -> dict:
+        """The fields by name (a fitted attribute, saved in the model file)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -239,8 +240,10 @@ def _seconds_per_step(denoiser, schedule, tensors, config, budget, sample_rate) 
 
 def plan_steps(config, n_patients: int, sample_rate: float, seconds_per_step=None,
                seconds_left=None) -> int:
-    """Steps of the budget: `epochs` passes of q N patients, or the seconds left at the
-    probe's pace, whichever is fewer (at least one)."""
+    """Steps of the budget: `epochs` passes of q N patients or the seconds left at a pace.
+
+    Whichever is fewer, and at least one; the pace is the probe's seconds per step.
+    """
     planned = math.inf
     if config.epochs is not None:
         planned = math.ceil(config.epochs / sample_rate)

@@ -75,7 +75,7 @@ def test_per_patient_gradients_are_those_of_each_patient_alone(parts):
     u = torch.rand(3, generator=generator)
     noise = torch.randn((3, layout.size), generator=generator)
     drop = torch.zeros(3, dtype=torch.bool)
-    params = {k: p.detach() for k, p in zip(step.names, step.parameters)}
+    params = {k: p.detach() for k, p in zip(step.names, step.parameters, strict=True)}
     fields = tuple(getattr(batch, f) for f in batch.__dataclass_fields__)
     denoiser.network.unrolled = True
     grads, _ = step.per_patient(params, fields, u, noise, drop)
@@ -84,7 +84,7 @@ def test_per_patient_gradients_are_those_of_each_patient_alone(parts):
         one = batch.index(torch.tensor([i]))
         terms = loss_terms(denoiser, schedule, one, u[i : i + 1], noise[i : i + 1], drop[i : i + 1])
         expected = torch.autograd.grad(terms["total"], step.parameters, allow_unused=True)
-        for name, g in zip(step.names, expected):
+        for name, g in zip(step.names, expected, strict=True):
             g = torch.zeros_like(grads[name][i]) if g is None else g
             torch.testing.assert_close(grads[name][i], g, rtol=1e-3, atol=1e-6)
     # The learnable schedule is trained on the patients too, so it is privatised.
@@ -101,7 +101,7 @@ def test_each_patient_is_clipped_and_an_empty_sample_still_steps(parts):
     # Five clipped gradients over an expected batch of 8: the mean has norm <= 5/8 * C.
     norm = math.sqrt(sum(float((p.grad**2).sum()) for p in step.parameters))
     assert norm <= 5 / 8 * 1e-3 + 1e-9
-    assert any(not torch.equal(a, b) for a, b in zip(before, step.parameters))
+    assert any(not torch.equal(a, b) for a, b in zip(before, step.parameters, strict=True))
 
 
 def test_poisson_sampling_draws_each_patient_with_probability_q(parts):

@@ -136,7 +136,8 @@ class CDMTSynthesizer(BaseEstimator):
         without `dp_epsilon`.
     privacy_ : dict or None
         Its accounting: epsilon, delta, target_epsilon, noise_multiplier, sample_rate,
-        max_grad_norm, steps and planned_steps.
+        max_grad_norm, steps, planned_steps, and covers ("weights", or "model" when the
+        preprocessor learned from `public_data`).
 
     Examples
     --------
@@ -367,7 +368,7 @@ class CDMTSynthesizer(BaseEstimator):
             One row per epoch: epoch, steps (optimizer steps so far), seconds, loss (training
             total), diffusion and schedule (its two terms); with ``early_stopping=True`` also
             val_loss (held-out patients), best_epoch and stopped_early (True on the epoch that
-            triggered the stop).
+            triggered the stop); with `dp_epsilon` also epsilon (spent by the epoch's end).
         """
         self._check_fitted("get_loss_values")
         return pd.DataFrame(self.history_)

@@ -184,6 +184,8 @@ def main(argv=None):
                                                 args)
         save(result, args, output)
     if not args.no_overfit:
+        if args.quick:  # a smoke test of the control, not an overfitted model
+            args.overfit_patients, args.overfit_epochs = 30, 3
         ids = train[roles["id_col"]].drop_duplicates().to_numpy()[: args.overfit_patients]
         small = train[train[roles["id_col"]].isin(ids)].reset_index(drop=True)
         params = dict(budget, max_time=args.overfit_seconds, epochs=args.overfit_epochs)

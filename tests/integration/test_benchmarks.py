@@ -228,3 +228,16 @@ def test_plots_skip_missing_results_and_refuse_quick_ones_for_the_docs(tmp_path)
     (results / "speed.json").unlink()
     assert module.main(["--results", str(results), "--out", str(tmp_path / "img"),
                         "--no-docs"]) == []
+
+
+@pytest.mark.slow
+def test_privacy_quick(tmp_path):
+    pytest.importorskip("opacus")
+    result, stdout = run_quick("privacy.py", tmp_path, "--epsilons", "3", "--no-baseline")
+    runs = result["runs"]
+    assert set(runs) == {"epsilon=3", "overfitted (30 patients)"}
+    assert runs["overfitted (30 patients)"]["privacy"] is None
+    assert 0 < runs["epsilon=3"]["privacy"]["epsilon"] <= 3.0
+    for entry in runs.values():
+        assert 0 <= entry["scores"]["domias_auroc"] <= 1
+    assert "| epsilon=3 |" in stdout

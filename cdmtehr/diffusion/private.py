@@ -164,7 +164,10 @@ class _PrivateStep:
         self.optimizer = DPOptimizer(
             optimizer, noise_multiplier=noise_multiplier, max_grad_norm=budget.max_grad_norm,
             expected_batch_size=max(1, round(sample_rate * n_patients)), loss_reduction="mean",
-            generator=torch.Generator().manual_seed(_draw_seed(generator)),
+            # Opacus draws the noise on the parameters' device, with a generator of that device.
+            generator=torch.Generator(device=self.parameters[0].device).manual_seed(
+                _draw_seed(generator)
+            ),
         )
         self.per_patient = vmap(grad(self._one_patient, has_aux=True), in_dims=(None, 0, 0, 0, 0))
 

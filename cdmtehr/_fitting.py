@@ -25,7 +25,7 @@ from .preprocessing import SequencePreprocessor
 PREPROCESSOR_STATISTICS = (
     "the quantiles and range of every numeric column (whose values the decoder snaps to), "
     "the vocabulary of every categorical column, the recording precision, the longest stay, "
-    "the time grid and the class prior"
+    "the time grid, the class prior, and which values can be missing or are mostly repeated"
 )
 
 
@@ -71,6 +71,7 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None,
         generator=torch_generator(params["random_state"]), device=device,
         checkpoint=open_checkpoint(params, cohort),
         privacy=privacy_budget(params, cohort.n_patients),
+        public_cohort=None if public_data is None else described,
     )
     counts = np.bincount(described.condition, minlength=max(cohort.n_classes, 1))
     privacy = None if fitted.privacy is None else fitted.privacy.to_dict()

@@ -69,6 +69,7 @@ def fit_diffusion(
     device="cpu",
     checkpoint=None,
     privacy: PrivacyBudget | None = None,
+    public_cohort=None,
 ) -> FittedDiffusion:
     """Lay out `cohort`, build the denoiser and the noise schedule, and train them.
 
@@ -94,7 +95,11 @@ def fit_diffusion(
         the held-out patients again from where the checkpointed fit's `generator` started.
     privacy : PrivacyBudget, optional
         Train with DP-SGD (`train_private`; no validation patients, no checkpoint). The
-        denoiser's initial statistics then come from no patient (`public_denoiser_config`).
+        denoiser's initial statistics then come from `public_cohort`, or from no patient
+        (`public_denoiser_config`).
+    public_cohort : EncodedCohort, optional
+        Patients that may be published: the layout (which values have masks and the
+        "repeated" level) comes from them, with a mask on every value so that `cohort` fits.
 
     Returns
     -------
@@ -103,16 +108,23 @@ def fit_diffusion(
     warn_long_stays(cohort.lengths)
     if checkpoint is not None:
         checkpoint.start(generator)
-    layout = StateLayout.from_cohort(cohort, embedding_dim=embedding_dim)
+    described = cohort if public_cohort is None else public_cohort
+    layout = StateLayout.from_cohort(
+        described, embedding_dim=embedding_dim, mask_all=public_cohort is not None
+    )
     tensors = CohortTensors.from_cohort(cohort, layout, device=device)
     validation = None
     if n_validation:
         order = torch.randperm(len(tensors), generator=generator).to(device)
         validation = tensors.index(order[:n_validation])
         tensors = tensors.index(order[n_validation:])
-    make_config = denoiser_config if privacy is None else public_denoiser_config
+    make_config, statistics_of = denoiser_config, tensors
+    if privacy is not None and public_cohort is None:
+        make_config = public_denoiser_config
+    elif privacy is not None:
+        statistics_of = CohortTensors.from_cohort(public_cohort, layout, device=device)
     config = make_config(
-        tensors, layout, n_classes=cohort.n_classes, hidden_size=hidden_size,
+        statistics_of, layout, n_classes=cohort.n_classes, hidden_size=hidden_size,
         num_layers=num_layers,
     )
     denoiser = build_denoiser(layout, config, generator).to(device)

@@ -348,8 +348,8 @@ def _privacy_box(privacy, attacks):
             "the whole fitted model (the preprocessor learned from public data)"
             if privacy.get("covers") == "model"
             else "the training steps (the weights), not the preprocessor's statistics "
-            "(quantiles, vocabularies, longest stay, class prior), which come from the "
-            "training patients"
+            "(quantiles, vocabularies, longest stay, class prior, which values have masks), "
+            "which come from the training patients"
         )
         guarantee = (
             f"Trained with differential privacy (DP-SGD): &epsilon; = {privacy['epsilon']:.2f} "

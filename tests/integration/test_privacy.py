@@ -58,6 +58,7 @@ def test_a_private_fit_spends_at_most_epsilon_and_says_what_it_covers(tmp_path):
 @needs_opacus
 def test_public_data_makes_the_guarantee_cover_the_whole_model():
     df = cohort(20, 3)
+    df.loc[::4, "x"] = float("nan")  # missing values the public rows never show
     public = cohort(6, 3).assign(pid=lambda f: f["pid"] + 100)
     synth = CDMTSynthesizer(**TINY, dp_epsilon=2.0)
     with warnings.catch_warnings():
@@ -65,6 +66,8 @@ def test_public_data_makes_the_guarantee_cover_the_whole_model():
         synth.fit(df, **ROLES, public_data=public)
     assert synth.privacy_["covers"] == "model"
     assert synth.preprocessor_.n_patients_ == 6  # its statistics come from the public rows
+    assert synth.layout_.masked_values == (0,)  # every value has a mask, whatever the data
+    assert synth.layout_.has_validity
 
 
 def test_a_non_private_fit_has_no_privacy_record():

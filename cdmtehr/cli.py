@@ -401,7 +401,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         args.run(args)
-    except (CDMTError, ValueError, TypeError, OSError) as error:
+    except (CDMTError, ValueError, TypeError, OSError, ImportError) as error:
         print(f"cdmtehr {args.command}: error: {error}", file=sys.stderr)  # noqa: T201
         return 2
     except KeyboardInterrupt:  # Ctrl-C: a saved model file, if any, was left as it was

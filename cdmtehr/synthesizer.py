@@ -368,7 +368,8 @@ class CDMTSynthesizer(BaseEstimator):
             One row per epoch: epoch, steps (optimizer steps so far), seconds, loss (training
             total), diffusion and schedule (its two terms); with ``early_stopping=True`` also
             val_loss (held-out patients), best_epoch and stopped_early (True on the epoch that
-            triggered the stop); with `dp_epsilon` also epsilon (spent by the epoch's end).
+            triggered the stop); with `dp_epsilon` also epsilon (spent by the epoch's end),
+            and NaN losses (statistics of the patients outside epsilon: see the progress bar).
         """
         self._check_fitted("get_loss_values")
         return pd.DataFrame(self.history_)

@@ -261,7 +261,8 @@ def train_private(denoiser, schedule, tensors, config, budget: PrivacyBudget, *,
     Training stops after the planned steps or at `config.max_time` seconds (the probe that
     plans the steps counts against them). Returns ``(ema_denoiser, history, spent)`` where
     each history record also has ``epsilon``, the epsilon spent by the end of that epoch
-    (an epoch is 1 / q steps).
+    (an epoch is 1 / q steps), and NaN for the losses: they are statistics of the training
+    patients that the accounting does not cover, shown on the progress bar only.
     """
     require_opacus()
     n_patients = len(tensors)
@@ -291,8 +292,10 @@ def train_private(denoiser, schedule, tensors, config, budget: PrivacyBudget, *,
             record = {"epoch": len(history) + 1, "steps": step, "seconds": clock.elapsed()}
             record.update({name: total / in_epoch for name, total in sums.items()})
             record["epsilon"] = spent_epsilon(noise_multiplier, sample_rate, step, budget.delta)
-            history.append(record)
             progress.after_epoch(record)
+            # The losses are statistics of the training patients outside epsilon: shown on the
+            # progress bar (to the data holder), not kept in the model.
+            history.append({**record, **dict.fromkeys(_HISTORY_TERMS, math.nan)})
             sums, in_epoch = dict.fromkeys(_HISTORY_TERMS, 0.0), 0
     progress.close(stopped_early=False)
     _warn_if_undertrained(history)

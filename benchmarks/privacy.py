@@ -144,6 +144,10 @@ def plot(result, path=PLOT):
                        label="non-private")
         ax.set_xlabel("target ε")
         ax.set_title(title, fontsize=10)
+    overfitted = next((v for v in result["runs"].values() if v.get("overfit")), None)
+    if overfitted is not None:
+        axes[-1].axhline(overfitted["scores"].get("domias_auroc", np.nan), color="#9467bd",
+                         linestyle="-.", label=f"overfitted ({overfitted['n_train']} patients)")
     axes[-1].axhline(0.5, color="#555555", linestyle=":", linewidth=1, label="chance")
     axes[-1].legend(fontsize=8)
     fig.suptitle(f"PhysioNet 2012, {result['max_time']:g} s of training per model", fontsize=11)

@@ -190,6 +190,9 @@ SYNTHESIZER_PARAMETERS = {
     "checkpoint_path": NoneOr(FilePath()),
     "checkpoint_interval": Interval("real", 0, closed="neither"),
     "verbose": Boolean(),
+    "dp_epsilon": NoneOr(Interval("real", 0, closed="neither")),
+    "dp_delta": NoneOr(Interval("real", 0, 1, closed="neither")),
+    "max_grad_norm": NoneOr(Interval("real", 0, closed="neither")),
 }
 
 # Most sampler steps accepted. Sampling memory does not grow with the steps (their noise
@@ -226,6 +229,88 @@ def torch_generator(random_state) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(seed)
 
 
+def check_privacy(params: dict, owner: str = "CDMTSynthesizer") -> None:
+    """Refuse, before any work, differential privacy with what it cannot honour.
+
+    DP-SGD bounds what the gradient steps reveal; early stopping chooses the weights on
+    held-out patients' losses, a checkpoint resumed with another time budget would re-plan the
+    noise, and several torchrun processes would each add their own noise to a share of the
+    batch: none of them fits the accounting. Clipping is the bound the noise is sized for.
+    """
+    if params["dp_epsilon"] is None:
+        if params["dp_delta"] is not None:
+            raise InvalidParameterError(
+                f"{owner} got dp_delta={params['dp_delta']!r} without dp_epsilon: delta only "
+                "has a meaning with differentially private training; set dp_epsilon too."
+            )
+        return
+    if params["max_grad_norm"] is None:
+        raise InvalidParameterError(
+            f"{owner} with dp_epsilon={params['dp_epsilon']!r} needs max_grad_norm: "
+            "differentially private training clips every patient's gradient to that norm "
+            "and sizes its noise by it; it cannot run without clipping (try 1.0)."
+        )
+    conflicts = {
+        "early_stopping=True": params["early_stopping"],
+        "checkpoint_path": params["checkpoint_path"] is not None,
+        "torchrun (several processes)": _world_size() > 1,
+    }
+    for option, present in conflicts.items():
+        if present:
+            raise InvalidParameterError(
+                f"{owner} cannot train with differential privacy (dp_epsilon="
+                f"{params['dp_epsilon']!r}) and {option}: "
+                + _PRIVACY_CONFLICTS[option]
+            )
+    from .diffusion.private import require_opacus
+
+    require_opacus(owner)
+
+
+_PRIVACY_CONFLICTS = {
+    "early_stopping=True": "early stopping picks the weights by the loss of held-out "
+    "patients, which the privacy accounting does not cover. Set early_stopping=False.",
+    "checkpoint_path": "the noise is sized for the steps planned when training starts, and "
+    "a resumed fit would plan them again. Set checkpoint_path=None.",
+    "torchrun (several processes)": "each process would add its own noise to a share of "
+    "the batch. Train in one process.",
+}
+
+
+def _world_size() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def privacy_budget(params: dict, n_patients: int):
+    """The `PrivacyBudget` of the parameters (None without dp_epsilon).
+
+    delta defaults to 1 / (10 n): a delta of 1 / n or more allows a mechanism that publishes
+    one patient's record outright, so such a value gets a warning.
+    """
+    if params["dp_epsilon"] is None:
+        return None
+    from .diffusion.private import PrivacyBudget
+    from .exceptions import PrivacyWarning
+
+    delta = params["dp_delta"]
+    if delta is None:
+        delta = 1.0 / (10 * n_patients)
+    elif delta >= 1.0 / n_patients:
+        import warnings
+
+        warnings.warn(
+            f"dp_delta={delta!r} is not below 1 / n_patients = {1 / n_patients:.3g}: such a "
+            "guarantee allows revealing a patient's record outright. Use a smaller delta "
+            "(the default is 1 / (10 n)).",
+            PrivacyWarning,
+            stacklevel=4,
+        )
+    return PrivacyBudget(float(params["dp_epsilon"]), float(delta),
+                         float(params["max_grad_norm"]))
+
+
 def training_settings(params: dict, n_patients: int) -> tuple:
     """The `TrainingConfig` of a synthesizer's parameters, and the patients held out.
 
@@ -250,6 +335,6 @@ def training_settings(params: dict, n_patients: int) -> tuple:
         guidance_dropout=params["guidance_dropout"], fill_weight=params["fill_weight"],
         numeric_weighting=params["loss_weighting"], tol=params["tol"],
         n_iter_no_change=params["n_iter_no_change"] if n_validation else None,
-        verbose=params["verbose"],
+        max_grad_norm=params["max_grad_norm"], verbose=params["verbose"],
     )
     return config, n_validation

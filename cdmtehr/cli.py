@@ -97,6 +97,9 @@ def _fit(args) -> None:
         checkpoint_path=args.checkpoint,
         checkpoint_interval=args.checkpoint_interval,
         verbose=not args.quiet,
+        dp_epsilon=args.dp_epsilon,
+        dp_delta=args.dp_delta,
+        max_grad_norm=args.max_grad_norm,
     )
     synth.fit(
         df,
@@ -109,7 +112,11 @@ def _fit(args) -> None:
     )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     synth.save(args.output)
-    print(f"model written to {args.output} ({synth.fit_seconds_:.0f} s of training)")  # noqa: T201
+    spent = "" if synth.privacy_ is None else (
+        f", differentially private: epsilon {synth.dp_epsilon_spent_:.2f} at delta "
+        f"{synth.privacy_['delta']:.1e}"
+    )
+    print(f"model written to {args.output} ({synth.fit_seconds_:.0f} s of training{spent})")  # noqa: T201
 
 
 def _sample(args) -> None:
@@ -218,10 +225,12 @@ def _evaluate(args) -> None:
         "static_cols": args.static_cols,
         "condition_col": args.condition_col,
     }
+    privacy = None
     if args.model:
         from .synthesizer import CDMTSynthesizer
 
-        roles = CDMTSynthesizer.load(args.model).preprocessor_.roles_.to_dict()
+        model = CDMTSynthesizer.load(args.model)
+        roles, privacy = model.preprocessor_.roles_.to_dict(), model.privacy_
     elif not (args.id_col and args.time_col):
         raise CDMTError(
             "evaluate needs the column roles: give --model MODEL (roles of a fitted model) "
@@ -230,7 +239,8 @@ def _evaluate(args) -> None:
     roles = {k: v for k, v in roles.items() if v is not None}
     scores = evaluate(real, synthetic, holdout, **roles)
     if args.report:
-        write_report(real, synthetic, args.report, holdout, scores=scores, **roles)
+        write_report(real, synthetic, args.report, holdout, scores=scores, privacy=privacy,
+                     **roles)
         print(f"report written to {args.report}")  # noqa: T201
     print(json.dumps({k: v for k, v in scores.items() if isinstance(v, (int, float))}, indent=2))  # noqa: T201
 
@@ -261,7 +271,8 @@ def _demo(args) -> None:
     unmeasured = [c for c in roles["num_cols"] if train[c].isna().all()]
     roles["num_cols"] = [c for c in roles["num_cols"] if c not in unmeasured]
     train, holdout = train.drop(columns=unmeasured), holdout.drop(columns=unmeasured)
-    synth = CDMTSynthesizer(max_time=args.max_time, random_state=args.random_state, verbose=True)
+    synth = CDMTSynthesizer(max_time=args.max_time, random_state=args.random_state, verbose=True,
+                            dp_epsilon=args.dp_epsilon)
     synth.fit(train, **roles)
     synth.save(output / "model.cdmt")
     synthetic = synth.sample(args.n, random_state=args.random_state)
@@ -278,7 +289,7 @@ def _demo(args) -> None:
     write_report(
         train, synthetic, output / "report.html", holdout, scores=result, baseline=baseline,
         title="cdmtehr on PhysioNet 2012 set a", units=PHYSIONET2012_UNITS,
-        plausible_ranges=PHYSIONET2012_RANGES, **options,
+        plausible_ranges=PHYSIONET2012_RANGES, privacy=synth.privacy_, **options,
     )  # fmt: skip
     steps.done()
     scores = result.scores
@@ -385,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument(
         "--patience", type=int, default=10, help="epochs without improvement before stopping"
     )
+    private = fit.add_argument_group("differential privacy (needs cdmtehr[privacy])")
+    private.add_argument("--dp-epsilon", type=float, help="train with DP-SGD to this epsilon")
+    private.add_argument("--dp-delta", type=float, help="its delta (default 1 / (10 n))")
+    private.add_argument(
+        "--max-grad-norm", type=float, default=1.0, help="clipping norm of the gradients"
+    )
     fit.add_argument(
         "--checkpoint",
         metavar="PATH",
@@ -488,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="real patients used (3/4 to train, 1/4 held out); fewer for a quick look",
     )
     demo.add_argument("--random-state", type=int, default=0, help="seed of every draw")
+    demo.add_argument("--dp-epsilon", type=float, help="train with differential privacy")
     demo.set_defaults(run=_demo)
     return parser
 
@@ -499,7 +517,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         args.run(args)
-    except (CDMTError, ValueError, TypeError, OSError) as error:
+    except (CDMTError, ValueError, TypeError, OSError, ImportError) as error:
         print(f"cdmtehr {args.command}: error: {error}", file=sys.stderr)  # noqa: T201
         return 2
     except KeyboardInterrupt:  # Ctrl-C: a saved model file, if any, was left as it was

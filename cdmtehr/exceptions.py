@@ -46,3 +46,7 @@ class CDMTWarning(UserWarning):
 
 class DataWarning(CDMTWarning):
     """Something in the data deserves the caller's attention (ignored columns, sparse columns)."""
+
+
+class PrivacyWarning(CDMTWarning):
+    """A privacy guarantee is weaker than it may look (what epsilon does not cover)."""

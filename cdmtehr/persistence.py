@@ -272,6 +272,21 @@ def _check_fitted(fitted: dict, n_classes: int, path) -> None:
             )
 
 
+def _check_privacy(fitted: dict, path) -> None:
+    """The optional privacy record: None, or a dict of numbers (and what they cover)."""
+    privacy, spent = fitted.get("privacy_"), fitted.get("dp_epsilon_spent_")
+    sane = (privacy is None and spent is None) or (
+        isinstance(privacy, dict)
+        and all(isinstance(v, (int, float, str)) for v in privacy.values())
+        and isinstance(spent, (int, float)) and spent == privacy.get("epsilon")
+    )
+    if not sane:
+        raise ModelFileError(
+            f"{str(path)!r} is damaged or doctored: its privacy record (privacy_, "
+            "dp_epsilon_spent_) is not what a private fit writes."
+        )
+
+
 def _sane_numeric_encoder(encoder) -> bool:
     try:
         low, high = float(encoder.min_), float(encoder.max_)
@@ -312,6 +327,8 @@ _FITTED = (
     "max_length_",
     "fit_seconds_",
 )
+# Fitted attributes stored when present, None when a file has none (written before they were).
+_OPTIONAL_FITTED = ("privacy_", "dp_epsilon_spent_")
 
 
 def _json_param(value):
@@ -326,6 +343,7 @@ def save_synthesizer(synthesizer, path) -> None:
     """Write a fitted `CDMTSynthesizer` to `path` (see module docstring for the format)."""
     encoder = _Encoder()
     fitted = {name: getattr(synthesizer, name) for name in _FITTED}
+    fitted.update({name: getattr(synthesizer, name, None) for name in _OPTIONAL_FITTED})
     model = synthesizer.model_
     manifest = {
         "format": FORMAT_NAME,
@@ -542,6 +560,7 @@ def load_synthesizer(cls, path, device="cpu"):
         if not isinstance(fitted["preprocessor_"], SequencePreprocessor):
             raise ModelFileError(f"{str(path)!r} is damaged: it holds no fitted preprocessor.")
         _check_fitted(fitted, config.n_classes, path)
+        _check_privacy(fitted, path)
     except ModelFileError:
         raise
     except Exception as error:
@@ -550,6 +569,8 @@ def load_synthesizer(cls, path, device="cpu"):
         ) from error
     for name in _FITTED:
         setattr(synthesizer, name, fitted[name])
+    for name in _OPTIONAL_FITTED:
+        setattr(synthesizer, name, fitted.get(name))
     synthesizer.layout_ = layout
     synthesizer.model_ = model.eval().requires_grad_(False).to(device)
     synthesizer.schedule_ = schedule.eval().requires_grad_(False).to(device)

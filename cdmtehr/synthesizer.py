@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from ._parameters import (
-    SAMPLE_ARGUMENTS,
-    SYNTHESIZER_PARAMETERS,
-    as_random_state,
-    check_parameters,
-    resolve_device,
-    torch_generator,
-    training_settings,
-)
+from ._fitting import fit_synthesizer
+from ._parameters import SAMPLE_ARGUMENTS, as_random_state, check_parameters, torch_generator
 from ._parquet import sample_to_parquet
 from .completion import forecast, impute, sample_given
-from .diffusion.checkpoint import open_checkpoint
-from .diffusion.model import fit_diffusion
-from .exceptions import InvalidParameterError, NotFittedError
+from .exceptions import NotFittedError
 from .integrations.sdv import from_sdv_metadata
 from .persistence import load_synthesizer, pickled_state, restore_pickled_state, save_synthesizer
-from .preprocessing import EncodedCohort, SequencePreprocessor
+from .preprocessing import EncodedCohort
 from .sampling import generate
 
 
@@ -111,6 +99,15 @@ class CDMTSynthesizer(BaseEstimator):
         Progress bars (tqdm): training, with the mean loss of the last full epoch, the time
         left and, with early stopping, the validation loss and the epochs without
         improvement; sampling, over the patients.
+    dp_epsilon : float or None, default=None
+        Train with differential privacy (DP-SGD, needs ``pip install "cdmtehr[privacy]"``) to
+        this epsilon: the weights reveal at most that much about any one patient. What it
+        covers, and what it does not (the preprocessor's statistics), is in docs/privacy.md.
+    dp_delta : float or None, default=None
+        The delta of the guarantee; by default 1 / (10 n_patients).
+    max_grad_norm : float or None, default=1.0
+        Clipping norm of the gradient: each patient's under differential privacy (required),
+        the batch's network gradient otherwise (None: no clipping).
 
     Attributes
     ----------
@@ -136,6 +133,13 @@ class CDMTSynthesizer(BaseEstimator):
         Where the model runs.
     fit_seconds_ : float
         Wall-clock training time.
+    dp_epsilon_spent_ : float or None
+        Epsilon spent by differentially private training (at `privacy_` ["delta"]); None
+        without `dp_epsilon`.
+    privacy_ : dict or None
+        Its accounting: epsilon, delta, target_epsilon, noise_multiplier, sample_rate,
+        max_grad_norm, steps, planned_steps, and covers ("weights", or "model" when the
+        preprocessor learned from `public_data`).
 
     Examples
     --------
@@ -153,7 +157,8 @@ class CDMTSynthesizer(BaseEstimator):
         embedding_dim=4, learning_rate=2e-3, guidance_dropout=0.1, fill_weight=0.1,
         loss_weighting="uniform", schedule="factorized", ema_decay=0.999, max_levels=1000,
         enforce_rounding=True, sample_batch_size=512, device="auto", random_state=None,
-        checkpoint_path=None, checkpoint_interval=300.0, verbose=False,
+        checkpoint_path=None, checkpoint_interval=300.0, verbose=False, dp_epsilon=None,
+        dp_delta=None, max_grad_norm=1.0,
     ):
         self.epochs = epochs
         self.max_time = max_time
@@ -179,10 +184,13 @@ class CDMTSynthesizer(BaseEstimator):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_interval = checkpoint_interval
         self.verbose = verbose
+        self.dp_epsilon = dp_epsilon
+        self.dp_delta = dp_delta
+        self.max_grad_norm = max_grad_norm
 
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, df_long, id_col, time_col, cat_cols=None, num_cols=None, static_cols=None,
-            condition_col=None):
+            condition_col=None, public_data=None):
         """Learn the distribution of the patients in `df_long`.
 
         Parameters
@@ -204,6 +212,11 @@ class CDMTSynthesizer(BaseEstimator):
         condition_col : str, optional
             Per-patient categorical column that is generated and can be conditioned on in
             `sample` (classifier-free guidance).
+        public_data : pandas.DataFrame, optional
+            Patients (or made-up rows) with the columns of `df_long` that may be published:
+            the preprocessor learns its statistics (quantiles, vocabularies, longest stay,
+            class prior) from them, and `df_long` must fit them. With `dp_epsilon`, the
+            guarantee then covers the whole fitted model (docs/privacy.md).
 
         Returns
         -------
@@ -219,41 +232,18 @@ class CDMTSynthesizer(BaseEstimator):
         InvalidDataError
             Listing every problem of the data (each naming its column) before training.
         InvalidParameterError
-            When a hyper-parameter is out of range.
+            When a hyper-parameter is out of range, or differential privacy is asked with an
+            option it cannot honour (early stopping, a checkpoint, torchrun, no clipping).
+        ImportError
+            When `dp_epsilon` is set and Opacus is not installed.
         """
-        params = self.get_params()
-        check_parameters(params, SYNTHESIZER_PARAMETERS, "CDMTSynthesizer")
-        if self.epochs is None and self.max_time is None:
-            raise InvalidParameterError(
-                "CDMTSynthesizer needs a training budget: set 'epochs', 'max_time' or both."
-            )
-        device = resolve_device(self.device, "CDMTSynthesizer")  # missing hardware fails now
-        started = time.perf_counter()
-        preprocessor = SequencePreprocessor(
-            max_levels=self.max_levels, max_decimals=6 if self.enforce_rounding else None
-        )
-        cohort = preprocessor.fit_transform(
-            df_long, id_col=id_col, time_col=time_col, cat_cols=cat_cols, num_cols=num_cols,
-            static_cols=static_cols, condition_col=condition_col,
-        )
-        training, n_validation = training_settings(params, cohort.n_patients)
-        fitted = fit_diffusion(
-            cohort, training, embedding_dim=self.embedding_dim, hidden_size=self.hidden_size,
-            num_layers=self.num_layers, schedule=self.schedule, n_validation=n_validation,
-            generator=torch_generator(self.random_state), device=device,
-            checkpoint=open_checkpoint(params, cohort),
-        )
-        counts = np.bincount(cohort.condition, minlength=max(cohort.n_classes, 1))
+        roles = dict(id_col=id_col, time_col=time_col, cat_cols=cat_cols, num_cols=num_cols,
+                     static_cols=static_cols, condition_col=condition_col)
+        fitted = fit_synthesizer(self.get_params(), df_long, roles, public_data)
         # Only now: a refit that fails, or that Ctrl-C interrupts, keeps the fitted model.
         self._forget_fit()
-        self.preprocessor_ = preprocessor
-        self.layout_, self.model_, self.schedule_, self.history_ = fitted
-        self.classes_ = np.asarray(preprocessor.classes_)
-        self.class_prior_ = counts[: cohort.n_classes] / max(counts.sum(), 1)
-        self.n_patients_ = cohort.n_patients
-        self.max_length_ = cohort.max_length
-        self.device_ = device
-        self.fit_seconds_ = time.perf_counter() - started
+        for name, value in fitted.items():
+            setattr(self, name, value)
         return self
 
     def _forget_fit(self):
@@ -354,7 +344,8 @@ class CDMTSynthesizer(BaseEstimator):
             One row per epoch: epoch, steps (optimizer steps so far), seconds, loss (training
             total), diffusion and schedule (its two terms); with ``early_stopping=True`` also
             val_loss (held-out patients), best_epoch and stopped_early (True on the epoch that
-            triggered the stop).
+            triggered the stop); with `dp_epsilon` also epsilon (spent by the epoch's end),
+            and NaN losses (statistics of the patients outside epsilon: see the progress bar).
         """
         self._check_fitted("get_loss_values")
         return pd.DataFrame(self.history_)

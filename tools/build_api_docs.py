@@ -53,6 +53,8 @@ PAGES = [
             ("write_report", []),
             ("real_vs_real", []),
             ("patient_features", []),
+            ("membership_inference", []),
+            ("MembershipInference", []),
             ("EvaluationResult", ["to_frame"]),
         ],
     ),

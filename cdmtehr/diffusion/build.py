@@ -24,6 +24,33 @@ def denoiser_config(
     )
 
 
+# The smoothing scale of every numeric value when no patient may inform it: the typical change
+# between two measurements in normal-score units (PhysioNet's values range from 0.2 to 0.8).
+PUBLIC_SMOOTHING_SCALE = 0.5
+
+
+def public_denoiser_config(
+    tensors, layout: StateLayout, *, n_classes: int, hidden_size: int, num_layers: int
+) -> DenoiserConfig:
+    """A `DenoiserConfig` that reads no patient: uniform marginals, one smoothing scale.
+
+    Differentially private training uses it: the marginals set the initial logit biases and
+    calibrate the cross-entropies, the scales damp the smoothing, and all of them would
+    otherwise be statistics of the training patients outside the privacy guarantee.
+    """
+    def uniform(levels):
+        return [np.full(n, 1.0 / n) for n in levels]
+
+    return DenoiserConfig(
+        n_classes=n_classes,
+        temporal_frequencies=uniform(layout.temporal.categorical_levels),
+        static_frequencies=uniform(layout.static.categorical_levels),
+        smoothing_scale=[PUBLIC_SMOOTHING_SCALE] * layout.n_values,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+    )
+
+
 def build_denoiser(
     layout: StateLayout, config: DenoiserConfig, generator: torch.Generator | None = None
 ) -> Denoiser:

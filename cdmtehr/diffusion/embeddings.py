@@ -60,7 +60,9 @@ class CategoryEmbedding(nn.Module):
         for table, members in zip(tables, self._members):
             # One-hot products rather than a gather: the gather's backward accumulates in a
             # thread-dependent order, which would break bit-identical training under a seed.
-            one_hot = nn.functional.one_hot(codes[..., members], table.shape[1]).to(table.dtype)
+            # A comparison rather than `one_hot`, whose range check `vmap` cannot run.
+            levels = torch.arange(table.shape[1], device=codes.device)
+            one_hot = (codes[..., members, None] == levels).to(table.dtype)
             parts.append(torch.einsum("...fv,fvd->...fd", one_hot, table).flatten(-2))
         return torch.cat(parts, dim=-1) if parts else codes.new_zeros(codes.shape[:-1] + (0,))
 

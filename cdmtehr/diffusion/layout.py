@@ -174,16 +174,18 @@ class StateLayout:
     repeated_values: tuple
 
     @classmethod
-    def from_cohort(cls, cohort, embedding_dim: int = 4) -> StateLayout:
+    def from_cohort(cls, cohort, embedding_dim: int = 4, mask_all: bool = False) -> StateLayout:
         """Build the layout of an `EncodedCohort` (masks only where values are ever missing).
 
         Every masked channel where at least `REPEAT_MIN_SHARE` of the measurements after a
-        stay's first repeat the one before gets the mask level "repeated".
+        stay's first repeat the one before gets the mask level "repeated". `mask_all` gives
+        every value a mask and the state a validity flag, so that the layout of one cohort
+        (public data) holds other patients too.
         """
         valid = cohort.length_mask()
-        ever_missing = (~cohort.observed & valid[:, :, None]).any(axis=(0, 1))
+        ever_missing = (~cohort.observed & valid[:, :, None]).any(axis=(0, 1)) | mask_all
         masked_values = tuple(int(k) for k in np.flatnonzero(ever_missing))
-        has_validity = bool((cohort.lengths < cohort.max_length).any())
+        has_validity = mask_all or bool((cohort.lengths < cohort.max_length).any())
         share = repeat_shares(cohort.numeric, cohort.observed & valid[:, :, None])
         repeated = tuple(k for k in masked_values if share[k] >= REPEAT_MIN_SHARE)
         temporal_levels = (
@@ -191,7 +193,7 @@ class StateLayout:
             + tuple(int(v) for v in cohort.categorical_levels)
             + ((2,) if has_validity else ())
         )
-        static_missing = (~cohort.static_observed).any(axis=0)
+        static_missing = (~cohort.static_observed).any(axis=0) | mask_all
         masked_static = tuple(int(k) for k in np.flatnonzero(static_missing))
         static_levels = (2,) * len(masked_static) + tuple(
             int(v) for v in cohort.static_categorical_levels

@@ -62,18 +62,32 @@ def diffusion_loss(
         "diffusion" and "schedule" scalars, "total" (their sum), and "per_feature" (K,),
         the loss of each temporal then static feature (detached).
     """
-    layout = denoiser.layout
     n_patients = len(batch)
     device = batch.values.device
     u = low_discrepancy_uniform(n_patients, generator, device)
+    noise = torch.randn((n_patients, denoiser.layout.size), generator=generator).to(device)
+    drop = torch.rand(n_patients, generator=generator).to(device) < guidance_dropout
+    return loss_terms(
+        denoiser, schedule, batch, u, noise, drop, fill_weight=fill_weight,
+        numeric_weighting=numeric_weighting,
+    )
+
+
+def loss_terms(denoiser, schedule, batch, u, noise, drop, *, fill_weight=0.1,
+               numeric_weighting="uniform") -> dict:
+    """The terms of `diffusion_loss` for given draws: times u (B,), noise (B, M), drop (B,).
+
+    Every mean runs over the patients of `batch` together, so the loss of a batch of one
+    patient depends on that patient alone (what per-patient gradients need, see
+    `cdmtehr.diffusion.private`).
+    """
+    layout = denoiser.layout
     sigma_features = schedule.sigma(u).detach().float()  # (B, n_features)
     sigma = denoiser.expand_sigma(sigma_features)
     x0 = denoiser.clean_state(batch)
-    noise = torch.randn(x0.shape, generator=generator).to(device)
     x = x0 + sigma * noise
 
     condition = batch.condition
-    drop = torch.rand(n_patients, generator=generator).to(device) < guidance_dropout
     if denoiser.n_classes == 0:
         drop = torch.ones_like(drop)
     condition = torch.where(drop, torch.full_like(condition, denoiser.n_classes), condition)

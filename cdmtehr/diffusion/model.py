@@ -11,12 +11,12 @@ from torch import nn
 
 from ..exceptions import DataWarning
 from .batches import CohortTensors
-from .build import build_denoiser, denoiser_config
+from .build import build_denoiser, denoiser_config, public_denoiser_config
 from .denoiser import Denoiser
 from .layout import StateLayout
+from .private import PrivacyBudget, PrivacySpent, train_private
 from .schedule import make_schedule
 from .training import TrainingConfig, train
-
 
 # A stay this many times the median length, and at least this many steps, is worth a warning.
 LONG_STAY_FACTOR = 10
@@ -53,6 +53,7 @@ class FittedDiffusion(NamedTuple):
     denoiser: Denoiser  # the EMA weights, in eval mode
     schedule: nn.Module  # in eval mode, without gradients
     history: list  # one dict per epoch (see `train`)
+    privacy: PrivacySpent | None = None  # with differential privacy: what it spent
 
 
 def fit_diffusion(
@@ -67,6 +68,8 @@ def fit_diffusion(
     n_validation: int = 0,
     device="cpu",
     checkpoint=None,
+    privacy: PrivacyBudget | None = None,
+    public_cohort=None,
 ) -> FittedDiffusion:
     """Lay out `cohort`, build the denoiser and the noise schedule, and train them.
 
@@ -90,6 +93,13 @@ def fit_diffusion(
     checkpoint : Checkpoint, optional
         Where training saves its state and resumes from (see `train`); a resumed fit draws
         the held-out patients again from where the checkpointed fit's `generator` started.
+    privacy : PrivacyBudget, optional
+        Train with DP-SGD (`train_private`; no validation patients, no checkpoint). The
+        denoiser's initial statistics then come from `public_cohort`, or from no patient
+        (`public_denoiser_config`).
+    public_cohort : EncodedCohort, optional
+        Patients that may be published: the layout (which values have masks and the
+        "repeated" level) comes from them, with a mask on every value so that `cohort` fits.
 
     Returns
     -------
@@ -98,22 +108,34 @@ def fit_diffusion(
     warn_long_stays(cohort.lengths)
     if checkpoint is not None:
         checkpoint.start(generator)
-    layout = StateLayout.from_cohort(cohort, embedding_dim=embedding_dim)
+    described = cohort if public_cohort is None else public_cohort
+    layout = StateLayout.from_cohort(
+        described, embedding_dim=embedding_dim, mask_all=public_cohort is not None
+    )
     tensors = CohortTensors.from_cohort(cohort, layout, device=device)
     validation = None
     if n_validation:
         order = torch.randperm(len(tensors), generator=generator).to(device)
         validation = tensors.index(order[:n_validation])
         tensors = tensors.index(order[n_validation:])
-    config = denoiser_config(
-        tensors,
-        layout,
-        n_classes=cohort.n_classes,
-        hidden_size=hidden_size,
+    make_config, statistics_of = denoiser_config, tensors
+    if privacy is not None and public_cohort is None:
+        make_config = public_denoiser_config
+    elif privacy is not None:
+        statistics_of = CohortTensors.from_cohort(public_cohort, layout, device=device)
+    config = make_config(
+        statistics_of, layout, n_classes=cohort.n_classes, hidden_size=hidden_size,
         num_layers=num_layers,
     )
     denoiser = build_denoiser(layout, config, generator).to(device)
     noise_schedule = make_schedule(schedule, layout).to(device)
+    if privacy is not None:
+        ema, history, spent = train_private(
+            denoiser, noise_schedule, tensors, training, privacy, generator=generator
+        )
+        return FittedDiffusion(
+            layout, ema, noise_schedule.eval().requires_grad_(False), history, spent
+        )
     ema, history = train(
         denoiser, noise_schedule, tensors, training, generator=generator, validation=validation,
         checkpoint=checkpoint,

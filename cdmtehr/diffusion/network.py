@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .embeddings import FourierFeatures
+from .unrolled_gru import unrolled_gru
 
 # Half-life in time steps of the two exponential averages (forward and backward in time) that
 # the network reads next to the mean over the stay.
@@ -193,6 +194,8 @@ class BiGRUNetwork(nn.Module):
             bidirectional=True,
             dropout=dropout if num_layers > 1 else 0.0,
         )
+        # True while differentially private training takes per-patient gradients (vmap).
+        self.unrolled = False
         self.output_norm = nn.LayerNorm(2 * hidden)
         self.output_film = _FiLM(hidden, 2 * hidden)
         self.temporal_head = _linear(2 * hidden, temporal_out)
@@ -232,7 +235,8 @@ class BiGRUNetwork(nn.Module):
         temporal = torch.cat([temporal, pooled.flatten(2), steps], dim=-1)
         hidden = self.input_projection(temporal) + self.position_embedding
         hidden = self.input_film(nn.functional.silu(hidden), conditioning)
-        hidden, _ = self.gru(hidden)
+        unrolled = getattr(self, "unrolled", False)  # absent from pickles of older versions
+        hidden = unrolled_gru(self.gru, hidden) if unrolled else self.gru(hidden)[0]
         hidden = self.output_film(self.output_norm(hidden), conditioning)
         summary = torch.cat([hidden.mean(dim=1), hidden.amax(dim=1), conditioning], dim=-1)
         # Per step, from the sequence: a value may hold still for a day, then jump.

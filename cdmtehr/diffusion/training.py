@@ -58,6 +58,8 @@ class TrainingConfig:
         budget (with validation patients the best weights are still the ones returned).
     tol : float, default=0.0
         The smallest decrease of the validation loss that counts as an improvement.
+    max_grad_norm : float or None, default=1.0
+        Norm the network's gradient is clipped to at each step (None: no clipping).
     verbose : bool, default=False
         Show a progress bar with the loss (tqdm), or log one line per epoch without tqdm.
     """
@@ -73,6 +75,7 @@ class TrainingConfig:
     numeric_weighting: str = "uniform"
     n_iter_no_change: int | None = None
     tol: float = 0.0
+    max_grad_norm: float | None = 1.0
     verbose: bool = False
 
     def __post_init__(self):
@@ -168,7 +171,7 @@ def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, val
                 learning_rate = config.learning_rate * budget.learning_rate_factor(state.step)
                 terms = _optimizer_step(
                     loss_module, optimizer, batch, noise_generator, learning_rate,
-                    network_parameters,
+                    network_parameters, config.max_grad_norm,
                 )
                 step = state.step
                 _update_ema(ema, denoiser, min(config.ema_decay, (1 + step) / (10 + step)))
@@ -291,18 +294,20 @@ class _LossModule(nn.Module):
         return diffusion_loss(self.denoiser, self.schedule, batch, generator, **self.loss_options)
 
 
-def _optimizer_step(loss_module, optimizer, batch, noise_generator, learning_rate, clipped):
+def _optimizer_step(loss_module, optimizer, batch, noise_generator, learning_rate, clipped,
+                    max_norm=1.0):
     """One AdamW step on `batch` at `learning_rate`; returns the loss terms.
 
-    The gradients of the `clipped` parameters (the network's) are clipped to norm 1: the
-    schedule's gradients (its own loss) must not shrink the network's.
+    The gradients of the `clipped` parameters (the network's) are clipped to `max_norm` (None:
+    not clipped): the schedule's gradients (its own loss) must not shrink the network's.
     """
     for group in optimizer.param_groups:
         group["lr"] = learning_rate
     terms = loss_module(batch, noise_generator)
     optimizer.zero_grad(set_to_none=True)
     terms["total"].backward()
-    torch.nn.utils.clip_grad_norm_(clipped, 1.0)
+    if max_norm is not None:
+        torch.nn.utils.clip_grad_norm_(clipped, max_norm)
     optimizer.step()
     return terms
 
@@ -478,6 +483,8 @@ class _Progress:
 
     def after_epoch(self, record: dict, early_stopping=None) -> None:
         postfix = {"epoch": record["epoch"], "loss": f"{self._running_loss(record):.4f}"}
+        if "epsilon" in record:  # differentially private training: the epsilon spent so far
+            postfix["epsilon"] = f"{record['epsilon']:.2f}"
         if "val_loss" in record:
             postfix["val"] = f"{record['val_loss']:.4f}"
             if early_stopping is not None and early_stopping.patience is not None:

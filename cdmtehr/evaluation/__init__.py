@@ -6,12 +6,15 @@ Reads long DataFrames only (one row per patient and time step), so it scores any
 from ._evaluate import EvaluationResult, evaluate, real_vs_real
 from ._glossary import METRICS
 from .features import patient_features
+from .membership import MembershipInference, membership_inference
 from .report import write_report
 
 __all__ = [
     "METRICS",
     "EvaluationResult",
+    "MembershipInference",
     "evaluate",
+    "membership_inference",
     "patient_features",
     "real_vs_real",
     "write_report",

@@ -21,6 +21,7 @@ from ._frames import (
 from ._glossary import FAMILIES, METRICS
 from .discriminative import CLASSIFIERS, discriminative_scores
 from .features import Cohort
+from .membership import membership_scores, reading
 from .fidelity import fidelity_scores
 from .privacy import privacy_scores
 from .utility import utility_scores
@@ -345,6 +346,10 @@ def _score_families(
         else:
             start = time.perf_counter()
             scores.update(privacy_scores(real, synthetic, holdout, random_state=seeds[2]))
+            attacks = membership_scores(real, synthetic, holdout, random_state=seeds[2])
+            attacks.pop("n_attacked")
+            scores.update(attacks)
+            details["membership_reading"] = reading(attacks)
             timings["privacy"] = time.perf_counter() - start
     details["n_patients"] = {name: c.n_patients for name, c in cohorts.items()}
     return EvaluationResult(

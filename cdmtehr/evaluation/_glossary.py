@@ -279,6 +279,57 @@ METRICS = {
         0.55,
         0.6,
     ),
+    "domias_auroc": Metric(
+        "privacy",
+        "Density-ratio membership attack (DOMIAS): where synthetic patients are denser than "
+        "the real population, it guesses 'was in training' (AUROC; 0.5 = not at all).",
+        "0.5",
+        "lower",
+        0.55,
+        0.6,
+    ),
+    "domias_tpr_at_1pct_fpr": Metric(
+        "privacy",
+        "Share of training patients the density-ratio attack finds while flagging only 1 % of "
+        "unseen patients by mistake (0.01 = guessing).",
+        "0.01",
+        "lower",
+        0.03,
+        0.1,
+    ),
+    "closeness_auroc": Metric(
+        "privacy",
+        "The closeness attack on the same patients as the density-ratio attack (AUROC).",
+        "0.5",
+        "lower",
+        0.55,
+        0.6,
+    ),
+    "closeness_tpr_at_1pct_fpr": Metric(
+        "privacy",
+        "Share of training patients the closeness attack finds at 1 % false positives.",
+        "0.01",
+        "lower",
+        0.03,
+        0.1,
+    ),
+    "attribute_auroc_train": Metric(
+        "privacy",
+        "A model of the condition trained on synthetic patients, scored on training patients "
+        "(AUROC).",
+    ),
+    "attribute_auroc_holdout": Metric(
+        "privacy", "The same model scored on unseen real patients (AUROC)."
+    ),
+    "attribute_gap": Metric(
+        "privacy",
+        "Attribute inference: training minus unseen AUROC above; well above 0 means the "
+        "synthetic data carries the training patients' outcomes.",
+        "0",
+        "lower",
+        0.03,
+        0.08,
+    ),
 }
 
 FAMILIES = ("fidelity", "discriminative", "utility", "privacy")

@@ -336,6 +336,35 @@ def _figures_section(real, synthetic, result, random_state, units=None):
     )
 
 
+def _privacy_box(privacy, attacks):
+    """Differential privacy's guarantee (or its absence) and the attacks in plain words."""
+    if privacy is None:
+        guarantee = (
+            "The model was trained without differential privacy: no number bounds what an "
+            "attacker could learn about a training patient; the attacks below are the evidence."
+        )
+    else:
+        covers = (
+            "the whole fitted model (the preprocessor learned from public data)"
+            if privacy.get("covers") == "model"
+            else "the training steps (the weights), not the preprocessor's statistics "
+            "(quantiles, vocabularies, longest stay, class prior, which values have masks), "
+            "which come from the training patients"
+        )
+        guarantee = (
+            f"Trained with differential privacy (DP-SGD): &epsilon; = {privacy['epsilon']:.2f} "
+            f"spent of a target of {privacy['target_epsilon']:g}, at &delta; = "
+            f"{privacy['delta']:.1e}, over {privacy['steps']:,} steps (noise multiplier "
+            f"{privacy['noise_multiplier']:.2f}, each patient's gradient clipped to "
+            f"{privacy['max_grad_norm']:g}). It covers {covers}. Smaller &epsilon; is more "
+            "private; about 1 is strong, 10 is weak but still a bound."
+        )
+    reading = f"<p>{html.escape(attacks)}</p>" if attacks else ""
+    return (
+        f"<h3>Privacy guarantee and attacks</h3><div class='box'><p>{guarantee}</p>{reading}</div>"
+    )
+
+
 def _compared(cohorts, given, max_patients):
     """The lead's sentence on which patients were compared with which, and why."""
     parts = []
@@ -374,6 +403,7 @@ def write_report(
     random_state=0,
     units=None,
     plausible_ranges=None,
+    privacy=None,
 ):
     """Write a self-contained HTML report comparing a synthetic cohort with the real one.
 
@@ -409,6 +439,9 @@ def write_report(
         Physiologically possible range of each numeric variable; the per-variable table flags
         real values outside it (e.g. ``cdmtehr.datasets.PHYSIONET2012_RANGES``). A variable
         without a range has values far outside the bulk of the real ones flagged instead.
+    privacy : dict, optional
+        The generator's differential-privacy accounting (``CDMTSynthesizer.privacy_``),
+        shown beside the membership attacks; None says it was trained without.
 
     Returns
     -------
@@ -457,6 +490,9 @@ def write_report(
         if roles.condition_col
         else ""
     )
+    privacy_box = ""
+    if "mia_auroc" in result.scores:  # the privacy family ran
+        privacy_box = _privacy_box(privacy, result.details.get("membership_reading"))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_STYLE}</style></head><body><main>
@@ -471,6 +507,7 @@ is what two random halves of the real data score against each other, the best a 
 can hope for at this cohort size.</p>
 {_READING.format(baseline="" if baseline else _NO_BASELINE)}
 {_scores_section(result.scores, baseline)}
+{privacy_box}
 {notes}
 <h2>Per variable</h2>
 <p class="small">Missing shares are per row for time-varying variables and per patient for

@@ -22,7 +22,7 @@ import torch
 from helpers.clinical import ROLES, good_frame
 from helpers.frames import TINY
 
-import cdmtehr.synthesizer
+import cdmtehr._fitting
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.exceptions import (
     CDMTError,
@@ -66,7 +66,7 @@ def no_training(monkeypatch):
     def train(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(cdmtehr.synthesizer, "fit_diffusion", train)
+    monkeypatch.setattr(cdmtehr._fitting, "fit_diffusion", train)
 
 
 # -- fit: the data --------------------------------------------------------------------------------

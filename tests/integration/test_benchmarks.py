@@ -246,3 +246,16 @@ def test_completion_quick(tmp_path):
     coverage = result["forecast"]["table"]["rows"][0][-3]
     assert 0 <= coverage <= 1
     assert "forecast" in stdout
+
+
+@pytest.mark.slow
+def test_privacy_quick(tmp_path):
+    pytest.importorskip("opacus")
+    result, stdout = run_quick("privacy.py", tmp_path, "--epsilons", "3", "--no-baseline")
+    runs = result["runs"]
+    assert set(runs) == {"epsilon=3", "overfitted (30 patients)"}
+    assert runs["overfitted (30 patients)"]["privacy"] is None
+    assert 0 < runs["epsilon=3"]["privacy"]["epsilon"] <= 3.0
+    for entry in runs.values():
+        assert 0 <= entry["scores"]["domias_auroc"] <= 1
+    assert "| epsilon=3 |" in stdout

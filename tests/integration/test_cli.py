@@ -136,3 +136,29 @@ def test_forecast_of_a_too_long_prefix_exits_with_code_2(tiny_model_file, tiny_f
     assert main(["forecast", str(tiny_model_file), str(folder / "stays.csv"), "--horizon", "1",
                  "--output", str(folder / "f.csv")]) == 2
     assert "minus the horizon of 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_fit_with_differential_privacy_reports_the_epsilon(files, capsys):
+    pytest.importorskip("opacus")
+    model, report = files / "model_dp.cdmt", files / "report_dp.html"
+    code = main([
+        "fit", str(files / "real.parquet"), "--id-col", "patient_id", "--time-col", "hour",
+        "--static-cols", "Age", "ICUType", "--epochs", "2", "--dp-epsilon", "2",
+        "--random-state", "0", "--quiet", "--output", str(model),
+    ])
+    assert code == 0
+    assert "differentially private: epsilon" in capsys.readouterr().out
+    assert main(["evaluate", str(files / "real.parquet"), str(files / "real.parquet"),
+                 "--holdout", str(files / "real.parquet"), "--model", str(model),
+                 "--report", str(report)]) == 0
+    assert "Trained with differential privacy" in report.read_text()
+
+
+def test_differential_privacy_without_opacus_says_the_pip_command(files, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "opacus", None)
+    code = main(["fit", str(files / "real.parquet"), "--id-col", "patient_id", "--time-col",
+                 "hour", "--dp-epsilon", "1", "--output", str(files / "never.cdmt")])
+    assert code == 2 and 'pip install "cdmtehr[privacy]"' in capsys.readouterr().err

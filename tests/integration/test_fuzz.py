@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from helpers.frames import TINY, assert_output_contract
 from helpers.strategies import long_frames
 
-import cdmtehr.synthesizer
+import cdmtehr._fitting
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.exceptions import CDMTError, DataWarning, ModelFileError
 from cdmtehr.preprocessing import SequencePreprocessor
@@ -93,7 +93,7 @@ def test_corrupted_frame_fails_only_with_our_errors(case, data):
         raise AssertionError("training started")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cdmtehr.synthesizer, "fit_diffusion", train)
+        patch.setattr(cdmtehr._fitting, "fit_diffusion", train)
         try:
             CDMTSynthesizer(**TINY).fit(df, **roles)
         except CDMTError as error:

@@ -4,7 +4,7 @@ import pytest
 from helpers.frames import ROLES, TINY, cohort
 
 from cdmtehr import CDMTSynthesizer
-from cdmtehr import synthesizer as synthesizer_module
+from cdmtehr import _fitting
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, MemoryError])
@@ -16,7 +16,7 @@ def test_an_interrupted_refit_keeps_the_previous_model(error, monkeypatch):
     def interrupted(*args, **kwargs):
         raise error()
 
-    monkeypatch.setattr(synthesizer_module, "fit_diffusion", interrupted)
+    monkeypatch.setattr(_fitting, "fit_diffusion", interrupted)
     with pytest.raises(error):
         synth.fit(df, **ROLES)
     assert synth.model_ is model and synth.fit_seconds_ == seconds

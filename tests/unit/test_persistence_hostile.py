@@ -222,3 +222,11 @@ def test_save_writes_through_a_synced_temporary_file(model_file, tmp_path, monke
     assert destination == str(target) and source != destination
     assert str(tmp_path) in source
     CDMTSynthesizer.load(target)
+
+
+def test_a_doctored_privacy_record_fails_at_load(model_file, tmp_path):
+    # A non-private model claiming an epsilon it never spent.
+    path = edited(model_file, tmp_path,
+                  edit_manifest=lambda manifest: _edit_fitted(manifest, "dp_epsilon_spent_", 1.0))
+    with pytest.raises(ModelFileError, match="privacy record"):
+        CDMTSynthesizer.load(path)

@@ -27,3 +27,12 @@ def test_enough_training_or_early_stopping_says_nothing(caplog):
         _warn_if_undertrained([{"epoch": 300, "steps": 300, "seconds": 20.0}])
         _warn_if_undertrained([{"epoch": 5, "steps": 50, "seconds": 9.0, "stopped_early": True}])
     assert not caplog.records
+
+
+def test_private_training_shows_the_epsilon_spent(caplog):
+    progress = _Progress(TrainingConfig(epochs=2, max_time=None), enabled=True)
+    progress.bar = None  # the log lines show the same postfix as the bar
+    with caplog.at_level(logging.INFO, logger="cdmtehr.diffusion.training"):
+        progress.after_epoch({"epoch": 1, "steps": 4, "seconds": 1.0, "loss": 1.0,
+                              "epsilon": 0.734})
+    assert "epsilon 0.73" in caplog.text

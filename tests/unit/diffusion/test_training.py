@@ -127,12 +127,12 @@ def test_best_weights_are_restored():
 
 
 def test_too_few_patients_for_a_validation_set_fails_before_training(monkeypatch):
-    import cdmtehr.synthesizer as synthesizer
+    import cdmtehr._fitting as fitting
 
     def no_training(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(synthesizer, "fit_diffusion", no_training)
+    monkeypatch.setattr(fitting, "fit_diffusion", no_training)
     one = pd.DataFrame({"id": [1, 1, 1], "t": [0, 1, 2], "hr": [80.0, 82.0, np.nan]})
     with pytest.raises(InvalidParameterError, match="validation_fraction"):
         CDMTSynthesizer(early_stopping=True, **FAST).fit(one, id_col="id", time_col="t")

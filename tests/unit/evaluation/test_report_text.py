@@ -68,3 +68,15 @@ def test_implausible_values_are_flagged_and_heavy_tails_are_not():
     assert far_values(ph, (6.5, 8.0)).tolist() == [735.0]
     alt = rng.lognormal(np.log(45), 1.2, 3000)  # transaminases: a heavy but real tail
     assert far_values(alt).size == 0
+
+
+def test_the_privacy_box_states_the_guarantee_or_its_absence():
+    from cdmtehr.evaluation.report import _privacy_box
+
+    assert "without differential privacy" in _privacy_box(None, "")
+    privacy = {"epsilon": 2.5, "target_epsilon": 3.0, "delta": 1e-5, "steps": 120,
+               "noise_multiplier": 1.2, "max_grad_norm": 1.0, "covers": "weights"}
+    box = _privacy_box(privacy, "The density-ratio attack tells ...")
+    assert "&epsilon; = 2.50" in box and "not the preprocessor" in box
+    assert "density-ratio attack" in box
+    assert "whole fitted model" in _privacy_box({**privacy, "covers": "model"}, "")

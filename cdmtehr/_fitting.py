@@ -1,0 +1,94 @@
+"""fit_synthesizer: the steps of `CDMTSynthesizer.fit`, from checked parameters to fitted state."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from ._parameters import (
+    SYNTHESIZER_PARAMETERS,
+    check_parameters,
+    check_privacy,
+    privacy_budget,
+    resolve_device,
+    torch_generator,
+    training_settings,
+)
+from .diffusion.checkpoint import open_checkpoint
+from .diffusion.model import fit_diffusion
+from .exceptions import InvalidParameterError, PrivacyWarning
+from .preprocessing import SequencePreprocessor
+
+# What the preprocessor learns from the patients it is fitted on, outside DP-SGD's epsilon.
+PREPROCESSOR_STATISTICS = (
+    "the quantiles and range of every numeric column (whose values the decoder snaps to), "
+    "the vocabulary of every categorical column, the recording precision, the longest stay, "
+    "the time grid, the class prior, and which values can be missing or are mostly repeated"
+)
+
+
+def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None,
+                    owner: str = "CDMTSynthesizer") -> dict:
+    """Check `params`, encode `df_long` and train; return the fitted attributes by name.
+
+    Every check of the parameters runs before any work; nothing is set on the estimator here,
+    so that a fit that fails or is interrupted leaves a fitted model as it was. With
+    `public_data` the preprocessor (and the class prior) learn from that frame, and
+    `df_long` is only encoded with them.
+    """
+    check_parameters(params, SYNTHESIZER_PARAMETERS, owner)
+    if params["epochs"] is None and params["max_time"] is None:
+        raise InvalidParameterError(
+            f"{owner} needs a training budget: set 'epochs', 'max_time' or both."
+        )
+    check_privacy(params, owner)
+    device = resolve_device(params["device"], owner)  # missing hardware fails now
+    started = time.perf_counter()
+    preprocessor = SequencePreprocessor(
+        max_levels=params["max_levels"], max_decimals=6 if params["enforce_rounding"] else None
+    )
+    if public_data is None:
+        cohort = described = preprocessor.fit_transform(df_long, **roles)
+        if params["dp_epsilon"] is not None:
+            warnings.warn(
+                f"dp_epsilon={params['dp_epsilon']!r} covers the training steps, not the "
+                f"preprocessor fitted on the same patients: {PREPROCESSOR_STATISTICS}. Pass "
+                "public_data (patients, or made-up rows, that may be published) to fit for "
+                "a guarantee of the whole model (docs/privacy.md).",
+                PrivacyWarning,
+                stacklevel=3,
+            )
+    else:
+        described = preprocessor.fit_transform(public_data, **roles)
+        cohort = preprocessor.transform(df_long)
+    training, n_validation = training_settings(params, cohort.n_patients)
+    fitted = fit_diffusion(
+        cohort, training, embedding_dim=params["embedding_dim"],
+        hidden_size=params["hidden_size"], num_layers=params["num_layers"],
+        schedule=params["schedule"], n_validation=n_validation,
+        generator=torch_generator(params["random_state"]), device=device,
+        checkpoint=open_checkpoint(params, cohort),
+        privacy=privacy_budget(params, cohort.n_patients),
+        public_cohort=None if public_data is None else described,
+    )
+    counts = np.bincount(described.condition, minlength=max(cohort.n_classes, 1))
+    privacy = None if fitted.privacy is None else fitted.privacy.to_dict()
+    if privacy is not None:
+        privacy["covers"] = "weights" if public_data is None else "model"
+    return {
+        "preprocessor_": preprocessor,
+        "layout_": fitted.layout,
+        "model_": fitted.denoiser,
+        "schedule_": fitted.schedule,
+        "history_": fitted.history,
+        "classes_": np.asarray(preprocessor.classes_),
+        "class_prior_": counts[: cohort.n_classes] / max(counts.sum(), 1),
+        "n_patients_": cohort.n_patients,
+        "max_length_": cohort.max_length,
+        "device_": device,
+        "privacy_": privacy,
+        "dp_epsilon_spent_": None if privacy is None else privacy["epsilon"],
+        "fit_seconds_": time.perf_counter() - started,
+    }

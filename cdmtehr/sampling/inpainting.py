@@ -5,9 +5,8 @@ current level, x_known = x0_known + sigma * z with fresh z ~ N(0, I), and the sa
 moves the whole state; the unknown numbers thus follow the model's reverse process next to a
 known part drawn from the forward process (the "replacement" method of Song et al. 2021,
 Score-Based Generative Modeling through SDEs, appendix on imputation; RePaint, Lugmayr et al.
-2022, Sec. 4). RePaint's resampling jumps, an optional `resample` count, noise the state back up by
-one step and repeat it, so that the unknown part has more steps to harmonise with the known.
-No retraining is needed, and any denoiser (guided or not) and any sampler step works.
+2022, Sec. 4, without its resampling jumps). No retraining is needed, and any denoiser (guided
+or not) and any sampler step works.
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ def replace_known(x, clean, known, sigma, generator=None):
 
 @torch.inference_mode()
 def sample_replacement(denoiser, x, sigmas, *, clean, known, sampler="euler", condition=None,
-                       generator=None, resample=0, dtype=torch.float32):
+                       generator=None, dtype=torch.float32):
     """Sample with the known numbers of the state replaced at every step.
 
     Parameters
@@ -64,9 +63,6 @@ def sample_replacement(denoiser, x, sigmas, *, clean, known, sampler="euler", co
         Passed through to the denoiser.
     generator : torch.Generator, optional
         Source of the known numbers' noise (and of the SDE step's).
-    resample : int, default=0
-        RePaint's resampling: each step is repeated this many more times, noising the state
-        back to the step's start in between (each repeat costs a step's evaluations).
     dtype : torch.dtype, default=torch.float32
         Precision of the network evaluations.
 
@@ -80,12 +76,7 @@ def sample_replacement(denoiser, x, sigmas, *, clean, known, sampler="euler", co
     clean, known = clean.double(), known.bool()
     last = len(sigmas) - 2
     for i, sigma, sigma_next in _steps(sigmas):
-        for repeat in range(resample + 1):
-            x = replace_known(x, clean, known, sigma, generator)
-            x, _ = step(denoiser, x, sigma, sigma_next, condition=condition, dtype=dtype,
-                        last=i == last, generator=generator)
-            if repeat < resample:
-                # Back to the step's start: add the variance the step took away.
-                jump = (sigma**2 - sigma_next**2).clamp_min(0).sqrt()
-                x = x + jump * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        x = replace_known(x, clean, known, sigma, generator)
+        x, _ = step(denoiser, x, sigma, sigma_next, condition=condition, dtype=dtype,
+                    last=i == last, generator=generator)
     return torch.where(known, clean, x)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .samplers import STEPS, _steps
+from .samplers import STEPS, _run
 
 
 def replace_known(x, clean, known, sigma, generator=None):
@@ -72,11 +72,12 @@ def sample_replacement(denoiser, x, sigmas, *, clean, known, sampler="euler", co
         The sample, in float64, equal to `clean` wherever `known`.
     """
     step = STEPS[sampler]
-    x = x.double()
     clean, known = clean.double(), known.bool()
-    last = len(sigmas) - 2
-    for i, sigma, sigma_next in _steps(sigmas):
+
+    def replaced_step(denoiser, x, sigma, sigma_next, **options):
         x = replace_known(x, clean, known, sigma, generator)
-        x, _ = step(denoiser, x, sigma, sigma_next, condition=condition, dtype=dtype,
-                    last=i == last, generator=generator)
+        return step(denoiser, x, sigma, sigma_next, **options)
+
+    x = _run(replaced_step, denoiser, x, sigmas, None, condition=condition, dtype=dtype,
+             generator=generator)
     return torch.where(known, clean, x)

@@ -1,4 +1,4 @@
-"""Bundled real data: the PhysioNet 2012 ICU cohort (set a), readable offline."""
+"""Bundled real data: the PhysioNet 2012 ICU cohort (sets a and b), readable offline."""
 
 from ._physionet import (
     PHYSIONET2012_RANGES,

@@ -1,4 +1,4 @@
-"""The PhysioNet/CinC Challenge 2012 ICU cohort, hourly long format (set a bundled)."""
+"""The PhysioNet/CinC Challenge 2012 ICU cohort, hourly long format (sets a and b bundled)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pandas as pd
 
 from ..exceptions import InvalidDataError, InvalidParameterError
 
-_BUNDLED = "physionet2012_seta_long.parquet"
+# One file per challenge set: the same columns, dtypes and row order (patient_id, hour).
+_BUNDLED = {"a": "physionet2012_seta_long.parquet", "b": "physionet2012_setb_long.parquet"}
 
 _STATIC_COLS = ["set", "Age", "Gender", "Height", "ICUType", "Weight_admit", "MechVent_any"]
 _NUM_COLS = [
@@ -81,20 +82,25 @@ def physionet2012_roles() -> dict:
 PHYSIONET2012_ROLES = physionet2012_roles()
 
 
-def load_physionet2012(path=None, *, return_roles=False, clean=False):
+def load_physionet2012(path=None, *, part="a", return_roles=False, clean=False):
     """Load the PhysioNet/Computing in Cardiology Challenge 2012 ICU cohort, one row per hour.
 
-    By default reads the copy bundled with cdmtehr: set a, 4,000 ICU stays of 48 hours
-    (192,000 rows, 47 columns), works offline. The 37 time series (36 numeric and the
-    categorical ``MechVent``) are re-binned hourly; unmeasured cells are NaN. Static
-    descriptors and the label ``in_hospital_death`` (554 deaths in set a) are repeated on
-    every row of the patient.
+    By default reads a copy bundled with cdmtehr, which works offline: set a (the default)
+    or set b of the challenge, each 4,000 ICU stays of 48 hours (192,000 rows, 47 columns).
+    The 37 time series (36 numeric and the categorical ``MechVent``) are re-binned hourly;
+    unmeasured cells are NaN. Static descriptors and the label ``in_hospital_death`` (554
+    deaths in set a, 568 in set b) are repeated on every row of the patient.
 
     Parameters
     ----------
     path : str or path-like, optional
         A parquet (``.parquet``) or CSV file of the same table, e.g. the full sets a+b+c
         (12,000 patients). CSV columns are cast back to the published dtypes.
+    part : {"a", "b"}, default="a"
+        Which bundled set to read: set a (patients 132539 to 142673) or set b (patients
+        142675 to 152864). The two sets hold different patients from the same source, so
+        set b is an unseen cohort for a model fitted on set a. Applies to the bundled data
+        only; with `path`, select a set through the ``set`` column instead.
     return_roles : bool, default=False
         Also return the column roles, ready for ``synth.fit(df, **roles)``.
     clean : bool, default=False
@@ -118,7 +124,8 @@ def load_physionet2012(path=None, *, return_roles=False, clean=False):
     Raises
     ------
     InvalidParameterError
-        If `path` is neither a parquet nor a CSV file.
+        If `part` is neither ``"a"`` nor ``"b"``, if `part` is ``"b"`` together with `path`,
+        or if `path` is neither a parquet nor a CSV file.
     InvalidDataError
         If the file lacks columns of the table, or a categorical column holds a value outside
         its published levels.
@@ -145,9 +152,23 @@ def load_physionet2012(path=None, *, return_roles=False, clean=False):
     (192000, 47)
     >>> roles["condition_col"]
     'in_hospital_death'
+    >>> load_physionet2012(part="b")["patient_id"].nunique()
+    4000
     """
+    if not isinstance(part, str) or part not in _BUNDLED:
+        raise InvalidParameterError(
+            f"The 'part' argument of load_physionet2012 must be one of {sorted(_BUNDLED)} "
+            f"(the bundled challenge sets); got {part!r}."
+        )
+    if path is not None and part != "a":
+        raise InvalidParameterError(
+            f"The 'part' argument of load_physionet2012 selects a bundled set, so it cannot "
+            f"be {part!r} when 'path' is given (got path='{path}'); select the set from the "
+            f"loaded table instead, e.g. df[df['set'] == {part!r}]."
+        )
     if path is None:
-        with resources.as_file(resources.files(__package__) / "data" / _BUNDLED) as bundled:
+        data = resources.files(__package__) / "data" / _BUNDLED[part]
+        with resources.as_file(data) as bundled:
             df = pd.read_parquet(bundled)
     else:
         df = _read_table(Path(path))

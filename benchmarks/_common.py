@@ -74,13 +74,18 @@ def command(args_list=None) -> str:
     return command_line(sys.argv if args_list is None else args_list)
 
 
-def load_split(quick: bool, seed: int):
+def load_split(quick: bool, seed: int, part: str = "a", prepare=None):
     """PhysioNet 2012 set a split by patient: 3000 train / 1000 test (quick: 40 / 20).
 
     The split is `physionet_cpu.split_by_patient` with the same seed, so every benchmark
-    scores against the same unseen patients as the headline benchmark.
+    scores against the same unseen patients as the headline benchmark. `part` chooses the
+    bundled set (``"b"``: set b, split the same way); `prepare(df, roles)`, if given, changes
+    the whole set before the split (a patient keeps its place in the split as long as it
+    keeps a row).
     """
-    df, roles = load_physionet2012(return_roles=True)
+    df, roles = load_physionet2012(part=part, return_roles=True)
+    if prepare is not None:
+        df = prepare(df, roles)
     n_train, n_test = (QUICK["n_train"], QUICK["n_test"]) if quick else (N_TRAIN, N_TEST)
     train, test = split_by_patient(df, roles["id_col"], n_train, seed)
     keep = test[roles["id_col"]].drop_duplicates().to_numpy()[:n_test]

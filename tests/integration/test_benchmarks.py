@@ -17,8 +17,11 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 SDV_PYTHON = os.environ.get("CDMTEHR_SDV_PYTHON")
 
 
-def run_quick(script, tmp_path, *extra):
-    """Run `benchmarks/<script> --quick` in a subprocess; return its JSON result and stdout."""
+def run_quick(script, tmp_path, *extra, section=None):
+    """Run `benchmarks/<script> --quick` in a subprocess; return its JSON result and stdout.
+
+    `section` names the script's docs section when it is not the script's name.
+    """
     output = tmp_path / f"{Path(script).stem}.json"
     docs_before = DOCS.read_text() if DOCS.exists() else None
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -31,7 +34,7 @@ def run_quick(script, tmp_path, *extra):
     assert docs_after == docs_before, "quick mode must never touch docs/benchmarks.md"
     result = json.loads(output.read_text())
     assert result["quick"] is True
-    check_docs_section(Path(script).stem, result, tmp_path)
+    check_docs_section(Path(script).stem, result, tmp_path, section)
     return result, done.stdout
 
 
@@ -43,15 +46,17 @@ def benchmark_module(name):
         sys.path.remove(str(BENCHMARKS))
 
 
-def check_docs_section(name, result, tmp_path):
+def check_docs_section(name, result, tmp_path, section=None):
     """The full-run docs writer works on this result, into a scratch copy of the docs."""
+    section = section or name
     docs = tmp_path / "benchmarks.md"
     docs.write_text("# Benchmarks\n\n<!-- other:start -->\nkeep me\n<!-- other:end -->\n")
     module = benchmark_module(name)
     module.write_docs(result, docs)
     module.write_docs(result, docs)  # a second run replaces the section, never appends
     text = docs.read_text()
-    assert text.count(f"<!-- {name}:start -->") == 1 and text.count(f"<!-- {name}:end -->") == 1
+    assert text.count(f"<!-- {section}:start -->") == 1
+    assert text.count(f"<!-- {section}:end -->") == 1
     assert "keep me" in text and result["command"] in text and "|---|" in text
 
 
@@ -130,6 +135,23 @@ def test_separating_features_quick_with_a_saved_model(tmp_path):
     schedule = reused["tables"]["schedule"]
     never = [schedule["columns"].index(c) for c in ("never_real", "never_synthetic")]
     assert schedule["rows"] and all(0 <= row[i] <= 1 for row in schedule["rows"] for i in never)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cohort", ["setb", "variable"])
+def test_generalization_quick(tmp_path, cohort):
+    result, stdout = run_quick("generalization.py", tmp_path, "--cohort", cohort,
+                               section=f"generalization_{cohort}")
+    assert result["cohort"] == cohort
+    assert (result["n_train"], result["n_test"]) == (40, 20)
+    assert 0 <= result["scores"]["disc_auroc"] <= 1 and "ks_mean" in result["real_vs_real"]
+    lengths = result["lengths"]
+    assert 0 <= lengths["ks"] <= 1 and "Stay lengths" in stdout
+    if cohort == "setb":
+        assert lengths["real_test"]["min"] == lengths["synthetic"]["max"] == 48
+    else:
+        assert 12 <= lengths["real_test"]["min"] <= lengths["real_test"]["max"] <= 48
+        assert lengths["synthetic"]["min"] < lengths["synthetic"]["max"]  # lengths vary
 
 
 # -- DDPM baseline (fast) ------------------------------------------------------------------------

@@ -183,7 +183,8 @@ def main(argv=None):
     jobs = [] if args.no_baseline else [None]
     jobs += list(args.epsilons)
     for epsilon in jobs:
-        params = dict(budget, dp_epsilon=epsilon)
+        # The profile trees are not private: private models are single-stage.
+        params = dict(budget, dp_epsilon=epsilon, profile=epsilon is None)
         result["runs"][label_of(epsilon)] = run(label_of(epsilon), params, train, test, roles,
                                                 args)
         save(result, args, output)

@@ -9,6 +9,7 @@ import numpy as np
 
 from ._parameters import (
     SYNTHESIZER_PARAMETERS,
+    as_random_state,
     check_parameters,
     check_privacy,
     privacy_budget,
@@ -20,6 +21,7 @@ from .diffusion.checkpoint import open_checkpoint
 from .diffusion.model import fit_diffusion
 from .exceptions import InvalidParameterError, PrivacyWarning
 from .preprocessing import SequencePreprocessor
+from .profiles import fit_profile_model
 
 # What the preprocessor learns from the patients it is fitted on, outside DP-SGD's epsilon.
 PREPROCESSOR_STATISTICS = (
@@ -67,12 +69,17 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None,
     fitted = fit_diffusion(
         cohort, training, embedding_dim=params["embedding_dim"],
         hidden_size=params["hidden_size"], num_layers=params["num_layers"],
+        profile=params["profile"],
         schedule=params["schedule"], n_validation=n_validation,
         generator=torch_generator(params["random_state"]), device=device,
         checkpoint=open_checkpoint(params, cohort),
         privacy=privacy_budget(params, cohort.n_patients),
         public_cohort=None if public_data is None else described,
     )
+    profile_model = None
+    if params["profile"]:
+        seed = int(as_random_state(params["random_state"]).randint(0, 2**31 - 1))
+        profile_model = fit_profile_model(cohort, fitted.layout, random_state=seed)
     counts = np.bincount(described.condition, minlength=max(cohort.n_classes, 1))
     privacy = None if fitted.privacy is None else fitted.privacy.to_dict()
     if privacy is not None:
@@ -90,5 +97,6 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None,
         "device_": device,
         "privacy_": privacy,
         "dp_epsilon_spent_": None if privacy is None else privacy["epsilon"],
+        "profile_model_": profile_model,
         "fit_seconds_": time.perf_counter() - started,
     }

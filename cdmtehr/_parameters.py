@@ -193,6 +193,7 @@ SYNTHESIZER_PARAMETERS = {
     "dp_epsilon": NoneOr(Interval("real", 0, closed="neither")),
     "dp_delta": NoneOr(Interval("real", 0, 1, closed="neither")),
     "max_grad_norm": NoneOr(Interval("real", 0, closed="neither")),
+    "profile": Boolean(),
 }
 
 # Most sampler steps accepted. Sampling memory does not grow with the steps (their noise
@@ -254,6 +255,7 @@ def check_privacy(params: dict, owner: str = "CDMTSynthesizer") -> None:
         "early_stopping=True": params["early_stopping"],
         "checkpoint_path": params["checkpoint_path"] is not None,
         "torchrun (several processes)": _world_size() > 1,
+        "profile=True": params["profile"],
     }
     for option, present in conflicts.items():
         if present:
@@ -268,6 +270,8 @@ def check_privacy(params: dict, owner: str = "CDMTSynthesizer") -> None:
 
 
 _PRIVACY_CONFLICTS = {
+    "profile=True": "the profile trees draw from leaves of training patients' values, "
+    "which the privacy accounting does not cover. Set profile=False.",
     "early_stopping=True": "early stopping picks the weights by the loss of held-out "
     "patients, which the privacy accounting does not cover. Set early_stopping=False.",
     "checkpoint_path": "the noise is sized for the steps planned when training starts, and "

@@ -100,6 +100,8 @@ def _fit(args) -> None:
         dp_epsilon=args.dp_epsilon,
         dp_delta=args.dp_delta,
         max_grad_norm=args.max_grad_norm,
+        # The profile trees are not private: a private model is the single-stage one.
+        profile=not args.no_profile and args.dp_epsilon is None,
     )
     synth.fit(
         df,
@@ -272,7 +274,7 @@ def _demo(args) -> None:
     roles["num_cols"] = [c for c in roles["num_cols"] if c not in unmeasured]
     train, holdout = train.drop(columns=unmeasured), holdout.drop(columns=unmeasured)
     synth = CDMTSynthesizer(max_time=args.max_time, random_state=args.random_state, verbose=True,
-                            dp_epsilon=args.dp_epsilon)
+                            dp_epsilon=args.dp_epsilon, profile=args.dp_epsilon is None)
     synth.fit(train, **roles)
     synth.save(output / "model.cdmt")
     synthetic = synth.sample(args.n, random_state=args.random_state)
@@ -397,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--patience", type=int, default=10, help="epochs without improvement before stopping"
     )
     private = fit.add_argument_group("differential privacy (needs cdmtehr[privacy])")
-    private.add_argument("--dp-epsilon", type=float, help="train with DP-SGD to this epsilon")
+    private.add_argument("--dp-epsilon", type=float,
+                         help="train with DP-SGD to this epsilon (single-stage, no profile)")
     private.add_argument("--dp-delta", type=float, help="its delta (default 1 / (10 n))")
     private.add_argument(
         "--max-grad-norm", type=float, default=1.0, help="clipping norm of the gradients"
@@ -409,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--checkpoint-interval", type=float, default=300.0, help="seconds between checkpoints"
+    )
+    fit.add_argument(
+        "--no-profile", action="store_true",
+        help="the paper's single-stage model: no profile drawn first (see profile=)",
     )
     fit.add_argument("--random-state", type=int, default=None, help="seed (none: random)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -43,7 +43,7 @@ from ._version import __version__
 from .exceptions import CDMTWarning, InvalidDataTypeError, ModelFileError
 
 FORMAT_NAME = "cdmtehr-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MEMBERS = ("manifest.json", "arrays.npz", "weights.pt")
 # Every class a model file may hold, by full name. A prefix rule ("cdmtehr.") would let a file
 # import any cdmtehr module, and importing cdmtehr.__main__ runs the command line.
@@ -53,6 +53,8 @@ _ALLOWED_CLASSES = frozenset(
         "cdmtehr.preprocessing.encoders.NumericEncoder",
         "cdmtehr.preprocessing.preprocessor.SequencePreprocessor",
         "cdmtehr.preprocessing.sequences.TimeGrid",
+        "cdmtehr.profiles.trees.LeafTree",
+        "cdmtehr.profiles.trees.ProfileTrees",
         "cdmtehr.roles.ColumnRoles",
         "sklearn.preprocessing._data.QuantileTransformer",
     }
@@ -328,7 +330,7 @@ _FITTED = (
     "fit_seconds_",
 )
 # Fitted attributes stored when present, None when a file has none (written before they were).
-_OPTIONAL_FITTED = ("privacy_", "dp_epsilon_spent_")
+_OPTIONAL_FITTED = ("privacy_", "dp_epsilon_spent_", "profile_model_")
 
 
 def _json_param(value):
@@ -604,7 +606,19 @@ def _numeric_encoders_scale_robustly(document: dict) -> dict:
     return document
 
 
-_MIGRATIONS: dict = {1: _numeric_encoders_scale_robustly}
+def _profile_stage(document: dict) -> dict:
+    """2 -> 3: a first stage that draws each patient's profile; older models have none."""
+    manifest = document["manifest"]
+    denoiser = manifest.get("denoiser")
+    if isinstance(denoiser, dict) and isinstance(denoiser.get("__items__"), list):
+        if not any(item[:1] == ["profile"] for item in denoiser["__items__"]):
+            denoiser["__items__"].append(["profile", False])
+    if isinstance(manifest.get("params"), dict):
+        manifest["params"].setdefault("profile", False)
+    return document
+
+
+_MIGRATIONS: dict = {1: _numeric_encoders_scale_robustly, 2: _profile_stage}
 
 
 def migrate(document: dict, source: str = "The model file") -> dict:

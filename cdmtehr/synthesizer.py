@@ -13,6 +13,7 @@ from .exceptions import NotFittedError
 from .integrations.sdv import from_sdv_metadata
 from .persistence import load_synthesizer, pickled_state, restore_pickled_state, save_synthesizer
 from .preprocessing import EncodedCohort
+from .profiles import draw_profiles
 from .sampling import generate
 
 
@@ -108,6 +109,13 @@ class CDMTSynthesizer(BaseEstimator):
     max_grad_norm : float or None, default=1.0
         Clipping norm of the gradient: each patient's under differential privacy (required),
         the batch's network gradient otherwise (None: no clipping).
+    profile : bool, default=True
+        Generate in two stages: first each patient's profile (stay length; per value how many
+        steps measure it, and the mean and sd of those measurements), drawn by sequential
+        regression trees fitted on the training patients (synthpop's CART method, leaves of
+        at least 20 patients); then the stay, by the denoiser given that profile, decoded to
+        keep it. False is the paper's single-stage model. Not with `dp_epsilon`: the trees
+        are not private (docs/method.md, section 8).
 
     Attributes
     ----------
@@ -140,6 +148,8 @@ class CDMTSynthesizer(BaseEstimator):
         Its accounting: epsilon, delta, target_epsilon, noise_multiplier, sample_rate,
         max_grad_norm, steps, planned_steps, and covers ("weights", or "model" when the
         preprocessor learned from `public_data`).
+    profile_model_ : ProfileTrees or None
+        The first stage with ``profile=True``: the trees that draw each patient's profile.
 
     Examples
     --------
@@ -158,7 +168,7 @@ class CDMTSynthesizer(BaseEstimator):
         loss_weighting="uniform", schedule="factorized", ema_decay=0.999, max_levels=1000,
         enforce_rounding=True, sample_batch_size=512, device="auto", random_state=None,
         checkpoint_path=None, checkpoint_interval=300.0, verbose=False, dp_epsilon=None,
-        dp_delta=None, max_grad_norm=1.0,
+        dp_delta=None, max_grad_norm=1.0, profile=True,
     ):
         self.epochs = epochs
         self.max_time = max_time
@@ -187,6 +197,7 @@ class CDMTSynthesizer(BaseEstimator):
         self.dp_epsilon = dp_epsilon
         self.dp_delta = dp_delta
         self.max_grad_norm = max_grad_norm
+        self.profile = profile
 
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, df_long, id_col, time_col, cat_cols=None, num_cols=None, static_cols=None,
@@ -322,9 +333,12 @@ class CDMTSynthesizer(BaseEstimator):
 
     def _generate(self, classes, steps, sampler, guidance_scale, generator, known=None):
         """The patients of `classes` as `EncodedCohort` chunks (`generate`'s `known`)."""
+        profiles = None
+        if known is None and getattr(self, "profile_model_", None) is not None:
+            profiles = draw_profiles(self.profile_model_, classes, self.layout_, generator)
         chunks = generate(
             self.model_, self.schedule_, classes, steps=steps, sampler=sampler,
-            guidance_scale=guidance_scale, generator=generator, known=known,
+            guidance_scale=guidance_scale, generator=generator, known=known, profiles=profiles,
             batch_size=self.sample_batch_size, device=self.device_, progress=self.verbose,
         )
         pre = self.preprocessor_

@@ -10,7 +10,8 @@ from .layout import StateLayout
 
 
 def denoiser_config(
-    tensors, layout: StateLayout, *, n_classes: int, hidden_size: int, num_layers: int
+    tensors, layout: StateLayout, *, n_classes: int, hidden_size: int, num_layers: int,
+    profile: bool = False,
 ) -> DenoiserConfig:
     """The `DenoiserConfig` of a training cohort (`CohortTensors` laid out by `layout`)."""
     temporal, static = categorical_frequencies(tensors, layout)
@@ -21,6 +22,7 @@ def denoiser_config(
         smoothing_scale=numeric_step_scales(tensors, layout),
         hidden_size=hidden_size,
         num_layers=num_layers,
+        profile=profile,
     )
 
 
@@ -30,7 +32,8 @@ PUBLIC_SMOOTHING_SCALE = 0.5
 
 
 def public_denoiser_config(
-    tensors, layout: StateLayout, *, n_classes: int, hidden_size: int, num_layers: int
+    tensors, layout: StateLayout, *, n_classes: int, hidden_size: int, num_layers: int,
+    profile: bool = False,
 ) -> DenoiserConfig:
     """A `DenoiserConfig` that reads no patient: uniform marginals, one smoothing scale.
 
@@ -48,6 +51,7 @@ def public_denoiser_config(
         smoothing_scale=[PUBLIC_SMOOTHING_SCALE] * layout.n_values,
         hidden_size=hidden_size,
         num_layers=num_layers,
+        profile=profile,
     )
 
 

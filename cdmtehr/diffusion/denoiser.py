@@ -16,6 +16,7 @@ from .embeddings import CategoryEmbedding
 from .layout import StateLayout
 from .masks import REPEATED_LEVEL
 from .network import BiGRUNetwork, pool_along_time
+from .profile import keep_counts, match_levels, profile_inputs, profile_width
 
 SIGMA_DATA = 1.0  # numeric values are normal scores and embeddings have unit RMS
 
@@ -40,6 +41,8 @@ class DenoiserConfig:
         GRU width per direction.
     num_layers : int
         Stacked bidirectional GRU layers.
+    profile : bool
+        Whether the network reads each patient's profile (`cdmtehr.diffusion.profile`).
     """
 
     n_classes: int
@@ -48,6 +51,7 @@ class DenoiserConfig:
     smoothing_scale: list = field(repr=False)
     hidden_size: int = 128
     num_layers: int = 1
+    profile: bool = False
 
 
 @dataclass
@@ -98,7 +102,8 @@ class Denoiser(nn.Module):
         static_frequencies = config.static_frequencies
         self.network = BiGRUNetwork(
             temporal_in=temporal.width + temporal.n_features,
-            static_in=static.width + static.n_features,
+            static_in=static.width + static.n_features
+            + (profile_width(layout) if config.profile else 0),
             temporal_out=temporal.n_numeric + self.temporal_embedding.n_logits,
             static_out=static.n_numeric + self.static_embedding.n_logits,
             max_length=layout.max_length,
@@ -170,7 +175,7 @@ class Denoiser(nn.Module):
         return temporal, per_feature[..., cut:]
 
     # -- evaluation ----------------------------------------------------------------------------
-    def predict(self, x, sigma, condition):
+    def predict(self, x, sigma, condition, profile=None):
         """Evaluate D_theta and keep what the loss needs.
 
         Parameters
@@ -181,6 +186,9 @@ class Denoiser(nn.Module):
             Noise level of every number of the state (constant within a feature).
         condition : LongTensor of shape (B,)
             Class indices, ``n_classes`` for the null token.
+        profile : Tensor of shape (B, profile_width), optional
+            `profile_inputs` of each patient's profile; None (or a row of zeros) when it is
+            not known. Ignored by a denoiser without profile inputs.
 
         Returns
         -------
@@ -192,9 +200,14 @@ class Denoiser(nn.Module):
         c_noise = torch.log(sigma_features.clamp_min(1e-4)) / 4
         temporal_in, static_in = self._split(x * c_in)
         temporal_noise, static_noise = self._split_features(c_noise)
+        static_parts = [static_in, static_noise]
+        if self.config.profile:
+            if profile is None:
+                profile = x.new_zeros((x.shape[0], profile_width(self.layout)))
+            static_parts.append(profile.to(x.dtype))
         temporal_out, static_out, skip_weights = self.network(
             torch.cat([temporal_in, temporal_noise], dim=-1),
-            torch.cat([static_in, static_noise], dim=-1),
+            torch.cat(static_parts, dim=-1),
             c_noise.mean(dim=1),
             condition,
         )
@@ -252,9 +265,9 @@ class Denoiser(nn.Module):
         moved = averages - values[:, :, None, :]
         return torch.einsum("btkn,btkn->btn", moved, weights.to(values.dtype))
 
-    def forward(self, x, sigma, condition):
+    def forward(self, x, sigma, condition, profile=None):
         """Denoised states (B, M) for noisy states `x` at noise levels `sigma`."""
-        return self.predict(x, sigma, condition).denoised
+        return self.predict(x, sigma, condition, profile).denoised
 
     def expand_sigma(self, sigma_features: torch.Tensor) -> torch.Tensor:
         """Per-feature noise levels (..., n_features) to per-number levels (..., M)."""
@@ -262,14 +275,31 @@ class Denoiser(nn.Module):
 
     # -- decoding ------------------------------------------------------------------------------
     @torch.no_grad()
-    def decode(self, x: torch.Tensor) -> dict:
-        """Turn final states (B, M) into numpy arrays of values, masks, codes and lengths."""
+    def decode(self, x: torch.Tensor, profile=None) -> dict:
+        """Turn final states (B, M) into numpy arrays of values, masks, codes and lengths.
+
+        With a drawn `profile` (`StayProfile`), each stay has its length, each masked value
+        exactly its number of measurements (at the steps whose state is nearest "measured"
+        rather than "missing"), and each value's measurements its mean and sd.
+        """
         layout = self.layout
         temporal, static = self._split(x.float())
         n_values, n_masks = layout.n_values, len(layout.masked_values)
         n_static_numeric = layout.static.n_numeric
-        codes = self.temporal_embedding.decode(temporal[..., n_values:])
+        scores = self.temporal_embedding.level_scores(temporal[..., n_values:])
+        codes = scores.argmax(-1)
         static_codes = self.static_embedding.decode(static[..., n_static_numeric:])
+        if profile is not None:
+            profile = profile.to(x.device)
+            steps = torch.arange(layout.max_length, device=x.device)
+            inside = steps[None, :] < profile.lengths[:, None]
+            if layout.has_validity:
+                codes[..., -1] = inside.long()
+            if n_masks:
+                masks = scores[..., :n_masks, :]
+                margin = masks[..., 1:].amax(-1) - masks[..., 0]
+                keep = keep_counts(margin, profile.counts, inside)
+                codes[..., :n_masks] = torch.where(keep, masks[..., 1:].argmax(-1) + 1, 0)
         if layout.has_validity:
             # A stay ends at its first invalid step; at least one step is kept.
             leading = torch.cumprod((codes[..., -1] == 1).long(), dim=1)
@@ -282,6 +312,10 @@ class Denoiser(nn.Module):
         numeric = temporal[..., :n_values]
         if layout.repeated_values:
             numeric = _copy_repeats(numeric, observed, repeat_flags(codes, layout))
+        if profile is not None:
+            measured = observed & inside[..., None]
+            numeric = match_levels(numeric, measured, profile.means.to(numeric),
+                                   profile.sds.to(numeric))
         categorical = codes[..., n_masks : n_masks + layout.n_temporal_categorical]
         n_static_masks = len(layout.masked_static_values)
         static_observed = torch.ones(

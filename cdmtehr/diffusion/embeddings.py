@@ -100,11 +100,16 @@ class CategoryEmbedding(nn.Module):
             out[..., members] = -log_probs.gather(-1, target).squeeze(-1)
         return out
 
-    def decode(self, values: torch.Tensor, tables=None) -> torch.Tensor:
-        """Nearest level of each embedded feature, (..., width) -> codes (..., n_categorical)."""
+    def level_scores(self, values: torch.Tensor, tables=None) -> torch.Tensor:
+        """Similarity of each embedded feature to each of its levels' embeddings.
+
+        (..., width) -> (..., n_categorical, V), V the largest vocabulary of the block: the dot
+        product with every level's (normalised) embedding, -inf past a feature's own levels.
+        """
         tables = self.normalized_tables() if tables is None else tables
-        codes = torch.zeros(
-            values.shape[:-1] + (self.layout.n_categorical,), dtype=torch.long, device=values.device
+        n_levels = max((g.max_levels for g in self.layout.groups), default=1)
+        out = values.new_full(
+            values.shape[:-1] + (self.layout.n_categorical, n_levels), float("-inf")
         )
         start = 0
         for index, (table, members) in enumerate(zip(tables, self._members)):
@@ -112,9 +117,16 @@ class CategoryEmbedding(nn.Module):
             chunk = values[..., start : start + width].unflatten(-1, (table.shape[0], -1))
             scores = torch.einsum("...fd,fvd->...fv", chunk.to(table.dtype), table)
             scores = scores.masked_fill(~self._valid(index), float("-inf"))
-            codes[..., members] = scores.argmax(-1)
+            out[..., members, : scores.shape[-1]] = scores.to(out.dtype)
             start += width
-        return codes
+        return out
+
+    def decode(self, values: torch.Tensor, tables=None) -> torch.Tensor:
+        """Nearest level of each embedded feature, (..., width) -> codes (..., n_categorical).
+
+        All levels have the same norm, so the nearest is the one of largest dot product.
+        """
+        return self.level_scores(values, tables).argmax(-1)
 
 
 class FourierFeatures(nn.Module):

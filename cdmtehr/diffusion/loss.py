@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from .profile import profile_inputs, stay_profile
+
+# Share of training patients shown without their profile, so that the denoiser also samples
+# without one: completion knows part of a stay, not its profile.
+PROFILE_DROPOUT = 0.1
+
 
 def low_discrepancy_uniform(n: int, generator: torch.Generator, device="cpu") -> torch.Tensor:
     """Stratified diffusion times u_i = (u_0 + i / n) mod 1 (Kingma et al. 2021, VDM App. I)."""
@@ -67,15 +73,21 @@ def diffusion_loss(
     u = low_discrepancy_uniform(n_patients, generator, device)
     noise = torch.randn((n_patients, denoiser.layout.size), generator=generator).to(device)
     drop = torch.rand(n_patients, generator=generator).to(device) < guidance_dropout
+    profile_drop = None
+    if denoiser.config.profile:
+        profile_drop = torch.rand(n_patients, generator=generator).to(device) < PROFILE_DROPOUT
     return loss_terms(
         denoiser, schedule, batch, u, noise, drop, fill_weight=fill_weight,
-        numeric_weighting=numeric_weighting,
+        numeric_weighting=numeric_weighting, profile_drop=profile_drop,
     )
 
 
 def loss_terms(denoiser, schedule, batch, u, noise, drop, *, fill_weight=0.1,
-               numeric_weighting="uniform") -> dict:
+               numeric_weighting="uniform", profile_drop=None) -> dict:
     """The terms of `diffusion_loss` for given draws: times u (B,), noise (B, M), drop (B,).
+
+    `profile_drop` (B,) bool hides the profile of those patients from a denoiser that reads
+    profiles (None: every profile is shown).
 
     Every mean runs over the patients of `batch` together, so the loss of a batch of one
     patient depends on that patient alone (what per-patient gradients need, see
@@ -92,7 +104,13 @@ def loss_terms(denoiser, schedule, batch, u, noise, drop, *, fill_weight=0.1,
         drop = torch.ones_like(drop)
     condition = torch.where(drop, torch.full_like(condition, denoiser.n_classes), condition)
 
-    out = denoiser.predict(x, sigma, condition)
+    profile = None
+    if denoiser.config.profile:
+        profile = profile_inputs(stay_profile(batch.values, batch.codes, batch.valid, layout),
+                                 layout)
+        if profile_drop is not None:
+            profile = torch.where(profile_drop[:, None], torch.zeros_like(profile), profile)
+    out = denoiser.predict(x, sigma, condition, profile)
 
     # Temporal cells: (B, T, Kt) losses and weights in layout feature order.
     layout_cut = layout.max_length * layout.temporal.n_features

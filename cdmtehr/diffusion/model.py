@@ -63,6 +63,7 @@ def fit_diffusion(
     embedding_dim: int,
     hidden_size: int,
     num_layers: int,
+    profile: bool = False,
     schedule: str,
     generator: torch.Generator,
     n_validation: int = 0,
@@ -83,6 +84,8 @@ def fit_diffusion(
         Embedding dimension of categorical features with more than two levels.
     hidden_size, num_layers : int
         Size of the denoiser's network.
+    profile : bool, default=False
+        Whether the denoiser reads each patient's profile (`cdmtehr.diffusion.profile`).
     schedule : {"factorized", "edm"}
         The noise schedule.
     generator : torch.Generator
@@ -125,7 +128,7 @@ def fit_diffusion(
         statistics_of = CohortTensors.from_cohort(public_cohort, layout, device=device)
     config = make_config(
         statistics_of, layout, n_classes=cohort.n_classes, hidden_size=hidden_size,
-        num_layers=num_layers,
+        num_layers=num_layers, profile=profile,
     )
     denoiser = build_denoiser(layout, config, generator).to(device)
     noise_schedule = make_schedule(schedule, layout).to(device)

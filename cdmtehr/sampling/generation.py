@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..diffusion.profile import profile_inputs
 from .guidance import classifier_free_guidance
 from .inpainting import sample_replacement
 from .samplers import SAMPLERS
@@ -23,6 +24,7 @@ def generate(
     device="cpu",
     progress: bool = False,
     known=None,
+    profiles=None,
 ):
     """Sample `batch_size` patients at a time; yield each chunk decoded into numpy arrays.
 
@@ -54,6 +56,9 @@ def generate(
         ``known(start, stop) -> (clean, mask)``: the clean states (B, M) of patients
         ``start:stop`` and where they are known (bool, B x M). The known numbers are kept by
         replacement (`inpainting.sample_replacement`) and the rest is drawn given them.
+    profiles : StayProfile, optional
+        A drawn profile per patient (`cdmtehr.profiles.draw_profiles`): the denoiser is given
+        it and the decoder keeps it (`Denoiser.decode`).
 
     Yields
     ------
@@ -76,6 +81,12 @@ def generate(
         condition = torch.as_tensor(chunk)
         if not conditional:
             condition = torch.full_like(condition, null)
+        profile = None
+        if profiles is not None:
+            profile = profiles[start : start + batch_size].to(device)
+            guided = _given_profile(denoiser, profile_inputs(profile, denoiser.layout))
+            if conditional:
+                guided = classifier_free_guidance(guided, guidance_scale, null)
         noise = torch.randn((len(chunk), denoiser.layout.size), generator=generator)
         x = noise.to(device, torch.float64) * sigmas[0].double()  # sigma_max
         if known is None:
@@ -90,7 +101,16 @@ def generate(
             bar.update(len(chunk))
             if start + batch_size >= len(classes):
                 bar.close()
-        yield {**denoiser.decode(x), "condition": chunk}
+        yield {**denoiser.decode(x, profile), "condition": chunk}
+
+
+def _given_profile(denoiser, inputs):
+    """The denoiser given each patient's profile inputs (repeated for guidance's 2B rows)."""
+
+    def given_profile(x, sigma, condition):
+        return denoiser(x, sigma, condition, inputs.repeat(x.shape[0] // inputs.shape[0], 1))
+
+    return given_profile
 
 
 def _patients_bar(total: int):

@@ -31,7 +31,7 @@ def test_privacy_options_it_cannot_honour_fail_before_any_work(params, message):
 def test_without_opacus_the_error_says_the_pip_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "opacus", None)
     with pytest.raises(ImportError, match=r'pip install "cdmtehr\[privacy\]"'):
-        CDMTSynthesizer(**TINY, dp_epsilon=1.0).fit(None, **ROLES)
+        CDMTSynthesizer(**TINY, dp_epsilon=1.0, profile=False).fit(None, **ROLES)
 
 
 needs_opacus = pytest.mark.skipif(
@@ -42,7 +42,7 @@ needs_opacus = pytest.mark.skipif(
 @needs_opacus
 def test_a_private_fit_spends_at_most_epsilon_and_says_what_it_covers(tmp_path):
     df = cohort(20, 3)
-    synth = CDMTSynthesizer(**{**TINY, "epochs": 2}, dp_epsilon=2.0)
+    synth = CDMTSynthesizer(**{**TINY, "epochs": 2}, dp_epsilon=2.0, profile=False)
     with pytest.warns(PrivacyWarning, match="not the preprocessor"):
         synth.fit(df, **ROLES)
     assert 0 < synth.dp_epsilon_spent_ <= 2.0
@@ -60,7 +60,7 @@ def test_public_data_makes_the_guarantee_cover_the_whole_model():
     df = cohort(20, 3)
     df.loc[::4, "x"] = float("nan")  # missing values the public rows never show
     public = cohort(6, 3).assign(pid=lambda f: f["pid"] + 100)
-    synth = CDMTSynthesizer(**TINY, dp_epsilon=2.0)
+    synth = CDMTSynthesizer(**TINY, dp_epsilon=2.0, profile=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PrivacyWarning)
         synth.fit(df, **ROLES, public_data=public)
@@ -78,5 +78,5 @@ def test_a_non_private_fit_has_no_privacy_record():
 @needs_opacus
 def test_a_delta_not_below_one_over_n_is_warned_about():
     with pytest.warns(PrivacyWarning) as caught:
-        CDMTSynthesizer(**TINY, dp_epsilon=2.0, dp_delta=0.5).fit(cohort(), **ROLES)
+        CDMTSynthesizer(**TINY, dp_epsilon=2.0, dp_delta=0.5, profile=False).fit(cohort(), **ROLES)
     assert any("not below 1 / n_patients" in str(w.message) for w in caught)

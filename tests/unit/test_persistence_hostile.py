@@ -166,8 +166,6 @@ def test_a_tampered_encoder_range_fails_at_load(model_file, tmp_path, key, value
 
 # -- format version 2 ----------------------------------------------------------------------------
 def test_version_1_files_gain_the_robust_scaling_attributes(model_file, tmp_path):
-    assert FORMAT_VERSION == 2
-
     def as_version_1(manifest):
         manifest["format_version"] = 1
         items = _numeric_encoder_state(manifest)
@@ -178,10 +176,38 @@ def test_version_1_files_gain_the_robust_scaling_attributes(model_file, tmp_path
     document = migrate({"manifest": manifest, "arrays": b"", "weights": b""})
     items = dict(map(tuple, _numeric_encoder_state(document["manifest"])))
     assert items["robust_center_"] is None and items["robust_scale_"] is None
-    assert document["manifest"]["format_version"] == 2
+    assert document["manifest"]["format_version"] == FORMAT_VERSION
     synth = CDMTSynthesizer.load(path)
     assert synth.preprocessor_.numeric_encoders_[0].robust_scale_ is None
     assert len(synth.sample(2, random_state=0)) > 0
+
+
+# -- format version 3 ----------------------------------------------------------------------------
+def test_version_2_files_load_as_single_stage_models(tmp_path):
+    assert FORMAT_VERSION == 3
+    source = tmp_path / "single_stage.cdmt"
+    CDMTSynthesizer(**TINY, profile=False).fit(cohort(), **ROLES).save(source)
+
+    def as_version_2(manifest):  # what a version-2 file holds: no profile anywhere
+        manifest["format_version"] = 2
+        del manifest["params"]["profile"]
+        items = manifest["denoiser"]["__items__"]
+        items[:] = [item for item in items if item[0] != "profile"]
+        fitted = manifest["fitted"]["__items__"]
+        fitted[:] = [item for item in fitted if item[0] != "profile_model_"]
+
+    path = edited(source, tmp_path, edit_manifest=as_version_2)
+    synth = CDMTSynthesizer.load(path)
+    assert synth.profile is False and synth.model_.config.profile is False
+    assert synth.profile_model_ is None
+    reference = CDMTSynthesizer.load(source).sample(3, random_state=0)
+    assert synth.sample(3, random_state=0).equals(reference)
+
+
+def test_a_two_stage_model_file_keeps_its_profile_trees(model_file):
+    synth = CDMTSynthesizer.load(model_file)
+    assert synth.model_.config.profile and len(synth.profile_model_.trees_) > 0
+    assert all(isinstance(tree.pool, np.ndarray) for tree in synth.profile_model_.trees_)
 
 
 # -- atomic save ---------------------------------------------------------------------------------

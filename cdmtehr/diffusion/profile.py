@@ -1,0 +1,118 @@
+"""The profile of a stay, on the denoiser's side: what the denoiser is given and must keep.
+
+A profile is the stay's length and, per numeric value, how many of its steps measure it and
+the mean and standard deviation of those measurements (in normal scores). The denoiser is
+trained given each patient's real profile (`stay_profile`, as inputs `profile_inputs`) and
+samples given a drawn one (`cdmtehr.profiles`); the decoder keeps the drawn length and counts
+exactly (`keep_counts`) and moves the values to the drawn levels (`match_levels`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class StayProfile:
+    """Profiles of B patients.
+
+    Attributes
+    ----------
+    counts : LongTensor (B, n_masks)
+        Measured steps of each masked value (layout order of the masks).
+    lengths : LongTensor (B,)
+        Steps in the stay.
+    means, sds : Tensor (B, n_values)
+        Mean and standard deviation of each value over its measured steps; 0 without a
+        measurement (mean) or with fewer than two (sd).
+    """
+
+    counts: torch.Tensor
+    lengths: torch.Tensor
+    means: torch.Tensor
+    sds: torch.Tensor
+
+    def __getitem__(self, index) -> StayProfile:
+        return StayProfile(self.counts[index], self.lengths[index], self.means[index],
+                           self.sds[index])
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def to(self, device) -> StayProfile:
+        """The same profiles on `device`."""
+        return StayProfile(*(t.to(device) for t in (self.counts, self.lengths, self.means,
+                                                    self.sds)))
+
+
+def profile_width(layout) -> int:
+    """Network inputs per patient: per mask a share and an "ever" flag, per value a mean and
+    an sd, the length share and a "profile given" flag."""
+    return 2 * len(layout.masked_values) + 2 * layout.n_values + 2
+
+
+def measured_steps(codes: torch.Tensor, valid: torch.Tensor, layout) -> torch.Tensor:
+    """(B, T, n_values) bool: steps inside the stay that measure each numeric value."""
+    n_masks = len(layout.masked_values)
+    measured = valid[..., None].expand(*valid.shape, layout.n_values).clone()
+    measured[..., list(layout.masked_values)] &= codes[..., :n_masks] >= 1
+    return measured
+
+
+def level_statistics(values: torch.Tensor, measured: torch.Tensor) -> tuple:
+    """Mean and sample standard deviation (B, K) of values (B, T, K) over measured steps."""
+    weight = measured.to(values.dtype)
+    n = weight.sum(dim=1)
+    mean = (values * weight).sum(dim=1) / n.clamp_min(1)
+    square = ((values - mean[:, None]) ** 2 * weight).sum(dim=1)
+    sd = torch.where(n > 1, (square / (n - 1).clamp_min(1)).sqrt(), torch.zeros_like(square))
+    return mean, sd
+
+
+def stay_profile(values, codes, valid, layout) -> StayProfile:
+    """The profiles of stays given as training tensors (see `CohortTensors`)."""
+    measured = measured_steps(codes, valid, layout)
+    means, sds = level_statistics(values, measured)
+    counts = measured[..., list(layout.masked_values)].sum(dim=1)
+    return StayProfile(counts, valid.sum(dim=1), means, sds)
+
+
+def profile_inputs(profile: StayProfile, layout) -> torch.Tensor:
+    """The network's inputs (B, `profile_width`) for `profile`."""
+    lengths = profile.lengths.to(torch.float32)
+    counts = profile.counts.to(torch.float32)
+    share = counts / lengths.clamp_min(1)[:, None]
+    ever = (counts > 0).to(torch.float32)
+    length_share = (lengths / layout.max_length)[:, None]
+    given = torch.ones_like(length_share)
+    parts = [share, ever, profile.means.float(), profile.sds.float(), length_share, given]
+    return torch.cat(parts, dim=-1)
+
+
+def keep_counts(scores: torch.Tensor, counts: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, T, F) bool: per patient and feature, the `counts` valid steps of highest score.
+
+    Ties go to the earlier step; a count above the valid steps keeps them all.
+    """
+    scores = scores.masked_fill(~valid[..., None], float("-inf"))
+    order = torch.argsort(scores, dim=1, descending=True, stable=True)
+    steps = torch.arange(scores.shape[1], device=scores.device)[None, :, None].expand_as(order)
+    rank = torch.empty_like(order).scatter_(1, order, steps)
+    return (rank < counts[:, None, :]) & valid[..., None]
+
+
+def match_levels(values, measured, means, sds) -> torch.Tensor:
+    """Values (B, T, K) moved so that each value's measurements have the drawn mean and sd.
+
+    One affine map per patient and value, so the shape of the stay is kept: a shift to the
+    mean and, where two measurements or more differ, a scaling to the sd. Unmeasured cells
+    are left as they are.
+    """
+    current_mean, current_sd = level_statistics(values, measured)
+    n = measured.sum(dim=1)
+    spread = (n > 1) & (current_sd > 1e-6)
+    scale = torch.where(spread, sds / current_sd.clamp_min(1e-6), torch.ones_like(sds))
+    moved = means[:, None] + (values - current_mean[:, None]) * scale[:, None]
+    return torch.where(measured, moved, values)

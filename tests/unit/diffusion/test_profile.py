@@ -1,0 +1,61 @@
+"""The stay profile on the denoiser's side: statistics, inputs, and what decoding keeps."""
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cdmtehr.diffusion.profile import keep_counts, level_statistics, match_levels
+
+
+def test_level_statistics_are_the_mean_and_sample_sd_of_measured_steps():
+    values = torch.tensor([[[1.0], [3.0], [100.0], [5.0]]])
+    measured = torch.tensor([[[True], [True], [False], [True]]])
+    mean, sd = level_statistics(values, measured)
+    assert mean.item() == 3.0
+    assert abs(sd.item() - np.std([1.0, 3.0, 5.0], ddof=1)) < 1e-6
+
+
+def test_level_statistics_are_zero_without_enough_measurements():
+    values = torch.tensor([[[4.0, 2.0], [7.0, 9.0]]])
+    measured = torch.tensor([[[False, True], [False, False]]])
+    mean, sd = level_statistics(values, measured)
+    assert mean.tolist() == [[0.0, 2.0]] and sd.tolist() == [[0.0, 0.0]]
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**16), length=st.integers(1, 12))
+def test_keep_counts_keeps_exactly_the_highest_scored_valid_steps(seed, length):
+    rng = np.random.default_rng(seed)
+    scores = torch.as_tensor(rng.normal(size=(3, length, 2)))
+    valid = torch.as_tensor(np.arange(length)[None, :] < rng.integers(1, length + 1, (3, 1)))
+    counts = torch.as_tensor(rng.integers(0, length + 2, (3, 2)))
+    keep = keep_counts(scores, counts, valid)
+    n_valid = valid.sum(dim=1)
+    assert torch.equal(keep.sum(dim=1), torch.minimum(counts, n_valid[:, None]))
+    assert not (keep & ~valid[..., None]).any()
+    for b in range(3):
+        for f in range(2):
+            kept, dropped = scores[b, keep[b, :, f], f], scores[b, valid[b] & ~keep[b, :, f], f]
+            if len(kept) and len(dropped):
+                assert kept.min() >= dropped.max()
+
+
+def test_match_levels_gives_the_drawn_mean_and_sd_and_leaves_the_rest():
+    values = torch.tensor([[[0.0], [1.0], [2.0], [9.0]]])
+    measured = torch.tensor([[[True], [True], [True], [False]]])
+    moved = match_levels(values, measured, torch.tensor([[5.0]]), torch.tensor([[1.5]]))
+    mean, sd = level_statistics(moved, measured)
+    assert abs(mean.item() - 5.0) < 1e-6 and abs(sd.item() - 1.5) < 1e-6
+    assert moved[0, 3, 0] == 9.0  # unmeasured: untouched
+    # The order of the measurements (the shape of the stay) is kept.
+    assert torch.all(torch.diff(moved[0, :3, 0]) > 0)
+
+
+def test_match_levels_only_shifts_a_single_or_constant_measurement():
+    values = torch.tensor([[[2.0, 3.0], [2.0, 8.0]]])
+    measured = torch.tensor([[[True, True], [True, False]]])
+    moved = match_levels(values, measured, torch.tensor([[0.5, 1.0]]),
+                         torch.tensor([[10.0, 0.0]]))
+    assert moved[0, :, 0].tolist() == [0.5, 0.5]  # a flat stay stays flat, at the mean
+    assert moved[0, 0, 1] == 1.0 and moved[0, 1, 1] == 8.0  # one measurement: shifted

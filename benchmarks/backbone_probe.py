@@ -16,9 +16,9 @@ sequence discriminators against the training patients, KS, missing-rate error, m
 within-stay spread ratio against the unseen patients). Writes
 ``benchmarks/results/backbone_probe_<backbone>.json``.
 
-    python benchmarks/backbone_probe.py --backbone bigru --epochs 85 \
+    python benchmarks/backbone_probe.py --backbone bigru --epochs 85 --no-profile \
         --save-model benchmarks/results/models/default_85epochs.cdmt
-    python benchmarks/backbone_probe.py --backbone transformer --layers 2 --epochs 72
+    python benchmarks/backbone_probe.py --backbone transformer --layers 2 --epochs 72 --no-profile
 """
 
 from __future__ import annotations
@@ -134,6 +134,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-n", type=int, default=1000, help="synthetic patients scored")
     parser.add_argument("--output", default=None, help="JSON path")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="the single-stage model (profile=False), as the table's rows")
     parser.add_argument("--save-model", default=None, metavar="FILE",
                         help="write the fitted model here (the default backbone only)")
     args = parser.parse_args(argv)
@@ -143,7 +145,8 @@ def main(argv=None):
                                                      args.mlp_ratio)
     train, test, roles = C.load_split(False, 0)
     synth = CDMTSynthesizer(max_time=args.seconds if args.epochs is None else None,
-                            epochs=args.epochs, random_state=args.seed)
+                            epochs=args.epochs, random_state=args.seed,
+                            profile=not args.no_profile)
     start = time.perf_counter()
     synth.fit(train, **roles)
     fit_seconds = time.perf_counter() - start
@@ -156,6 +159,7 @@ def main(argv=None):
     scores, spread = C.fidelity_and_spread(train, test, synthetic, roles, args.seed)
     row = {
         "backbone": args.backbone,
+        "profile": not args.no_profile,
         "layers": args.layers if args.backbone != "bigru" else None,
         "parameters": sum(p.numel() for p in synth.model_.parameters()),
         "optimizer_steps": int(last["steps"]),

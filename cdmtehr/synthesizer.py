@@ -30,6 +30,10 @@ class CDMTSynthesizer(BaseEstimator):
     every time step, and values mostly charted forward (a weight, a coma score) are generated
     as exact copies where the model says a measurement repeats (docs/method.md).
 
+    By default generation has two stages (`profile`): each patient's profile (stay length;
+    per value how many steps measure it and around which level) is drawn first by sequential
+    regression trees, then the stay by the denoiser given that profile.
+
     The same model completes patients with no retraining: `sample` with ``given`` statics,
     `forecast` (the rest of each stay) and `impute` (values measured but unknown).
 

@@ -35,8 +35,10 @@ START, END = "<!-- physionet_cpu:start -->", "<!-- physionet_cpu:end -->"
 
 TARGETS = [
     # key, label, bound, direction, target
-    ("disc_summary_auroc", "real-vs-synthetic AUROC (summaries)", 0.80, "<=",
-     "<= 0.80 (goal 0.65)"),
+    ("disc_summary_auroc", "real-vs-synthetic AUROC (summaries)", 0.85, "<=",
+     "<= 0.85 (one hour: 0.80; goal 0.65)"),
+    ("disc_sequence_auroc", "real-vs-synthetic AUROC (GRU on sequences)", 0.65, "<=",
+     "<= 0.65"),
     ("disc_auroc", "real-vs-synthetic AUROC (best of summary/GRU)", None, None, "goal <= 0.65"),
     ("ks_mean", "mean per-variable KS", 0.08, "<=", "<= 0.08"),
     ("missing_rate_diff", "mean missing-rate error", 0.03, "<=", "<= 0.03"),

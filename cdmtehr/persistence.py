@@ -53,6 +53,7 @@ _ALLOWED_CLASSES = frozenset(
         "cdmtehr.preprocessing.encoders.NumericEncoder",
         "cdmtehr.preprocessing.preprocessor.SequencePreprocessor",
         "cdmtehr.preprocessing.sequences.TimeGrid",
+        "cdmtehr.profiles.ClassProfiles",
         "cdmtehr.profiles.trees.LeafTree",
         "cdmtehr.profiles.trees.ProfileTrees",
         "cdmtehr.roles.ColumnRoles",

@@ -116,9 +116,9 @@ class CDMTSynthesizer(BaseEstimator):
     profile : bool, default=True
         Generate in two stages: first each patient's profile (stay length; per value how many
         steps measure it, and the mean and sd of those measurements), drawn by sequential
-        regression trees fitted on the training patients (synthpop's CART method, leaves of
-        at least 20 patients); then the stay, by the denoiser given that profile, decoded to
-        keep it. False is the paper's single-stage model. Not with `dp_epsilon`: the trees
+        regression trees fitted on the training patients of each condition class (synthpop's
+        CART method, leaves of at least 20 patients); then the stay, by the denoiser given
+        that profile, decoded to keep it. False is the paper's single-stage model. Not with `dp_epsilon`: the trees
         are not private (docs/method.md, section 8).
 
     Attributes
@@ -152,8 +152,9 @@ class CDMTSynthesizer(BaseEstimator):
         Its accounting: epsilon, delta, target_epsilon, noise_multiplier, sample_rate,
         max_grad_norm, steps, planned_steps, and covers ("weights", or "model" when the
         preprocessor learned from `public_data`).
-    profile_model_ : ProfileTrees or None
-        The first stage with ``profile=True``: the trees that draw each patient's profile.
+    profile_model_ : ClassProfiles or None
+        The first stage with ``profile=True``: per condition class, the trees that draw each
+        patient's profile.
 
     Examples
     --------

@@ -73,3 +73,15 @@ def test_completion_samples_without_a_drawn_profile(two_stage):
     pd.testing.assert_frame_equal(first[["pid", "t", "hr"]],
                                   prefix[["pid", "t", "hr"]].reset_index(drop=True),
                                   check_dtype=False)
+
+
+def test_each_class_draws_the_profiles_of_its_own_patients():
+    # Patients of class "yes" always have "lab", those of class "no" never: profiles drawn per
+    # class keep that exactly, whatever the other columns.
+    df = charted_or_not(lengths=(6, 7))
+    df["y"] = np.where(df["pid"] % 2 == 0, "yes", "no")
+    synth = CDMTSynthesizer(**{**TINY, "epochs": 2}).fit(df, **ROLES, condition_col="y")
+    out = synth.sample(40, condition={"yes": 20, "no": 20}, steps=3, random_state=0)
+    charted = out["lab"].notna().groupby(out["pid"]).mean()
+    label = out.groupby("pid")["y"].first()
+    assert (charted[label == "yes"] == 1.0).all() and (charted[label == "no"] == 0.0).all()

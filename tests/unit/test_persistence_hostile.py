@@ -206,8 +206,10 @@ def test_version_2_files_load_as_single_stage_models(tmp_path):
 
 def test_a_two_stage_model_file_keeps_its_profile_trees(model_file):
     synth = CDMTSynthesizer.load(model_file)
-    assert synth.model_.config.profile and len(synth.profile_model_.trees_) > 0
-    assert all(isinstance(tree.pool, np.ndarray) for tree in synth.profile_model_.trees_)
+    profiles = synth.profile_model_
+    assert synth.model_.config.profile and list(profiles.classes) == [0, 1]
+    trees = [tree for model in profiles.models for tree in model.trees_]
+    assert trees and all(isinstance(tree.pool, np.ndarray) for tree in trees)
 
 
 # -- atomic save ---------------------------------------------------------------------------------

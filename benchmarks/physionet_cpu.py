@@ -4,9 +4,13 @@
 (600 by default), sample 1,000 patients at 50 Euler steps, score against the unseen patients
 with ``cdmtehr.evaluation``, and check conditional sampling with a mortality model trained on
 real data. Prints a table and writes ``benchmarks/results/physionet_cpu.json``; the table in
-``docs/benchmarks.md`` is regenerated from it.
+``docs/benchmarks.md`` is regenerated from it. Another ``--output`` file has its own section
+of docs/benchmarks.md, named after the file (the one-hour protocol below). ``--model FILE``
+re-scores a model saved by ``--save-model`` (its training figures come from the file), so a
+change of sampling or decoding can be measured without training again.
 
     python benchmarks/physionet_cpu.py --max-time 600
+    python benchmarks/physionet_cpu.py --max-time 3600 --output benchmarks/results/physionet_cpu_1h.json
 """
 
 from __future__ import annotations
@@ -31,7 +35,12 @@ from cdmtehr.evaluation import evaluate, patient_features, real_vs_real
 
 RESULTS = Path(__file__).parent / "results"
 DOCS = Path(__file__).parent.parent / "docs" / "benchmarks.md"
-START, END = "<!-- physionet_cpu:start -->", "<!-- physionet_cpu:end -->"
+HEADLINE = "physionet_cpu"
+
+
+def markers(name):
+    """The comments around a result's section of docs/benchmarks.md."""
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
 
 TARGETS = [
     # key, label, bound, direction, target
@@ -81,8 +90,9 @@ def target_table(result):
     return pd.DataFrame(rows, columns=["metric", "cdmtehr", "real vs real", "target", "met"])
 
 
-def write_markdown(result, table=None, path=DOCS):
-    """Replace the physionet_cpu section of docs/benchmarks.md with this run's figures."""
+def write_markdown(result, table=None, path=DOCS, name=HEADLINE):
+    """Replace the `name` section of docs/benchmarks.md with this run's figures."""
+    START, END = markers(name)
     table = target_table(result) if table is None else table
     m, t, smp = result["machine"], result["training"], result["sampling"]
     risks = result["conditional_mean_risk"]
@@ -119,8 +129,9 @@ def write_markdown(result, table=None, path=DOCS):
         head, rest = text.split(START, 1)
         text = head + "\n".join(lines) + rest.split(END, 1)[1]
     else:
-        text = (text.rstrip() + "\n\n## Default model on PhysioNet 2012, CPU budget\n\n"
-                + "\n".join(lines) + "\n")
+        budget = result["training"].get("budget_seconds", 600.0)
+        title = f"Default model on PhysioNet 2012, {budget:.0f}-s budget"
+        text = text.rstrip() + f"\n\n## {title}\n\n" + "\n".join(lines) + "\n"
     path.write_text(text)
 
 
@@ -148,21 +159,27 @@ def main(argv=None):
     parser.add_argument("--save-model", default=None, metavar="FILE",
                         help="write the fitted model here; the other benchmark scripts "
                              "reuse it with --model FILE")
+    parser.add_argument("--model", default=None, metavar="FILE",
+                        help="score this saved model (fitted on the same split) instead of "
+                             "training one")
     parser.add_argument("--docs-from", default=None, metavar="JSON",
-                        help="only rewrite this script's section of docs/benchmarks.md from a "
+                        help="only rewrite this result's section of docs/benchmarks.md from a "
                              "results file, then exit")
     args = parser.parse_args(argv)
     if args.docs_from:
         result = json.loads(Path(args.docs_from).read_text())
-        write_markdown(result)
+        write_markdown(result, name=Path(args.docs_from).stem)
         return result
 
     df, roles = load_physionet2012(return_roles=True)
     train, test = split_by_patient(df, roles["id_col"], 3000, args.seed)
 
-    synth = CDMTSynthesizer(max_time=args.max_time, epochs=args.epochs or 10_000,
-                            random_state=args.seed, verbose=True)
-    synth.fit(train, **roles)
+    if args.model:
+        synth = CDMTSynthesizer.load(args.model)
+    else:
+        synth = CDMTSynthesizer(max_time=args.max_time, epochs=args.epochs or 10_000,
+                                random_state=args.seed, verbose=True)
+        synth.fit(train, **roles)
     if args.save_model:
         Path(args.save_model).parent.mkdir(parents=True, exist_ok=True)
         synth.save(args.save_model)
@@ -201,6 +218,7 @@ def main(argv=None):
             "schedule": synth.schedule,
         },
         "training": {
+            "budget_seconds": float(synth.max_time or float("nan")),
             "seconds": float(synth.fit_seconds_),
             "epochs": int(history["epoch"].iloc[-1]),
             "optimizer_steps": steps,
@@ -223,7 +241,7 @@ def main(argv=None):
     Path(args.output).write_text(json.dumps(result, indent=2))
 
     table = target_table(result)
-    write_markdown(result, table)
+    write_markdown(result, table, name=Path(args.output).stem)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))  # noqa: T201
     print(f"mean real-model mortality risk: condition=1 {risks.get(1, float('nan')):.3f}, "
           f"condition=0 {risks.get(0, float('nan')):.3f}")

@@ -232,6 +232,18 @@ def test_headline_section_is_rebuilt_from_its_results(tmp_path):
     assert text.count("| real-vs-synthetic AUROC (summaries) |") == 1
 
 
+def test_other_protocols_get_their_own_section(tmp_path):
+    module = benchmark_module("physionet_cpu")
+    result = json.loads((BENCHMARKS / "results" / "physionet_cpu.json").read_text())
+    result["training"]["budget_seconds"] = 3600.0
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("<!-- physionet_cpu:start -->\nheadline\n<!-- physionet_cpu:end -->\n")
+    module.write_markdown(result, path=docs, name="physionet_cpu_1h")
+    text = docs.read_text()
+    assert "headline" in text and "## Default model on PhysioNet 2012, 3600-s budget" in text
+    assert "<!-- physionet_cpu_1h:start -->" in text and "<!-- physionet_cpu_1h:end -->" in text
+
+
 def test_plots_are_drawn_from_the_saved_results(tmp_path):
     pytest.importorskip("matplotlib")
     module = benchmark_module("plots")

@@ -43,7 +43,7 @@ from ._version import __version__
 from .exceptions import CDMTWarning, InvalidDataTypeError, ModelFileError
 
 FORMAT_NAME = "cdmtehr-model"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MEMBERS = ("manifest.json", "arrays.npz", "weights.pt")
 # Every class a model file may hold, by full name. A prefix rule ("cdmtehr.") would let a file
 # import any cdmtehr module, and importing cdmtehr.__main__ runs the command line.
@@ -619,7 +619,34 @@ def _profile_stage(document: dict) -> dict:
     return document
 
 
-_MIGRATIONS: dict = {1: _numeric_encoders_scale_robustly, 2: _profile_stage}
+def _anchored_profiles(document: dict) -> dict:
+    """3 -> 4: profile trees gained anchored and ordered columns; older trees have none."""
+    name = "cdmtehr.profiles.trees.ProfileTrees"
+
+    def visit(node):
+        if isinstance(node, dict):
+            if node.get("__object__") == name and isinstance(node.get("state"), dict):
+                items = node["state"].get("__items__")
+                if isinstance(items, list):
+                    present = {item[0] for item in items if isinstance(item, list) and item}
+                    for key in ("anchors_", "orders_"):
+                        if key not in present:
+                            items.append([key, {"__items__": []}])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(document["manifest"].get("fitted"))
+    return document
+
+
+_MIGRATIONS: dict = {
+    1: _numeric_encoders_scale_robustly,
+    2: _profile_stage,
+    3: _anchored_profiles,
+}
 
 
 def migrate(document: dict, source: str = "The model file") -> dict:

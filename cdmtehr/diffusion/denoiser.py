@@ -273,6 +273,66 @@ class Denoiser(nn.Module):
         """Per-feature noise levels (..., n_features) to per-number levels (..., M)."""
         return sigma_features[..., self.dim_to_feature]
 
+    # -- the profile during sampling and decoding ----------------------------------------------
+    def _profile_codes(self, scores: torch.Tensor, profile) -> tuple:
+        """Temporal codes (B, T, n_categorical) that keep the stay's profile, and its steps.
+
+        The nearest level everywhere, except that the validity flag follows the drawn length
+        and each masked value is measured at exactly its drawn number of steps: those whose
+        state is nearest "measured" rather than "missing" (`keep_counts`).
+        """
+        layout = self.layout
+        n_masks = len(layout.masked_values)
+        codes = scores.argmax(-1)
+        steps = torch.arange(layout.max_length, device=scores.device)
+        inside = steps[None, :] < profile.lengths[:, None]
+        if layout.has_validity:
+            codes[..., -1] = inside.long()
+        if n_masks:
+            masks = scores[..., :n_masks, :]
+            margin = masks[..., 1:].amax(-1) - masks[..., 0]
+            keep = keep_counts(margin, profile.counts, inside)
+            codes[..., :n_masks] = torch.where(keep, masks[..., 1:].argmax(-1) + 1, 0)
+        return codes, inside
+
+    def profile_dims(self) -> torch.Tensor:
+        """(temporal width,) bool: the numbers of one step that embed a mask or the validity
+        flag, the features a profile decides."""
+        layout = self.layout
+        feature = torch.as_tensor(layout.temporal.dim_to_feature())
+        first_mask = layout.n_values
+        held = (feature >= first_mask) & (feature < first_mask + len(layout.masked_values))
+        if layout.has_validity:
+            held |= feature == layout.temporal.n_features - 1
+        return held
+
+    def profile_noise(self, sigma: torch.Tensor) -> float:
+        """The largest noise level, in `sigma` ((M,) or (B, M)), of a feature a profile decides
+        (0 when a profile decides none)."""
+        temporal, _ = self._split(sigma)
+        held = temporal[..., self.profile_dims().to(sigma.device)]
+        return float(held.max()) if held.numel() else 0.0
+
+    @torch.no_grad()
+    def hold_profile(self, denoised: torch.Tensor, profile) -> torch.Tensor:
+        """Denoised states (B, M) whose masks and validity flags keep `profile`.
+
+        Those features are replaced by the embeddings of the levels `decode` would give them
+        (the drawn length, each masked value at exactly its drawn count of steps). A sampler
+        that uses this in its last steps lets the values and the other masks of the stay adapt
+        to the kept counts, instead of having the counts forced on a finished state only.
+        """
+        temporal, static = self._split(denoised)
+        n_values = self.layout.n_values
+        embedded = temporal[..., n_values:]
+        scores = self.temporal_embedding.level_scores(embedded)
+        codes, _ = self._profile_codes(scores, profile.to(denoised.device))
+        kept = self.temporal_embedding.embed(codes).to(embedded.dtype)
+        held = self.profile_dims()[n_values:].to(denoised.device)
+        embedded = torch.where(held, kept, embedded)
+        temporal = torch.cat([temporal[..., :n_values], embedded], dim=-1)
+        return torch.cat([temporal.flatten(1), static], dim=-1)
+
     # -- decoding ------------------------------------------------------------------------------
     @torch.no_grad()
     def decode(self, x: torch.Tensor, profile=None) -> dict:
@@ -291,15 +351,7 @@ class Denoiser(nn.Module):
         static_codes = self.static_embedding.decode(static[..., n_static_numeric:])
         if profile is not None:
             profile = profile.to(x.device)
-            steps = torch.arange(layout.max_length, device=x.device)
-            inside = steps[None, :] < profile.lengths[:, None]
-            if layout.has_validity:
-                codes[..., -1] = inside.long()
-            if n_masks:
-                masks = scores[..., :n_masks, :]
-                margin = masks[..., 1:].amax(-1) - masks[..., 0]
-                keep = keep_counts(margin, profile.counts, inside)
-                codes[..., :n_masks] = torch.where(keep, masks[..., 1:].argmax(-1) + 1, 0)
+            codes, inside = self._profile_codes(scores, profile)
         if layout.has_validity:
             # A stay ends at its first invalid step; at least one step is kept.
             leading = torch.cumprod((codes[..., -1] == 1).long(), dim=1)

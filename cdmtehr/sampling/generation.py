@@ -10,6 +10,10 @@ from .guidance import classifier_free_guidance
 from .inpainting import sample_replacement
 from .samplers import SAMPLERS
 
+# Noise level of the masks below which a drawn profile is held in the denoised states
+# (`_holding_profile`). Embeddings have unit scale per coordinate, so from about 1 on the
+# signal dominates the noise; measured on the headline protocol (docs/benchmarks.md).
+HOLD_PROFILE_BELOW = 1.5
 
 def generate(
     denoiser,
@@ -58,7 +62,8 @@ def generate(
         replacement (`inpainting.sample_replacement`) and the rest is drawn given them.
     profiles : StayProfile, optional
         A drawn profile per patient (`cdmtehr.profiles.draw_profiles`): the denoiser is given
-        it and the decoder keeps it (`Denoiser.decode`).
+        it, its last steps hold it (`Denoiser.hold_profile`) and the decoder keeps it
+        (`Denoiser.decode`).
 
     Yields
     ------
@@ -87,6 +92,7 @@ def generate(
             guided = _given_profile(denoiser, profile_inputs(profile, denoiser.layout))
             if conditional:
                 guided = classifier_free_guidance(guided, guidance_scale, null)
+            guided = _holding_profile(guided, denoiser, profile)
         noise = torch.randn((len(chunk), denoiser.layout.size), generator=generator)
         x = noise.to(device, torch.float64) * sigmas[0].double()  # sigma_max
         if known is None:
@@ -111,6 +117,26 @@ def _given_profile(denoiser, inputs):
         return denoiser(x, sigma, condition, inputs.repeat(x.shape[0] // inputs.shape[0], 1))
 
     return given_profile
+
+
+def _holding_profile(guided, denoiser, profile):
+    """`guided`, whose denoised states keep `profile` once its features' noise is low.
+
+    Below `HOLD_PROFILE_BELOW` the masks' states are past the point where the signal dominates
+    the noise, and `Denoiser.hold_profile` sets them to the kept counts: the remaining steps
+    then draw the values and the other masks given those (the way inpainting keeps known
+    numbers), rather than the counts being forced on the finished state alone.
+    """
+    if not denoiser.profile_dims().any():  # stays of one length and no masks: nothing to hold
+        return guided
+
+    def holding(x, sigma, condition):
+        denoised = guided(x, sigma, condition)
+        if denoiser.profile_noise(sigma) > HOLD_PROFILE_BELOW:
+            return denoised
+        return denoiser.hold_profile(denoised, profile)
+
+    return holding
 
 
 def _patients_bar(total: int):

@@ -184,7 +184,6 @@ def test_version_1_files_gain_the_robust_scaling_attributes(model_file, tmp_path
 
 # -- format version 3 ----------------------------------------------------------------------------
 def test_version_2_files_load_as_single_stage_models(tmp_path):
-    assert FORMAT_VERSION == 3
     source = tmp_path / "single_stage.cdmt"
     CDMTSynthesizer(**TINY, profile=False).fit(cohort(), **ROLES).save(source)
 
@@ -210,6 +209,34 @@ def test_a_two_stage_model_file_keeps_its_profile_trees(model_file):
     assert synth.model_.config.profile and list(profiles.classes) == [0, 1]
     trees = [tree for model in profiles.models for tree in model.trees_]
     assert trees and all(isinstance(tree.pool, np.ndarray) for tree in trees)
+
+
+# -- format version 4 ----------------------------------------------------------------------------
+def test_version_3_profile_trees_load_with_no_anchored_or_ordered_columns(model_file, tmp_path):
+    assert FORMAT_VERSION == 4
+    name = "cdmtehr.profiles.trees.ProfileTrees"
+
+    def as_version_3(manifest):  # version-3 trees drew every column from its leaves alone
+        manifest["format_version"] = 3
+
+        def visit(node):
+            if isinstance(node, dict):
+                if node.get("__object__") == name:
+                    items = node["state"]["__items__"]
+                    items[:] = [i for i in items if i[0] not in ("anchors_", "orders_")]
+                for value in node.values():
+                    visit(value)
+            elif isinstance(node, list):
+                for value in node:
+                    visit(value)
+
+        visit(manifest["fitted"])
+
+    path = edited(model_file, tmp_path, edit_manifest=as_version_3)
+    synth = CDMTSynthesizer.load(path)
+    trees = synth.profile_model_.models
+    assert trees and all(t.anchors_ == {} and t.orders_ == {} for t in trees)
+    assert len(synth.sample(3, random_state=0)) > 0
 
 
 # -- atomic save ---------------------------------------------------------------------------------

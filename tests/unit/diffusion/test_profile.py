@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdmtehr.diffusion.profile import keep_counts, level_statistics, match_levels
+from cdmtehr.diffusion.profile import keep_counts, level_statistics, match_levels, stay_profile
 
 
 def test_level_statistics_are_the_mean_and_sample_sd_of_measured_steps():
@@ -59,3 +59,36 @@ def test_match_levels_only_shifts_a_single_or_constant_measurement():
                          torch.tensor([[10.0, 0.0]]))
     assert moved[0, :, 0].tolist() == [0.5, 0.5]  # a flat stay stays flat, at the mean
     assert moved[0, 0, 1] == 1.0 and moved[0, 1, 1] == 8.0  # one measurement: shifted
+
+
+def test_hold_profile_sets_what_decoding_keeps_and_leaves_the_rest(parts):
+    _, layout, tensors, denoiser = parts
+    profile = stay_profile(tensors.values, tensors.codes, tensors.valid, layout)
+    noisy = torch.randn((len(profile), layout.size), generator=torch.Generator().manual_seed(3))
+    held = denoiser.hold_profile(noisy, profile)
+    decoded, decoded_held = denoiser.decode(noisy, profile), denoiser.decode(held, profile)
+    # The held state already has the masks and lengths that decoding keeps ...
+    for name in ("observed", "lengths"):
+        assert np.array_equal(decoded[name], decoded_held[name])
+    step = layout.temporal.width
+    changed = (held != noisy).reshape(len(profile), -1)[:, : layout.max_length * step]
+    changed = changed.reshape(len(profile), layout.max_length, step).any(dim=(0, 1))
+    # ... and only the numbers that embed a mask or the validity flag were touched.
+    assert changed.any() and not (changed & ~denoiser.profile_dims()).any()
+    assert torch.equal(held[:, layout.max_length * step:], noisy[:, layout.max_length * step:])
+
+
+def test_sampling_holds_the_profile_only_once_its_noise_is_low(parts, monkeypatch):
+    from cdmtehr.sampling import generation
+
+    _, layout, tensors, denoiser = parts
+    profile = stay_profile(tensors.values, tensors.codes, tensors.valid, layout)
+    calls = []
+    monkeypatch.setattr(type(denoiser), "hold_profile",
+                        lambda self, denoised, given: calls.append(len(given)) or denoised)
+    holding = generation._holding_profile(lambda x, sigma, c: x, denoiser, profile)
+    x = torch.zeros((len(profile), layout.size))
+    holding(x, torch.full((layout.size,), generation.HOLD_PROFILE_BELOW * 2), None)
+    assert calls == []
+    holding(x, torch.full((layout.size,), generation.HOLD_PROFILE_BELOW / 2), None)
+    assert calls == [len(profile)]

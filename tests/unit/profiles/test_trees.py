@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdmtehr.profiles import ProfileTrees
+from cdmtehr.profiles import trees as trees_module
 
 
 def table(n=400, seed=0):
@@ -80,3 +81,41 @@ def test_tiny_tables_fit_and_sample(n):
     x = np.arange(n * 2, dtype=float).reshape(n, 2)
     out = ProfileTrees().fit(x).sample(5, np.random.default_rng(0))
     assert out.shape == (5, 2) and set(out[:, 1]) <= set(x[:, 1])
+
+
+def near_copies(n=600, seed=0):
+    """A wide first column, a second one or two above it, and a third never above it."""
+    rng = np.random.default_rng(seed)
+    first = rng.integers(0, 40, n).astype(float)
+    second = first + rng.integers(0, 2, n)
+    third = np.floor(first * rng.random(n))
+    return np.column_stack([first, second, third])
+
+
+def test_a_column_close_to_an_earlier_one_is_drawn_relative_to_it(monkeypatch):
+    x = near_copies()
+    trees = ProfileTrees(min_leaf=60).fit(x)
+    assert trees.anchors_ == {1: (0, 0.0, 40.0)}
+    out = trees.sample(1000, np.random.default_rng(1))
+    # Leaves of 60 rows mix several values of the first column: leaf values alone would
+    # break "one or two above" in many rows; drawn relative to the first column, none.
+    assert set(out[:, 1] - out[:, 0]) <= {0.0, 1.0}
+    monkeypatch.setattr(trees_module, "ANCHOR_SHARE", 0.0)
+    loose = ProfileTrees(min_leaf=60).fit(x).sample(1000, np.random.default_rng(1))
+    assert not set(loose[:, 1] - loose[:, 0]) <= {0.0, 1.0}
+
+
+def test_a_column_never_above_an_earlier_one_is_clipped_to_it():
+    x = near_copies()
+    trees = ProfileTrees(min_leaf=60).fit(x)
+    assert 0 in trees.orders_[2][0] and 2 not in trees.anchors_
+    out = trees.sample(1000, np.random.default_rng(2))
+    assert (out[:, 2] <= out[:, 0]).all() and (out[:, 2] <= out[:, 1]).all()
+
+
+def test_columns_with_missing_values_are_neither_anchored_nor_ordered():
+    x = near_copies()
+    x[::3, 1] = np.nan
+    trees = ProfileTrees(min_leaf=60).fit(x)
+    assert 1 not in trees.anchors_ and 1 not in trees.orders_
+    assert all(1 not in above + below for above, below in trees.orders_.values())

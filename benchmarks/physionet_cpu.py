@@ -30,6 +30,7 @@ import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from cdmtehr import CDMTSynthesizer
+from cdmtehr._fitting import fit_profile_stage
 from cdmtehr.datasets import load_physionet2012
 from cdmtehr.evaluation import evaluate, patient_features, real_vs_real
 
@@ -162,6 +163,9 @@ def main(argv=None):
     parser.add_argument("--model", default=None, metavar="FILE",
                         help="score this saved model (fitted on the same split) instead of "
                              "training one")
+    parser.add_argument("--refit-profiles", action="store_true",
+                        help="with --model: fit the first stage (the profile trees, seconds) "
+                             "again with this version's code, keeping the saved denoiser")
     parser.add_argument("--docs-from", default=None, metavar="JSON",
                         help="only rewrite this result's section of docs/benchmarks.md from a "
                              "results file, then exit")
@@ -176,6 +180,9 @@ def main(argv=None):
 
     if args.model:
         synth = CDMTSynthesizer.load(args.model)
+        if args.refit_profiles and synth.profile:
+            cohort = synth.preprocessor_.transform(train)
+            synth.profile_model_ = fit_profile_stage(cohort, synth.layout_, synth.random_state)
     else:
         synth = CDMTSynthesizer(max_time=args.max_time, epochs=args.epochs or 10_000,
                                 random_state=args.seed, verbose=True)

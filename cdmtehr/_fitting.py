@@ -78,8 +78,7 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None,
     )
     profile_model = None
     if params["profile"]:
-        seed = int(as_random_state(params["random_state"]).randint(0, 2**31 - 1))
-        profile_model = fit_profile_model(cohort, fitted.layout, random_state=seed)
+        profile_model = fit_profile_stage(cohort, fitted.layout, params["random_state"])
     counts = np.bincount(described.condition, minlength=max(cohort.n_classes, 1))
     privacy = None if fitted.privacy is None else fitted.privacy.to_dict()
     if privacy is not None:
@@ -100,3 +99,10 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None,
         "profile_model_": profile_model,
         "fit_seconds_": time.perf_counter() - started,
     }
+
+
+def fit_profile_stage(cohort, layout, random_state):
+    """The first stage (`cdmtehr.profiles.ClassProfiles`) of a two-stage model, seeded from the
+    estimator's `random_state`; fitted after the denoiser, from the same encoded patients."""
+    seed = int(as_random_state(random_state).randint(0, 2**31 - 1))
+    return fit_profile_model(cohort, layout, random_state=seed)

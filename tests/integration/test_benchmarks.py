@@ -293,3 +293,12 @@ def test_privacy_quick(tmp_path):
     for entry in runs.values():
         assert 0 <= entry["scores"]["domias_auroc"] <= 1
     assert "| epsilon=3 |" in stdout
+
+
+def test_profile_decoding_quick(tmp_path):
+    result, _ = run_quick("profile_decoding.py", tmp_path)
+    table = result["table"]
+    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    assert len(rows) == 6 and rows[0]["variant"].endswith("(default)")
+    for row in rows:
+        assert all(0 <= row[k] <= 1 for k in ("summary_auroc", "sequence_auroc", "masks_auroc"))

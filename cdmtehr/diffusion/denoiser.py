@@ -306,21 +306,22 @@ class Denoiser(nn.Module):
             held |= feature == layout.temporal.n_features - 1
         return held
 
-    def profile_noise(self, sigma: torch.Tensor) -> float:
-        """The largest noise level, in `sigma` ((M,) or (B, M)), of a feature a profile decides
-        (0 when a profile decides none)."""
+    def profile_cells(self, sigma: torch.Tensor, below: float) -> torch.Tensor:
+        """(..., T, temporal width) bool: the numbers a profile decides whose noise level, in
+        `sigma` ((M,) or (B, M)), is at most `below`."""
         temporal, _ = self._split(sigma)
-        held = temporal[..., self.profile_dims().to(sigma.device)]
-        return float(held.max()) if held.numel() else 0.0
+        return self.profile_dims().to(sigma.device) & (temporal <= below)
 
     @torch.no_grad()
-    def hold_profile(self, denoised: torch.Tensor, profile) -> torch.Tensor:
+    def hold_profile(self, denoised: torch.Tensor, profile, cells=None) -> torch.Tensor:
         """Denoised states (B, M) whose masks and validity flags keep `profile`.
 
         Those features are replaced by the embeddings of the levels `decode` would give them
-        (the drawn length, each masked value at exactly its drawn count of steps). A sampler
-        that uses this in its last steps lets the values and the other masks of the stay adapt
-        to the kept counts, instead of having the counts forced on a finished state only.
+        (the drawn length, each masked value at exactly its drawn count of steps), in `cells`
+        ((T, temporal width) or (B, T, temporal width) bool, see `profile_cells`; None: every
+        number a profile decides). A sampler that uses this in its last steps lets the values
+        and the other masks of the stay adapt to the kept counts, instead of having the counts
+        forced on a finished state only.
         """
         temporal, static = self._split(denoised)
         n_values = self.layout.n_values
@@ -328,8 +329,9 @@ class Denoiser(nn.Module):
         scores = self.temporal_embedding.level_scores(embedded)
         codes, _ = self._profile_codes(scores, profile.to(denoised.device))
         kept = self.temporal_embedding.embed(codes).to(embedded.dtype)
-        held = self.profile_dims()[n_values:].to(denoised.device)
-        embedded = torch.where(held, kept, embedded)
+        if cells is None:
+            cells = self.profile_dims().to(denoised.device)
+        embedded = torch.where(cells[..., n_values:], kept, embedded)
         temporal = torch.cat([temporal[..., :n_values], embedded], dim=-1)
         return torch.cat([temporal.flatten(1), static], dim=-1)
 

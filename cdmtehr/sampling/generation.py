@@ -120,21 +120,22 @@ def _given_profile(denoiser, inputs):
 
 
 def _holding_profile(guided, denoiser, profile):
-    """`guided`, whose denoised states keep `profile` once its features' noise is low.
+    """`guided`, whose denoised states keep `profile` where its features' noise is low.
 
-    Below `HOLD_PROFILE_BELOW` the masks' states are past the point where the signal dominates
-    the noise, and `Denoiser.hold_profile` sets them to the kept counts: the remaining steps
-    then draw the values and the other masks given those (the way inpainting keeps known
-    numbers), rather than the counts being forced on the finished state alone.
+    A mask or validity number whose own noise level (the schedule is per feature and per
+    step) is at most `HOLD_PROFILE_BELOW` is past the point where the signal dominates the
+    noise, and `Denoiser.hold_profile` sets it to the kept counts: the remaining steps then
+    draw the values and the other masks given those (the way inpainting keeps known numbers),
+    rather than the counts being forced on the finished state alone. Numbers the learned
+    schedule keeps noisy to the end are left free until decoding.
     """
     if not denoiser.profile_dims().any():  # stays of one length and no masks: nothing to hold
         return guided
 
     def holding(x, sigma, condition):
         denoised = guided(x, sigma, condition)
-        if denoiser.profile_noise(sigma) > HOLD_PROFILE_BELOW:
-            return denoised
-        return denoiser.hold_profile(denoised, profile)
+        cells = denoiser.profile_cells(sigma, HOLD_PROFILE_BELOW)
+        return denoiser.hold_profile(denoised, profile, cells) if cells.any() else denoised
 
     return holding
 

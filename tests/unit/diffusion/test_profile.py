@@ -78,17 +78,27 @@ def test_hold_profile_sets_what_decoding_keeps_and_leaves_the_rest(parts):
     assert torch.equal(held[:, layout.max_length * step:], noisy[:, layout.max_length * step:])
 
 
-def test_sampling_holds_the_profile_only_once_its_noise_is_low(parts, monkeypatch):
+def test_sampling_holds_the_profile_only_where_its_noise_is_low(parts, monkeypatch):
     from cdmtehr.sampling import generation
 
     _, layout, tensors, denoiser = parts
     profile = stay_profile(tensors.values, tensors.codes, tensors.valid, layout)
     calls = []
-    monkeypatch.setattr(type(denoiser), "hold_profile",
-                        lambda self, denoised, given: calls.append(len(given)) or denoised)
+
+    def record(self, denoised, given, cells):
+        calls.append(cells.clone())
+        return denoised
+
+    monkeypatch.setattr(type(denoiser), "hold_profile", record)
     holding = generation._holding_profile(lambda x, sigma, c: x, denoiser, profile)
     x = torch.zeros((len(profile), layout.size))
-    holding(x, torch.full((layout.size,), generation.HOLD_PROFILE_BELOW * 2), None)
+    high = torch.full((layout.size,), generation.HOLD_PROFILE_BELOW * 2)
+    holding(x, high, None)
     assert calls == []
-    holding(x, torch.full((layout.size,), generation.HOLD_PROFILE_BELOW / 2), None)
-    assert calls == [len(profile)]
+    # One step of the stay with a low noise level: only its profile numbers are held.
+    step = layout.temporal.width
+    sigma = high.clone()
+    sigma[2 * step : 3 * step] = generation.HOLD_PROFILE_BELOW / 2
+    holding(x, sigma, None)
+    (cells,) = calls
+    assert cells[2].equal(denoiser.profile_dims()) and cells.sum() == cells[2].sum()

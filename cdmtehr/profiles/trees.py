@@ -10,9 +10,8 @@ without pickle.
 A column that, in every training row, lies close to an earlier column (a blood gas's pH counted
 about as often as its PaO2, systolic and diastolic pressures charted together) is drawn
 *anchored*: as the row's value of that earlier column plus a leaf's training difference. Leaf
-values alone would break such relations whenever a leaf mixes rows of different anchor values
-(in 6 to 11 % of drawn rows for the pressures of PhysioNet 2012), and a stay generated with
-"systolic without diastolic" gives itself away. Likewise a column that never exceeds (or never
+values alone break such relations whenever a leaf mixes rows of different anchor values, and a
+stay generated with "systolic without diastolic" gives itself away. Likewise a column that never exceeds (or never
 falls below) an earlier one in the training rows (a weight charted at most as often as the
 heart rate) is clipped to it when drawn.
 """

@@ -54,7 +54,9 @@ def from_headline(path) -> dict:
     result = json.loads(open(path).read())
     scores, training = result["scores"], result["training"]
     words = result["command"].split()
-    budget = float(words[words.index("--max-time") + 1]) if "--max-time" in words else 600.0
+    budget = result["training"].get("budget_seconds")
+    if budget is None:  # results written before the budget was recorded
+        budget = float(words[words.index("--max-time") + 1]) if "--max-time" in words else 600.0
     return {"model": MODELS[True], "budget_seconds": budget,
             "optimizer_steps": int(training["optimizer_steps"]),
             "training_seconds": float(training["seconds"]),

@@ -584,27 +584,32 @@ def load_synthesizer(cls, path, device="cpu"):
 # -- format versions -----------------------------------------------------------------------------
 # _MIGRATIONS[v] turns the document of a version-v file into that of a version v + 1 file. A
 # change of the format bumps FORMAT_VERSION and adds its step here.
+def _object_states(node, name: str):
+    """Every stored object of class `name` in a manifest tree: its list of state items."""
+    if isinstance(node, dict):
+        if node.get("__object__") == name and isinstance(node.get("state"), dict):
+            items = node["state"].get("__items__")
+            if isinstance(items, list):
+                yield items
+        for value in node.values():
+            yield from _object_states(value, name)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _object_states(value, name)
+
+
+def _add_missing_state(document: dict, name: str, defaults: dict) -> dict:
+    """Give every stored `name` object the attributes of `defaults` it lacks."""
+    for items in _object_states(document["manifest"].get("fitted"), name):
+        present = {item[0] for item in items if isinstance(item, list) and item}
+        items.extend([key, value] for key, value in defaults.items() if key not in present)
+    return document
+
+
 def _numeric_encoders_scale_robustly(document: dict) -> dict:
     """1 -> 2: numeric encoders gained robust_center_ and robust_scale_ (None: plain scaling)."""
-    name = "cdmtehr.preprocessing.encoders.NumericEncoder"
-
-    def visit(node):
-        if isinstance(node, dict):
-            if node.get("__object__") == name and isinstance(node.get("state"), dict):
-                items = node["state"].get("__items__")
-                if isinstance(items, list):
-                    present = {item[0] for item in items if isinstance(item, list) and item}
-                    for key in ("robust_center_", "robust_scale_"):
-                        if key not in present:
-                            items.append([key, None])
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-
-    visit(document["manifest"].get("fitted"))
-    return document
+    return _add_missing_state(document, "cdmtehr.preprocessing.encoders.NumericEncoder",
+                              {"robust_center_": None, "robust_scale_": None})
 
 
 def _profile_stage(document: dict) -> dict:
@@ -621,25 +626,8 @@ def _profile_stage(document: dict) -> dict:
 
 def _anchored_profiles(document: dict) -> dict:
     """3 -> 4: profile trees gained anchored and ordered columns; older trees have none."""
-    name = "cdmtehr.profiles.trees.ProfileTrees"
-
-    def visit(node):
-        if isinstance(node, dict):
-            if node.get("__object__") == name and isinstance(node.get("state"), dict):
-                items = node["state"].get("__items__")
-                if isinstance(items, list):
-                    present = {item[0] for item in items if isinstance(item, list) and item}
-                    for key in ("anchors_", "orders_"):
-                        if key not in present:
-                            items.append([key, {"__items__": []}])
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-
-    visit(document["manifest"].get("fitted"))
-    return document
+    return _add_missing_state(document, "cdmtehr.profiles.trees.ProfileTrees",
+                              {"anchors_": {"__items__": []}, "orders_": {"__items__": []}})
 
 
 _MIGRATIONS: dict = {

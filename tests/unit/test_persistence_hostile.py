@@ -132,12 +132,13 @@ def test_a_tampered_class_prior_fails_at_load(model_file, tmp_path, prior):
         CDMTSynthesizer.load(path)
 
 
-def _numeric_encoder_state(manifest):
+def _object_states(manifest, name):
+    """The state item lists of every stored object of class `name`."""
     found = []
 
     def visit(node):
         if isinstance(node, dict):
-            if node.get("__object__") == "cdmtehr.preprocessing.encoders.NumericEncoder":
+            if node.get("__object__") == name:
                 found.append(node["state"]["__items__"])
             for value in node.values():
                 visit(value)
@@ -146,7 +147,11 @@ def _numeric_encoder_state(manifest):
                 visit(value)
 
     visit(manifest["fitted"])
-    return found[0]
+    return found
+
+
+def _numeric_encoder_state(manifest):
+    return _object_states(manifest, "cdmtehr.preprocessing.encoders.NumericEncoder")[0]
 
 
 @pytest.mark.parametrize(
@@ -214,23 +219,11 @@ def test_a_two_stage_model_file_keeps_its_profile_trees(model_file):
 # -- format version 4 ----------------------------------------------------------------------------
 def test_version_3_profile_trees_load_with_no_anchored_or_ordered_columns(model_file, tmp_path):
     assert FORMAT_VERSION == 4
-    name = "cdmtehr.profiles.trees.ProfileTrees"
 
     def as_version_3(manifest):  # version-3 trees drew every column from its leaves alone
         manifest["format_version"] = 3
-
-        def visit(node):
-            if isinstance(node, dict):
-                if node.get("__object__") == name:
-                    items = node["state"]["__items__"]
-                    items[:] = [i for i in items if i[0] not in ("anchors_", "orders_")]
-                for value in node.values():
-                    visit(value)
-            elif isinstance(node, list):
-                for value in node:
-                    visit(value)
-
-        visit(manifest["fitted"])
+        for items in _object_states(manifest, "cdmtehr.profiles.trees.ProfileTrees"):
+            items[:] = [i for i in items if i[0] not in ("anchors_", "orders_")]
 
     path = edited(model_file, tmp_path, edit_manifest=as_version_3)
     synth = CDMTSynthesizer.load(path)

@@ -1,0 +1,95 @@
+"""What a fitted model may keep of its training patients: numbers that groups of them share.
+
+A fitted model keeps statistics of its training cohort: the quantiles of every numeric column,
+the profiles that the first stage draws. Kept as they are, those hold single patients' values
+(the one cholesterol a patient had measured, the longest stay's exact mean heart rate). Every
+number that `pooled_knots` returns is instead either a value that at least `min_patients`
+patients have, or the mean of a group of at least `min_patients` patients in which each patient
+weighs once: micro-aggregation (Defays & Anwar 1998, *Masking microdata using
+micro-aggregation*, J. Official Statistics 14(4); Domingo-Ferrer & Mateo-Sanz 2002,
+*Practical data-oriented microaggregation for statistical disclosure control*, IEEE TKDE
+14(1)). The groups are runs of the sorted values, so the knots follow the distribution's
+shape, and they are returned in value order: no trace of the rows' order is kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Fewest training patients behind any number a fitted model keeps (docs/privacy.md).
+MIN_PATIENTS = 5
+
+__all__ = ["MIN_PATIENTS", "pooled_knots"]
+
+
+def pooled_knots(values, patients=None, min_patients: int = MIN_PATIENTS,
+                 max_knots: int | None = None) -> tuple:
+    """The distribution of `values` as knots that groups of patients share, and their weights.
+
+    The sorted values are cut into runs of whole distinct values (a tie is never split), each
+    with values of at least `min_patients` distinct patients and, under `max_knots`, at least
+    ``len(values) / max_knots`` values. A run that holds a single distinct value keeps it
+    exactly (that many patients have it); any other run becomes the mean, over its patients,
+    of each patient's mean value in the run. With ``min_patients=1`` and few enough distinct
+    values, the knots are the distinct values themselves.
+
+    Parameters
+    ----------
+    values : array-like of shape (n,)
+        Finite values.
+    patients : array-like of shape (n,), optional
+        The patient of each value; by default every value is a patient of its own.
+    min_patients : int, default=MIN_PATIENTS
+        Fewest distinct patients behind a knot.
+    max_knots : int, optional
+        Most knots (None: no limit beyond `min_patients`).
+
+    Returns
+    -------
+    knots : ndarray of float64, increasing
+        Empty when fewer than `min_patients` patients have values.
+    weights : ndarray of float64
+        The share of the values behind each knot (sums to 1).
+    """
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if patients is None:
+        patients = np.arange(values.size)
+    _, patients = np.unique(np.asarray(patients).reshape(-1), return_inverse=True)
+    if values.size == 0 or len(np.unique(patients)) < min_patients:
+        return np.empty(0), np.empty(0)
+    order = np.argsort(values, kind="stable")
+    values, patients = values[order], patients[order]
+    # Runs of one distinct value each, then at least n / max_knots values per group.
+    _, run_start, run_size = np.unique(values, return_index=True, return_counts=True)
+    least = 1 if max_knots is None else values.size / max_knots
+    cuts = _group_starts(run_start, run_size, patients, least, min_patients)
+    knots, weights = [], []
+    bounds = np.append(run_start[cuts], values.size)
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        run = values[start:stop]
+        if run[0] == run[-1]:
+            knots.append(run[0])
+        else:  # each patient weighs once: one patient's many values do not pull the mean
+            owner = patients[start:stop]
+            _, inverse = np.unique(owner, return_inverse=True)
+            means = np.bincount(inverse, weights=run) / np.bincount(inverse)
+            knots.append(means.mean())
+        weights.append(stop - start)
+    return np.asarray(knots), np.asarray(weights, dtype=np.float64) / values.size
+
+
+def _group_starts(run_start, run_size, patients, least, min_patients) -> np.ndarray:
+    """Indices of the runs that open a group (see `pooled_knots`); the first run opens one."""
+    run_of_value = np.repeat(np.arange(len(run_start)), run_size)
+    pairs = np.unique(np.stack([run_of_value, patients]), axis=1)  # (run, patient), once each
+    bounds = np.searchsorted(pairs[0], np.arange(len(run_start) + 1))
+    starts, members, size = [0], set(), 0
+    for run in range(len(run_start)):
+        if size >= least and len(members) >= min_patients:
+            starts.append(run)
+            members, size = set(), 0
+        members.update(pairs[1, bounds[run]:bounds[run + 1]].tolist())
+        size += run_size[run]
+    if len(members) < min_patients and len(starts) > 1:  # a short last group joins the one before
+        starts.pop()
+    return np.asarray(starts, dtype=np.int64)

@@ -19,13 +19,14 @@ from ._parameters import (
 )
 from .diffusion.checkpoint import open_checkpoint
 from .diffusion.model import fit_diffusion
+from .disclosure import MIN_PATIENTS
 from .exceptions import InvalidParameterError, PrivacyWarning
 from .preprocessing import SequencePreprocessor
 from .profiles import fit_profile_model
 
 # What the preprocessor learns from the patients it is fitted on, outside DP-SGD's epsilon.
 PREPROCESSOR_STATISTICS = (
-    "the quantiles and range of every numeric column (whose values the decoder snaps to), "
+    "the pooled quantiles of every numeric column, "
     "the vocabulary of every categorical column, the recording precision, the longest stay, "
     "the time grid, the class prior, and which values can be missing or are mostly repeated"
 )
@@ -65,11 +66,20 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None,
     else:
         described = preprocessor.fit_transform(public_data, **roles)
         cohort = preprocessor.transform(df_long)
+    two_stage = params["profile"] and params["dp_epsilon"] is None
+    if params["profile"] and not two_stage:
+        warnings.warn(
+            f"dp_epsilon={params['dp_epsilon']!r} trains the single-stage model (as "
+            "profile=False): the first stage's profile trees are fitted outside DP-SGD, so "
+            "epsilon could not cover them (docs/privacy.md).",
+            PrivacyWarning,
+            stacklevel=3,
+        )
     training, n_validation = training_settings(params, cohort.n_patients)
     fitted = fit_diffusion(
         cohort, training, embedding_dim=params["embedding_dim"],
         hidden_size=params["hidden_size"], num_layers=params["num_layers"],
-        profile=params["profile"],
+        profile=two_stage,
         schedule=params["schedule"], n_validation=n_validation,
         generator=torch_generator(params["random_state"]), device=device,
         checkpoint=open_checkpoint(params, cohort),
@@ -77,8 +87,9 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None,
         public_cohort=None if public_data is None else described,
     )
     profile_model = None
-    if params["profile"]:
-        profile_model = fit_profile_stage(cohort, fitted.layout, params["random_state"])
+    if two_stage:
+        profile_model = fit_profile_stage(cohort, fitted.layout, params["random_state"],
+                                          params["min_patients_per_value"])
     counts = np.bincount(described.condition, minlength=max(cohort.n_classes, 1))
     privacy = None if fitted.privacy is None else fitted.privacy.to_dict()
     if privacy is not None:
@@ -101,8 +112,9 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None,
     }
 
 
-def fit_profile_stage(cohort, layout, random_state):
+def fit_profile_stage(cohort, layout, random_state, min_patients_per_value=MIN_PATIENTS):
     """The first stage (`cdmtehr.profiles.ClassProfiles`) of a two-stage model, seeded from the
     estimator's `random_state`; fitted after the denoiser, from the same encoded patients."""
     seed = int(as_random_state(random_state).randint(0, 2**31 - 1))
-    return fit_profile_model(cohort, layout, random_state=seed)
+    return fit_profile_model(cohort, layout, random_state=seed,
+                             min_patients=min_patients_per_value)

@@ -194,6 +194,7 @@ SYNTHESIZER_PARAMETERS = {
     "dp_delta": NoneOr(Interval("real", 0, 1, closed="neither")),
     "max_grad_norm": NoneOr(Interval("real", 0, closed="neither")),
     "profile": Boolean(),
+    "min_patients_per_value": Interval("int", 1),
 }
 
 # Most sampler steps accepted. Sampling memory does not grow with the steps (their noise
@@ -255,7 +256,6 @@ def check_privacy(params: dict, owner: str = "CDMTSynthesizer") -> None:
         "early_stopping=True": params["early_stopping"],
         "checkpoint_path": params["checkpoint_path"] is not None,
         "torchrun (several processes)": _world_size() > 1,
-        "profile=True": params["profile"],
     }
     for option, present in conflicts.items():
         if present:
@@ -270,8 +270,6 @@ def check_privacy(params: dict, owner: str = "CDMTSynthesizer") -> None:
 
 
 _PRIVACY_CONFLICTS = {
-    "profile=True": "the profile trees draw from leaves of training patients' values, "
-    "which the privacy accounting does not cover. Set profile=False.",
     "early_stopping=True": "early stopping picks the weights by the loss of held-out "
     "patients, which the privacy accounting does not cover. Set early_stopping=False.",
     "checkpoint_path": "the noise is sized for the steps planned when training starts, and "

@@ -40,10 +40,11 @@ import torch
 
 from ._parameters import Device, check_parameters, resolve_device
 from ._version import __version__
+from .disclosure import MIN_PATIENTS
 from .exceptions import CDMTWarning, InvalidDataTypeError, ModelFileError
 
 FORMAT_NAME = "cdmtehr-model"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 MEMBERS = ("manifest.json", "arrays.npz", "weights.pt")
 # Every class a model file may hold, by full name. A prefix rule ("cdmtehr.") would let a file
 # import any cdmtehr module, and importing cdmtehr.__main__ runs the command line.
@@ -630,10 +631,35 @@ def _anchored_profiles(document: dict) -> dict:
                               {"anchors_": {"__items__": []}, "orders_": {"__items__": []}})
 
 
+def _pooled_disclosure(document: dict) -> dict:
+    """4 -> 5: a model keeps no single patient's value. The profile trees of older files hold
+    every training patient's profile, so they are dropped: such a model samples with its
+    denoiser alone (trained to, for completion) until it is fitted again."""
+    manifest = document["manifest"]
+    fitted = manifest.get("fitted")
+    items = fitted.get("__items__") if isinstance(fitted, dict) else None
+    if isinstance(items, list):
+        for item in items:
+            if isinstance(item, list) and item[:1] == ["profile_model_"] and item[1] is not None:
+                item[1] = None
+                warnings.warn(
+                    "This model file was written by an older "
+                    "cdmtehr whose profile trees kept every training patient's profile; they "
+                    "are not loaded, and the model samples with its denoiser alone (lower "
+                    "fidelity). Fit it again, and share only files of this version.",
+                    CDMTWarning,
+                    stacklevel=4,
+                )
+    if isinstance(manifest.get("params"), dict):
+        manifest["params"].setdefault("min_patients_per_value", MIN_PATIENTS)
+    return document
+
+
 _MIGRATIONS: dict = {
     1: _numeric_encoders_scale_robustly,
     2: _profile_stage,
     3: _anchored_profiles,
+    4: _pooled_disclosure,
 }
 
 

@@ -9,6 +9,7 @@ from ._fitting import fit_synthesizer
 from ._parameters import SAMPLE_ARGUMENTS, as_random_state, check_parameters, torch_generator
 from ._parquet import sample_to_parquet
 from .completion import forecast, impute, sample_given
+from .disclosure import MIN_PATIENTS
 from .exceptions import NotFittedError
 from .integrations.sdv import from_sdv_metadata
 from .persistence import load_synthesizer, pickled_state, restore_pickled_state, save_synthesizer
@@ -118,8 +119,16 @@ class CDMTSynthesizer(BaseEstimator):
         steps measure it, and the mean and sd of those measurements), drawn by sequential
         regression trees fitted on the training patients of each condition class (synthpop's
         CART method, leaves of at least 20 patients); then the stay, by the denoiser given
-        that profile, decoded to keep it. False is the paper's single-stage model. Not with `dp_epsilon`: the trees
-        are not private (docs/method.md, section 8).
+        that profile, decoded to keep it. False is the paper's single-stage model. With
+        `dp_epsilon` the single-stage model is trained (and `fit` says so once): the trees are
+        fitted outside DP-SGD (docs/method.md, section 8).
+    min_patients_per_value : int, default=5
+        Fewest training patients behind any number the fitted model keeps of the data: each
+        quantile of a numeric column and each knot of the profile trees is a value that at
+        least this many patients share or the mean of a group of at least this many
+        (micro-aggregation; `cdmtehr.disclosure`), so that a saved or pickled model holds no
+        single patient's value (docs/privacy.md). A numeric column that fewer patients have
+        is refused. 1 keeps single patients' values: only for data that may be published.
 
     Attributes
     ----------
@@ -153,8 +162,8 @@ class CDMTSynthesizer(BaseEstimator):
         max_grad_norm, steps, planned_steps, and covers ("weights", or "model" when the
         preprocessor learned from `public_data`).
     profile_model_ : ClassProfiles or None
-        The first stage with ``profile=True``: per condition class, the trees that draw each
-        patient's profile.
+        The first stage of a two-stage model (``profile=True`` without `dp_epsilon`): per
+        condition class, the trees that draw each patient's profile; None otherwise.
 
     Examples
     --------
@@ -173,7 +182,7 @@ class CDMTSynthesizer(BaseEstimator):
         loss_weighting="uniform", schedule="factorized", ema_decay=0.999, max_levels=1000,
         enforce_rounding=True, sample_batch_size=512, device="auto", random_state=None,
         checkpoint_path=None, checkpoint_interval=300.0, verbose=False, dp_epsilon=None,
-        dp_delta=None, max_grad_norm=1.0, profile=True,
+        dp_delta=None, max_grad_norm=1.0, profile=True, min_patients_per_value=MIN_PATIENTS,
     ):
         self.epochs = epochs
         self.max_time = max_time
@@ -203,6 +212,7 @@ class CDMTSynthesizer(BaseEstimator):
         self.dp_delta = dp_delta
         self.max_grad_norm = max_grad_norm
         self.profile = profile
+        self.min_patients_per_value = min_patients_per_value
 
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, df_long, id_col, time_col, cat_cols=None, num_cols=None, static_cols=None,

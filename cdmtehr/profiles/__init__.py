@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..diffusion.profile import StayProfile, level_statistics
+from ..disclosure import MIN_PATIENTS
 from .trees import LeafTree, ProfileTrees
 
 __all__ = ["ClassProfiles", "LeafTree", "ProfileTrees", "draw_profiles", "fit_profile_model",
@@ -35,7 +36,8 @@ class ClassProfiles:
     classes : ndarray of int
         The class of each model.
     models : list of ProfileTrees
-        Fitted on the profiles of that class's patients (columns of `profile_table`).
+        Fitted on the profiles of that class's patients (columns of `profile_table`); a class
+        too small for a leaf of its own shares the model of all classes.
     """
 
     classes: np.ndarray
@@ -69,12 +71,24 @@ def profile_table(cohort, layout) -> tuple:
     return np.column_stack([cohort.lengths, counts, means, sds]), gates
 
 
-def fit_profile_model(cohort, layout, random_state: int = 0) -> ClassProfiles:
-    """`ClassProfiles` fitted on the profiles of a training cohort."""
+def fit_profile_model(cohort, layout, random_state: int = 0,
+                      min_patients: int = MIN_PATIENTS) -> ClassProfiles:
+    """`ClassProfiles` fitted on the profiles of a training cohort.
+
+    A class with fewer patients than a leaf needs is drawn from the trees of all classes
+    together, and so is a column that too few patients of a class have (`ProfileTrees.fit`).
+    """
     table, gates = profile_table(cohort, layout)
     classes = np.unique(cohort.condition)
-    models = [ProfileTrees().fit(table[cohort.condition == c], gates, random_state=random_state)
-              for c in classes]
+    pooled = ProfileTrees(min_patients=min_patients).fit(table, gates, random_state=random_state)
+    models = []
+    for klass in classes:
+        rows = table[cohort.condition == klass]
+        if len(classes) == 1 or len(rows) < max(pooled.min_leaf, min_patients):
+            models.append(pooled)
+        else:
+            models.append(ProfileTrees(min_patients=min_patients).fit(
+                rows, gates, random_state=random_state, fallback=pooled))
     return ClassProfiles(classes=classes.astype(np.int64), models=models)
 
 

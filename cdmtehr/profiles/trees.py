@@ -1,19 +1,20 @@
 """ProfileTrees: rows of a numeric table drawn one column at a time by regression trees.
 
 Column j is drawn given the columns before it: a regression tree fitted on those columns
-routes the row to a leaf, and the value is one of the training values of column j in that leaf
+routes the row to a leaf, and the value is drawn from that leaf's training values of column j
 (the CART method of synthpop: Reiter 2005, *Using CART to generate partially synthetic public
 use files*, J. Official Statistics 21(3); Nowok, Raab & Dibben 2016). Every leaf holds at least
-`min_leaf` training rows. The fitted trees are plain arrays, so a model file stores them
-without pickle.
+`min_leaf` training rows, and keeps of them only pooled knots: values that several rows share,
+or means of groups of rows (`cdmtehr.disclosure`), so that no row can be read back from a
+fitted model. The fitted trees are plain arrays, so a model file stores them without pickle.
 
 A column that, in every training row, lies close to an earlier column (a blood gas's pH counted
 about as often as its PaO2, systolic and diastolic pressures charted together) is drawn
 *anchored*: as the row's value of that earlier column plus a leaf's training difference. Leaf
 values alone break such relations whenever a leaf mixes rows of different anchor values, and a
-stay generated with "systolic without diastolic" gives itself away. Likewise a column that never exceeds (or never
-falls below) an earlier one in the training rows (a weight charted at most as often as the
-heart rate) is clipped to it when drawn.
+stay generated with "systolic without diastolic" gives itself away. Likewise a column that
+never exceeds (or never falls below) an earlier one in the training rows (a weight charted at
+most as often as the heart rate) is clipped to it when drawn.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..disclosure import MIN_PATIENTS, pooled_knots
+
 # Stands for "no such value" among the predictors (the level of a value never measured).
 _ABSENT = -1e6
 # A column is anchored to the earlier column whose difference from it has the smallest
@@ -29,38 +32,52 @@ _ABSENT = -1e6
 ANCHOR_SHARE = 0.5
 # An order between two columns holds in all but this share of the training rows to be kept.
 ORDER_SLACK = 0.002
+# Most leaves per tree, knots per leaf and knots of the first column: a fitted model's size
+# does not grow with the training cohort.
+MAX_LEAVES = 32
+LEAF_KNOTS = 6
+FIRST_KNOTS = 64
 
 
 @dataclass
 class LeafTree:
-    """A fitted regression tree and the training values of every leaf.
+    """A fitted regression tree and, per leaf, the distribution of its training values.
+
+    A leaf keeps no training value of its own: its values are summarised by at most
+    `LEAF_KNOTS` knots, each a value that at least `min_patients` of its patients share or the
+    mean of a group of at least that many (`cdmtehr.disclosure.pooled_knots`), with the share
+    of the leaf's patients behind it.
 
     Attributes
     ----------
-    left, right : ndarray of int64
+    left, right : ndarray of int32
         Children of each node; -1 at a leaf.
-    feature : ndarray of int64
+    feature : ndarray of int32
         Predictor column tested at each node.
     threshold : ndarray of float64
         A row goes left when its predictor is <= the threshold.
-    pool_start, pool_stop : ndarray of int64
-        The training values of leaf node i are ``pool[pool_start[i]:pool_stop[i]]``.
-    pool : ndarray of float64
+    knot_start, knot_stop : ndarray of int32
+        The knots of leaf node i are ``knots[knot_start[i]:knot_stop[i]]`` (empty at inner nodes).
+    knots, weights : ndarray of float32
+        Knots of every leaf in value order, and the share of the leaf behind each (float32,
+        as the profiles that the denoiser reads: a fitted model stays small).
     """
 
     left: np.ndarray
     right: np.ndarray
     feature: np.ndarray
     threshold: np.ndarray
-    pool_start: np.ndarray
-    pool_stop: np.ndarray
-    pool: np.ndarray
+    knot_start: np.ndarray
+    knot_stop: np.ndarray
+    knots: np.ndarray
+    weights: np.ndarray
 
     @classmethod
-    def constant(cls, value: float) -> LeafTree:
-        """A single leaf holding `value`."""
-        one = np.zeros(1, dtype=np.int64)
-        return cls(one - 1, one - 1, one, np.zeros(1), one, one + 1, np.array([float(value)]))
+    def single_leaf(cls, knots, weights) -> LeafTree:
+        """A tree of one leaf with these knots (one knot of NaN: a value never drawn)."""
+        one = np.zeros(1, dtype=np.int32)
+        return cls(one - 1, one - 1, one, np.zeros(1), one, one + len(knots),
+                   np.asarray(knots, dtype=np.float32), np.asarray(weights, dtype=np.float32))
 
     def leaves(self, x: np.ndarray) -> np.ndarray:
         """Leaf node of each row of `x` (rows, predictors)."""
@@ -74,42 +91,65 @@ class LeafTree:
         return node
 
     def draw(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One training value of each row's leaf, uniformly."""
+        """One knot of each row's leaf, drawn by the knots' weights."""
         node = self.leaves(x)
-        start, stop = self.pool_start[node], self.pool_stop[node]
-        return self.pool[start + np.floor(rng.random(len(x)) * (stop - start)).astype(np.int64)]
+        return draw_knots(self.knots, self.weights, self.knot_start[node],
+                          self.knot_stop[node], rng)
+
+
+def draw_knots(knots, weights, start, stop, rng) -> np.ndarray:
+    """One of ``knots[start[i]:stop[i]]`` per row i, by weights summing to 1 over each range."""
+    cumulative = np.cumsum(weights, dtype=np.float64)
+    before = np.concatenate([[0.0], cumulative])[start]
+    picked = np.searchsorted(cumulative, before + rng.random(len(start)), side="right")
+    return knots[np.clip(picked, start, stop - 1)].astype(np.float64)
 
 
 class ProfileTrees:
     """Sequential regression trees over the columns of a table (synthpop's CART method).
 
+    A row of the table is one patient. Nothing a fitted `ProfileTrees` keeps is one patient's:
+    leaves and the first column hold pooled knots (`LeafTree`), the clipping range of an
+    anchored column is its pooled extremes, and the rows' order is not kept.
+
     Parameters
     ----------
     min_leaf : int, default=20
-        Fewest training rows in a leaf (fewer only for tables under 2 * min_leaf rows).
+        Fewest training rows in a leaf. A column that fewer rows have is drawn from
+        `fallback` (see `fit`), or else from one leaf of all its rows.
+    min_patients : int, default=MIN_PATIENTS
+        Fewest rows behind each knot (`cdmtehr.disclosure.pooled_knots`); a column that
+        fewer rows have is never drawn (NaN).
+    max_leaves : int, default=MAX_LEAVES
+        Most leaves of a tree, so that a fitted model does not grow with the cohort.
 
     Attributes
     ----------
-    first_ : ndarray
-        Training values of the first column (drawn from, unless given).
+    first_knots_, first_weights_ : ndarray
+        Pooled distribution of the first column (drawn from, unless given).
     trees_ : list of LeafTree
         The tree of every later column.
+    integer_ : ndarray of bool
+        Columns whose training values are all integers; their draws are rounded.
     gates_ : dict
         ``{j: (g, k)}``: column j exists only where column g > k (NaN elsewhere).
     anchors_ : dict
-        ``{j: (a, low, high)}``: column j is drawn as column a plus a leaf's training
-        difference ``x_j - x_a``, clipped to its training range [low, high]. Only columns
-        that every training row has (no NaN, no gate) are anchored.
+        ``{j: (a, low, high)}``: column j is drawn as column a plus a leaf's pooled training
+        difference ``x_j - x_a``, clipped to [low, high], its first and last pooled knots.
+        Only columns that every training row has (no NaN, no gate) are anchored.
     orders_ : dict
         ``{j: (above, below)}``: earlier columns that column j never exceeds (``above``) or
         never falls below (``below``) in the training rows, up to `ORDER_SLACK`; a drawn value
         is clipped to them. Complete columns only, as for anchors.
     """
 
-    def __init__(self, min_leaf: int = 20):
+    def __init__(self, min_leaf: int = 20, min_patients: int = MIN_PATIENTS,
+                 max_leaves: int = MAX_LEAVES):
         self.min_leaf = min_leaf
+        self.min_patients = min_patients
+        self.max_leaves = max_leaves
 
-    def fit(self, x, gates=None, random_state: int = 0) -> ProfileTrees:
+    def fit(self, x, gates=None, random_state: int = 0, fallback=None) -> ProfileTrees:
         """Fit the trees on `x` (rows, columns); NaN marks a value that does not exist.
 
         Parameters
@@ -120,49 +160,86 @@ class ProfileTrees:
             learns from those rows only, and draws nothing elsewhere.
         random_state : int, default=0
             Seeds the trees' tie-breaking.
+        fallback : ProfileTrees, optional
+            Fitted on a larger table of the same columns (all condition classes together): a
+            column that fewer than `min_leaf` rows of `x` have takes its tree.
         """
         from sklearn.tree import DecisionTreeRegressor
 
         x = np.asarray(x, dtype=np.float64)
         self.gates_ = {int(j): (int(g), float(k)) for j, (g, k) in (gates or {}).items()}
-        self.first_ = x[:, 0].copy()
+        finite = np.where(np.isnan(x), 0.0, x)
+        self.integer_ = np.all(finite == np.round(finite), axis=0)
+        self.first_knots_, self.first_weights_ = pooled_knots(
+            x[:, 0], min_patients=self.min_patients, max_knots=FIRST_KNOTS)
+        if not len(self.first_knots_):
+            raise ValueError(
+                f"A profile table of {len(x)} rows has fewer than {self.min_patients}; a "
+                "fitted model keeps no value of fewer patients."
+            )
         self.trees_ = []
-        self.anchors_ = _anchors(x, self.gates_)
+        self.anchors_ = self._anchors(x)
         self.orders_ = _orders(x, self.gates_)
         predictors = np.nan_to_num(x, nan=_ABSENT)
         for j in range(1, x.shape[1]):
             rows = ~np.isnan(x[:, j])
-            if not rows.any():  # a value no training row has (say, an sd of one measurement)
-                self.trees_.append(LeafTree.constant(np.nan))
-                continue
             target = x[:, j] - x[:, self.anchors_[j][0]] if j in self.anchors_ else x[:, j]
-            leaf = max(1, min(self.min_leaf, int(rows.sum()) // 2))
-            model = DecisionTreeRegressor(min_samples_leaf=leaf, random_state=random_state)
+            if rows.sum() < max(self.min_leaf, self.min_patients):
+                if fallback is not None and j not in self.anchors_:
+                    self.trees_.append(fallback.trees_[j - 1])
+                else:  # one leaf of all the rows there are, or nothing under min_patients
+                    knots, weights = pooled_knots(target[rows], min_patients=self.min_patients,
+                                                  max_knots=LEAF_KNOTS)
+                    if not len(knots):
+                        knots, weights = np.array([np.nan]), np.ones(1)
+                    self.trees_.append(LeafTree.single_leaf(knots, weights))
+                continue
+            model = DecisionTreeRegressor(min_samples_leaf=max(self.min_leaf, self.min_patients),
+                                          max_leaf_nodes=self.max_leaves,
+                                          random_state=random_state)
             model.fit(predictors[rows, :j], target[rows])
-            leaves = model.apply(predictors[rows, :j])
-            order = np.argsort(leaves, kind="stable")
-            nodes = np.arange(model.tree_.node_count)
-            tree = model.tree_
-            self.trees_.append(LeafTree(
-                left=tree.children_left.astype(np.int64),
-                right=tree.children_right.astype(np.int64),
-                feature=np.maximum(tree.feature, 0).astype(np.int64),
-                threshold=tree.threshold.astype(np.float64),
-                pool_start=np.searchsorted(leaves[order], nodes, side="left"),
-                pool_stop=np.searchsorted(leaves[order], nodes, side="right"),
-                pool=target[rows][order],
-            ))
+            self.trees_.append(self._leaf_tree(model.tree_, model.apply(predictors[rows, :j]),
+                                               target[rows]))
         return self
+
+    def _leaf_tree(self, tree, leaf_of_row, target) -> LeafTree:
+        """A `LeafTree` of a fitted scikit-learn tree, each leaf summarised by pooled knots."""
+        start = np.zeros(tree.node_count, dtype=np.int64)
+        stop = np.zeros(tree.node_count, dtype=np.int64)
+        knots, weights = [], []
+        for node in np.flatnonzero(tree.children_left < 0):
+            leaf_knots, leaf_weights = pooled_knots(
+                target[leaf_of_row == node], min_patients=self.min_patients,
+                max_knots=LEAF_KNOTS)
+            start[node] = sum(map(len, knots))
+            stop[node] = start[node] + len(leaf_knots)
+            knots.append(leaf_knots)
+            weights.append(leaf_weights)
+        return LeafTree(
+            left=tree.children_left.astype(np.int32),
+            right=tree.children_right.astype(np.int32),
+            feature=np.maximum(tree.feature, 0).astype(np.int32),
+            threshold=tree.threshold.astype(np.float64),
+            knot_start=start.astype(np.int32),
+            knot_stop=stop.astype(np.int32),
+            knots=np.concatenate(knots).astype(np.float32),
+            weights=np.concatenate(weights).astype(np.float32),
+        )
 
     def sample(self, n: int, rng: np.random.Generator, first=None) -> np.ndarray:
         """Draw `n` rows (n, p); `first` (n,) fixes the first column instead of drawing it."""
         out = np.empty((n, len(self.trees_) + 1))
-        out[:, 0] = rng.choice(self.first_, n) if first is None else first
+        if first is None:
+            first = draw_knots(self.first_knots_, self.first_weights_, np.zeros(n, np.int64),
+                               np.full(n, len(self.first_knots_)), rng)
+        out[:, 0] = np.round(first) if self.integer_[0] else first
         for j, tree in enumerate(self.trees_, start=1):
             out[:, j] = tree.draw(np.nan_to_num(out[:, :j], nan=_ABSENT), rng)
             if j in self.anchors_:
                 anchor, low, high = self.anchors_[j]
                 out[:, j] = np.clip(out[:, anchor] + out[:, j], low, high)
+            if self.integer_[j]:  # a pooled knot of counts is a mean: back to a count
+                out[:, j] = np.round(out[:, j])
             if j in self.orders_:
                 above, below = self.orders_[j]
                 if above:
@@ -173,6 +250,21 @@ class ProfileTrees:
                 gate, threshold = self.gates_[j]
                 out[~(out[:, gate] > threshold), j] = np.nan
         return out
+
+    def _anchors(self, x) -> dict:
+        """``{j: (a, low, high)}`` of the columns of `x` to draw anchored (see `ProfileTrees`)."""
+        complete = _complete(x, self.gates_)
+        anchors = {}
+        for position, j in enumerate(complete[1:], start=1):
+            own = x[:, j].var()
+            if own == 0:
+                continue
+            spread = [(x[:, j] - x[:, a]).var() for a in complete[:position]]
+            best = int(np.argmin(spread))
+            if spread[best] < ANCHOR_SHARE * own:
+                knots, _ = pooled_knots(x[:, j], min_patients=self.min_patients)
+                anchors[j] = (complete[best], float(knots[0]), float(knots[-1]))
+        return anchors
 
 
 def _complete(x, gates) -> list:
@@ -191,18 +283,3 @@ def _orders(x, gates) -> dict:
         if above or below:
             orders[j] = (above, below)
     return orders
-
-
-def _anchors(x, gates) -> dict:
-    """``{j: (a, low, high)}`` of the columns of `x` to draw anchored (see `ProfileTrees`)."""
-    complete = _complete(x, gates)
-    anchors = {}
-    for position, j in enumerate(complete[1:], start=1):
-        own = x[:, j].var()
-        if own == 0:
-            continue
-        spread = [(x[:, j] - x[:, a]).var() for a in complete[:position]]
-        best = int(np.argmin(spread))
-        if spread[best] < ANCHOR_SHARE * own:
-            anchors[j] = (complete[best], float(x[:, j].min()), float(x[:, j].max()))
-    return anchors

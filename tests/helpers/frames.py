@@ -8,7 +8,8 @@ import pandas as pd
 # The smallest training budget that still fits and samples; read-only, so that a test can
 # only change it in its own copy ({**TINY, "epochs": 3}).
 TINY = MappingProxyType(
-    dict(epochs=1, max_time=None, hidden_size=8, batch_size=8, random_state=0)
+    dict(epochs=1, max_time=None, hidden_size=8, batch_size=8, random_state=0,
+         min_patients_per_value=1)
 )
 ROLES = {"id_col": "pid", "time_col": "t", "num_cols": ["x"], "cat_cols": ["c"],
          "static_cols": ["sex"]}

@@ -6,7 +6,7 @@ import pytest
 from helpers.frames import TINY
 
 from cdmtehr import CDMTSynthesizer
-from cdmtehr.exceptions import InvalidParameterError
+from cdmtehr.exceptions import PrivacyWarning
 
 ROLES = {"id_col": "pid", "time_col": "t", "num_cols": ["lab", "hr"], "static_cols": ["sex"]}
 
@@ -60,9 +60,16 @@ def test_the_single_stage_model_has_no_profile():
     assert len(synth.sample(3, steps=2, random_state=0)) > 0
 
 
-def test_differential_privacy_refuses_the_profile_stage():
-    with pytest.raises(InvalidParameterError, match="profile=True.*Set profile=False"):
-        CDMTSynthesizer(**TINY, dp_epsilon=1.0).fit(charted_or_not(10), **ROLES)
+def test_differential_privacy_with_the_defaults_trains_the_single_stage_model_and_says_so():
+    pytest.importorskip("opacus")
+    with pytest.warns(PrivacyWarning) as caught:
+        synth = CDMTSynthesizer(**TINY, dp_epsilon=1.0).fit(charted_or_not(10), **ROLES)
+    said = [w for w in caught if "trains the single-stage model" in str(w.message)]
+    assert len(said) == 1 and "profile trees" in str(said[0].message)
+    assert synth.profile is True  # the parameter as given; the fitted model says what ran
+    assert synth.profile_model_ is None and not synth.model_.config.profile
+    assert synth.dp_epsilon_spent_ is not None and synth.dp_epsilon_spent_ <= 1.0
+    assert len(synth.sample(3, steps=2, random_state=0)) > 0
 
 
 def test_completion_samples_without_a_drawn_profile(two_stage):

@@ -11,7 +11,8 @@ from helpers.frames import ROLES, TINY, cohort
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr import persistence
-from cdmtehr.exceptions import ModelFileError
+from cdmtehr.disclosure import MIN_PATIENTS
+from cdmtehr.exceptions import CDMTWarning, ModelFileError
 from cdmtehr.persistence import FORMAT_VERSION, migrate
 
 
@@ -213,23 +214,35 @@ def test_a_two_stage_model_file_keeps_its_profile_trees(model_file):
     profiles = synth.profile_model_
     assert synth.model_.config.profile and list(profiles.classes) == [0, 1]
     trees = [tree for model in profiles.models for tree in model.trees_]
-    assert trees and all(isinstance(tree.pool, np.ndarray) for tree in trees)
+    assert trees and all(isinstance(tree.knots, np.ndarray) for tree in trees)
 
 
-# -- format version 4 ----------------------------------------------------------------------------
-def test_version_3_profile_trees_load_with_no_anchored_or_ordered_columns(model_file, tmp_path):
-    assert FORMAT_VERSION == 4
+# -- format versions 4 and 5 ---------------------------------------------------------------------
+def as_version(version):
+    """A manifest edit that makes a current two-stage file look written at `version` (3 or 4):
+    trees whose leaves keep their rows' values in a pool, and no min_patients_per_value."""
+    def edit(manifest):
+        manifest["format_version"] = version
+        del manifest["params"]["min_patients_per_value"]
+        if version == 3:  # version-3 trees drew every column from its leaves alone
+            for items in _object_states(manifest, "cdmtehr.profiles.trees.ProfileTrees"):
+                items[:] = [i for i in items if i[0] not in ("anchors_", "orders_")]
+    return edit
 
-    def as_version_3(manifest):  # version-3 trees drew every column from its leaves alone
-        manifest["format_version"] = 3
-        for items in _object_states(manifest, "cdmtehr.profiles.trees.ProfileTrees"):
-            items[:] = [i for i in items if i[0] not in ("anchors_", "orders_")]
 
-    path = edited(model_file, tmp_path, edit_manifest=as_version_3)
-    synth = CDMTSynthesizer.load(path)
-    trees = synth.profile_model_.models
-    assert trees and all(t.anchors_ == {} and t.orders_ == {} for t in trees)
+@pytest.mark.parametrize("version", [3, 4])
+def test_older_profile_trees_are_dropped_on_load_with_a_warning(model_file, tmp_path, version):
+    assert FORMAT_VERSION == 5
+    path = edited(model_file, tmp_path, edit_manifest=as_version(version))
+    with pytest.warns(CDMTWarning, match="kept every training patient's profile"):
+        synth = CDMTSynthesizer.load(path)
+    assert synth.profile_model_ is None and synth.model_.config.profile
+    assert synth.min_patients_per_value == MIN_PATIENTS
     assert len(synth.sample(3, random_state=0)) > 0
+    resaved = tmp_path / "resaved.cdmt"
+    synth.save(resaved)
+    with zipfile.ZipFile(resaved) as archive:
+        assert b"ProfileTrees" not in archive.read("manifest.json")
 
 
 # -- atomic save ---------------------------------------------------------------------------------

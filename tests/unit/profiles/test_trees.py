@@ -5,8 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cdmtehr.disclosure import MIN_PATIENTS
 from cdmtehr.profiles import ProfileTrees
 from cdmtehr.profiles import trees as trees_module
+from cdmtehr.profiles.trees import LEAF_KNOTS, MAX_LEAVES
 
 
 def table(n=400, seed=0):
@@ -17,11 +19,22 @@ def table(n=400, seed=0):
     return np.column_stack([first, second, third])
 
 
-def test_draws_only_training_values_of_each_column():
+def test_with_one_patient_per_knot_draws_only_training_values():
     x = table()
-    out = ProfileTrees(min_leaf=10).fit(x).sample(300, np.random.default_rng(1))
+    out = ProfileTrees(min_leaf=10, min_patients=1).fit(x).sample(300, np.random.default_rng(1))
     for j in range(x.shape[1]):
         assert set(out[:, j]) <= set(x[:, j])
+
+
+def test_every_drawn_value_is_shared_by_a_group_or_is_a_group_mean():
+    x = table()
+    out = ProfileTrees(min_leaf=10).fit(x).sample(300, np.random.default_rng(1))
+    values, counts = np.unique(x[:, 1], return_counts=True)
+    for drawn in np.unique(out[:, 1]):
+        if drawn in values:
+            assert counts[values == drawn][0] >= MIN_PATIENTS
+        # else a mean, rounded back to a count (the column is all integers)
+    assert np.all(out[:, 1] == np.round(out[:, 1]))
 
 
 def test_keeps_the_dependence_between_columns():
@@ -65,22 +78,87 @@ def test_a_column_no_training_row_has_is_never_drawn():
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(2, 60), min_leaf=st.integers(1, 30), seed=st.integers(0, 2**16))
-def test_every_leaf_holds_at_least_min_leaf_rows_or_half_the_table(n, min_leaf, seed):
+@given(n=st.integers(5, 80), min_leaf=st.integers(1, 30), seed=st.integers(0, 2**16))
+def test_every_leaf_holds_at_least_min_leaf_and_min_patients_rows(n, min_leaf, seed):
     x = np.random.default_rng(seed).normal(size=(n, 3))
     model = ProfileTrees(min_leaf=min_leaf).fit(x)
-    for tree in model.trees_:
-        leaves = tree.left < 0
-        sizes = (tree.pool_stop - tree.pool_start)[leaves]
-        assert sizes.min() >= max(1, min(min_leaf, n // 2))
-        assert sizes.sum() == n
+    smallest = max(min_leaf, MIN_PATIENTS)
+    for j, tree in enumerate(model.trees_, start=1):
+        if n < smallest:  # one leaf of all rows
+            assert len(tree.left) == 1
+            continue
+        sizes = np.bincount(tree.leaves(x[:, :j]))[tree.left < 0]
+        assert sizes.min() >= smallest and sizes.sum() == n
+        assert (tree.left < 0).sum() <= MAX_LEAVES
+        knots_per_leaf = (tree.knot_stop - tree.knot_start)[tree.left < 0]
+        assert knots_per_leaf.min() >= 1 and knots_per_leaf.max() <= LEAF_KNOTS
+        np.testing.assert_allclose(np.add.reduceat(tree.weights, tree.knot_start[tree.left < 0]),
+                                   1.0, rtol=1e-5)
+
+
+def test_a_table_of_fewer_rows_than_min_patients_is_refused():
+    with pytest.raises(ValueError, match="fewer than 5"):
+        ProfileTrees().fit(np.arange(8, dtype=float).reshape(4, 2))
 
 
 @pytest.mark.parametrize("n", [1, 3])
-def test_tiny_tables_fit_and_sample(n):
+def test_tiny_tables_fit_and_sample_with_one_patient_per_knot(n):
     x = np.arange(n * 2, dtype=float).reshape(n, 2)
-    out = ProfileTrees().fit(x).sample(5, np.random.default_rng(0))
+    out = ProfileTrees(min_patients=1).fit(x).sample(5, np.random.default_rng(0))
     assert out.shape == (5, 2) and set(out[:, 1]) <= set(x[:, 1])
+
+
+def test_a_column_too_few_rows_have_takes_the_fallback_tree():
+    rng = np.random.default_rng(0)
+    everyone = np.column_stack([rng.integers(0, 5, 500), rng.normal(size=500)])
+    few = everyone[:40].copy()
+    few[8:, 1] = np.nan  # 8 rows have column 1: under a leaf of 20
+    fallback = ProfileTrees().fit(everyone)
+    model = ProfileTrees().fit(few, fallback=fallback)
+    assert model.trees_[1 - 1] is fallback.trees_[0]
+
+
+def test_a_column_too_few_rows_have_and_no_fallback_is_one_pooled_leaf_or_never_drawn():
+    x = np.column_stack([np.arange(40.0), np.full(40, np.nan), np.full(40, np.nan)])
+    x[:8, 1] = np.arange(8.0)
+    x[:3, 2] = [7.0, 8.0, 9.0]  # three rows: under min_patients
+    model = ProfileTrees().fit(x)
+    one_leaf = model.trees_[0]
+    assert len(one_leaf.left) == 1 and len(one_leaf.knots) == 1  # 8 rows: one mean of them
+    np.testing.assert_allclose(one_leaf.knots, [3.5])
+    assert np.isnan(model.sample(50, np.random.default_rng(0))[:, 2]).all()
+
+
+def stored_numbers(model):
+    """Every number a fitted ProfileTrees keeps."""
+    numbers = [model.first_knots_]
+    for tree in model.trees_:
+        numbers += [tree.threshold, tree.knots]
+    numbers += [np.asarray(v[1:], dtype=float) for v in model.anchors_.values()]
+    return np.concatenate([np.asarray(n, dtype=float).ravel() for n in numbers])
+
+
+def test_a_canary_row_leaves_none_of_its_values_in_the_fitted_trees():
+    rng = np.random.default_rng(3)
+    x = np.column_stack([rng.integers(24, 49, 600), rng.normal(size=600),
+                         rng.gamma(2.0, size=600)]).astype(float)
+    canary = np.array([47.0, 3.3137, 9.8765])  # no other row has any of these
+    x = np.vstack([x, canary])
+    model = ProfileTrees().fit(x)
+    numbers = stored_numbers(model)
+    for value in canary[1:]:
+        assert not np.any(np.abs(numbers - value) <= 1e-6)
+    # The first column's 47 is shared by many rows: a knot may be 47, but no row order is kept.
+    replayed = model.sample(5000, np.random.default_rng(0))
+    assert not np.any(np.all(np.abs(replayed[:, 1:] - canary[1:]) <= 1e-6, axis=1))
+
+
+def test_what_the_trees_keep_does_not_grow_with_the_table():
+    def size(n):
+        x = np.random.default_rng(0).normal(size=(n, 4))
+        return stored_numbers(ProfileTrees().fit(x)).size
+
+    assert size(20_000) <= 1.05 * size(3_000)
 
 
 def near_copies(n=600, seed=0):

@@ -11,6 +11,7 @@ from sklearn.preprocessing import QuantileTransformer
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..disclosure import MIN_PATIENTS, pooled_knots
 from ..exceptions import DataWarning
 
 # Normal scores travel as float32 (EncodedCohort). A score within this relative distance of a
@@ -70,27 +71,40 @@ def _restore_numeric(values, dtype, name) -> pd.Series:
 
 
 class NumericEncoder(BaseEstimator):
-    """Quantile transform of one numeric column to normal scores, and its exact inverse.
+    """Quantile transform of one numeric column to normal scores, and its inverse.
+
+    The column's distribution is kept as knots that groups of patients share
+    (:func:`cdmtehr.disclosure.pooled_knots`, micro-aggregation): every number the fitted
+    encoder keeps of the data is either a value that at least `min_patients_per_value`
+    distinct patients have, or the mean of a group of at least that many patients in which
+    each patient weighs once. So a saved model holds no value that only one patient (a rare
+    lab result, the most extreme measurement) has: even the range ends `min_` and `max_` are
+    the first and last knots, not the observed extremes.
 
     Missing values (NaN, None, pd.NA) are ignored in `fit` and kept as NaN by `transform`.
-    The inverse clips to the observed range, rounds to the precision the data was recorded at
-    (the fewest decimals, up to `max_decimals`, that every observed value has: heart rate in
-    whole beats, pH in hundredths), and restores the column's dtype (numpy floats, ints and
-    bools, nullable dtypes).
+    The inverse clips to the range of the knots, rounds to the precision the data was
+    recorded at (the fewest decimals, up to `max_decimals`, that every observed value has:
+    heart rate in whole beats, pH in hundredths), and restores the column's dtype (numpy
+    floats, ints and bools, nullable dtypes).
 
     Parameters
     ----------
     n_quantiles : int, default=1000
-        Largest number of quantiles; the effective number is
-        ``min(n_quantiles, n_observed)`` (stored in ``quantile_transformer_``).
+        Most knots of a column with more distinct values than this; a column with at most
+        this many distinct values gets a knot for each value (or pooled run of values) that
+        enough patients share.
     subsample : int, default=1_000_000
-        Largest number of observed values used to estimate the quantiles. Larger columns are
-        subsampled, always keeping their minimum and maximum.
+        Largest number of observed values used to find the knots; larger columns are
+        subsampled.
     random_state : int, RandomState or None, default=0
         Seeds the subsample.
     max_decimals : int or None, default=6
         Most decimals searched for the recorded precision; a column whose values need more is
         not rounded. None never rounds (beyond integer columns).
+    min_patients_per_value : int, default=MIN_PATIENTS
+        Fewest distinct patients behind every value the encoder keeps
+        (:data:`cdmtehr.disclosure.MIN_PATIENTS`). 1 keeps single patients' values, as a
+        plain quantile transform does.
 
     Attributes
     ----------
@@ -101,14 +115,17 @@ class NumericEncoder(BaseEstimator):
     n_observed_ : int
         Observed (non-missing) values seen in `fit`.
     min_, max_ : float
-        Observed range (NaN when nothing was observed).
+        The first and last knot: the range of the decoded values (NaN when nothing was
+        observed).
     integer_ : bool
         Whether every observed value was an integer.
     decimals_ : int or None
         The recorded precision: the fewest decimals every observed value has (0 for
         integers), which the inverse rounds to; None when no count up to `max_decimals` fits.
     quantile_transformer_ : QuantileTransformer or None
-        The fitted transform; None for constant or never-observed columns.
+        The transform: its quantiles are the knots (mapped affinely onto a fixed span) and its
+        references the cumulative share of the values at each knot's centre (0 and 1 at the
+        ends). None for never-observed columns and for columns with a single knot (constant).
     robust_center_, robust_scale_ : float or None
         The median and the bulk scale (interquartile range, or the smallest gap between
         distinct values when it is 0) of a column with extreme values, whose range exceeds a
@@ -117,75 +134,120 @@ class NumericEncoder(BaseEstimator):
         merge all the others into one score, and a `DataWarning` names the values. None for
         every other column (the plain affine map).
     knot_values_, knot_scores_ : ndarray
-        The distinct observed values when there are at most `n_quantiles` of them, else the
-        distinct quantiles, with their normal scores: a score within float32 round-off of
-        a knot's score decodes to the knot exactly (set when `quantile_transformer_` is).
+        The knots and their normal scores: a score within float32 round-off of a knot's
+        score decodes to the knot exactly (set when `quantile_transformer_` is).
+
+    Raises
+    ------
+    ValueError
+        From `fit`, when fewer than `min_patients_per_value` patients have values in the
+        column: nothing of it could be kept.
 
     Notes
     -----
-    Scikit-learn's `QuantileTransformer` with ``output_distribution="normal"`` maps the
-    observed values to a standard normal by piecewise-linear interpolation of the empirical
-    quantiles, so `inverse_transform(transform(x))` returns `x` up to floating-point round-off,
-    and exactly (even after the scores went through float32) for the quantiles and, in
-    columns with at most `n_quantiles` distinct values, for every value seen in `fit`.
+    Scikit-learn's `QuantileTransformer` with ``output_distribution="normal"`` maps values
+    to a standard normal by piecewise-linear interpolation between the knots, and the inverse
+    interpolates back. In a column with few distinct values (at most `n_quantiles`), a value
+    that at least `min_patients_per_value` patients share is a knot of its own (unless a
+    rarer value next to it is pooled with it), so `inverse_transform(transform(x))` returns
+    it exactly, even after the scores went through float32; with
+    ``min_patients_per_value=1`` that holds for every value seen in `fit`, as for a plain
+    quantile transform. A value in a sparse region (one that few patients have, or beyond the
+    outer knots) comes back as a nearby value: a point between the knots around it, or the
+    outer knot.
     """
 
-    def __init__(self, *, n_quantiles=1000, subsample=1_000_000, random_state=0, max_decimals=6):
+    def __init__(self, *, n_quantiles=1000, subsample=1_000_000, random_state=0, max_decimals=6,
+                 min_patients_per_value=MIN_PATIENTS):
         self.n_quantiles = n_quantiles
         self.subsample = subsample
         self.random_state = random_state
         self.max_decimals = max_decimals
+        self.min_patients_per_value = min_patients_per_value
 
-    def fit(self, values) -> NumericEncoder:
-        """Learn the quantiles of the observed values.
+    def fit(self, values, patients=None) -> NumericEncoder:
+        """Learn the pooled quantiles of the observed values.
 
         Parameters
         ----------
         values : pandas.Series or array-like of shape (n,)
             One numeric column; missing values are ignored.
+        patients : array-like of shape (n,), optional
+            The patient of each value (any hashable ids); by default every value is a patient
+            of its own.
 
         Returns
         -------
         self : NumericEncoder
             The fitted encoder.
+
+        Raises
+        ------
+        ValueError
+            If fewer than `min_patients_per_value` patients have values in the column (but
+            some do), or `patients` does not have one entry per value.
         """
         series = _as_series(values)
         self.dtype_ = series.dtype
         self.name_ = series.name
         x = _to_float(series)
-        observed = x[~np.isnan(x)]
+        if patients is None:
+            patients = np.arange(x.size)
+        patients = np.asarray(patients).reshape(-1)
+        if patients.size != x.size:
+            raise ValueError(
+                f"Got {patients.size} patient ids for {x.size} values of {self._column()}."
+            )
+        seen = ~np.isnan(x)
+        observed, observed_patients = x[seen], patients[seen]
         self.n_observed_ = int(observed.size)
+        self.robust_center_ = self.robust_scale_ = None
         if observed.size == 0:
             self.min_, self.max_, self.integer_, self.decimals_ = np.nan, np.nan, False, None
             self.quantile_transformer_ = None
             return self
-        self.min_, self.max_ = float(observed.min()), float(observed.max())
         self.integer_ = bool(np.all(observed == np.round(observed)))
         self.decimals_ = 0 if self.integer_ else _recorded_decimals(observed, self.max_decimals)
-        self.robust_center_ = self.robust_scale_ = None
-        if self.min_ == self.max_:
-            self.quantile_transformer_ = None
-            return self
         distinct = np.unique(observed)
-        self._fit_robust_scale(observed, distinct)
         if observed.size > self.subsample:
             rng = check_random_state(self.random_state)
-            picked = rng.choice(observed.size, size=self.subsample - 2, replace=False)
-            observed = np.concatenate([observed[picked], [self.min_, self.max_]])
-        qt = QuantileTransformer(
-            n_quantiles=min(self.n_quantiles, observed.size),
-            output_distribution="normal",
-            subsample=None,
+            picked = np.sort(rng.choice(observed.size, size=self.subsample, replace=False))
+            observed, observed_patients = observed[picked], observed_patients[picked]
+        # Few distinct values: no bound on the number of knots beyond the patients, so that
+        # every value that enough patients share stays a knot of its own (it has at most
+        # n_quantiles of them anyway).
+        max_knots = None if distinct.size <= self.n_quantiles else self.n_quantiles
+        knots, weights = pooled_knots(
+            observed, observed_patients, self.min_patients_per_value, max_knots=max_knots
         )
-        self.quantile_transformer_ = qt.fit(self._to_span(observed)[:, None])
-        # Snap targets. Few distinct values: the values themselves (they lie on the map, and
-        # np.percentile may have returned 3.1000000000000028 for a tie at 3.1); else the
-        # quantiles.
-        if distinct.size <= self.n_quantiles:
-            self.knot_values_ = distinct
-        else:
-            self.knot_values_ = np.unique(self._from_span(qt.quantiles_[:, 0]))
-        self.knot_scores_ = qt.transform(self._to_span(self.knot_values_)[:, None])[:, 0]
+        if knots.size == 0:
+            n_patients = len(pd.unique(observed_patients))
+            raise ValueError(
+                f"{self._column()} is measured in only {n_patients} patient(s); a fitted "
+                f"model keeps no value that fewer than {self.min_patients_per_value} patients "
+                "share (min_patients_per_value). Pass more patients, drop the column, or "
+                "lower min_patients_per_value."
+            )
+        self.min_, self.max_ = float(knots[0]), float(knots[-1])
+        if knots.size == 1:  # every value pooled into one: a constant column at that knot
+            self.quantile_transformer_ = None
+            return self
+        self._fit_robust_scale(observed, distinct)
+        spans = self._to_span(knots)
+        qt = QuantileTransformer(
+            n_quantiles=knots.size, output_distribution="normal", subsample=None
+        ).fit(spans[:, None])
+        # The transform reads only quantiles_ and references_ (interpolating between them): the
+        # knots, at the cumulative weight of each knot's centre. The ends go to 0 and 1, where
+        # scikit-learn sends values at or beyond the end quantiles anyway.
+        references = np.cumsum(weights) - weights / 2
+        references[0], references[-1] = 0.0, 1.0
+        qt.quantiles_ = spans[:, None]
+        qt.references_ = references
+        qt.n_quantiles_ = knots.size
+        self.quantile_transformer_ = qt
+        self.knot_values_ = knots
+        self.knot_scores_ = qt.transform(spans[:, None])[:, 0]
         return self
 
     def transform(self, values) -> np.ndarray:
@@ -240,11 +302,12 @@ class NumericEncoder(BaseEstimator):
             x = self._from_span(qt.inverse_transform(z[:, None])[:, 0])
             knot, close = self._nearest_knot(z)
             x = np.where(close, self.knot_values_[knot], x)
+        # Rounded after clipping: min_ and max_ are knots, which may be means of several
+        # patients' values, finer than the recorded precision; rounding last keeps every
+        # decoded value at that precision (it may then lie half a unit beyond the knots).
+        x = np.clip(x, self.min_, self.max_)
         if self.decimals_ is not None:
             x = np.round(x, self.decimals_)
-        # Clipped after rounding: min_ and max_ are observed values, so the result stays both
-        # inside the observed range and at the recorded precision.
-        x = np.clip(x, self.min_, self.max_)
         return _restore_numeric(x, self.dtype_, self.name_)
 
     def _fit_robust_scale(self, observed, distinct) -> None:
@@ -263,9 +326,8 @@ class NumericEncoder(BaseEstimator):
         extreme = distinct[distance > _EXTREME_RATIO]
         examples = ", ".join(f"{v:.6g}" for v in extreme[np.argsort(-distance[distance >
                                                                              _EXTREME_RATIO])][:3])
-        column = "A numeric column" if self.name_ is None else f"Column '{self.name_}'"
         warnings.warn(
-            f"{column} has {extreme.size} value(s) more than a million times its "
+            f"{self._column()} has {extreme.size} value(s) more than a million times its "
             f"interquartile range ({scale:.6g}) from its median ({median:.6g}), e.g. "
             f"{examples}. Such values are often sentinels for 'unknown' (3.4e38 is the largest "
             "float32); they are kept and the column is scaled robustly, so the other values "
@@ -273,6 +335,9 @@ class NumericEncoder(BaseEstimator):
             DataWarning,
             stacklevel=4,
         )
+
+    def _column(self) -> str:
+        return "A numeric column" if self.name_ is None else f"Column '{self.name_}'"
 
     def _compress(self, x):
         """asinh((x - center) / scale), without overflow for any finite x."""

@@ -12,6 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_long_frame
+from ..disclosure import MIN_PATIENTS
 from ..exceptions import InvalidDataError, InvalidParameterError
 from ..roles import ROLE_NAMES, ColumnRoles
 from .encoded import EncodedCohort
@@ -51,6 +52,11 @@ class SequencePreprocessor(BaseEstimator):
         Decoded numeric values are rounded to the precision each column was recorded at (the
         fewest decimals, up to this many, that all its values have); None rounds only columns
         of whole numbers. See `NumericEncoder`.
+    min_patients_per_value : int, default=MIN_PATIENTS
+        Fewest distinct patients behind every value a numeric encoder keeps: each column's
+        distribution is kept as values that at least this many patients share, or means of
+        groups of that many (see `NumericEncoder`). A numeric column measured in fewer
+        patients is an error (`InvalidDataError`). 1 keeps single patients' values.
 
     Attributes
     ----------
@@ -106,7 +112,7 @@ class SequencePreprocessor(BaseEstimator):
     >>> import pandas as pd
     >>> from cdmtehr.preprocessing import SequencePreprocessor
     >>> df = pd.DataFrame({"id": [1, 1, 2], "t": [0, 1, 0], "hr": [80.0, None, 95.0]})
-    >>> pre = SequencePreprocessor().fit(df, id_col="id", time_col="t")
+    >>> pre = SequencePreprocessor(min_patients_per_value=1).fit(df, id_col="id", time_col="t")
     >>> cohort, ids = pre.transform(df, return_ids=True)
     >>> cohort.numeric.shape, cohort.lengths.tolist()
     ((2, 2, 1), [2, 1])
@@ -116,13 +122,14 @@ class SequencePreprocessor(BaseEstimator):
 
     def __init__(
         self, *, max_levels=1000, n_quantiles=1000, subsample=1_000_000, random_state=0,
-        max_decimals=6,
+        max_decimals=6, min_patients_per_value=MIN_PATIENTS,
     ):
         self.max_levels = max_levels
         self.n_quantiles = n_quantiles
         self.subsample = subsample
         self.random_state = random_state
         self.max_decimals = max_decimals
+        self.min_patients_per_value = min_patients_per_value
 
     # -- fit -------------------------------------------------------------------------------------
     def fit(
@@ -164,7 +171,10 @@ class SequencePreprocessor(BaseEstimator):
         Raises
         ------
         InvalidDataError
-            Listing every problem of the data (see :func:`cdmtehr._validation.check_long_frame`).
+            Listing every problem of the data (see :func:`cdmtehr._validation.check_long_frame`),
+            or every numeric column measured in fewer than `min_patients_per_value` patients.
+        InvalidParameterError
+            If `min_patients_per_value` is not a positive int.
         InvalidDataTypeError
             If `df` is not a DataFrame.
         """
@@ -247,24 +257,56 @@ class SequencePreprocessor(BaseEstimator):
         return arrange_rows(df[roles.id_col], times)
 
     def _fit(self, df, roles, layout):
+        least = self.min_patients_per_value
+        if not isinstance(least, numbers.Integral) or isinstance(least, bool) or least < 1:
+            raise InvalidParameterError(
+                "The 'min_patients_per_value' parameter of SequencePreprocessor must be an int "
+                f"in the range [1, inf). Got {least!r} instead."
+            )
+        if layout.n_patients < least:
+            raise InvalidDataError(
+                [
+                    f"Column '{roles.id_col}' (id_col) has {layout.n_patients} patient(s); a "
+                    f"fitted model keeps no value that fewer than {least} patients share "
+                    "(min_patients_per_value). Pass more patients or lower "
+                    "min_patients_per_value."
+                ]
+            )
         encoder_params = {
             "n_quantiles": self.n_quantiles,
             "subsample": self.subsample,
             "random_state": self.random_state,
             "max_decimals": self.max_decimals,
+            "min_patients_per_value": least,
         }
         kinds = roles.with_static_kinds(df)
         static_numeric = list(kinds.static_num_cols)
         static_categorical = list(kinds.static_cat_cols)
         per_patient = df.iloc[layout.first_rows]
+        # The patient of each row in the frame's order (layout.patient is in sorted order).
+        row_patients = np.empty(len(layout.order), dtype=np.int64)
+        row_patients[layout.order] = layout.patient
+        problems = []
+
+        def fit_numeric(values, patients):
+            try:
+                return NumericEncoder(**encoder_params).fit(values, patients)
+            except ValueError as error:  # too few patients: report every such column at once
+                problems.append(str(error))
+                return None
 
         time_grid = TimeGrid().fit(df[roles.time_col], layout)
         numeric_names = list(roles.temporal_num_cols)
-        numeric_encoders = [NumericEncoder(**encoder_params).fit(df[c]) for c in numeric_names]
+        numeric_encoders = [fit_numeric(df[c], row_patients) for c in numeric_names]
         if not time_grid.regular_:
             gaps = pd.Series(time_grid.gaps(df[roles.time_col], layout), name=roles.time_col)
-            numeric_encoders.append(NumericEncoder(**encoder_params).fit(gaps))
+            numeric_encoders.append(fit_numeric(gaps, layout.patient))  # gaps in sorted order
             numeric_names.append(f"{roles.time_col}.gap")
+        static_numeric_encoders = [
+            fit_numeric(per_patient[c], np.arange(layout.n_patients)) for c in static_numeric
+        ]
+        if problems:
+            raise InvalidDataError(problems)
         categorical_encoders = [
             CategoricalEncoder().fit(df[c]) for c in roles.temporal_cat_cols
         ]
@@ -287,9 +329,7 @@ class SequencePreprocessor(BaseEstimator):
         self.categorical_encoders_ = categorical_encoders
         self.categorical_levels_ = tuple(e.n_levels_ for e in categorical_encoders)
         self.static_numeric_names_ = static_numeric
-        self.static_numeric_encoders_ = [
-            NumericEncoder(**encoder_params).fit(per_patient[c]) for c in static_numeric
-        ]
+        self.static_numeric_encoders_ = static_numeric_encoders
         self.static_categorical_names_ = static_categorical
         self.static_categorical_encoders_ = static_categorical_encoders
         self.static_categorical_levels_ = tuple(

@@ -281,7 +281,7 @@ def test_nat_in_an_object_numeric_column_counts_as_missing():
     df["x"] = pd.Series([1.0, pd.NaT, 2.0, None, 1.5, 1.7, 1.2, 1.9, np.nan, 1.1, 1.3, 1.4],
                         dtype=object)
     synth, out = fit_sample(df, ROLES)
-    pre = SequencePreprocessor().fit(df, **ROLES)
+    pre = SequencePreprocessor(min_patients_per_value=1).fit(df, **ROLES)
     np.testing.assert_array_equal(pre.transform(df).observed[..., 0].ravel(),
                                   df["x"].notna().to_numpy())
 

@@ -130,7 +130,7 @@ def test_every_column_is_modelled_or_named_in_one_warning(case, extra, infer):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        preprocessor = SequencePreprocessor().fit(df, roles)
+        preprocessor = SequencePreprocessor(min_patients_per_value=1).fit(df, roles)
 
     messages = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
     left_out = [c for c in df.columns if c not in preprocessor.columns_]

@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given
 from helpers.strategies import long_frames
 
+from cdmtehr.disclosure import MIN_PATIENTS
+from cdmtehr.exceptions import InvalidDataError
 from cdmtehr.preprocessing import SequencePreprocessor
 
 
@@ -36,7 +38,8 @@ def _assert_same(actual, expected, numeric_cols, rtol):
 def test_roundtrip_reproduces_frame(case):
     df, roles = case
     before = df.copy(deep=True)
-    preprocessor = SequencePreprocessor()
+    # Single patients' values kept, so that every value is a knot and comes back exactly.
+    preprocessor = SequencePreprocessor(min_patients_per_value=1)
 
     cohort, ids = preprocessor.fit_transform(df, roles, return_ids=True)
     again = preprocessor.transform(df)
@@ -62,7 +65,7 @@ def test_roundtrip_reproduces_frame(case):
 @given(long_frames())
 def test_inverse_with_fresh_ids(case):
     df, roles = case
-    preprocessor = SequencePreprocessor()
+    preprocessor = SequencePreprocessor(min_patients_per_value=1)
     cohort = preprocessor.fit_transform(df, roles)
 
     out = preprocessor.inverse_transform(cohort)
@@ -82,7 +85,8 @@ def test_inverse_with_fresh_ids(case):
 def test_roundtrip_physionet(physionet):
     df, roles = physionet
     before = df.copy(deep=True)
-    preprocessor = SequencePreprocessor()
+    # Single patients' values kept, so that every value is a knot and comes back exactly.
+    preprocessor = SequencePreprocessor(min_patients_per_value=1)
 
     cohort, ids = preprocessor.fit_transform(df, roles, return_ids=True)
     out = preprocessor.inverse_transform(cohort, ids=ids)
@@ -104,3 +108,44 @@ def test_roundtrip_physionet(physionet):
         observed = ~np.isnan(b)
         if np.unique(b[observed]).size <= 1000:  # then every value is a knot: exact
             np.testing.assert_array_equal(a, b, err_msg=col)
+
+
+@given(long_frames(max_patients=12))
+def test_roundtrip_keeps_no_value_that_few_patients_have(case):
+    df, roles = case
+    pid = roles["id_col"]
+    per_patient = df.groupby(pid, sort=False).first()
+    measured = {c: df.loc[df[c].notna(), pid].nunique() for c in roles["num_cols"]}
+    preprocessor = SequencePreprocessor()
+    static_numeric = [
+        c for c in roles["static_cols"] if pd.api.types.is_numeric_dtype(df[c].dtype)
+    ]
+    measured.update({c: int(per_patient[c].notna().sum()) for c in static_numeric})
+    too_few = [c for c, n in measured.items() if 0 < n < MIN_PATIENTS]
+    if len(per_patient) < MIN_PATIENTS or too_few:
+        with pytest.raises(InvalidDataError, match="min_patients_per_value") as error:
+            preprocessor.fit(df, roles)
+        if len(per_patient) >= MIN_PATIENTS:
+            assert all(f"'{c}'" in str(error.value) for c in too_few)
+        return
+
+    cohort, ids = preprocessor.fit_transform(df, roles, return_ids=True)
+    out = preprocessor.inverse_transform(cohort, ids=ids)
+
+    expected = _expected(df, roles, list(out.columns))
+    assert (out.dtypes == expected.dtypes).all()
+    pd.testing.assert_series_equal(out[pid], expected[pid])
+    encoders = dict(zip(preprocessor.numeric_names_, preprocessor.numeric_encoders_, strict=True))
+    encoders.update(zip(static_numeric, preprocessor.static_numeric_encoders_, strict=True))
+    for col, encoder in encoders.items():
+        if col not in df.columns:  # the gap channel: every row's gap, each patient's own
+            continue
+        values = df[col].to_numpy(dtype="float64", na_value=np.nan)
+        patients = df[pid].to_numpy()
+        kept = [encoder.min_, encoder.max_, *getattr(encoder, "knot_values_", [])]
+        for number in kept:  # a kept value is one that enough patients share, or a mean
+            holders = np.unique(patients[values == number])
+            assert holders.size == 0 or holders.size >= MIN_PATIENTS, (col, number)
+        decoded = out[col].to_numpy(dtype="float64", na_value=np.nan)
+        np.testing.assert_array_equal(np.isnan(decoded), np.isnan(
+            expected[col].to_numpy(dtype="float64", na_value=np.nan)))

@@ -129,10 +129,10 @@ def test_to_dict_round_trips_through_fit():
     df = _frame().drop(columns=["admitted"])
     roles = ColumnRoles("pid", "t", ("hr", "gcs"), ("vent", "note", "flag"), ("age",), "died")
 
-    preprocessor = SequencePreprocessor().fit(df, **roles.to_dict())
+    preprocessor = SequencePreprocessor(min_patients_per_value=1).fit(df, **roles.to_dict())
 
     assert preprocessor.roles_ == roles
-    assert SequencePreprocessor().fit(df, roles).roles_ == roles
+    assert SequencePreprocessor(min_patients_per_value=1).fit(df, roles).roles_ == roles
 
 
 def test_fit_requires_id_and_time():
@@ -145,8 +145,9 @@ def test_fit_requires_id_and_time():
 def test_static_integer_named_categorical_round_trips_through_the_preprocessor():
     df = pd.DataFrame({"pid": [1, 1, 2, 3], "t": [0, 1, 0, 0], "hr": [80.0, 82.0, 90.0, 70.0],
                        "icu": np.array([4, 4, 2, 4], dtype="int64")})
-    pre = SequencePreprocessor().fit(df, id_col="pid", time_col="t", num_cols=["hr"],
-                                     cat_cols=["icu"], static_cols=["icu"])
+    pre = SequencePreprocessor(min_patients_per_value=1).fit(
+        df, id_col="pid", time_col="t", num_cols=["hr"], cat_cols=["icu"], static_cols=["icu"]
+    )
 
     assert pre.static_categorical_names_ == ["icu"]
     assert pre.static_categorical_levels_ == (2,)

@@ -238,7 +238,7 @@ def test_check_long_frame_object_numbers_pass():
 
 
 def test_transform_reports_unseen_levels_by_column():
-    preprocessor = SequencePreprocessor().fit(_good_frame(), ROLES)
+    preprocessor = SequencePreprocessor(min_patients_per_value=1).fit(_good_frame(), ROLES)
     df = _good_frame()
     df["Sex"] = ["F", "F", "F", "X", "X", None]
     df["died"] = np.array([0, 0, 0, 2, 2, 0], dtype="int8")
@@ -250,7 +250,7 @@ def test_transform_reports_unseen_levels_by_column():
 
 
 def test_transform_rejects_longer_stays():
-    preprocessor = SequencePreprocessor().fit(_good_frame(), ROLES)
+    preprocessor = SequencePreprocessor(min_patients_per_value=1).fit(_good_frame(), ROLES)
     df = _good_frame()
     df.loc[len(df)] = df.iloc[0]
     df.loc[len(df) - 1, "hour"] = 5

@@ -15,7 +15,8 @@ from cdmtehr.synthesizer import CDMTSynthesizer
 
 
 def encoded(n_patients=4):
-    return SequencePreprocessor().fit_transform(cohort(n_patients=n_patients), **ROLES)
+    preprocessor = SequencePreprocessor(min_patients_per_value=1)
+    return preprocessor.fit_transform(cohort(n_patients=n_patients), **ROLES)
 
 
 def params(**changes):

@@ -3,7 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.preprocessing import QuantileTransformer
 
+from cdmtehr.disclosure import MIN_PATIENTS
 from cdmtehr.preprocessing import CategoricalEncoder, NumericEncoder
 
 
@@ -30,7 +32,7 @@ def _roundtrip(encoder, series, cast=None):
 )
 def test_numeric_encoder_learns_the_recorded_precision(values, decimals):
     series = pd.Series(values)
-    encoder = NumericEncoder().fit(series)
+    encoder = NumericEncoder(min_patients_per_value=1).fit(series)
     assert encoder.decimals_ == decimals
     # Generated scores fall between the knots; the decoded values keep the recorded precision.
     decoded = encoder.inverse_transform(encoder.transform(series) + 0.013).dropna().to_numpy()
@@ -42,7 +44,7 @@ def test_numeric_encoder_learns_the_recorded_precision(values, decimals):
 
 def test_numeric_encoder_rounding_can_be_switched_off():
     series = pd.Series([80.6, 81.2, 95.0, 70.1])
-    encoder = NumericEncoder(max_decimals=None).fit(series)
+    encoder = NumericEncoder(max_decimals=None, min_patients_per_value=1).fit(series)
     assert encoder.decimals_ is None
     decoded = encoder.inverse_transform(encoder.transform(series) + 0.013)
     assert not np.array_equal(decoded, np.round(decoded, 1))
@@ -62,7 +64,8 @@ def test_numeric_encoder_rounding_can_be_switched_off():
     ids=lambda s: str(s.dtype),
 )
 def test_numeric_encoder_roundtrip_restores_dtype(series):
-    scores, restored = _roundtrip(NumericEncoder(), series.rename("x"), cast=np.float32)
+    encoder = NumericEncoder(min_patients_per_value=1)
+    scores, restored = _roundtrip(encoder, series.rename("x"), cast=np.float32)
 
     assert scores.dtype == np.float32
     assert restored.dtype == series.dtype
@@ -91,7 +94,7 @@ def test_numeric_encoder_is_monotone():
 
 
 def test_numeric_encoder_constant_column():
-    encoder = NumericEncoder().fit(pd.Series([4.2, np.nan, 4.2]))
+    encoder = NumericEncoder(min_patients_per_value=1).fit(pd.Series([4.2, np.nan, 4.2]))
 
     np.testing.assert_array_equal(encoder.transform([4.2, np.nan]), [0.0, np.nan])
     restored = encoder.inverse_transform([-3.0, 0.0, 5.0, np.nan])
@@ -117,7 +120,7 @@ def test_numeric_encoder_never_observed_column():
     ids=["tiny", "huge", "mixed", "geomspace", "subnormal", "overflowing"],
 )
 def test_numeric_encoder_extreme_magnitudes(values):
-    encoder = NumericEncoder().fit(values)
+    encoder = NumericEncoder(min_patients_per_value=1).fit(values)
     scores = encoder.transform(values)
 
     assert np.isfinite(scores).all()
@@ -125,11 +128,15 @@ def test_numeric_encoder_extreme_magnitudes(values):
     restored = encoder.inverse_transform(scores.astype(np.float32)).to_numpy()
     assert np.isfinite(restored).all()
     spread = values.max() - values.min()
-    np.testing.assert_allclose(restored, values, rtol=1e-6, atol=1e-12 * spread)
+    # Values beyond the outer knots (pooled in pairs when there are more than n_quantiles
+    # distinct values) come back as those knots.
+    expected = np.clip(values, encoder.min_, encoder.max_)
+    np.testing.assert_allclose(restored, expected, rtol=1e-6, atol=1e-12 * spread)
 
 
 def test_numeric_encoder_inverse_clips_and_rounds_model_output():
-    encoder = NumericEncoder().fit(pd.Series([3, 8, 15, 15, 12], dtype="int64"))
+    values = pd.Series([3, 8, 15, 15, 12], dtype="int64")
+    encoder = NumericEncoder(min_patients_per_value=1).fit(values)
 
     restored = encoder.inverse_transform([-40.0, -1.3, 0.2, 0.77, 40.0])
 
@@ -147,18 +154,22 @@ def test_numeric_encoder_exact_for_few_distinct_values_in_large_column():
     np.testing.assert_array_equal(restored.to_numpy(), values)
 
 
-def test_numeric_encoder_subsample_keeps_extremes():
+def test_numeric_encoder_subsample_follows_the_distribution_without_its_extremes():
     values = np.random.default_rng(3).normal(size=20_000)
     encoder = NumericEncoder(subsample=1000).fit(values)
 
     restored = encoder.inverse_transform(encoder.transform(values)).to_numpy()
 
-    assert restored.min() == values.min() and restored.max() == values.max()
-    np.testing.assert_allclose(restored, values, atol=0.05)
+    # The range is the outer knots (means of 5 values), not the single extreme values.
+    assert values.min() < encoder.min_ == restored.min()
+    assert restored.max() == encoder.max_ < values.max()
+    inside = (values >= encoder.min_) & (values <= encoder.max_)
+    assert inside.mean() > 0.99
+    np.testing.assert_allclose(restored[inside], values[inside], atol=0.05)
 
 
 def test_numeric_encoder_nan_score_for_int_dtype_is_an_error():
-    encoder = NumericEncoder().fit(pd.Series([1, 2, 3], name="gcs"))
+    encoder = NumericEncoder(min_patients_per_value=1).fit(pd.Series([1, 2, 3], name="gcs"))
     with pytest.raises(ValueError, match="'gcs'"):
         encoder.inverse_transform([np.nan])
 
@@ -229,9 +240,133 @@ def test_numeric_encoder_handles_a_range_wider_than_the_largest_float():
     from cdmtehr.preprocessing import NumericEncoder
 
     values = pd.Series([-1e308, -1.0, 0.0, 2.5, 1e308])
-    encoder = NumericEncoder().fit(values)
+    encoder = NumericEncoder(min_patients_per_value=1).fit(values)
 
     back = encoder.inverse_transform(encoder.transform(values))
 
     assert np.isfinite(back).all()
     assert back.iloc[0] == -1e308 and back.iloc[-1] == 1e308
+
+
+# -- NumericEncoder keeps no single patient's value ----------------------------------------------
+def _stored_numbers(obj, seen=None):
+    """Every number held by a fitted object's attributes, nested estimators included."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, (bool, np.bool_)):
+        return []
+    if isinstance(obj, (int, float, np.number)):
+        return [float(obj)]
+    if isinstance(obj, np.ndarray):
+        return obj.astype(np.float64).ravel().tolist() if obj.dtype.kind in "biuf" else []
+    if isinstance(obj, dict):
+        return [x for v in obj.values() for x in _stored_numbers(v, seen)]
+    if isinstance(obj, (list, tuple)):
+        return [x for v in obj for x in _stored_numbers(v, seen)]
+    if hasattr(obj, "__dict__"):
+        return _stored_numbers(vars(obj), seen)
+    return []
+
+
+def _cohort(seed=0, n_patients=60, per_patient=4):
+    """Heart rates in tenths of a beat, several per patient."""
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.normal(80, 8, n_patients * per_patient), 1)
+    return values, np.repeat(np.arange(n_patients), per_patient)
+
+
+def test_numeric_encoder_keeps_no_value_of_a_single_patient():
+    values, patients = _cohort()
+    # A canary patient with values no one else has: far beyond the others, and one inside
+    # their range at an odd precision.
+    canary = np.array([250.0, 251.5, 83.0417, 2.0])
+    assert not np.isin(canary, values).any()
+    values, patients = np.r_[values, canary], np.r_[patients, [999] * canary.size]
+
+    encoder = NumericEncoder().fit(pd.Series(values, name="hr"), patients)
+
+    stored = np.array(_stored_numbers(encoder))
+    assert any(isinstance(v, QuantileTransformer) for v in vars(encoder).values())
+    for raw in (canary, encoder._to_span(canary)):
+        near = np.isclose(stored[:, None], raw[None, :], rtol=1e-6, atol=1e-6)
+        assert not near.any(), stored[near.any(axis=1)]
+    for end in (encoder.min_, encoder.max_):  # the range ends are shared values or means
+        holders = np.unique(patients[values == end])
+        assert holders.size == 0 or holders.size >= MIN_PATIENTS
+    assert values.min() < encoder.min_ and encoder.max_ < values.max()
+
+
+def test_numeric_encoder_transform_reads_only_the_knots():
+    values, patients = _cohort(seed=1)
+    encoder = NumericEncoder().fit(values, patients)
+    qt = encoder.quantile_transformer_
+
+    np.testing.assert_array_equal(qt.quantiles_[:, 0], encoder._to_span(encoder.knot_values_))
+    assert qt.n_quantiles_ == encoder.knot_values_.size
+    assert qt.references_[0] == 0.0 and qt.references_[-1] == 1.0
+    assert np.all(np.diff(qt.references_) > 0)
+    assert encoder.min_ == encoder.knot_values_[0] and encoder.max_ == encoder.knot_values_[-1]
+    scores = encoder.transform(values)
+    assert np.all(np.diff(scores[np.argsort(values)]) >= 0)
+    assert abs(np.median(scores)) < 0.1
+
+
+def test_numeric_encoder_round_trips_values_that_enough_patients_share():
+    rng = np.random.default_rng(4)
+    shared = np.array([7.21, 7.3, 7.38, 7.44])
+    values = np.r_[rng.choice(shared, size=200), shared]
+    patients = np.r_[rng.integers(0, 40, size=200), [50, 51, 52, 53]]
+
+    encoder = NumericEncoder().fit(pd.Series(values, name="ph"), patients)
+    restored = encoder.inverse_transform(encoder.transform(values).astype(np.float32))
+
+    np.testing.assert_array_equal(encoder.knot_values_, shared)
+    np.testing.assert_array_equal(restored, values)
+
+    # A value of one patient is pooled with its neighbour: it comes back as a nearby value.
+    values, patients = np.r_[values, [7.55, 7.55]], np.r_[patients, [60, 60]]
+    encoder = NumericEncoder().fit(pd.Series(values, name="ph"), patients)
+    np.testing.assert_array_equal(encoder.knot_values_[:3], shared[:3])
+    assert 7.44 < encoder.max_ < 7.55
+    assert encoder.inverse_transform(encoder.transform([7.55])).iloc[0] < 7.55
+
+
+def test_numeric_encoder_with_one_patient_per_value_round_trips_every_value():
+    values = pd.Series([3.7, 12.25, 3.7, -8.0, 101.5, 12.25], name="x")
+    encoder = NumericEncoder(min_patients_per_value=1)
+
+    scores, restored = _roundtrip(encoder, values, cast=np.float32)
+
+    pd.testing.assert_series_equal(restored, values)
+    np.testing.assert_array_equal(encoder.knot_values_, [-8.0, 3.7, 12.25, 101.5])
+
+
+def test_numeric_encoder_counts_patients_not_values():
+    # One patient has 30 values of 140.0; with the patient ids it is no knot.
+    values = np.r_[np.full(30, 140.0), np.arange(1.0, 41.0)]
+    patients = np.r_[np.zeros(30, int), np.arange(1, 41)]
+
+    assert 140.0 in NumericEncoder().fit(values).knot_values_  # 30 values, 30 "patients"
+    encoder = NumericEncoder().fit(values, patients)
+    assert 140.0 not in encoder.knot_values_ and encoder.max_ < 140.0
+
+
+def test_numeric_encoder_measured_in_too_few_patients_is_an_error():
+    values = pd.Series([210.0, 185.0, np.nan, 240.0, 199.0], name="Cholesterol")
+    with pytest.raises(ValueError, match="Column 'Cholesterol' is measured in only 3 patient"):
+        NumericEncoder().fit(values, patients=[1, 2, 3, 3, 1])
+    encoder = NumericEncoder(min_patients_per_value=3).fit(values, patients=[1, 2, 3, 3, 1])
+    assert encoder.quantile_transformer_ is None  # one knot: the mean of the three patients
+    assert encoder.min_ == encoder.max_ == pytest.approx(((210 + 199) / 2 + 185 + 240) / 3)
+
+
+def test_numeric_encoder_rounds_after_clipping_to_the_knots():
+    values = np.r_[np.arange(60, 100, dtype=np.int64), [250]]
+    encoder = NumericEncoder().fit(pd.Series(values), np.arange(values.size))
+    restored = encoder.inverse_transform([-40.0, 0.0, 40.0])
+
+    assert restored.dtype == np.int64  # outer knots are means, decoded to whole numbers
+    assert restored.iloc[0] == round(encoder.min_) and restored.iloc[-1] == round(encoder.max_)
+    assert restored.iloc[-1] < 250

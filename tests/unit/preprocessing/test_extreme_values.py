@@ -12,7 +12,7 @@ def test_an_extreme_value_keeps_the_other_values_apart(extreme):
     rng = np.random.default_rng(0)
     values = np.r_[rng.normal(80, 10, 299).round(1), extreme]
     with pytest.warns(DataWarning, match=r"Column 'hr' has 1 value.*sentinel"):
-        encoder = NumericEncoder().fit(_named(values))
+        encoder = NumericEncoder(min_patients_per_value=1).fit(_named(values))
     scores = encoder.transform(values)
     assert np.unique(scores).size == np.unique(values).size
     assert np.all(np.isfinite(scores))

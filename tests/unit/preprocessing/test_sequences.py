@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from helpers import frames
 
-from cdmtehr.exceptions import InvalidParameterError
+from cdmtehr.exceptions import InvalidDataError, InvalidParameterError
 from cdmtehr.preprocessing import EncodedCohort, SequencePreprocessor
 from cdmtehr.preprocessing.sequences import arrange_rows, fill_unobserved, fresh_ids
 
@@ -38,7 +38,7 @@ ROLES = {
 
 
 def test_transform_layout_and_attributes():
-    preprocessor = SequencePreprocessor()
+    preprocessor = SequencePreprocessor(min_patients_per_value=1)
     cohort, ids = preprocessor.fit_transform(_frame(), ROLES, return_ids=True)
 
     assert list(ids) == [3, 5, 7]  # patients by sorted id
@@ -94,7 +94,7 @@ def test_arrange_rows_sorts_by_patient_and_time():
 
 def test_irregular_integer_times_get_a_gap_channel():
     df = _frame(times=(0, 3, 4, 2, 8, 0))
-    preprocessor = SequencePreprocessor()
+    preprocessor = SequencePreprocessor(min_patients_per_value=1)
     cohort, ids = preprocessor.fit_transform(df, ROLES, return_ids=True)
 
     assert preprocessor.has_gap_channel_
@@ -112,7 +112,7 @@ def test_datetime_times_roundtrip(tz, regular):
     hours = [0, 1, 2, 0, 1, 0] if regular else [0, 1, 5, 30, 31, 2]
     df = _frame()
     df["t"] = pd.Timestamp("2024-03-09 23:00", tz=tz) + pd.to_timedelta(hours, unit="h")
-    preprocessor = SequencePreprocessor()
+    preprocessor = SequencePreprocessor(min_patients_per_value=1)
 
     cohort, ids = preprocessor.fit_transform(df, ROLES, return_ids=True)
     out = preprocessor.inverse_transform(cohort, ids=ids)
@@ -126,7 +126,7 @@ def test_float_times_regular_and_irregular():
     for times, gap in [((0.0, 0.5, 1.0, 0.0, 0.5, 0.0), False), ((0.1, 0.35, 2.0, 0, 1, 0), True)]:
         df = _frame()
         df["t"] = np.array(times, dtype="float32")
-        preprocessor = SequencePreprocessor()
+        preprocessor = SequencePreprocessor(min_patients_per_value=1)
         cohort, ids = preprocessor.fit_transform(df, ROLES, return_ids=True)
         out = preprocessor.inverse_transform(cohort, ids=ids)
         assert preprocessor.has_gap_channel_ is gap
@@ -166,7 +166,7 @@ def _generated(preprocessor, n_patients, seed):
 @pytest.mark.parametrize("times", [(0, 1, 2, 0, 1, 0), (0, 3, 4, 2, 8, 0)], ids=["reg", "irreg"])
 def test_inverse_of_generated_cohort_is_a_valid_frame(times):
     df = _frame(times=times)
-    preprocessor = SequencePreprocessor().fit(df, ROLES)
+    preprocessor = SequencePreprocessor(min_patients_per_value=1).fit(df, ROLES)
     cohort = _generated(preprocessor, n_patients=200, seed=0)
 
     out = preprocessor.inverse_transform(cohort)
@@ -190,7 +190,7 @@ def test_inverse_of_generated_cohort_is_a_valid_frame(times):
 
 
 def test_inverse_rejects_wrong_layout_and_ids():
-    preprocessor = SequencePreprocessor().fit(_frame(), ROLES)
+    preprocessor = SequencePreprocessor(min_patients_per_value=1).fit(_frame(), ROLES)
     cohort = preprocessor.transform(_frame())
 
     with pytest.raises(InvalidParameterError, match="numeric channels: got 2, fitted 1"):
@@ -204,7 +204,7 @@ def test_inverse_rejects_wrong_layout_and_ids():
 
 
 def test_inverse_sorts_by_given_ids():
-    preprocessor = SequencePreprocessor().fit(_frame(), ROLES)
+    preprocessor = SequencePreprocessor(min_patients_per_value=1).fit(_frame(), ROLES)
     cohort = preprocessor.transform(_frame())
 
     out = preprocessor.inverse_transform(cohort, ids=[30, 10, 20])
@@ -224,7 +224,8 @@ def test_inverse_sorts_by_given_ids():
 )
 def test_fresh_ids_keep_the_id_dtype(ids, expected):
     df = pd.DataFrame({"pid": ids, "t": [0, 1, 0], "hr": [1.0, 2.0, 3.0]})
-    preprocessor = SequencePreprocessor().fit(df, id_col="pid", time_col="t")
+    preprocessor = SequencePreprocessor(min_patients_per_value=1)
+    preprocessor.fit(df, id_col="pid", time_col="t")
     cohort = replace(
         preprocessor.transform(df).subset([0, 1, 0]), lengths=np.array([1, 2, 1])
     )
@@ -238,7 +239,8 @@ def test_fresh_ids_keep_the_id_dtype(ids, expected):
 def test_fresh_uuid_ids_are_deterministic():
     ids = [uuid.uuid4(), uuid.uuid4()]
     df = pd.DataFrame({"pid": ids, "t": [0, 0], "hr": [1.0, 2.0]})
-    preprocessor = SequencePreprocessor().fit(df, id_col="pid", time_col="t")
+    preprocessor = SequencePreprocessor(min_patients_per_value=1)
+    preprocessor.fit(df, id_col="pid", time_col="t")
     cohort = preprocessor.transform(df)
 
     first = preprocessor.inverse_transform(cohort)
@@ -284,7 +286,7 @@ def test_fresh_ids_widen_a_small_integer_dtype_past_its_range():
 def test_inverse_transform_id_start_numbers_chunks_apart():
     df = frames.cohort()
     df["pid"] = "p" + df["pid"].astype(str)
-    preprocessor = SequencePreprocessor().fit(df, **frames.ROLES)
+    preprocessor = SequencePreprocessor(min_patients_per_value=1).fit(df, **frames.ROLES)
     encoded = preprocessor.transform(df)
 
     first = preprocessor.inverse_transform(encoded.subset(slice(0, 2)))
@@ -297,3 +299,64 @@ def test_inverse_transform_id_start_numbers_chunks_apart():
         preprocessor.inverse_transform(encoded, id_start=-1)
     with pytest.raises(ValueError, match="either 'ids' or 'id_start'"):
         preprocessor.inverse_transform(encoded, ids=["a", "b", "c", "d"], id_start=4)
+
+
+# -- values that few patients have ---------------------------------------------------------------
+def _cohort_frame(n_patients=30, seed=0):
+    """Irregular times, a lab value, a static age; one patient (id 999) has values of its own."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, 6, size=n_patients)
+    ids = np.repeat(np.arange(n_patients), lengths)
+    times = np.concatenate([np.cumsum(rng.integers(1, 4, size=n)) for n in lengths])
+    frame = pd.DataFrame({
+        "pid": ids,
+        "t": times,
+        "lactate": np.round(rng.gamma(4.0, 0.5, size=ids.size), 1),
+        "age": np.repeat(rng.integers(40, 80, size=n_patients), lengths).astype(float),
+    })
+    canary = pd.DataFrame({
+        "pid": [999] * 4, "t": [1, 2, 40, 41], "lactate": [31.7, 31.7, 31.7, 2.1234],
+        "age": [104.0] * 4,
+    })
+    return pd.concat([frame, canary], ignore_index=True)
+
+
+def test_fitted_encoders_keep_no_value_of_a_single_patient():
+    df = _cohort_frame()
+    roles = {"id_col": "pid", "time_col": "t", "num_cols": ["lactate"], "static_cols": ["age"]}
+
+    preprocessor = SequencePreprocessor().fit(df, roles)
+
+    assert preprocessor.has_gap_channel_
+    lactate, gap = preprocessor.numeric_encoders_
+    (age,) = preprocessor.static_numeric_encoders_
+    # The canary's four rows (31.7 three times) count once: 31.7 is no knot.
+    assert not np.isin([31.7, 2.1234], lactate.knot_values_).any()
+    assert lactate.max_ < 31.7 and age.max_ < 104.0
+    assert 38.0 not in gap.knot_values_  # the canary's gap of 38 time units
+    for encoder in (lactate, gap, age):
+        assert encoder.min_patients_per_value == 5
+
+
+def test_a_column_measured_in_too_few_patients_is_a_data_error():
+    df = _cohort_frame()
+    df["cholesterol"] = np.nan
+    df.loc[df["pid"].isin([1, 2, 3]), "cholesterol"] = 190.0
+    df["ldl"] = np.where(df["pid"] == 4, 120.0, np.nan)
+    roles = {"id_col": "pid", "time_col": "t", "num_cols": ["lactate", "cholesterol", "ldl"]}
+
+    with pytest.raises(InvalidDataError) as error:
+        SequencePreprocessor().fit(df, roles)
+
+    assert len(error.value.problems) == 2
+    assert "Column 'cholesterol' is measured in only 3 patient" in error.value.problems[0]
+    assert "Column 'ldl' is measured in only 1 patient" in error.value.problems[1]
+    assert SequencePreprocessor(min_patients_per_value=3).fit(df.drop(columns="ldl"), roles={
+        **roles, "num_cols": ["lactate", "cholesterol"]}).numeric_encoders_[1].min_ == 190.0
+
+
+def test_fewer_patients_than_min_patients_per_value_is_a_data_error():
+    with pytest.raises(InvalidDataError, match="'pid' \\(id_col\\) has 3 patient"):
+        SequencePreprocessor().fit(_frame(), ROLES)
+    with pytest.raises(InvalidParameterError, match="min_patients_per_value"):
+        SequencePreprocessor(min_patients_per_value=0).fit(_frame(), ROLES)

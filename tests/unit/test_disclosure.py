@@ -1,0 +1,79 @@
+"""pooled_knots: a distribution kept as values or means that groups of patients share."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cdmtehr.disclosure import MIN_PATIENTS, pooled_knots
+
+
+def _groups(values, patients, weights):
+    """The sorted (values, patients) of each group, read back from the weights."""
+    order = np.argsort(values, kind="stable")
+    values, patients = values[order], patients[order]
+    counts = np.rint(weights * values.size).astype(int)
+    assert counts.sum() == values.size
+    bounds = np.r_[0, np.cumsum(counts)]
+    return [(values[a:b], patients[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _patient_balanced_mean(values, patients):
+    return np.mean([values[patients == p].mean() for p in np.unique(patients)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(st.integers(-20, 20), st.integers(0, 12)), min_size=1, max_size=80
+    ),
+    min_patients=st.integers(1, 6),
+    max_knots=st.one_of(st.none(), st.integers(1, 30)),
+)
+def test_every_knot_is_shared_by_enough_patients(data, min_patients, max_knots):
+    values = np.array([v / 4 for v, _ in data])  # ties are common
+    patients = np.array([p for _, p in data])
+
+    knots, weights = pooled_knots(values, patients, min_patients, max_knots)
+
+    if np.unique(patients).size < min_patients:
+        assert knots.size == 0 and weights.size == 0
+        return
+    assert np.all(np.diff(knots) > 0)
+    assert np.isclose(weights.sum(), 1.0) and np.all(weights > 0)
+    if max_knots is not None:
+        assert knots.size <= max_knots
+    groups = _groups(values, patients, weights)
+    sorted_values = np.sort(values)
+    ends = np.cumsum([len(g) for g, _ in groups])[:-1]
+    assert np.all(sorted_values[ends - 1] < sorted_values[ends])  # no tie is split
+    for knot, (group, owners) in zip(knots, groups, strict=True):
+        assert np.unique(owners).size >= min_patients
+        if group[0] == group[-1]:
+            assert knot == group[0]  # a value that many patients have, kept exactly
+        else:
+            assert knot == pytest.approx(_patient_balanced_mean(group, owners), rel=1e-12)
+            assert group[0] < knot < group[-1]
+
+
+def test_with_one_patient_per_value_and_few_values_the_knots_are_the_values():
+    values = np.array([3.0, 1.5, 3.0, 9.0, 1.5, 1.5])
+    knots, weights = pooled_knots(values, min_patients=1)
+    np.testing.assert_array_equal(knots, [1.5, 3.0, 9.0])
+    np.testing.assert_allclose(weights, [0.5, 2 / 6, 1 / 6])
+
+
+def test_a_rare_value_is_pooled_and_a_shared_one_kept():
+    values = np.r_[np.full(5, 10.0), np.full(5, 20.0), [37.25]]
+    knots, _ = pooled_knots(values, np.arange(values.size), MIN_PATIENTS)
+    assert 10.0 in knots and 37.25 not in knots
+    assert knots[-1] == pytest.approx((5 * 20.0 + 37.25) / 6)
+
+
+def test_one_patients_many_values_count_once():
+    # Patient 0 has 20 values of 99.0; four others have one value each.
+    values = np.r_[np.full(20, 99.0), [1.0, 2.0, 3.0, 4.0]]
+    patients = np.r_[np.zeros(20, int), [1, 2, 3, 4]]
+    knots, _ = pooled_knots(values, patients, min_patients=5)
+    assert knots.tolist() == [pytest.approx((1 + 2 + 3 + 4 + 99) / 5)]
+    assert pooled_knots(values, patients, min_patients=6)[0].size == 0

@@ -50,7 +50,8 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None,
     device = resolve_device(params["device"], owner)  # missing hardware fails now
     started = time.perf_counter()
     preprocessor = SequencePreprocessor(
-        max_levels=params["max_levels"], max_decimals=6 if params["enforce_rounding"] else None
+        max_levels=params["max_levels"], max_decimals=6 if params["enforce_rounding"] else None,
+        min_patients_per_value=params["min_patients_per_value"],
     )
     if public_data is None:
         cohort = described = preprocessor.fit_transform(df_long, **roles)

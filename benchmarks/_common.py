@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from cdmtehr.datasets import load_physionet2012
+from cdmtehr.disclosure import MIN_PATIENTS
 from cdmtehr.evaluation import evaluate, patient_features
 from physionet_cpu import command_line, split_by_patient
 
@@ -90,11 +91,18 @@ def load_split(quick: bool, seed: int, part: str = "a", prepare=None):
     train, test = split_by_patient(df, roles["id_col"], n_train, seed)
     keep = test[roles["id_col"]].drop_duplicates().to_numpy()[:n_test]
     test = test[test[roles["id_col"]].isin(keep)].reset_index(drop=True)
-    if quick:  # a few dozen patients may never measure a rare variable (e.g. Cholesterol)
-        unseen = [c for c in roles["num_cols"] if train[c].isna().all()]
-        roles["num_cols"] = [c for c in roles["num_cols"] if c not in unseen]
-        train, test = train.drop(columns=unseen), test.drop(columns=unseen)
+    if quick:  # a few dozen patients may not measure a rare variable (e.g. Cholesterol)
+        thin = thin_columns(train, roles)
+        roles["num_cols"] = [c for c in roles["num_cols"] if c not in thin]
+        train, test = train.drop(columns=thin), test.drop(columns=thin)
     return train, test, roles
+
+
+def thin_columns(df, roles) -> list:
+    """Numeric columns that fewer patients measure than a fitted model may keep a value of
+    (`cdmtehr.disclosure.MIN_PATIENTS`): fitting refuses them, so quick runs leave them out."""
+    measured = df[roles["num_cols"]].notna().groupby(df[roles["id_col"]]).any().sum()
+    return [c for c in roles["num_cols"] if measured[c] < MIN_PATIENTS]
 
 
 def default_model(args, train, roles, tag: str):

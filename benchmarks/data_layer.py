@@ -86,6 +86,9 @@ def main(argv=None):
     if args.quick:
         keep = df[roles["id_col"]].drop_duplicates().to_numpy()[:C.QUICK["n_train"]]
         df = df[df[roles["id_col"]].isin(keep)].reset_index(drop=True)
+        thin = C.thin_columns(df, roles)
+        roles = {**roles, "num_cols": [c for c in roles["num_cols"] if c not in thin]}
+        df = df.drop(columns=thin)
     n_patients = int(df[roles["id_col"]].nunique())
     before = df.copy(deep=True)
 

@@ -217,7 +217,7 @@ def test_data_layer_quick(tmp_path):
     check = result["round_trip"]
     assert check["nan_pattern_mismatches"] == 0 and check["lengths_exact"]
     assert check["other_columns_exact"] and check["input_unchanged"]
-    assert result["numeric_shape"] == [40, 48, 36]
+    assert result["numeric_shape"][:2] == [40, 48]  # less the columns too few patients measure
     assert "transform" in stdout
 
 

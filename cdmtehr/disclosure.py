@@ -19,7 +19,7 @@ import numpy as np
 # Fewest training patients behind any number a fitted model keeps (docs/privacy.md).
 MIN_PATIENTS = 5
 
-__all__ = ["MIN_PATIENTS", "pooled_knots"]
+__all__ = ["MIN_PATIENTS", "pooled_knots", "pooled_quantiles"]
 
 
 def pooled_knots(values, patients=None, min_patients: int = MIN_PATIENTS,
@@ -51,23 +51,65 @@ def pooled_knots(values, patients=None, min_patients: int = MIN_PATIENTS,
     weights : ndarray of float64
         The share of the values behind each knot (sums to 1).
     """
+    knots, weights, _ = _pooled_groups(values, patients, min_patients, max_knots)
+    return knots, weights
+
+
+def pooled_quantiles(values, patients=None, min_patients: int = MIN_PATIENTS,
+                     max_knots: int | None = None) -> tuple:
+    """A smoothed quantile function of `values` through the knots of `pooled_knots`.
+
+    Piecewise linear through (level, value) points: a knot that its group shares exactly is
+    an atom, two points of that value at the edges of its share (so it keeps its probability
+    mass, as a count of zero or a single recorded value does); a pooled mean is one point at
+    the middle of its group's share. Between points the quantile function is linear, so a
+    draw ``np.interp(u, levels, values)`` spreads each pooled group's mass continuously
+    instead of repeating its mean. Below the first and above the last point it is constant.
+
+    Parameters
+    ----------
+    values, patients, min_patients, max_knots
+        As `pooled_knots`.
+
+    Returns
+    -------
+    points : ndarray of float64, non-decreasing
+        Empty when fewer than `min_patients` patients have values.
+    levels : ndarray of float64, non-decreasing, in [0, 1]
+    """
+    knots, weights, shared = _pooled_groups(values, patients, min_patients, max_knots)
+    upper = np.minimum(np.cumsum(weights), 1.0)
+    lower = upper - weights
+    points = np.column_stack([knots, knots])
+    levels = np.column_stack([lower, upper])
+    single = np.column_stack([knots, np.full_like(knots, np.nan)])
+    middle = np.column_stack([(lower + upper) / 2, np.full_like(knots, np.nan)])
+    points = np.where(shared[:, None], points, single).reshape(-1)
+    levels = np.where(shared[:, None], levels, middle).reshape(-1)
+    kept = ~np.isnan(points)
+    return points[kept], levels[kept]
+
+
+def _pooled_groups(values, patients, min_patients, max_knots) -> tuple:
+    """`pooled_knots`, and whether each knot is a value its whole group shares."""
     values = np.asarray(values, dtype=np.float64).reshape(-1)
     if patients is None:
         patients = np.arange(values.size)
     _, patients = np.unique(np.asarray(patients).reshape(-1), return_inverse=True)
     if values.size == 0 or len(np.unique(patients)) < min_patients:
-        return np.empty(0), np.empty(0)
+        return np.empty(0), np.empty(0), np.empty(0, dtype=bool)
     order = np.argsort(values, kind="stable")
     values, patients = values[order], patients[order]
     # Runs of one distinct value each, then at least n / max_knots values per group.
     _, run_start, run_size = np.unique(values, return_index=True, return_counts=True)
     least = 1 if max_knots is None else values.size / max_knots
     cuts = _group_starts(run_start, run_size, patients, least, min_patients)
-    knots, weights = [], []
+    knots, weights, shared = [], [], []
     bounds = np.append(run_start[cuts], values.size)
     for start, stop in zip(bounds[:-1], bounds[1:]):
         run = values[start:stop]
-        if run[0] == run[-1]:
+        shared.append(run[0] == run[-1])
+        if shared[-1]:
             knots.append(run[0])
         else:  # each patient weighs once: one patient's many values do not pull the mean
             owner = patients[start:stop]
@@ -75,7 +117,8 @@ def pooled_knots(values, patients=None, min_patients: int = MIN_PATIENTS,
             means = np.bincount(inverse, weights=run) / np.bincount(inverse)
             knots.append(means.mean())
         weights.append(stop - start)
-    return np.asarray(knots), np.asarray(weights, dtype=np.float64) / values.size
+    return (np.asarray(knots), np.asarray(weights, dtype=np.float64) / values.size,
+            np.asarray(shared, dtype=bool))
 
 
 def _group_starts(run_start, run_size, patients, least, min_patients) -> np.ndarray:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..disclosure import MIN_PATIENTS, pooled_knots
+from ..disclosure import MIN_PATIENTS, pooled_knots, pooled_quantiles
 
 # Stands for "no such value" among the predictors (the level of a value never measured).
 _ABSENT = -1e6
@@ -43,10 +43,10 @@ FIRST_KNOTS = 64
 class LeafTree:
     """A fitted regression tree and, per leaf, the distribution of its training values.
 
-    A leaf keeps no training value of its own: its values are summarised by at most
-    `LEAF_KNOTS` knots, each a value that at least `min_patients` of its patients share or the
-    mean of a group of at least that many (`cdmtehr.disclosure.pooled_knots`), with the share
-    of the leaf's patients behind it.
+    A leaf keeps no training value of its own: its values are summarised by a smoothed quantile
+    function through at most `LEAF_KNOTS` knots, each a value that at least `min_patients` of
+    its patients share or the mean of a group of at least that many
+    (`cdmtehr.disclosure.pooled_quantiles`).
 
     Attributes
     ----------
@@ -58,9 +58,9 @@ class LeafTree:
         A row goes left when its predictor is <= the threshold.
     knot_start, knot_stop : ndarray of int32
         The knots of leaf node i are ``knots[knot_start[i]:knot_stop[i]]`` (empty at inner nodes).
-    knots, weights : ndarray of float32
-        Knots of every leaf in value order, and the share of the leaf behind each (float32,
-        as the profiles that the denoiser reads: a fitted model stays small).
+    knots, levels : ndarray of float64 and float32
+        The points of every leaf's quantile function: values, and the cumulative share of the
+        leaf's rows at each (levels need no more precision than a share of rows).
     """
 
     left: np.ndarray
@@ -70,14 +70,14 @@ class LeafTree:
     knot_start: np.ndarray
     knot_stop: np.ndarray
     knots: np.ndarray
-    weights: np.ndarray
+    levels: np.ndarray
 
     @classmethod
-    def single_leaf(cls, knots, weights) -> LeafTree:
-        """A tree of one leaf with these knots (one knot of NaN: a value never drawn)."""
+    def single_leaf(cls, knots, levels) -> LeafTree:
+        """A tree of one leaf with this quantile function (a knot of NaN: never drawn)."""
         one = np.zeros(1, dtype=np.int32)
         return cls(one - 1, one - 1, one, np.zeros(1), one, one + len(knots),
-                   np.asarray(knots, dtype=np.float32), np.asarray(weights, dtype=np.float32))
+                   np.asarray(knots, dtype=np.float64), np.asarray(levels, dtype=np.float32))
 
     def leaves(self, x: np.ndarray) -> np.ndarray:
         """Leaf node of each row of `x` (rows, predictors)."""
@@ -91,18 +91,30 @@ class LeafTree:
         return node
 
     def draw(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One knot of each row's leaf, drawn by the knots' weights."""
+        """A draw from each row's leaf (inverse transform sampling of its quantile function)."""
         node = self.leaves(x)
-        return draw_knots(self.knots, self.weights, self.knot_start[node],
-                          self.knot_stop[node], rng)
+        leaf = self.left < 0
+        return draw_quantiles(self.knots, self.levels, self.knot_start[leaf],
+                              self.knot_stop[leaf], self.knot_start[node], self.knot_stop[node],
+                              rng)
 
 
-def draw_knots(knots, weights, start, stop, rng) -> np.ndarray:
-    """One of ``knots[start[i]:stop[i]]`` per row i, by weights summing to 1 over each range."""
-    cumulative = np.cumsum(weights, dtype=np.float64)
-    before = np.concatenate([[0.0], cumulative])[start]
-    picked = np.searchsorted(cumulative, before + rng.random(len(start)), side="right")
-    return knots[np.clip(picked, start, stop - 1)].astype(np.float64)
+def draw_quantiles(knots, levels, leaf_start, leaf_stop, start, stop, rng) -> np.ndarray:
+    """``np.interp(u, levels[a:b], knots[a:b])`` for a uniform u per row, where (a, b) =
+    (start, stop) is the row's leaf among the leaves' ranges (leaf_start, leaf_stop) of the
+    points: adding twice a leaf's start to its levels (in [0, 1]) orders all the points into
+    one increasing key, so that one search serves every row."""
+    owner = np.zeros(len(knots))
+    for first, last in zip(leaf_start, leaf_stop):
+        owner[first:last] = first
+    key = levels.astype(np.float64) + 2.0 * owner
+    u = rng.random(len(start))
+    above = np.clip(np.searchsorted(key, u + 2.0 * start, side="right"), start, stop - 1)
+    below = np.clip(above - 1, start, stop - 1)
+    low, high = key[below] - 2.0 * start, key[above] - 2.0 * start
+    span = high - low
+    share = np.where(span > 0, np.clip((u - low) / np.where(span > 0, span, 1.0), 0.0, 1.0), 0.0)
+    return knots[below] + share * (knots[above] - knots[below])
 
 
 class ProfileTrees:
@@ -118,15 +130,15 @@ class ProfileTrees:
         Fewest training rows in a leaf. A column that fewer rows have is drawn from
         `fallback` (see `fit`), or else from one leaf of all its rows.
     min_patients : int, default=MIN_PATIENTS
-        Fewest rows behind each knot (`cdmtehr.disclosure.pooled_knots`); a column that
+        Fewest rows behind each knot (`cdmtehr.disclosure.pooled_quantiles`); a column that
         fewer rows have is never drawn (NaN).
     max_leaves : int, default=MAX_LEAVES
         Most leaves of a tree, so that a fitted model does not grow with the cohort.
 
     Attributes
     ----------
-    first_knots_, first_weights_ : ndarray
-        Pooled distribution of the first column (drawn from, unless given).
+    first_knots_, first_levels_ : ndarray
+        Smoothed quantile function of the first column (drawn from, unless given).
     trees_ : list of LeafTree
         The tree of every later column.
     integer_ : ndarray of bool
@@ -170,7 +182,7 @@ class ProfileTrees:
         self.gates_ = {int(j): (int(g), float(k)) for j, (g, k) in (gates or {}).items()}
         finite = np.where(np.isnan(x), 0.0, x)
         self.integer_ = np.all(finite == np.round(finite), axis=0)
-        self.first_knots_, self.first_weights_ = pooled_knots(
+        self.first_knots_, self.first_levels_ = pooled_quantiles(
             x[:, 0], min_patients=self.min_patients, max_knots=FIRST_KNOTS)
         if not len(self.first_knots_):
             raise ValueError(
@@ -188,11 +200,11 @@ class ProfileTrees:
                 if fallback is not None and j not in self.anchors_:
                     self.trees_.append(fallback.trees_[j - 1])
                 else:  # one leaf of all the rows there are, or nothing under min_patients
-                    knots, weights = pooled_knots(target[rows], min_patients=self.min_patients,
-                                                  max_knots=LEAF_KNOTS)
+                    knots, levels = pooled_quantiles(
+                        target[rows], min_patients=self.min_patients, max_knots=LEAF_KNOTS)
                     if not len(knots):
-                        knots, weights = np.array([np.nan]), np.ones(1)
-                    self.trees_.append(LeafTree.single_leaf(knots, weights))
+                        knots, levels = np.array([np.nan]), np.ones(1)
+                    self.trees_.append(LeafTree.single_leaf(knots, levels))
                 continue
             model = DecisionTreeRegressor(min_samples_leaf=max(self.min_leaf, self.min_patients),
                                           max_leaf_nodes=self.max_leaves,
@@ -206,15 +218,15 @@ class ProfileTrees:
         """A `LeafTree` of a fitted scikit-learn tree, each leaf summarised by pooled knots."""
         start = np.zeros(tree.node_count, dtype=np.int64)
         stop = np.zeros(tree.node_count, dtype=np.int64)
-        knots, weights = [], []
+        knots, levels = [], []
         for node in np.flatnonzero(tree.children_left < 0):
-            leaf_knots, leaf_weights = pooled_knots(
+            leaf_knots, leaf_levels = pooled_quantiles(
                 target[leaf_of_row == node], min_patients=self.min_patients,
                 max_knots=LEAF_KNOTS)
             start[node] = sum(map(len, knots))
             stop[node] = start[node] + len(leaf_knots)
             knots.append(leaf_knots)
-            weights.append(leaf_weights)
+            levels.append(leaf_levels)
         return LeafTree(
             left=tree.children_left.astype(np.int32),
             right=tree.children_right.astype(np.int32),
@@ -222,16 +234,17 @@ class ProfileTrees:
             threshold=tree.threshold.astype(np.float64),
             knot_start=start.astype(np.int32),
             knot_stop=stop.astype(np.int32),
-            knots=np.concatenate(knots).astype(np.float32),
-            weights=np.concatenate(weights).astype(np.float32),
+            knots=np.concatenate(knots).astype(np.float64),
+            levels=np.concatenate(levels).astype(np.float32),
         )
 
     def sample(self, n: int, rng: np.random.Generator, first=None) -> np.ndarray:
         """Draw `n` rows (n, p); `first` (n,) fixes the first column instead of drawing it."""
         out = np.empty((n, len(self.trees_) + 1))
         if first is None:
-            first = draw_knots(self.first_knots_, self.first_weights_, np.zeros(n, np.int64),
-                               np.full(n, len(self.first_knots_)), rng)
+            ends = np.array([0]), np.array([len(self.first_knots_)])
+            first = draw_quantiles(self.first_knots_, self.first_levels_, *ends,
+                                   np.zeros(n, np.int64), np.full(n, ends[1][0]), rng)
         out[:, 0] = np.round(first) if self.integer_[0] else first
         for j, tree in enumerate(self.trees_, start=1):
             out[:, j] = tree.draw(np.nan_to_num(out[:, :j], nan=_ABSENT), rng)

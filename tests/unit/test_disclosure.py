@@ -1,11 +1,11 @@
-"""pooled_knots: a distribution kept as values or means that groups of patients share."""
+"""pooled_knots and pooled_quantiles: distributions kept as values or means that groups of patients share."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdmtehr.disclosure import MIN_PATIENTS, pooled_knots
+from cdmtehr.disclosure import MIN_PATIENTS, pooled_knots, pooled_quantiles
 
 
 def _groups(values, patients, weights):
@@ -77,3 +77,20 @@ def test_one_patients_many_values_count_once():
     knots, _ = pooled_knots(values, patients, min_patients=5)
     assert knots.tolist() == [pytest.approx((1 + 2 + 3 + 4 + 99) / 5)]
     assert pooled_knots(values, patients, min_patients=6)[0].size == 0
+
+
+def test_the_smoothed_quantile_function_keeps_shared_values_as_atoms():
+    singles = np.arange(1.0, 11.0) ** 2
+    values = np.r_[np.zeros(10), singles]  # 0 shared by 10 patients, the rest by one each
+    points, levels = pooled_quantiles(values, min_patients=5)
+    np.testing.assert_array_equal(points[:2], [0.0, 0.0])
+    np.testing.assert_allclose(levels[:2], [0.0, 0.5])  # the atom keeps its half of the mass
+    assert not np.isin(points[2:], singles).any()  # pooled means, no one's value
+    draws = np.interp(np.random.default_rng(0).random(20_000), levels, points)
+    assert abs(np.mean(draws == 0.0) - 0.5) < 0.02
+    assert np.all(np.diff(points) >= 0) and np.all(np.diff(levels) >= 0)
+
+
+def test_the_smoothed_quantile_function_of_too_few_patients_is_empty():
+    points, levels = pooled_quantiles([1.0, 2.0, 3.0], min_patients=5)
+    assert points.size == 0 and levels.size == 0

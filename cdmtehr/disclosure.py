@@ -64,7 +64,10 @@ def pooled_quantiles(values, patients=None, min_patients: int = MIN_PATIENTS,
     mass, as a count of zero or a single recorded value does); a pooled mean is one point at
     the middle of its group's share. Between points the quantile function is linear, so a
     draw ``np.interp(u, levels, values)`` spreads each pooled group's mass continuously
-    instead of repeating its mean. Below the first and above the last point it is constant.
+    instead of repeating its mean. A pooled group at either end is continued linearly to
+    level 0 (or 1), with the slope to the next point: the tails keep their spread rather than
+    stopping at the mean of the most extreme patients, and the end point is no one's value
+    (nor of another sign than all the values: a count does not fall below 0).
 
     Parameters
     ----------
@@ -87,7 +90,21 @@ def pooled_quantiles(values, patients=None, min_patients: int = MIN_PATIENTS,
     points = np.where(shared[:, None], points, single).reshape(-1)
     levels = np.where(shared[:, None], levels, middle).reshape(-1)
     kept = ~np.isnan(points)
-    return points[kept], levels[kept]
+    points, levels = points[kept], levels[kept]
+    if len(points) > 1 and levels[0] > 0:
+        slope = (points[1] - points[0]) / (levels[1] - levels[0])
+        points, levels = np.r_[points[0] - slope * levels[0], points], np.r_[0.0, levels]
+    if len(points) > 1 and levels[-1] < 1:
+        slope = (points[-1] - points[-2]) / (levels[-1] - levels[-2])
+        points = np.r_[points, points[-1] + slope * (1.0 - levels[-1])]
+        levels = np.r_[levels, 1.0]
+    if len(points):  # a continued tail keeps the sign of the data (no negative counts)
+        values = np.asarray(values, dtype=np.float64)
+        if values.min() >= 0:
+            points = np.maximum(points, 0.0)
+        if values.max() <= 0:
+            points = np.minimum(points, 0.0)
+    return points, levels
 
 
 def _pooled_groups(values, patients, min_patients, max_knots) -> tuple:

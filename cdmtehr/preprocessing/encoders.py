@@ -11,7 +11,7 @@ from sklearn.preprocessing import QuantileTransformer
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ..disclosure import MIN_PATIENTS, pooled_knots
+from ..disclosure import MIN_PATIENTS, pooled_quantiles
 from ..exceptions import DataWarning
 
 # Normal scores travel as float32 (EncodedCohort). A score within this relative distance of a
@@ -217,10 +217,10 @@ class NumericEncoder(BaseEstimator):
         # every value that enough patients share stays a knot of its own (it has at most
         # n_quantiles of them anyway).
         max_knots = None if distinct.size <= self.n_quantiles else self.n_quantiles
-        knots, weights = pooled_knots(
+        points, levels = pooled_quantiles(
             observed, observed_patients, self.min_patients_per_value, max_knots=max_knots
         )
-        if knots.size == 0:
+        if points.size == 0:
             n_patients = len(pd.unique(observed_patients))
             raise ValueError(
                 f"{self._column()} is measured in only {n_patients} patient(s); a fitted "
@@ -228,26 +228,25 @@ class NumericEncoder(BaseEstimator):
                 "share (min_patients_per_value). Pass more patients, drop the column, or "
                 "lower min_patients_per_value."
             )
+        knots = np.unique(points)
         self.min_, self.max_ = float(knots[0]), float(knots[-1])
         if knots.size == 1:  # every value pooled into one: a constant column at that knot
             self.quantile_transformer_ = None
             return self
         self._fit_robust_scale(observed, distinct)
-        spans = self._to_span(knots)
+        spans = self._to_span(points)
         qt = QuantileTransformer(
-            n_quantiles=knots.size, output_distribution="normal", subsample=None
+            n_quantiles=points.size, output_distribution="normal", subsample=None
         ).fit(spans[:, None])
         # The transform reads only quantiles_ and references_ (interpolating between them): the
-        # knots, at the cumulative weight of each knot's centre. The ends go to 0 and 1, where
-        # scikit-learn sends values at or beyond the end quantiles anyway.
-        references = np.cumsum(weights) - weights / 2
-        references[0], references[-1] = 0.0, 1.0
+        # points of the smoothed quantile function (a shared value twice, at the edges of its
+        # share, which scikit-learn maps to the middle of that share, as it does for ties).
         qt.quantiles_ = spans[:, None]
-        qt.references_ = references
-        qt.n_quantiles_ = knots.size
+        qt.references_ = levels
+        qt.n_quantiles_ = points.size
         self.quantile_transformer_ = qt
         self.knot_values_ = knots
-        self.knot_scores_ = qt.transform(spans[:, None])[:, 0]
+        self.knot_scores_ = qt.transform(self._to_span(knots)[:, None])[:, 0]
         return self
 
     def transform(self, values) -> np.ndarray:

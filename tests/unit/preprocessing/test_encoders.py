@@ -43,8 +43,9 @@ def test_numeric_encoder_learns_the_recorded_precision(values, decimals):
 
 
 def test_numeric_encoder_rounding_can_be_switched_off():
-    series = pd.Series([80.6, 81.2, 95.0, 70.1])
-    encoder = NumericEncoder(max_decimals=None, min_patients_per_value=1).fit(series)
+    # Pairs of patients pool into means, between which decoding interpolates.
+    series = pd.Series([80.6, 81.2, 95.0, 70.1, 66.3, 91.4, 88.8, 74.5])
+    encoder = NumericEncoder(max_decimals=None, min_patients_per_value=2).fit(series)
     assert encoder.decimals_ is None
     decoded = encoder.inverse_transform(encoder.transform(series) + 0.013)
     assert not np.array_equal(decoded, np.round(decoded, 1))

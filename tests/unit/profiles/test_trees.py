@@ -14,7 +14,9 @@ from cdmtehr.profiles.trees import LEAF_KNOTS, MAX_LEAVES
 def table(n=400, seed=0):
     rng = np.random.default_rng(seed)
     first = rng.integers(0, 2, n).astype(float)
-    second = np.where(first == 1, rng.integers(10, 20, n), rng.integers(0, 5, n)).astype(float)
+    # Few values per leaf: with one patient per knot every value keeps a knot of its own.
+    second = np.where(first == 1, rng.choice([10, 13, 19], n), rng.choice([0, 2, 4], n))
+    second = second.astype(float)
     third = second.copy()  # an exact copy: charted together, as a lab panel is
     return np.column_stack([first, second, third])
 

@@ -26,12 +26,14 @@ def pooled_knots(values, patients=None, min_patients: int = MIN_PATIENTS,
                  max_knots: int | None = None) -> tuple:
     """The distribution of `values` as knots that groups of patients share, and their weights.
 
-    The sorted values are cut into runs of whole distinct values (a tie is never split), each
-    with values of at least `min_patients` distinct patients and, under `max_knots`, at least
-    ``len(values) / max_knots`` values. A run that holds a single distinct value keeps it
-    exactly (that many patients have it); any other run becomes the mean, over its patients,
-    of each patient's mean value in the run. With ``min_patients=1`` and few enough distinct
-    values, the knots are the distinct values themselves.
+    A value that at least `min_patients` distinct patients have is kept exactly (an atom; the
+    `max_knots` heaviest of them, under a limit). The sorted values between two atoms are cut
+    into groups of whole distinct values (a tie is never split), each with values of at least
+    `min_patients` distinct patients and, under `max_knots`, at least ``len(values) /
+    max_knots`` values; a group becomes the mean, over its patients, of each patient's mean
+    value in it. Rare values between two atoms that fewer patients have than a group needs are
+    counted with the nearer atom. With ``min_patients=1`` and few enough distinct values, the
+    knots are the distinct values themselves.
 
     Parameters
     ----------
@@ -56,7 +58,7 @@ def pooled_knots(values, patients=None, min_patients: int = MIN_PATIENTS,
 
 
 def pooled_quantiles(values, patients=None, min_patients: int = MIN_PATIENTS,
-                     max_knots: int | None = None) -> tuple:
+                     max_knots: int | None = None, common=None) -> tuple:
     """A smoothed quantile function of `values` through the knots of `pooled_knots`.
 
     Piecewise linear through (level, value) points: a knot that its group shares exactly is
@@ -73,6 +75,10 @@ def pooled_quantiles(values, patients=None, min_patients: int = MIN_PATIENTS,
     ----------
     values, patients, min_patients, max_knots
         As `pooled_knots`.
+    common : array-like, optional
+        The values to keep exactly (atoms) however few of `values` have them: values that at
+        least `min_patients` patients share in a larger table that `values` is part of (a
+        tree's leaf of a column). By default, those `values` themselves share so.
 
     Returns
     -------
@@ -80,7 +86,7 @@ def pooled_quantiles(values, patients=None, min_patients: int = MIN_PATIENTS,
         Empty when fewer than `min_patients` patients have values.
     levels : ndarray of float64, non-decreasing, in [0, 1]
     """
-    knots, weights, shared = _pooled_groups(values, patients, min_patients, max_knots)
+    knots, weights, shared = _pooled_groups(values, patients, min_patients, max_knots, common)
     upper = np.minimum(np.cumsum(weights), 1.0)
     lower = upper - weights
     points = np.column_stack([knots, knots])
@@ -107,8 +113,8 @@ def pooled_quantiles(values, patients=None, min_patients: int = MIN_PATIENTS,
     return points, levels
 
 
-def _pooled_groups(values, patients, min_patients, max_knots) -> tuple:
-    """`pooled_knots`, and whether each knot is a value its whole group shares."""
+def _pooled_groups(values, patients, min_patients, max_knots, common=None) -> tuple:
+    """`pooled_knots`, and whether each knot is a value its group shares (an atom)."""
     values = np.asarray(values, dtype=np.float64).reshape(-1)
     if patients is None:
         patients = np.arange(values.size)
@@ -117,25 +123,62 @@ def _pooled_groups(values, patients, min_patients, max_knots) -> tuple:
         return np.empty(0), np.empty(0), np.empty(0, dtype=bool)
     order = np.argsort(values, kind="stable")
     values, patients = values[order], patients[order]
-    # Runs of one distinct value each, then at least n / max_knots values per group.
-    _, run_start, run_size = np.unique(values, return_index=True, return_counts=True)
+    distinct, run_start, run_size = np.unique(values, return_index=True, return_counts=True)
+    run_stop = run_start + run_size
+    if common is None:
+        pairs = np.unique(np.stack([np.repeat(np.arange(len(distinct)), run_size), patients]),
+                          axis=1)
+        atom = np.bincount(pairs[0], minlength=len(distinct)) >= min_patients
+    else:
+        atom = np.isin(distinct, np.asarray(common, dtype=np.float64))
+    if max_knots is not None and atom.sum() > max_knots:  # the heaviest values stay atoms
+        heaviest = np.flatnonzero(atom)[np.argsort(-run_size[atom], kind="stable")[:max_knots]]
+        atom = np.isin(np.arange(len(distinct)), heaviest)
     least = 1 if max_knots is None else values.size / max_knots
-    cuts = _group_starts(run_start, run_size, patients, least, min_patients)
-    knots, weights, shared = [], [], []
-    bounds = np.append(run_start[cuts], values.size)
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        run = values[start:stop]
-        shared.append(run[0] == run[-1])
-        if shared[-1]:
-            knots.append(run[0])
+    # (start, stop, is_atom) of each group of sorted values; rare values between atoms are
+    # pooled when enough patients have them, else counted with the nearest atom.
+    groups, run = [], 0
+    atoms = np.flatnonzero(atom)
+    while run < len(distinct):
+        if atom[run]:
+            groups.append([run_start[run], run_stop[run], True])
+            run += 1
+            continue
+        end = run
+        while end < len(distinct) and not atom[end]:
+            end += 1
+        start, stop = run_start[run], run_stop[end - 1]
+        if len(np.unique(patients[start:stop])) >= min_patients or not len(atoms):
+            cuts = _group_starts(run_start[run:end] - start, run_size[run:end],
+                                 patients[start:stop], least, min_patients)
+            bounds = np.append(run_start[run:end][cuts], stop)
+            groups += [[a, b, False] for a, b in zip(bounds[:-1], bounds[1:])]
+        else:
+            for r in range(run, end):
+                below = atoms[atoms < r]
+                above = atoms[atoms > r]
+                nearest = (below[-1] if len(below) and (not len(above) or
+                           distinct[r] - distinct[below[-1]] <= distinct[above[0]] - distinct[r])
+                           else above[0])
+                groups.append([run_start[r], run_stop[r], ("snap", nearest)])
+        run = end
+    knots, weights, shared = {}, {}, {}
+    for start, stop, kind in groups:
+        if kind is True or isinstance(kind, tuple):
+            value = distinct[kind[1]] if isinstance(kind, tuple) else values[start]
+            key = ("atom", value)
+            knots[key], shared[key] = value, True
         else:  # each patient weighs once: one patient's many values do not pull the mean
-            owner = patients[start:stop]
-            _, inverse = np.unique(owner, return_inverse=True)
-            means = np.bincount(inverse, weights=run) / np.bincount(inverse)
-            knots.append(means.mean())
-        weights.append(stop - start)
-    return (np.asarray(knots), np.asarray(weights, dtype=np.float64) / values.size,
-            np.asarray(shared, dtype=bool))
+            run_values = values[start:stop]
+            _, inverse = np.unique(patients[start:stop], return_inverse=True)
+            means = np.bincount(inverse, weights=run_values) / np.bincount(inverse)
+            key = ("pool", start)
+            knots[key], shared[key] = means.mean(), run_values[0] == run_values[-1]
+        weights[key] = weights.get(key, 0) + (stop - start)
+    keys = sorted(knots, key=lambda k: knots[k])
+    return (np.array([knots[k] for k in keys], dtype=np.float64),
+            np.array([weights[k] for k in keys], dtype=np.float64) / values.size,
+            np.array([shared[k] for k in keys], dtype=bool))
 
 
 def _group_starts(run_start, run_size, patients, least, min_patients) -> np.ndarray:

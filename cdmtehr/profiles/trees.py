@@ -35,7 +35,7 @@ ORDER_SLACK = 0.002
 # Most leaves per tree, knots per leaf and knots of the first column: a fitted model's size
 # does not grow with the training cohort.
 MAX_LEAVES = 32
-LEAF_KNOTS = 6
+LEAF_KNOTS = 10
 FIRST_KNOTS = 64
 
 
@@ -58,9 +58,9 @@ class LeafTree:
         A row goes left when its predictor is <= the threshold.
     knot_start, knot_stop : ndarray of int32
         The knots of leaf node i are ``knots[knot_start[i]:knot_stop[i]]`` (empty at inner nodes).
-    knots, levels : ndarray of float64 and float32
+    knots, levels : ndarray of float32
         The points of every leaf's quantile function: values, and the cumulative share of the
-        leaf's rows at each (levels need no more precision than a share of rows).
+        leaf's rows at each (float32, as the profiles the denoiser reads).
     """
 
     left: np.ndarray
@@ -77,7 +77,7 @@ class LeafTree:
         """A tree of one leaf with this quantile function (a knot of NaN: never drawn)."""
         one = np.zeros(1, dtype=np.int32)
         return cls(one - 1, one - 1, one, np.zeros(1), one, one + len(knots),
-                   np.asarray(knots, dtype=np.float64), np.asarray(levels, dtype=np.float32))
+                   np.asarray(knots, dtype=np.float32), np.asarray(levels, dtype=np.float32))
 
     def leaves(self, x: np.ndarray) -> np.ndarray:
         """Leaf node of each row of `x` (rows, predictors)."""
@@ -114,7 +114,8 @@ def draw_quantiles(knots, levels, leaf_start, leaf_stop, start, stop, rng) -> np
     low, high = key[below] - 2.0 * start, key[above] - 2.0 * start
     span = high - low
     share = np.where(span > 0, np.clip((u - low) / np.where(span > 0, span, 1.0), 0.0, 1.0), 0.0)
-    return knots[below] + share * (knots[above] - knots[below])
+    low, high = knots[below].astype(np.float64), knots[above].astype(np.float64)
+    return low + share * (high - low)
 
 
 class ProfileTrees:
@@ -211,10 +212,11 @@ class ProfileTrees:
                                           random_state=random_state)
             model.fit(predictors[rows, :j], target[rows])
             self.trees_.append(self._leaf_tree(model.tree_, model.apply(predictors[rows, :j]),
-                                               target[rows]))
+                                               target[rows], _common(target[rows],
+                                                                     self.min_patients)))
         return self
 
-    def _leaf_tree(self, tree, leaf_of_row, target) -> LeafTree:
+    def _leaf_tree(self, tree, leaf_of_row, target, common) -> LeafTree:
         """A `LeafTree` of a fitted scikit-learn tree, each leaf summarised by pooled knots."""
         start = np.zeros(tree.node_count, dtype=np.int64)
         stop = np.zeros(tree.node_count, dtype=np.int64)
@@ -222,7 +224,7 @@ class ProfileTrees:
         for node in np.flatnonzero(tree.children_left < 0):
             leaf_knots, leaf_levels = pooled_quantiles(
                 target[leaf_of_row == node], min_patients=self.min_patients,
-                max_knots=LEAF_KNOTS)
+                max_knots=LEAF_KNOTS, common=common)
             start[node] = sum(map(len, knots))
             stop[node] = start[node] + len(leaf_knots)
             knots.append(leaf_knots)
@@ -234,7 +236,7 @@ class ProfileTrees:
             threshold=tree.threshold.astype(np.float64),
             knot_start=start.astype(np.int32),
             knot_stop=stop.astype(np.int32),
-            knots=np.concatenate(knots).astype(np.float64),
+            knots=np.concatenate(knots).astype(np.float32),
             levels=np.concatenate(levels).astype(np.float32),
         )
 
@@ -278,6 +280,13 @@ class ProfileTrees:
                 knots, _ = pooled_knots(x[:, j], min_patients=self.min_patients)
                 anchors[j] = (complete[best], float(knots[0]), float(knots[-1]))
         return anchors
+
+
+def _common(column, min_patients) -> np.ndarray:
+    """Values of a column that at least `min_patients` rows (patients) have: a leaf keeps them
+    exactly however few of its own rows have them (a count of 0, a lab's usual value)."""
+    values, counts = np.unique(column, return_counts=True)
+    return values[counts >= min_patients]
 
 
 def _complete(x, gates) -> list:

@@ -41,17 +41,19 @@ def test_every_knot_is_shared_by_enough_patients(data, min_patients, max_knots):
         return
     assert np.all(np.diff(knots) > 0)
     assert np.isclose(weights.sum(), 1.0) and np.all(weights > 0)
-    if max_knots is not None:
-        assert knots.size <= max_knots
+    if max_knots is not None:  # at most max_knots atoms, and groups of n / max_knots values
+        assert knots.size <= 2 * max_knots + 1
     groups = _groups(values, patients, weights)
     sorted_values = np.sort(values)
     ends = np.cumsum([len(g) for g, _ in groups])[:-1]
     assert np.all(sorted_values[ends - 1] < sorted_values[ends])  # no tie is split
     for knot, (group, owners) in zip(knots, groups, strict=True):
-        assert np.unique(owners).size >= min_patients
-        if group[0] == group[-1]:
-            assert knot == group[0]  # a value that many patients have, kept exactly
-        else:
+        if np.unique(patients[values == knot]).size >= min_patients:
+            # an atom: a value that many patients have, kept exactly (with the rare values
+            # nearer to it than to any other atom)
+            assert knot in group
+        else:  # a pooled group: the mean of enough patients
+            assert np.unique(owners).size >= min_patients
             assert knot == pytest.approx(_patient_balanced_mean(group, owners), rel=1e-12)
             assert group[0] < knot < group[-1]
 
@@ -63,11 +65,18 @@ def test_with_one_patient_per_value_and_few_values_the_knots_are_the_values():
     np.testing.assert_allclose(weights, [0.5, 2 / 6, 1 / 6])
 
 
-def test_a_rare_value_is_pooled_and_a_shared_one_kept():
+def test_a_rare_value_goes_with_the_nearest_shared_one_when_too_few_are_rare():
     values = np.r_[np.full(5, 10.0), np.full(5, 20.0), [37.25]]
+    knots, weights = pooled_knots(values, np.arange(values.size), MIN_PATIENTS)
+    np.testing.assert_array_equal(knots, [10.0, 20.0])
+    np.testing.assert_allclose(weights, [5 / 11, 6 / 11])
+
+
+def test_rare_values_that_enough_patients_have_are_pooled_between_shared_ones():
+    rare = np.array([11.0, 12.5, 13.0, 14.0, 19.0])
+    values = np.r_[np.full(5, 10.0), rare, np.full(5, 20.0)]
     knots, _ = pooled_knots(values, np.arange(values.size), MIN_PATIENTS)
-    assert 10.0 in knots and 37.25 not in knots
-    assert knots[-1] == pytest.approx((5 * 20.0 + 37.25) / 6)
+    np.testing.assert_allclose(knots, [10.0, rare.mean(), 20.0])
 
 
 def test_one_patients_many_values_count_once():

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from cdmtehr.disclosure import MIN_PATIENTS
 from cdmtehr.profiles import ProfileTrees
 from cdmtehr.profiles import trees as trees_module
-from cdmtehr.profiles.trees import LEAF_KNOTS, MAX_LEAVES
+from cdmtehr.profiles.trees import FIRST_KNOTS, LEAF_KNOTS, MAX_LEAVES
 
 
 def table(n=400, seed=0):
@@ -159,12 +159,15 @@ def test_a_canary_row_leaves_none_of_its_values_in_the_fitted_trees():
     assert not np.any(np.all(np.abs(replayed[:, 1:] - canary[1:]) <= 1e-6, axis=1))
 
 
-def test_what_the_trees_keep_does_not_grow_with_the_table():
-    def size(n):
-        x = np.random.default_rng(0).normal(size=(n, 4))
-        return stored_numbers(ProfileTrees().fit(x)).size
-
-    assert size(20_000) <= 1.05 * size(3_000)
+@pytest.mark.parametrize("n", [300, 3_000, 20_000])
+def test_what_the_trees_keep_is_bounded_whatever_the_table(n):
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.integers(0, 49, n), rng.normal(size=(n, 3))])
+    model = ProfileTrees().fit(x)
+    # Leaf points: two per atom, one per pooled group, two continued ends.
+    bound = 1 + FIRST_KNOTS * 3 + 2 + len(model.trees_) * (
+        2 * MAX_LEAVES - 1 + MAX_LEAVES * (3 * LEAF_KNOTS + 2)) + 2 * len(model.anchors_)
+    assert stored_numbers(model).size <= bound
 
 
 def near_copies(n=600, seed=0):

@@ -182,7 +182,8 @@ def main(argv=None):
         synth = CDMTSynthesizer.load(args.model)
         if args.refit_profiles and synth.profile:
             cohort = synth.preprocessor_.transform(train)
-            synth.profile_model_ = fit_profile_stage(cohort, synth.layout_, synth.random_state)
+            synth.profile_model_ = fit_profile_stage(cohort, synth.layout_, synth.random_state,
+                                                     synth.min_patients_per_value)
     else:
         synth = CDMTSynthesizer(max_time=args.max_time, epochs=args.epochs or 10_000,
                                 random_state=args.seed, verbose=True)

@@ -302,3 +302,15 @@ def test_profile_decoding_quick(tmp_path):
     assert len(rows) == 6 and rows[0]["variant"].endswith("(default)")
     for row in rows:
         assert all(0 <= row[k] <= 1 for k in ("summary_auroc", "sequence_auroc", "masks_auroc"))
+
+
+def test_model_file_quick(tmp_path):
+    result, _ = run_quick("model_file.py", tmp_path)
+    stages = result["first_stage"]
+    # The default keeps no encoder number of fewer than 5 patients; keeping every value does.
+    assert stages["5"]["encoder_values_of_fewer_than_5_patients"] == 0
+    assert stages["1"]["encoder_values_of_fewer_than_5_patients"] > 0
+    assert stages["5"]["draws_rebuilding_a_training_profile"] == 0
+    for audit in result["membership"].values():
+        assert all(0 <= value <= 1 for value in audit.values())
+    assert set(result["sizes"]) == {"20", "40"}

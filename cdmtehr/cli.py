@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .disclosure import MIN_PATIENTS
 from .exceptions import CDMTError
 
 
@@ -100,8 +101,9 @@ def _fit(args) -> None:
         dp_epsilon=args.dp_epsilon,
         dp_delta=args.dp_delta,
         max_grad_norm=args.max_grad_norm,
-        # The profile trees are not private: a private model is the single-stage one.
-        profile=not args.no_profile and args.dp_epsilon is None,
+        # With --dp-epsilon the estimator trains the single-stage model and says so.
+        profile=not args.no_profile,
+        min_patients_per_value=args.min_patients_per_value,
     )
     synth.fit(
         df,
@@ -416,6 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--no-profile", action="store_true",
         help="the paper's single-stage model: no profile drawn first (see profile=)",
+    )
+    fit.add_argument(
+        "--min-patients-per-value", type=int, default=MIN_PATIENTS, metavar="K",
+        help="fewest patients behind any value the model file keeps (1 keeps single "
+             "patients' values: only for data that may be published)",
     )
     fit.add_argument("--random-state", type=int, default=None, help="seed (none: random)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -4,9 +4,9 @@ On the headline split (3,000 training / 1,000 unseen patients of set a):
 
 * **Size**: the default model fitted (one epoch: the size does not depend on training) on the
   first 300 and the first 3,000 training patients, saved and pickled.
-* **Single patients' values in the encoders**: how many numbers the numeric encoders keep that
-  fewer than 5 training patients have, with ``min_patients_per_value`` 5 (the default) and 1
-  (every value kept, as model files did before they pooled).
+* **Single patients' values in the encoders**: how many values the numeric encoders keep
+  exactly that fewer than 5 training patients have, with ``min_patients_per_value`` 5 (the
+  default) and 1 (every value kept, as model files did before they pooled).
 * **Replay of the first stage**: 20,000 profiles drawn from the trees, and how many of them
   match a training patient on two or more of that patient's own means and sds (values no other
   training patient has), with both settings.
@@ -49,9 +49,12 @@ ATTACKS = ["domias_auroc", "domias_tpr_at_1pct_fpr", "closeness_auroc",
 def sizes(train, roles, counts=(300, 3000)) -> dict:
     """Bytes of `save` and of pickle for the default model fitted on the first `counts` patients."""
     ids = train[roles["id_col"]].drop_duplicates().to_numpy()
+    # The same columns at every size: those that enough of the fewest patients measure.
+    thin = C.thin_columns(train[train[roles["id_col"]].isin(ids[:min(counts)])], roles)
+    roles = {**roles, "num_cols": [c for c in roles["num_cols"] if c not in thin]}
     out = {}
     for n in counts:
-        part = train[train[roles["id_col"]].isin(ids[:n])]
+        part = train[train[roles["id_col"]].isin(ids[:n])].drop(columns=thin)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             synth = CDMTSynthesizer(epochs=1, max_time=None, random_state=0).fit(part, **roles)
@@ -64,8 +67,10 @@ def sizes(train, roles, counts=(300, 3000)) -> dict:
 
 
 def rare_encoder_values(pre, train, roles, fewer_than: int = 5) -> int:
-    """Numbers kept by the numeric encoders of a fitted `SequencePreprocessor` that 1 to
-    `fewer_than` - 1 training patients have."""
+    """Values that the numeric encoders of a fitted `SequencePreprocessor` keep exactly (the
+    atoms of their quantile functions: two points of one value) and that only 1 to
+    `fewer_than` - 1 training patients have. (A pooled mean can equal such a value by chance,
+    as the mean of 101 and 103 is 102; it is not counted: it is no one's value.)"""
     patients = train[roles["id_col"]]
     found = 0
     for names, encoders, static in ((pre.numeric_names_, pre.numeric_encoders_, False),
@@ -77,7 +82,11 @@ def rare_encoder_values(pre, train, roles, fewer_than: int = 5) -> int:
             column = train.groupby(patients)[name].first() if static else train[name]
             owners = patients.groupby(patients).first() if static else patients
             held = pd.Series(np.asarray(owners)).groupby(np.asarray(column)).nunique()
-            kept = pd.Series(np.asarray(encoder.knot_values_))
+            # The quantile function's distinct points are the knots, in the same order.
+            _, twice = np.unique(encoder.quantile_transformer_.quantiles_[:, 0],
+                                 return_counts=True)
+            knots = np.asarray(encoder.knot_values_)
+            kept = pd.Series(knots[twice >= 2] if len(twice) == len(knots) else knots)
             counts = kept.map(held).fillna(0)
             found += int(((counts > 0) & (counts < fewer_than)).sum())
     return found

@@ -173,12 +173,26 @@ def _pooled_groups(values, patients, min_patients, max_knots, common=None) -> tu
             _, inverse = np.unique(patients[start:stop], return_inverse=True)
             means = np.bincount(inverse, weights=run_values) / np.bincount(inverse)
             key = ("pool", start)
-            knots[key], shared[key] = means.mean(), run_values[0] == run_values[-1]
+            knots[key] = _off_the_values(means.mean(), run_values)
+            shared[key] = run_values[0] == run_values[-1]
         weights[key] = weights.get(key, 0) + (stop - start)
     keys = sorted(knots, key=lambda k: knots[k])
     return (np.array([knots[k] for k in keys], dtype=np.float64),
             np.array([weights[k] for k in keys], dtype=np.float64) / values.size,
             np.array([shared[k] for k in keys], dtype=bool))
+
+
+def _off_the_values(mean, group):
+    """A pooled `mean` that happens to equal one of its group's values (the mean of 101, 102
+    and 103 is 102, which one patient has) is moved halfway to the next value of the group:
+    a number in a model file that equals a patient's value would read as that value."""
+    distinct = np.unique(group)
+    at = np.flatnonzero(np.abs(distinct - mean) <= 1e-6 * max(1.0, abs(mean)))
+    if not len(at) or len(distinct) < 2:
+        return mean
+    i = at[0]
+    neighbour = distinct[i + 1] if i + 1 < len(distinct) else distinct[i - 1]
+    return (distinct[i] + neighbour) / 2
 
 
 def _group_starts(run_start, run_size, patients, least, min_patients) -> np.ndarray:

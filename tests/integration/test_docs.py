@@ -82,7 +82,12 @@ def tiny_budget(monkeypatch):
     def small_load(path=None, **kwargs):
         out = load(path, **kwargs)
         df = out[0] if isinstance(out, tuple) else out
-        keep = df["patient_id"].drop_duplicates().iloc[:N_PATIENTS]
+        keep = set(df["patient_id"].drop_duplicates().iloc[:N_PATIENTS])
+        # And 16 patients who measure each variable: a model refuses a numeric column
+        # that fewer than 5 of its training patients have (min_patients_per_value).
+        for column in df.columns.drop(["patient_id", "hour"]):
+            if df[column].dtype.kind == "f":
+                keep |= set(df.loc[df[column].notna(), "patient_id"].drop_duplicates()[:16])
         df = df[df["patient_id"].isin(keep)].reset_index(drop=True)
         return (df, out[1]) if isinstance(out, tuple) else df
 

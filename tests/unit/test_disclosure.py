@@ -52,9 +52,15 @@ def test_every_knot_is_shared_by_enough_patients(data, min_patients, max_knots):
             # an atom: a value that many patients have, kept exactly (with the rare values
             # nearer to it than to any other atom)
             assert knot in group
-        else:  # a pooled group: the mean of enough patients
+        else:  # a pooled group: the mean of enough patients, never one of their values
             assert np.unique(owners).size >= min_patients
-            assert knot == pytest.approx(_patient_balanced_mean(group, owners), rel=1e-12)
+            mean = _patient_balanced_mean(group, owners)
+            distinct = np.unique(group)
+            if np.isclose(distinct, mean, rtol=0, atol=1e-6 * max(1, abs(mean))).any():
+                assert not np.isin(knot, distinct)  # moved halfway to the next value
+                assert abs(knot - mean) <= np.diff(distinct).max() / 2 + 1e-12
+            else:
+                assert knot == pytest.approx(mean, rel=1e-12)
             assert group[0] < knot < group[-1]
 
 
@@ -103,3 +109,11 @@ def test_the_smoothed_quantile_function_keeps_shared_values_as_atoms():
 def test_the_smoothed_quantile_function_of_too_few_patients_is_empty():
     points, levels = pooled_quantiles([1.0, 2.0, 3.0], min_patients=5)
     assert points.size == 0 and levels.size == 0
+
+
+def test_a_pooled_mean_that_equals_a_patients_value_is_moved_off_it():
+    values = np.array([101.0, 102.0, 103.0, 104.5, 106.0])  # the mean is 103.3: kept
+    np.testing.assert_allclose(pooled_knots(values, min_patients=5)[0], [103.3])
+    values = np.array([100.0, 101.0, 102.0, 103.0, 104.0])  # the mean is 102, one's value
+    knots, _ = pooled_knots(values, min_patients=5)
+    assert knots.tolist() == [102.5]

@@ -271,10 +271,15 @@ def _demo(args) -> None:
     n_train = int(len(ids) * 0.75)
     train = df[df[roles["id_col"]].isin(ids[:n_train])]
     holdout = df[df[roles["id_col"]].isin(ids[n_train:])]
-    # A few dozen patients may never measure a rare lab (Cholesterol): leave it out.
-    unmeasured = [c for c in roles["num_cols"] if train[c].isna().all()]
-    roles["num_cols"] = [c for c in roles["num_cols"] if c not in unmeasured]
-    train, holdout = train.drop(columns=unmeasured), holdout.drop(columns=unmeasured)
+    # A few dozen patients may measure a rare lab (Cholesterol) too seldom for a model to
+    # keep any of its values (min_patients_per_value): leave it out, and say so.
+    measured = train[roles["num_cols"]].notna().groupby(train[roles["id_col"]]).any().sum()
+    thin = [c for c in roles["num_cols"] if measured[c] < MIN_PATIENTS]
+    if thin:
+        print(f"Left out, measured in fewer than {MIN_PATIENTS} of the {n_train} training "  # noqa: T201
+              f"patients: {', '.join(thin)}.")
+    roles["num_cols"] = [c for c in roles["num_cols"] if c not in thin]
+    train, holdout = train.drop(columns=thin), holdout.drop(columns=thin)
     synth = CDMTSynthesizer(max_time=args.max_time, random_state=args.random_state, verbose=True,
                             dp_epsilon=args.dp_epsilon, profile=args.dp_epsilon is None)
     synth.fit(train, **roles)

@@ -52,6 +52,8 @@ PAGES = [
             ("evaluate", []),
             ("write_report", []),
             ("real_vs_real", []),
+            ("care_statistics", []),
+            ("CareStatistics", []),
             ("patient_features", []),
             ("membership_inference", []),
             ("MembershipInference", []),

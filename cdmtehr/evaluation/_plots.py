@@ -380,3 +380,42 @@ def embedding_figure(real, synthetic, random_state=0):
     ax.set_ylabel(f"component 2 ({share[1]:.0f} %)")
     ax.legend(markerscale=3)
     return figure
+
+
+def care_figure(gap_counts, per_variable, n_labels=6):
+    """Gaps between measurements (pooled) and one-hour repeats per variable, real and synthetic.
+
+    Left: the share of gaps of 1, 2, ... hours (the last bin holds every longer gap), on a
+    log axis so that the daily labs show beside the hourly vital signs. Right: each variable's
+    share of one-hour repeats, real (x) against synthetic (y); the variables farthest from the
+    diagonal are named.
+    """
+    if gap_counts[["real", "synthetic"]].to_numpy().sum(axis=0).min() == 0:
+        return None
+    figure = _new_figure(12.4, 4.4)
+    left, right = figure.subplots(1, 2)
+    gaps = gap_counts.index.to_numpy()
+    shares = gap_counts / gap_counts.sum()
+    left.bar(gaps, shares["real"], width=0.8, color=REAL_COLOR, alpha=0.45, label="real")
+    left.step(gaps, shares["synthetic"], where="mid", color=SYN_COLOR, linewidth=1.6,
+              label="synthetic")  # fmt: skip
+    left.set_yscale("log")
+    labels = [str(g) for g in gaps[:-1]] + [f"{gaps[-1]}+"]
+    left.set_xticks(gaps, labels, fontsize=7)
+    left.set_xlabel("hours between two measurements of a variable")
+    left.set_ylabel("share of gaps (log scale)")
+    left.set_title("Gaps between measurements, all variables", fontsize=10)
+    left.legend()
+    table = per_variable[["repeat_real", "repeat_synthetic"]].dropna()
+    right.plot([0, 1], [0, 1], color="k", linewidth=0.6)
+    right.scatter(table["repeat_real"], table["repeat_synthetic"], s=18, color=SYN_COLOR)
+    distance = (table["repeat_synthetic"] - table["repeat_real"]).abs()
+    for name in distance.sort_values(ascending=False, kind="stable").index[:n_labels]:
+        point = (table.loc[name, "repeat_real"], table.loc[name, "repeat_synthetic"])
+        right.annotate(str(name), point, fontsize=7, xytext=(3, 3), textcoords="offset points")
+    right.set_xlim(-0.02, 1.02)
+    right.set_ylim(-0.02, 1.02)
+    right.set_xlabel("real share of one-hour repeats")
+    right.set_ylabel("synthetic share of one-hour repeats")
+    right.set_title("Measured again the next hour, per variable", fontsize=10)
+    return figure

@@ -12,6 +12,7 @@ from ._frames import resolve_roles
 from ._glossary import FAMILIES, METRICS
 from ._plots import (
     MIN_VALUES,
+    care_figure,
     categories_figure,
     correlations_figure,
     embedding_figure,
@@ -26,6 +27,7 @@ from ._plots import (
 
 _FAMILY_TITLES = {
     "fidelity": "Fidelity: do values, missingness, correlations and dynamics match?",
+    "care": "Schedule of care: are variables measured together, as often and as smoothly?",
     "discriminative": "Realism: can a classifier tell synthetic from real patients?",
     "utility": "Utility: does a model trained on synthetic patients work on real ones?",
     "privacy": "Privacy: do synthetic patients give away the training patients?",
@@ -110,7 +112,14 @@ def _scores_section(scores, baseline):
 
 _CLASSIFIER_NAMES = {
     "summary": "gradient boosting on per-patient summaries",
-    "sequence": "a GRU reading the stays step by step",
+    "sequence": "a GRU reading the stays' values and measurement masks hour by hour",
+    "sequence_masks": "a GRU reading only when each variable was measured",
+    "sequence_values": "a GRU reading only the measured values",
+}
+
+_REFERENCE_WORDS = {
+    "holdout": "held-out real",
+    "training": "real training",
 }
 
 _READING = """<p>How to read the verdicts together: each fidelity score checks one aspect at a
@@ -126,7 +135,7 @@ has good fidelity and a headline AUROC above 0.9; the headline falls with more t
 _NO_BASELINE = " (pass <code>baseline=real_vs_real(...)</code> to show it)"
 
 
-def _glance(scores, headline):
+def _glance(scores, headline, reference=None):
     """Write the headline sentence at the top of the page."""
     if "disc_auroc" not in scores:
         return ""
@@ -137,10 +146,11 @@ def _glance(scores, headline):
             (n for n in _CLASSIFIER_NAMES if scores.get(f"disc_{n}_auroc") == value), None
         )
     which = f" ({_CLASSIFIER_NAMES[headline]})" if headline in _CLASSIFIER_NAMES else ""
+    real = _REFERENCE_WORDS.get(reference, "real")
     return (
         f"<div class='box'><b>Headline: discriminator AUROC {_fmt(value)}</b> "
-        f"{_badge(verdict)}<br>The stronger real-versus-synthetic classifier{which} "
-        f"ranks a random synthetic patient above a random real one as &ldquo;synthetic"
+        f"{_badge(verdict)}<br>The strongest real-versus-synthetic classifier{which} "
+        f"ranks a random synthetic patient above a random {real} one as &ldquo;synthetic"
         f"&rdquo; with probability {_fmt(value)}. 0.5 means it cannot tell them apart; "
         f"1 means every synthetic patient is recognisable.</div>"
     )
@@ -336,6 +346,63 @@ def _figures_section(real, synthetic, result, random_state, units=None):
     )
 
 
+_CARE_COLUMNS = [
+    ("gap_ks", "gap KS", "{:.3f}"),
+    ("first_hour_real", "first hour real", "{:.1f}"),
+    ("first_hour_synthetic", "first hour synth.", "{:.1f}"),
+    ("repeat_real", "1-h repeats real", "{:.0%}"),
+    ("repeat_synthetic", "1-h repeats synth.", "{:.0%}"),
+    ("autocorr_real", "lag-1 autocorr. real", "{:.2f}"),
+    ("autocorr_synthetic", "lag-1 autocorr. synth.", "{:.2f}"),
+    ("step_real", "median step real", "{:.3g}"),
+    ("step_synthetic", "median step synth.", "{:.3g}"),
+]
+
+
+def _care_section(details, baseline, reference):
+    """The schedule of care: its per-variable table and its figure, or '' when not computed."""
+    table = details.get("care_per_variable")
+    if table is None:
+        return ""
+    head = "<th>variable</th>" + "".join(f"<th>{label}</th>" for _, label, _ in _CARE_COLUMNS)
+    rows = []
+    for name, row in table.iterrows():
+        cells = [f"<td>{html.escape(str(name))}</td>"]
+        for col, _, form in _CARE_COLUMNS:
+            value = row[col]
+            text = "&ndash;" if not np.isfinite(value) else html.escape(form.format(value))
+            verdict = METRICS["care_gap_ks_median"].verdict(value) if col == "gap_ks" else ""
+            cells.append(f"<td class='{f'num cell-{verdict}' if verdict else 'num'}'>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    real = _REFERENCE_WORDS.get(reference, "real")
+    floor = (
+        "Read each summary score in the <i>Schedule of care</i> table above beside its real "
+        "vs real floor: two samples of real patients differ too, most in rare variables."
+        if baseline
+        else "Pass <code>baseline=real_vs_real(...)</code> to see what two samples of real "
+        "patients score."
+    )
+    figure = _figure(
+        care_figure(details["care_gap_counts"], table),
+        f"Left: share of the gaps between two measurements of a variable that last 1, 2, ... "
+        f"hours, all variables pooled; blue bars: {real} patients, orange line: synthetic. "
+        "Right: per variable, the share of measurements repeated the next hour, real (x) "
+        "against synthetic (y); points off the diagonal are measured too often or too "
+        "rarely, and the farthest are named.",
+        "gaps between measurements",
+    )
+    return (
+        "<h2>Schedule of care</h2><p class='small'>When each variable is measured, and how its "
+        f"value moves between two measurements, for the {real} patients and as many synthetic "
+        "ones. <i>Gap KS</i>: Kolmogorov-Smirnov distance between the hours separating two "
+        "measurements; <i>first hour</i>: mean hour of the first measurement; <i>1-h "
+        "repeats</i>: share of measurements taken again the next hour; <i>lag-1 autocorr.</i>: "
+        "rank correlation of a measured value with the next one; <i>median step</i>: median "
+        f"absolute change between them, in the variable's unit. {floor}</p>"
+        f"<table><tr>{head}</tr>{''.join(rows)}</table>{figure}"
+    )
+
+
 def _privacy_box(privacy, attacks):
     """Differential privacy's guarantee (or its absence) and the attacks in plain words."""
     if privacy is None:
@@ -365,8 +432,8 @@ def _privacy_box(privacy, attacks):
     )
 
 
-def _compared(cohorts, given, max_patients):
-    """The lead's sentence on which patients were compared with which, and why."""
+def _compared(cohorts, given, max_patients, reference=None):
+    """The lead's sentences on which patients were compared with which, and why."""
     parts = []
     for name, what in (
         ("real", "real patients the model was fitted on"),
@@ -381,7 +448,20 @@ def _compared(cohorts, given, max_patients):
     text = "Compared: " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
     if any(c.n_patients < given[n] for n, c in cohorts.items()):
         text += f"; each cohort is cut to at most {max_patients:,} patients to bound the cost"
-    return text + "."
+    text += "."
+    if reference == "holdout":
+        text += (
+            " The discriminators and the schedule of care compare the synthetic patients with "
+            "the held-out real patients, whom the model never saw: a model that memorised "
+            "its training patients gains nothing there."
+        )
+    elif reference == "training":
+        text += (
+            " The discriminators and the schedule of care compare the synthetic patients with "
+            "the real training patients (no holdout was given), which flatters a model that "
+            "memorised them."
+        )
+    return text
 
 
 def write_report(
@@ -472,7 +552,7 @@ def write_report(
     if isinstance(scores, EvaluationResult):
         result = scores
     else:
-        metrics = ("fidelity",) if scores is not None else FAMILIES
+        metrics = ("fidelity", "care") if scores is not None else FAMILIES
         result = score_cohorts(cohorts, seeds, metrics=metrics)
         if scores is not None:
             result.scores = dict(scores)
@@ -481,7 +561,8 @@ def write_report(
     given = {
         name: frame[roles.id_col].nunique() for name, frame in frames.items() if frame is not None
     }
-    compared = _compared(cohorts, given, max_patients)
+    reference = result.details.get("disc_reference")
+    compared = _compared(cohorts, given, max_patients, reference)
     n_vars = len(roles.temporal_num_cols) + len(roles.temporal_cat_cols) + len(roles.static_cols)
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in result.notes)
     notes = f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""
@@ -500,7 +581,7 @@ def write_report(
 <p class="lead">{compared} {n_vars} variables
 ({len(roles.temporal_num_cols)} numeric and {len(roles.temporal_cat_cols)} categorical over time,
 {len(roles.static_cols)} per patient){condition}.</p>
-{_glance(result.scores, result.details.get("disc_headline"))}
+{_glance(result.scores, result.details.get("disc_headline"), reference)}
 <h2>Scores</h2>
 <p class="small">Verdicts are rules of thumb; the <i>real vs real</i> column, when shown,
 is what two random halves of the real data score against each other, the best a generator
@@ -517,6 +598,7 @@ the total variation between level shares. Shading follows the bands of the summa
 one, far outside the rest): recording or unit errors such as a pH of 735 for 7.35, which the
 generator learns like any other value.</p>
 {_variables_section(result.per_variable, cohorts["real"], plausible_ranges)}
+{_care_section(result.details, baseline, reference)}
 <h2>Figures</h2>
 {_figures_section(cohorts["real"], cohorts["synthetic"], result, random_state, units)}
 <p class="small">Written by cdmtehr.evaluation. Definitions: Kolmogorov-Smirnov and

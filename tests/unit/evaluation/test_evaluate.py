@@ -249,3 +249,36 @@ def test_evaluate_rejects_a_non_dataframe(three_parts):
     train, _, _ = three_parts
     with pytest.raises(TypeError, match="'synthetic' must be a pandas DataFrame"):
         evaluate(train, train.to_numpy(), **ROLES)
+
+
+def _first_patients(frame, n=60):
+    return frame[frame["patient_id"].isin(frame["patient_id"].unique()[:n])]
+
+
+def test_evaluate_with_a_holdout_discriminates_against_it(three_parts):
+    train, _, holdout = (_first_patients(f) for f in three_parts)
+    # Copies of the holdout's patients: against the holdout every synthetic patient has a
+    # twin of the other label, which fools the cross-validated classifier systematically.
+    copies = holdout.assign(patient_id=holdout["patient_id"] + 10**7)
+    options = dict(metrics=("discriminative",), discriminators=("summary",), n_splits=2)
+    against_holdout = evaluate(train, copies, holdout, return_result=True, **options, **ROLES)
+    against_training = evaluate(train, copies, return_result=True, **options, **ROLES)
+    assert against_holdout.details["disc_reference"] == "holdout"
+    assert against_training.details["disc_reference"] == "training"
+    assert against_holdout.scores["disc_summary_auroc"] < 0.3
+    assert against_training.scores["disc_summary_auroc"] > 0.35
+
+
+def test_real_vs_real_gives_every_new_score_its_floor(three_parts):
+    train, _, _ = three_parts
+    result = real_vs_real(
+        _first_patients(train, 90), metrics=("care", "discriminative"), return_result=True,
+        **ROLES,
+    )  # fmt: skip
+    for name in ("sequence", "sequence_masks", "sequence_values"):
+        assert f"disc_{name}_auroc" in result.scores
+    care = [key for key in METRICS if METRICS[key].family == "care"]
+    assert care and set(care) <= set(result.scores)
+    assert result.details["disc_reference"] == "holdout"
+    assert set(result.details["care_per_variable"].index) >= {"HR", "Albumin"}
+    assert 0.5 < result.scores["care_patterns_ratio"] < 2

@@ -7,8 +7,10 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from cdmtehr.evaluation._evaluate import prepare_cohorts  # noqa: E402
+from cdmtehr.evaluation.care import care_tables  # noqa: E402
 from cdmtehr.evaluation._frames import resolve_roles  # noqa: E402
 from cdmtehr.evaluation._plots import (  # noqa: E402
+    care_figure,
     correlations_figure,
     marginals_figure,
     missingness_figure,
@@ -108,3 +110,18 @@ def test_the_difference_panel_of_missingness_names_its_variables():
     right = figure.axes[2]
     assert [t.get_text() for t in right.get_yticklabels()] == ["HR", "MAP", "pH"]
     assert all(ax.get_xlabel() == "time step (hour)" for ax in figure.axes[:3])
+
+
+def test_care_figure_draws_gaps_and_names_the_farthest_repeats():
+    real, synthetic = _cohorts()
+    stats = care_tables(real, synthetic)
+    figure = care_figure(stats.gap_counts, stats.per_variable, n_labels=2)
+    left, right = figure.axes
+    assert left.get_yscale() == "log"
+    assert left.get_xticklabels()[-1].get_text() == "24+"
+    assert len(right.texts) == 2
+
+
+def test_care_figure_is_left_out_without_any_gap():
+    counts = pd.DataFrame({"real": [0, 0], "synthetic": [3, 1]}, index=[1, 2])
+    assert care_figure(counts, pd.DataFrame()) is None

@@ -51,6 +51,18 @@ def test_the_lead_says_what_was_compared_with_what_and_why(page):
     assert "cut to at most 20 patients to bound the cost" in text
 
 
+def test_the_page_says_which_real_patients_the_discriminators_compared(page):
+    text, _ = page
+    assert "compare the synthetic patients with the held-out real patients" in text
+    assert "above a random held-out real one" in text
+
+
+def test_the_page_has_the_schedule_of_care(page):
+    text, _ = page
+    assert "<h2>Schedule of care</h2>" in text and "1-h repeats real" in text
+    assert "gaps between measurements" in text
+
+
 def test_the_page_says_how_to_read_the_verdicts_together(page):
     text, _ = page
     assert "How to read the verdicts together" in text

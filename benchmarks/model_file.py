@@ -199,7 +199,7 @@ def main(argv=None):
     return result
 
 
-def write_docs(result):
+def write_docs(result, path=None):
     size = {int(k): v for k, v in result["sizes"].items()}
     small, large = sorted(size)
     stages = {int(k): v for k, v in result["first_stage"].items()}
@@ -219,7 +219,7 @@ def write_docs(result):
               "TPR at 1 % FPR |", "|---|---|---|---|---|"]
     for label, row in result["membership"].items():
         lines.append(f"| {label} | " + " | ".join(f"{row[k]:.3f}" for k in ATTACKS) + " |")
-    C.update_docs(NAME, "What a model file keeps, and what it gives away", lines)
+    C.update_docs(NAME, "What a model file keeps, and what it gives away", lines, path)
 
 
 if __name__ == "__main__":

@@ -304,6 +304,7 @@ def test_profile_decoding_quick(tmp_path):
         assert all(0 <= row[k] <= 1 for k in ("summary_auroc", "sequence_auroc", "masks_auroc"))
 
 
+@pytest.mark.slow
 def test_model_file_quick(tmp_path):
     result, _ = run_quick("model_file.py", tmp_path)
     stages = result["first_stage"]

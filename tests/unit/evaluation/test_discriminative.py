@@ -42,6 +42,7 @@ def test_sequence_discriminators_score_chance_on_two_samples_of_one_generator(tw
         assert 0.35 < scores[f"disc_{name}_auroc"] < 0.65
 
 
+@pytest.mark.slow
 def test_sequence_discriminators_find_shifted_masks(two_samples):
     real, other = two_samples
     scores = _scores(real, _later_measurements(other))
@@ -58,6 +59,7 @@ def test_masks_only_discriminator_ignores_the_values(two_samples):
     assert _scores(real, gaussian(other), ("sequence_values",))["disc_sequence_values_auroc"] > 0.9
 
 
+@pytest.mark.slow
 def test_headline_is_the_strongest_discriminator(two_samples):
     real, other = two_samples
     names = ("summary", "sequence_values")

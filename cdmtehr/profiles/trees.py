@@ -104,9 +104,8 @@ def draw_quantiles(knots, levels, leaf_start, leaf_stop, start, stop, rng) -> np
     (start, stop) is the row's leaf among the leaves' ranges (leaf_start, leaf_stop) of the
     points: adding twice a leaf's start to its levels (in [0, 1]) orders all the points into
     one increasing key, so that one search serves every row."""
-    owner = np.zeros(len(knots))
-    for first, last in zip(leaf_start, leaf_stop):
-        owner[first:last] = first
+    # The leaves' points lie one after the other in leaf order.
+    owner = np.repeat(leaf_start, leaf_stop - leaf_start).astype(np.float64)
     key = levels.astype(np.float64) + 2.0 * owner
     u = rng.random(len(start))
     above = np.clip(np.searchsorted(key, u + 2.0 * start, side="right"), start, stop - 1)

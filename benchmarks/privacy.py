@@ -132,9 +132,10 @@ def plot(result, path=PLOT):
     private = sorted((v["privacy"]["target_epsilon"], v) for v in runs.values() if v["privacy"])
     baseline = next((v for v in runs.values() if v["privacy"] is None), None)
     panels = [("disc_summary_auroc", "real-vs-synthetic AUROC (summaries)"),
+              ("disc_sequence_auroc", "real-vs-synthetic AUROC (sequences)"),
               ("ks_mean", "mean KS"), ("tstr_trtr_auroc_ratio", "TSTR / TRTR"),
               ("domias_auroc", "membership attack AUROC")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.4))
+    fig, axes = plt.subplots(1, len(panels), figsize=(17, 3.4))
     for ax, (key, title) in zip(axes, panels, strict=True):
         if private:
             eps = [e for e, _ in private]

@@ -127,8 +127,10 @@ class CDMTSynthesizer(BaseEstimator):
         quantile of a numeric column and each knot of the profile trees is a value that at
         least this many patients share or the mean of a group of at least this many
         (micro-aggregation; `cdmtehr.disclosure`), so that a saved or pickled model holds no
-        single patient's value (docs/privacy.md). A numeric column that fewer patients have
-        is refused. 1 keeps single patients' values: only for data that may be published.
+        single patient's value (docs/privacy.md). A numeric column that fewer patients have,
+        or a categorical column other than the condition with a level that fewer patients
+        have (a model keeps every level), is refused. 1 keeps single patients' values: only for data that may be
+        published.
 
     Attributes
     ----------

@@ -56,7 +56,10 @@ class SequencePreprocessor(BaseEstimator):
         Fewest distinct patients behind every value a numeric encoder keeps: each column's
         distribution is kept as values that at least this many patients share, or means of
         groups of that many (see `NumericEncoder`). A numeric column measured in fewer
-        patients is an error (`InvalidDataError`). 1 keeps single patients' values.
+        patients, or a temporal or static categorical column with a level that fewer
+        patients have (a fitted model keeps every level), is an error (`InvalidDataError`);
+        the condition's classes are kept as given. 1 keeps single patients'
+        values.
 
     Attributes
     ----------
@@ -172,7 +175,9 @@ class SequencePreprocessor(BaseEstimator):
         ------
         InvalidDataError
             Listing every problem of the data (see :func:`cdmtehr._validation.check_long_frame`),
-            or every numeric column measured in fewer than `min_patients_per_value` patients.
+            every numeric column measured in fewer than `min_patients_per_value` patients,
+            or every categorical column (the condition aside) with a level that fewer
+            patients have.
         InvalidParameterError
             If `min_patients_per_value` is not a positive int.
         InvalidDataTypeError
@@ -304,6 +309,14 @@ class SequencePreprocessor(BaseEstimator):
             numeric_names.append(f"{roles.time_col}.gap")
         static_numeric_encoders = [
             fit_numeric(per_patient[c], np.arange(layout.n_patients)) for c in static_numeric
+        ]
+        # The condition's classes are the user's labels, asked for by name when sampling:
+        # they are kept as they are, with the class prior.
+        categorical = [(c, df[c], row_patients) for c in roles.temporal_cat_cols]
+        categorical += [(c, per_patient[c], None) for c in static_categorical]
+        problems += [
+            problem for name, values, patients in categorical
+            if (problem := _rare_levels_problem(name, values, patients, least))
         ]
         if problems:
             raise InvalidDataError(problems)
@@ -718,3 +731,27 @@ def _sort_rank(ids) -> np.ndarray | None:
     rank = np.empty(len(ids), dtype=np.int64)
     rank[order] = np.arange(len(ids))
     return rank
+
+
+def _rare_levels_problem(name, values, patients, least: int):
+    """The error line for a categorical column with levels that fewer than `least` patients
+    have (a fitted model keeps every level), or None. `patients`: each row's patient (None:
+    one row per patient)."""
+    frame = pd.DataFrame({"level": np.asarray(values, dtype=object)})
+    frame["patient"] = np.arange(len(frame)) if patients is None else patients
+    frame = frame[pd.notna(frame["level"])]
+    if frame.empty or least <= 1:
+        return None
+    counts = frame.drop_duplicates().groupby("level", sort=False)["patient"].size()
+    rare = counts.index[counts.to_numpy() < least].tolist()
+    if not rare:
+        return None
+    shown = ", ".join(repr(level) for level in rare[:5])
+    more = f" and {len(rare) - 5} more" if len(rare) > 5 else ""
+    return (
+        f"Column '{name}' has {len(rare)} level(s) that fewer than {least} patients have "
+        f"({shown}{more}); a fitted model keeps every level of a categorical column, and no "
+        f"value that fewer than {least} patients share (min_patients_per_value). Group rare "
+        "levels into a shared one before fitting, or lower min_patients_per_value to keep "
+        "them in the model file."
+    )

@@ -98,7 +98,8 @@ def test_the_command_line_fits_with_a_checkpoint(tmp_path, capsys):
     data = tmp_path / "train.csv"
     cohort(n_patients=6).to_csv(data, index=False)
     command = ["fit", str(data), "--id-col", "pid", "--time-col", "t", "--static-cols", "sex",
-               "--epochs", "2", "--random-state", "0", "--quiet", "--checkpoint",
+               "--epochs", "2", "--random-state", "0", "--quiet", "--min-patients-per-value",
+               "1", "--checkpoint",
                str(tmp_path / "fit.ckpt"), "--output", str(tmp_path / "model.cdmt")]
     assert main(command) == 0
     assert (tmp_path / "fit.ckpt").is_file()

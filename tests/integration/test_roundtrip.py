@@ -122,6 +122,16 @@ def test_roundtrip_keeps_no_value_that_few_patients_have(case):
     ]
     measured.update({c: int(per_patient[c].notna().sum()) for c in static_numeric})
     too_few = [c for c, n in measured.items() if 0 < n < MIN_PATIENTS]
+    # A categorical level (the condition's classes aside) that fewer patients have.
+    kinds = SequencePreprocessor(min_patients_per_value=1).fit(df, roles)
+    for col in kinds.categorical_names_:
+        levels = df.loc[df[col].notna(), [col, pid]].drop_duplicates()
+        if len(levels) and levels.groupby(col)[pid].size().min() < MIN_PATIENTS:
+            too_few.append(col)
+    for col in kinds.static_categorical_names_:
+        counts = per_patient[col].value_counts()
+        if len(counts) and counts.min() < MIN_PATIENTS:
+            too_few.append(col)
     if len(per_patient) < MIN_PATIENTS or too_few:
         with pytest.raises(InvalidDataError, match="min_patients_per_value") as error:
             preprocessor.fit(df, roles)

@@ -355,6 +355,34 @@ def test_a_column_measured_in_too_few_patients_is_a_data_error():
         **roles, "num_cols": ["lactate", "cholesterol"]}).numeric_encoders_[1].min_ == 190.0
 
 
+def test_a_categorical_level_of_too_few_patients_is_a_data_error():
+    df = _cohort_frame()
+    patient_of_row = df["pid"]
+    # A temporal code that one patient has on four rows and a static level of two patients:
+    # counted in patients, not rows. NaN is no level; a condition class of four patients is
+    # the user's label and is kept.
+    df["device"] = np.where(patient_of_row == 999, "ecmo", np.where(patient_of_row % 2, "nc", None))
+    df["ward"] = np.where(patient_of_row.isin([1, 2]), "burns", "icu")
+    df["died"] = np.where(patient_of_row.isin([3, 4, 5, 6]), 1, 0)
+    roles = {"id_col": "pid", "time_col": "t", "num_cols": ["lactate"], "cat_cols": ["device"],
+             "static_cols": ["ward"], "condition_col": "died"}
+
+    with pytest.raises(InvalidDataError) as error:
+        SequencePreprocessor().fit(df, roles)
+
+    problems = error.value.problems
+    assert len(problems) == 2
+    assert "Column 'device' has 1 level(s) that fewer than 5 patients have ('ecmo')" in problems[0]
+    assert "Column 'ward' has 1 level(s)" in problems[1] and "'burns'" in problems[1]
+    assert "Group rare levels" in problems[0]
+    kept = SequencePreprocessor().fit(df.drop(columns=["device", "ward"]), {
+        **roles, "cat_cols": None, "static_cols": None})
+    assert list(kept.classes_) == [0, 1]
+    fitted = SequencePreprocessor(min_patients_per_value=2).fit(
+        df.assign(device=df["device"].replace("ecmo", "nc")), roles)
+    assert list(fitted.static_categorical_encoders_[0].levels_) == ["burns", "icu"]
+
+
 def test_fewer_patients_than_min_patients_per_value_is_a_data_error():
     with pytest.raises(InvalidDataError, match="'pid' \\(id_col\\) has 3 patient"):
         SequencePreprocessor().fit(_frame(), ROLES)

@@ -93,16 +93,32 @@ def load_split(quick: bool, seed: int, part: str = "a", prepare=None):
     test = test[test[roles["id_col"]].isin(keep)].reset_index(drop=True)
     if quick:  # a few dozen patients may not measure a rare variable (e.g. Cholesterol)
         thin = thin_columns(train, roles)
-        roles["num_cols"] = [c for c in roles["num_cols"] if c not in thin]
+        roles = without_columns(roles, thin)
         train, test = train.drop(columns=thin), test.drop(columns=thin)
     return train, test, roles
 
 
 def thin_columns(df, roles) -> list:
-    """Numeric columns that fewer patients measure than a fitted model may keep a value of
-    (`cdmtehr.disclosure.MIN_PATIENTS`): fitting refuses them, so quick runs leave them out."""
-    measured = df[roles["num_cols"]].notna().groupby(df[roles["id_col"]]).any().sum()
-    return [c for c in roles["num_cols"] if measured[c] < MIN_PATIENTS]
+    """Columns that a fitted model refuses for these patients, so quick runs leave them out:
+    numeric ones that fewer than `cdmtehr.disclosure.MIN_PATIENTS` patients measure, and
+    categorical ones (the condition aside) with a level that fewer patients have."""
+    patients = df[roles["id_col"]]
+    measured = df[roles["num_cols"]].notna().groupby(patients).any().sum()
+    thin = [c for c in roles["num_cols"] if measured[c] < MIN_PATIENTS]
+    categorical = [c for c in [*(roles.get("cat_cols") or []), *(roles.get("static_cols") or [])]
+                   if c not in roles["num_cols"] and not pd.api.types.is_numeric_dtype(df[c])]
+    for col in dict.fromkeys(categorical):
+        levels = df.loc[df[col].notna(), [col]].assign(patient=patients).drop_duplicates()
+        if len(levels) and levels.groupby(col)["patient"].size().min() < MIN_PATIENTS:
+            thin.append(col)
+    return thin
+
+
+def without_columns(roles, columns) -> dict:
+    """`roles` with `columns` taken out of every list of columns."""
+    drop = set(columns)
+    return {k: [c for c in v if c not in drop] if isinstance(v, list) else v
+            for k, v in roles.items()}
 
 
 def default_model(args, train, roles, tag: str):

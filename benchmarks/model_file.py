@@ -51,7 +51,7 @@ def sizes(train, roles, counts=(300, 3000)) -> dict:
     ids = train[roles["id_col"]].drop_duplicates().to_numpy()
     # The same columns at every size: those that enough of the fewest patients measure.
     thin = C.thin_columns(train[train[roles["id_col"]].isin(ids[:min(counts)])], roles)
-    roles = {**roles, "num_cols": [c for c in roles["num_cols"] if c not in thin]}
+    roles = C.without_columns(roles, thin)
     out = {}
     for n in counts:
         part = train[train[roles["id_col"]].isin(ids[:n])].drop(columns=thin)

@@ -58,8 +58,7 @@ class SequencePreprocessor(BaseEstimator):
         groups of that many (see `NumericEncoder`). A numeric column measured in fewer
         patients, or a temporal or static categorical column with a level that fewer
         patients have (a fitted model keeps every level), is an error (`InvalidDataError`);
-        the condition's classes are kept as given. 1 keeps single patients'
-        values.
+        the condition's classes are kept as given. 1 keeps single patients' values.
 
     Attributes
     ----------

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from cdmtehr.datasets import load_physionet2012
-from cdmtehr.disclosure import MIN_PATIENTS
+from cdmtehr.disclosure import MIN_PATIENTS, rare_levels
 from cdmtehr.evaluation import evaluate, patient_features
 from physionet_cpu import command_line, split_by_patient
 
@@ -107,10 +107,7 @@ def thin_columns(df, roles) -> list:
     thin = [c for c in roles["num_cols"] if measured[c] < MIN_PATIENTS]
     categorical = [c for c in [*(roles.get("cat_cols") or []), *(roles.get("static_cols") or [])]
                    if c not in roles["num_cols"] and not pd.api.types.is_numeric_dtype(df[c])]
-    for col in dict.fromkeys(categorical):
-        levels = df.loc[df[col].notna(), [col]].assign(patient=patients).drop_duplicates()
-        if len(levels) and levels.groupby(col)["patient"].size().min() < MIN_PATIENTS:
-            thin.append(col)
+    thin += [c for c in dict.fromkeys(categorical) if rare_levels(df[c], patients, MIN_PATIENTS)]
     return thin
 
 

@@ -15,11 +15,12 @@ shape, and they are returned in value order: no trace of the rows' order is kept
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 # Fewest training patients behind any number a fitted model keeps (docs/privacy.md).
 MIN_PATIENTS = 5
 
-__all__ = ["MIN_PATIENTS", "pooled_knots", "pooled_quantiles"]
+__all__ = ["MIN_PATIENTS", "pooled_knots", "pooled_quantiles", "rare_levels"]
 
 
 def pooled_knots(values, patients=None, min_patients: int = MIN_PATIENTS,
@@ -111,6 +112,32 @@ def pooled_quantiles(values, patients=None, min_patients: int = MIN_PATIENTS,
         if values.max() <= 0:
             points = np.minimum(points, 0.0)
     return points, levels
+
+
+def rare_levels(values, patients=None, min_patients: int = MIN_PATIENTS) -> list:
+    """Levels of a categorical column that fewer than `min_patients` distinct patients have.
+
+    A model keeps every level of a categorical column as it is (there is nothing to pool), so
+    such a level would be one patient's value in the file. Missing values are no level.
+
+    Parameters
+    ----------
+    values : array-like of shape (n,)
+        One categorical column.
+    patients : array-like of shape (n,), optional
+        The patient of each value; by default every value is a patient of its own.
+    min_patients : int, default=MIN_PATIENTS
+
+    Returns
+    -------
+    list
+        The rare levels, in order of first appearance.
+    """
+    frame = pd.DataFrame({"level": np.asarray(values, dtype=object)})
+    frame["patient"] = np.arange(len(frame)) if patients is None else np.asarray(patients)
+    frame = frame[pd.notna(frame["level"])].drop_duplicates()
+    counts = frame.groupby("level", sort=False)["patient"].size()
+    return counts.index[counts.to_numpy() < min_patients].tolist()
 
 
 def _pooled_groups(values, patients, min_patients, max_knots, common=None) -> tuple:

@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_long_frame
-from ..disclosure import MIN_PATIENTS
+from ..disclosure import MIN_PATIENTS, rare_levels
 from ..exceptions import InvalidDataError, InvalidParameterError
 from ..roles import ROLE_NAMES, ColumnRoles
 from .encoded import EncodedCohort
@@ -734,15 +734,8 @@ def _sort_rank(ids) -> np.ndarray | None:
 
 def _rare_levels_problem(name, values, patients, least: int):
     """The error line for a categorical column with levels that fewer than `least` patients
-    have (a fitted model keeps every level), or None. `patients`: each row's patient (None:
-    one row per patient)."""
-    frame = pd.DataFrame({"level": np.asarray(values, dtype=object)})
-    frame["patient"] = np.arange(len(frame)) if patients is None else patients
-    frame = frame[pd.notna(frame["level"])]
-    if frame.empty or least <= 1:
-        return None
-    counts = frame.drop_duplicates().groupby("level", sort=False)["patient"].size()
-    rare = counts.index[counts.to_numpy() < least].tolist()
+    have (`cdmtehr.disclosure.rare_levels`), or None."""
+    rare = rare_levels(values, patients, least)
     if not rare:
         return None
     shown = ", ".join(repr(level) for level in rare[:5])

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdmtehr.disclosure import MIN_PATIENTS, pooled_knots, pooled_quantiles
+from cdmtehr.disclosure import MIN_PATIENTS, pooled_knots, pooled_quantiles, rare_levels
 
 
 def _groups(values, patients, weights):
@@ -117,3 +117,14 @@ def test_a_pooled_mean_that_equals_a_patients_value_is_moved_off_it():
     values = np.array([100.0, 101.0, 102.0, 103.0, 104.0])  # the mean is 102, one's value
     knots, _ = pooled_knots(values, min_patients=5)
     assert knots.tolist() == [102.5]
+
+
+def test_rare_levels_count_patients_not_rows_and_skip_missing():
+    values = ["icu"] * 5 + ["ecmo"] * 4 + [None] * 3 + ["burns"]
+    patients = [0, 1, 2, 3, 4] + [9] * 4 + [5, 6, 7] + [8]
+
+    assert rare_levels(values, patients, min_patients=5) == ["ecmo", "burns"]
+    assert rare_levels(values, patients, min_patients=1) == []
+    # One value per patient by default: "ecmo" then has four patients.
+    assert rare_levels(values, min_patients=5) == ["ecmo", "burns"]
+    assert rare_levels(values, min_patients=4) == ["burns"]

@@ -26,15 +26,23 @@ def _read_table(path) -> pd.DataFrame:
     raise CDMTError(f"Cannot read {str(path)!r}: use a .parquet or .csv file.")
 
 
+_TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
+
+
+def _check_table_path(path) -> None:
+    """Fail before any work when `path` names a format the CLI does not write."""
+    if Path(path).suffix.lower() not in _TABLE_SUFFIXES:
+        raise CDMTError(f"Cannot write {str(path)!r}: use a .parquet or .csv file.")
+
+
 def _write_table(df: pd.DataFrame, path) -> None:
     path = Path(path)
+    _check_table_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        df.to_parquet(path, index=False)
-    elif path.suffix.lower() == ".csv":
+    if path.suffix.lower() == ".csv":
         df.to_csv(path, index=False)
     else:
-        raise CDMTError(f"Cannot write {str(path)!r}: use a .parquet or .csv file.")
+        df.to_parquet(path, index=False)
 
 
 def _parse_condition(text):
@@ -56,9 +64,12 @@ def _parse_condition(text):
     return text
 
 
-def _check_writable(path, what: str) -> None:
-    """Fail now, not after training, when `path` cannot be written (folder made if needed)."""
+def _check_writable(path, what: str, table: bool = True) -> None:
+    """Fail now, not after training or sampling, when `path` cannot be written (folder made if
+    needed) or, for a `table`, names a format the CLI does not write."""
     path = Path(path)
+    if table:
+        _check_table_path(path)
     try:
         if path.is_dir():
             raise IsADirectoryError(21, "is a folder", str(path))
@@ -87,7 +98,7 @@ def _fit(args) -> None:
     from .synthesizer import CDMTSynthesizer
 
     df = _read_table(args.data)
-    _check_writable(args.output, "model")
+    _check_writable(args.output, "model", table=False)
     synth = CDMTSynthesizer(
         epochs=args.epochs,
         max_time=args.max_time,

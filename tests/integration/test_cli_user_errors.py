@@ -43,3 +43,19 @@ def test_a_count_that_is_not_a_number_is_a_user_error(tmp_path, capsys):
                  "--output", str(tmp_path / "out.csv")])
     assert code == 2
     assert "not a whole number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["sample", "forecast", "impute"])
+def test_an_output_format_it_cannot_write_is_refused_before_any_work(
+        command, data, tmp_path, capsys, monkeypatch):
+    from cdmtehr import synthesizer
+
+    monkeypatch.setattr(synthesizer.CDMTSynthesizer, "load",
+                        lambda *a, **k: pytest.fail("loaded the model"))
+    inputs = {"sample": ["-n", "2"], "forecast": [str(data)], "impute": [str(data)]}[command]
+    output = tmp_path / "out.xlsx"
+    code = main([command, str(tmp_path / "model.cdmt"), *inputs, "--output", str(output)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "use a .parquet or .csv file" in err and "Traceback" not in err
+    assert not output.exists()

@@ -20,7 +20,7 @@ import pandas as pd
 # Fewest training patients behind any number a fitted model keeps (docs/privacy.md).
 MIN_PATIENTS = 5
 
-__all__ = ["MIN_PATIENTS", "pooled_knots", "pooled_quantiles", "rare_levels"]
+__all__ = ["MIN_PATIENTS", "pooled_knots", "pooled_quantiles", "rare_levels", "shared_ceiling"]
 
 
 def pooled_knots(values, patients=None, min_patients: int = MIN_PATIENTS,
@@ -138,6 +138,32 @@ def rare_levels(values, patients=None, min_patients: int = MIN_PATIENTS) -> list
     frame = frame[pd.notna(frame["level"])].drop_duplicates()
     counts = frame.groupby("level", sort=False)["patient"].size()
     return counts.index[counts.to_numpy() < min_patients].tolist()
+
+
+def shared_ceiling(values, min_patients: int = MIN_PATIENTS) -> int:
+    """An integer bound at or above every one of `values` (one per patient) that is no single
+    patient's value: the largest value itself when at least `min_patients` patients have it,
+    else the next number above it with at most three significant binary digits (within 25 %).
+
+    A model pads every stay to its longest; kept exactly, the longest stay's length is one
+    patient's. Rounded up, the bound says only which quarter-octave it lies in.
+
+    Parameters
+    ----------
+    values : array-like of int, shape (n,)
+        Non-negative integers, one per patient (stay lengths).
+    min_patients : int, default=MIN_PATIENTS
+
+    Returns
+    -------
+    int
+    """
+    values = np.asarray(values, dtype=np.int64)
+    largest = int(values.max())
+    if np.count_nonzero(values == largest) >= min_patients:
+        return largest
+    step = 1 << max(largest.bit_length() - 3, 0)  # 2**(floor(log2) - 2): four steps per octave
+    return (largest // step + 1) * step
 
 
 def _pooled_groups(values, patients, min_patients, max_knots, common=None) -> tuple:

@@ -151,7 +151,8 @@ class CDMTSynthesizer(BaseEstimator):
     n_patients_ : int
         Patients seen in `fit`.
     max_length_ : int
-        Longest stay (time steps).
+        Time steps a stay may have: the longest training stay, rounded up when fewer than
+        `min_patients_per_value` patients have it.
     device_ : torch.device
         Where the model runs.
     fit_seconds_ : float

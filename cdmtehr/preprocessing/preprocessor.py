@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_long_frame
-from ..disclosure import MIN_PATIENTS, rare_levels
+from ..disclosure import MIN_PATIENTS, rare_levels, shared_ceiling
 from ..exceptions import InvalidDataError, InvalidParameterError
 from ..roles import ROLE_NAMES, ColumnRoles
 from .encoded import EncodedCohort
@@ -32,11 +32,12 @@ class SequencePreprocessor(BaseEstimator):
     """Encode a long frame of patients as padded arrays for the model, and decode it back.
 
     Rows are grouped by patient and sorted by time; a patient's rows become time steps
-    ``0 .. length - 1`` of arrays padded to the longest stay `max_length_`. Numeric columns
-    become normal scores (:class:`NumericEncoder`) with an observation mask, categorical
-    columns integer codes (:class:`CategoricalEncoder`, missing is a level), static columns
-    one value per patient, and the condition column a class index. When times are not on one
-    regular grid, the gap to the previous row is an extra numeric channel (the last one).
+    ``0 .. length - 1`` of arrays padded to `max_length_` steps (the longest stay or a little
+    above). Numeric columns become normal scores (:class:`NumericEncoder`) with an observation
+    mask, categorical columns integer codes (:class:`CategoricalEncoder`, missing is a
+    level), static columns one value per patient, and the condition column a class index.
+    When times are not on one regular grid, the gap to the previous row is an extra numeric
+    channel (the last one).
 
     Parameters
     ----------
@@ -95,7 +96,9 @@ class SequencePreprocessor(BaseEstimator):
     has_gap_channel_ : bool
         Whether the last numeric channel is the time gap (irregular times).
     max_length_ : int
-        Longest stay T.
+        Time steps T that arrays are padded to: the longest stay when at least
+        `min_patients_per_value` patients have it, else rounded up to no patient's length
+        (`cdmtehr.disclosure.shared_ceiling`).
     n_patients_ : int
         Patients seen in `fit`.
 
@@ -299,7 +302,7 @@ class SequencePreprocessor(BaseEstimator):
                 problems.append(str(error))
                 return None
 
-        time_grid = TimeGrid().fit(df[roles.time_col], layout)
+        time_grid = TimeGrid().fit(df[roles.time_col], layout, least)
         numeric_names = list(roles.temporal_num_cols)
         numeric_encoders = [fit_numeric(df[c], row_patients) for c in numeric_names]
         if not time_grid.regular_:
@@ -353,7 +356,7 @@ class SequencePreprocessor(BaseEstimator):
         else:
             self.condition_encoder_ = CategoricalEncoder().fit(per_patient[roles.condition_col])
             self.classes_ = self.condition_encoder_.levels_.to_numpy()
-        self.max_length_ = int(layout.lengths.max())
+        self.max_length_ = shared_ceiling(layout.lengths, least)
         self.n_patients_ = layout.n_patients
 
     # -- transform -------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..disclosure import MIN_PATIENTS, pooled_knots
+
 # Namespace of the deterministic UUIDs given to synthetic patients.
 _SYNTHETIC_NAMESPACE = uuid.UUID("6f1c3c52-9a0e-4d5b-8f43-2c6f0e7a1b9d")
 
@@ -156,9 +158,14 @@ class TimeGrid:
     The grid is *regular* when every patient's times are ``origin + step * k`` for
     ``k = 0 .. length - 1``, with one origin and one step for all patients (PhysioNet's hours
     0..47); positions then suffice. Otherwise the time is rebuilt from a *gap* per row: the
-    time since the previous row (for the first row: since the global origin). Integer times
+    time since the previous row (for the first row: since the origin). Integer times
     (and datetimes) are counted in `unit_`, the greatest common divisor of all gaps, so that
     gaps are small exact integers.
+
+    The grid keeps no single patient's time (`cdmtehr.disclosure`): the origin and the
+    smallest gap are the first pooled knots of the patients' first times and of their smallest
+    gaps, exact where at least `min_patients` patients share them (all stays starting at hour
+    0), else the mean of a group of that many patients, on the grid of `unit_`.
 
     Attributes
     ----------
@@ -167,20 +174,27 @@ class TimeGrid:
     integer_ : bool
         Whether times are integer counts (ints, datetimes, timedeltas, integral floats).
     origin_ : int or float
-        Earliest time, in the numbers of :func:`time_to_numbers`.
+        Where the first gaps are counted from, in the numbers of :func:`time_to_numbers`: the
+        earliest first time that enough patients share, or the pooled mean of the earliest
+        ones (so a few stays may start before it).
     unit_ : int or float
         Gaps are multiples of this (1.0 for non-integral float times).
     regular_ : bool
         Whether the times need no gap channel.
     step_ : int or float
-        Step of a regular grid, in units.
+        Step of a regular grid, in units; of an irregular one, `min_gap_`.
     min_gap_ : int or float
-        Smallest gap between two rows of a patient, in units (gaps are clipped to it on the
-        way back, so that rebuilt times stay strictly increasing).
+        The smallest gap between two rows of a patient that enough patients share, in units
+        (gaps are clipped to it on the way back, so that rebuilt times stay strictly
+        increasing); one unit (a millionth for float times) when fewer than `min_patients`
+        patients have two rows.
     """
 
-    def fit(self, times, layout: RowLayout) -> TimeGrid:
-        """Learn the origin, unit and regularity from `times` (a Series) and its row layout."""
+    def fit(self, times, layout: RowLayout, min_patients: int = MIN_PATIENTS) -> TimeGrid:
+        """Learn the origin, unit and regularity from `times` (a Series) and its row layout.
+
+        `min_patients` is the fewest patients behind the origin, the unit and the smallest gap.
+        """
         self.dtype_ = times.dtype
         self.name_ = times.name
         numbers, integer = time_to_numbers(times)
@@ -188,24 +202,38 @@ class TimeGrid:
         if not integer and np.all(numbers == np.round(numbers)) and np.abs(numbers).max() < 2**53:
             numbers, integer = numbers.astype(np.int64), True
         self.integer_ = bool(integer)
-        self.origin_ = numbers.min().item()
-        raw = self._raw_gaps(numbers, layout)
+        first = numbers[layout.position == 0]  # one per patient
+        later = layout.position > 0
+        within = numbers[later] - numbers[np.flatnonzero(later) - 1]
+        regular = bool(np.all(first == first[0]) and np.all(within == within[:1]))
         if integer:
-            nonzero = np.abs(raw[raw != 0])
-            self.unit_ = int(np.gcd.reduce(nonzero)) if nonzero.size else 1
+            # The unit divides the gaps that enough patients share: one patient's odd gap
+            # would otherwise set it. Other gaps are counted in whole units (floored).
+            pairs = np.unique(np.column_stack([within, layout.patient[later]]), axis=0)
+            gap_values, n_patients = np.unique(pairs[:, 0], return_counts=True)
+            shared = gap_values[n_patients >= min_patients]
+            self.unit_ = int(np.gcd.reduce(shared)) if shared.size else 1
+            self.origin_ = _pooled_low(first, self.unit_, min_patients)
         else:
             self.unit_ = 1.0
-        gaps = raw // self.unit_ if integer else raw
-        later = gaps[layout.position > 0]
-        step = later[0] if later.size else (1 if integer else 1.0)
-        first = gaps[layout.position == 0]
-        self.regular_ = bool(np.all(first == 0) and np.all(later == step))
-        if self.regular_ and not integer:
+            self.origin_ = float(pooled_knots(first, min_patients=min_patients)[0][0])
+        gaps = self._raw_gaps(numbers, layout)
+        if integer:
+            gaps = gaps // self.unit_
+        step = gaps[later][0] if later.any() else (1 if integer else 1.0)
+        if regular and not integer:
             # Float grids are regular only if origin + step * k reproduces every time exactly.
-            rebuilt = self.origin_ + step * layout.position
-            self.regular_ = bool(np.array_equal(rebuilt, numbers))
-        self.step_ = step.item() if hasattr(step, "item") else step
-        self.min_gap_ = later.min().item() if later.size else self.step_
+            regular = bool(np.array_equal(self.origin_ + step * layout.position, numbers))
+        self.regular_ = regular
+        smallest = np.full(layout.n_patients, np.inf)
+        np.minimum.at(smallest, layout.patient[later], gaps[later])
+        smallest = smallest[np.isfinite(smallest)]
+        if integer:
+            self.min_gap_ = max(_pooled_low(smallest, 1, min_patients, fallback=1), 1)
+        else:
+            knots, _ = pooled_knots(smallest, min_patients=min_patients)
+            self.min_gap_ = float(knots[0]) if knots.size else 1e-6
+        self.step_ = (step.item() if hasattr(step, "item") else step) if regular else self.min_gap_
         return self
 
     def _raw_gaps(self, numbers, layout) -> np.ndarray:
@@ -246,6 +274,31 @@ class TimeGrid:
     def to_time(self, numbers) -> pd.Series:
         """Numbers back to the time dtype."""
         return numbers_to_time(np.asarray(numbers), self.dtype_, self.name_)
+
+
+def _pooled_low(values, unit, min_patients, fallback=None):
+    """A low value of integer `values` (one per patient) that is no single patient's: their
+    first pooled knot (`cdmtehr.disclosure`) when enough patients share it, else that knot
+    floored to a multiple of `unit` and moved down past any value that fewer than
+    `min_patients` patients have. `fallback` when fewer than `min_patients` patients have
+    values (the smallest value when there is none)."""
+    values = np.asarray(values, dtype=np.int64)
+    if not values.size:
+        return fallback
+    base = int(values.min())
+    # Knots of the offsets from the smallest value: a datetime's nanoseconds overflow float64.
+    knots, _ = pooled_knots((values - base).astype(np.float64), min_patients=min_patients)
+    if not knots.size:
+        return base if fallback is None else fallback
+    low = base + math.floor(knots[0])
+    levels, counts = np.unique(values, return_counts=True)
+    if counts[levels == low].sum() >= min_patients:
+        return low
+    low = low // unit * unit
+    rare = set(levels[counts < min_patients].tolist())
+    while low in rare:
+        low -= unit
+    return low
 
 
 # -- patient ids ---------------------------------------------------------------------------------

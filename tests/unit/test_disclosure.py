@@ -1,11 +1,18 @@
-"""pooled_knots and pooled_quantiles: distributions kept as values or means that groups of patients share."""
+"""pooled_knots and pooled_quantiles: distributions kept as values or means that groups of patients
+share; shared_ceiling: a bound that is no single patient's value."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdmtehr.disclosure import MIN_PATIENTS, pooled_knots, pooled_quantiles, rare_levels
+from cdmtehr.disclosure import (
+    MIN_PATIENTS,
+    pooled_knots,
+    pooled_quantiles,
+    rare_levels,
+    shared_ceiling,
+)
 
 
 def _groups(values, patients, weights):
@@ -128,3 +135,27 @@ def test_rare_levels_count_patients_not_rows_and_skip_missing():
     # One value per patient by default: "ecmo" then has four patients.
     assert rare_levels(values, min_patients=5) == ["ecmo", "burns"]
     assert rare_levels(values, min_patients=4) == ["burns"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(lengths=st.lists(st.integers(1, 10_000), min_size=1, max_size=60),
+       min_patients=st.integers(1, 6))
+def test_shared_ceiling_bounds_every_length_and_is_no_single_patients(lengths, min_patients):
+    lengths = np.asarray(lengths)
+    longest = lengths.max()
+
+    bound = shared_ceiling(lengths, min_patients)
+
+    assert bound >= longest and bound <= 1.25 * longest + 1
+    if (lengths == longest).sum() >= min_patients:
+        assert bound == longest
+    else:
+        assert bound > longest  # no one's length
+        low_bits = max(int(bound).bit_length() - 3, 0)  # three significant binary digits
+        assert bound >> low_bits << low_bits == bound
+
+
+def test_shared_ceiling_on_typical_stays():
+    assert shared_ceiling([48] * 5 + [20]) == 48
+    assert shared_ceiling([48] * 4 + [20]) == 56
+    assert shared_ceiling([24] * 50 + [6000]) == 6144

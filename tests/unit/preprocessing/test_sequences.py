@@ -388,3 +388,58 @@ def test_fewer_patients_than_min_patients_per_value_is_a_data_error():
         SequencePreprocessor().fit(_frame(), ROLES)
     with pytest.raises(InvalidParameterError, match="min_patients_per_value"):
         SequencePreprocessor(min_patients_per_value=0).fit(_frame(), ROLES)
+
+
+def _admissions_frame(n_patients=30, seed=0):
+    """Datetime times on whole hours; one patient (id 999) is admitted days before anyone
+    else at an odd minute, stays longest and has the only half-hour gap."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, 6, size=n_patients)
+    admitted = pd.Timestamp("2024-01-10") + pd.to_timedelta(
+        rng.integers(0, 30 * 24, size=n_patients), unit="h")
+    hours = [np.cumsum(np.r_[0, rng.integers(1, 4, size=n - 1)]) for n in lengths]
+    frame = pd.DataFrame({
+        "pid": np.repeat(np.arange(n_patients), lengths),
+        "t": np.concatenate([a + pd.to_timedelta(h, unit="h") for a, h in zip(admitted, hours)]),
+        "lactate": np.round(rng.gamma(4.0, 0.5, size=lengths.sum()), 1),
+    })
+    canary_times = pd.Timestamp("2024-01-01 07:17") + pd.to_timedelta(
+        np.r_[0, 0.5, np.arange(2, 12)], unit="h")
+    canary = pd.DataFrame({"pid": 999, "t": canary_times, "lactate": 2.0})
+    return pd.concat([frame, canary], ignore_index=True), canary_times
+
+
+def test_the_time_grid_keeps_no_time_of_a_single_patient():
+    df, canary_times = _admissions_frame()
+    roles = {"id_col": "pid", "time_col": "t", "num_cols": ["lactate"]}
+
+    preprocessor = SequencePreprocessor().fit(df, roles)
+
+    grid, hour = preprocessor.time_grid_, pd.Timedelta("1h").value
+    assert grid.unit_ == hour  # the half-hour gap is the canary's alone
+    assert grid.min_gap_ == 1
+    canary = canary_times.as_unit("ns").asi8
+    assert grid.origin_ not in canary and grid.origin_ % hour == 0
+    assert canary[0] < grid.origin_ < df.loc[df["pid"] != 999, "t"].min().value
+    assert preprocessor.max_length_ > 12  # the canary's 12 rows are the longest stay
+    # Only the canary's encoding is lossy: a start before the origin, a gap under the unit.
+    cohort, ids = preprocessor.transform(df, return_ids=True)
+    out = preprocessor.inverse_transform(cohort, ids=ids)
+    expected = df.sort_values(["pid", "t"]).reset_index(drop=True)
+    others = expected["pid"] != 999
+    pd.testing.assert_frame_equal(out.loc[others, ["pid", "t"]], expected.loc[others, ["pid", "t"]])
+    assert (out.groupby("pid")["t"].diff().dropna() >= pd.Timedelta("1h")).all()
+
+
+def test_the_time_grid_keeps_what_enough_patients_share_exactly():
+    df = _frame(times=(0, 1, 2, 0, 1, 0))
+    df = pd.concat([df.assign(pid=df["pid"] + 10 * k) for k in range(5)], ignore_index=True)
+
+    preprocessor = SequencePreprocessor().fit(df, ROLES)
+
+    grid = preprocessor.time_grid_
+    assert grid.regular_ and (grid.origin_, grid.unit_, grid.step_) == (0, 1, 1)
+    assert preprocessor.max_length_ == 3  # five patients have three rows
+    cohort, ids = preprocessor.transform(df, return_ids=True)
+    out = preprocessor.inverse_transform(cohort, ids=ids)
+    pd.testing.assert_frame_equal(out, df.sort_values(["pid", "t"]).reset_index(drop=True))

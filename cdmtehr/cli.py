@@ -15,15 +15,41 @@ from .disclosure import MIN_PATIENTS
 from .exceptions import CDMTError
 
 
-def _read_table(path) -> pd.DataFrame:
+def _read_table(path, time_col=None, time_dtype=None) -> pd.DataFrame:
+    """Read a parquet or CSV table. A CSV holds its times as text: the `time_col` is parsed
+    as datetimes when it reads as such (as `time_dtype`, a fitted model's, when given)."""
     path = Path(path)
     if not path.is_file():
         raise CDMTError(f"No such file: {str(path)!r}.")
     if path.suffix.lower() in (".parquet", ".pq"):
         return pd.read_parquet(path)
-    if path.suffix.lower() in (".csv", ".gz", ".txt"):
-        return pd.read_csv(path)
-    raise CDMTError(f"Cannot read {str(path)!r}: use a .parquet or .csv file.")
+    if path.suffix.lower() not in (".csv", ".gz", ".txt"):
+        raise CDMTError(f"Cannot read {str(path)!r}: use a .parquet or .csv file.")
+    df = pd.read_csv(path)
+    if time_col in df.columns and not pd.api.types.is_numeric_dtype(df[time_col]):
+        df[time_col] = _text_to_times(df[time_col], time_dtype)
+    return df
+
+
+def _text_to_times(text, dtype=None):
+    """Times read from text: datetimes (tz-aware when the text has offsets) or timedeltas;
+    the text as it is when it is neither, so that fitting names the column and its values."""
+    for parse in (lambda t: pd.to_datetime(t, format="ISO8601", utc=True), pd.to_timedelta):
+        try:
+            times = parse(text)
+        except (ValueError, TypeError):
+            continue
+        if isinstance(times.dtype, pd.DatetimeTZDtype):
+            tz = getattr(dtype, "tz", None)
+            offsets = text.dropna().astype(str).str.contains(r"(?:Z|[+-]\d\d:?\d\d)$").any()
+            if tz is not None:
+                times = times.dt.tz_convert(tz)
+            elif not offsets or (dtype is not None and not isinstance(dtype, pd.DatetimeTZDtype)):
+                times = times.dt.tz_localize(None)
+        if dtype is not None and pd.api.types.is_datetime64_any_dtype(dtype):
+            times = times.astype(dtype)
+        return times
+    return text
 
 
 _TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
@@ -97,7 +123,7 @@ def _match_classes(condition, classes):
 def _fit(args) -> None:
     from .synthesizer import CDMTSynthesizer
 
-    df = _read_table(args.data)
+    df = _read_table(args.data, time_col=args.time_col)
     _check_writable(args.output, "model", table=False)
     synth = CDMTSynthesizer(
         epochs=args.epochs,
@@ -155,8 +181,8 @@ def _sample(args) -> None:
 
 def _read_like_fit(path, synth) -> pd.DataFrame:
     """Read a table; categories that a CSV turned into numbers ('1' -> 1) get the fitted type."""
-    df = _read_table(path)
     pre = synth.preprocessor_
+    df = _read_table(path, time_col=pre.roles_.time_col, time_dtype=pre.time_grid_.dtype_)
     encoders = [*zip(pre.categorical_names_, pre.categorical_encoders_),
                 *zip(pre.static_categorical_names_, pre.static_categorical_encoders_)]
     if pre.condition_encoder_ is not None:
@@ -229,9 +255,6 @@ def _impute(args) -> None:
 def _evaluate(args) -> None:
     from .evaluation import evaluate, write_report
 
-    real = _read_table(args.real)
-    synthetic = _read_table(args.synthetic)
-    holdout = _read_table(args.holdout) if args.holdout else None
     roles = {
         "id_col": args.id_col,
         "time_col": args.time_col,
@@ -252,6 +275,8 @@ def _evaluate(args) -> None:
             "or at least --id-col and --time-col."
         )
     roles = {k: v for k, v in roles.items() if v is not None}
+    real, synthetic = (_read_table(p, time_col=roles["time_col"]) for p in (args.real, args.synthetic))
+    holdout = _read_table(args.holdout, time_col=roles["time_col"]) if args.holdout else None
     scores = evaluate(real, synthetic, holdout, **roles)
     if args.report:
         write_report(real, synthetic, args.report, holdout, scores=scores, privacy=privacy,

@@ -39,6 +39,33 @@ def test_fit_sample_evaluate(files, suffix, capsys):
     assert report.exists() and "disc_auroc" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("tz", [None, "America/New_York"])
+def test_datetime_times_read_from_a_csv(physionet_small, tmp_path, tz, capsys):
+    small = physionet_small[0][["patient_id", "hour", "HR", "Age", "in_hospital_death"]].copy()
+    admitted = pd.Timestamp("2024-03-01", tz=tz) + pd.to_timedelta(
+        small["patient_id"].rank(method="dense") * 7, unit="h")
+    small["charttime"] = admitted + pd.to_timedelta(small["hour"], unit="h")
+    small = small.drop(columns="hour")
+    small.to_csv(tmp_path / "stays.csv", index=False)  # times become text
+    roles = ["--id-col", "patient_id", "--time-col", "charttime", "--static-cols", "Age",
+             "--condition-col", "in_hospital_death"]
+    model, out = tmp_path / "model.cdmt", tmp_path / "synthetic.csv"
+
+    assert main(["fit", str(tmp_path / "stays.csv"), *roles, "--epochs", "1", "--quiet",
+                 "--random-state", "0", "--output", str(model)]) == 0
+    assert main(["sample", str(model), "-n", "12", "--steps", "3", "--output", str(out)]) == 0
+    assert main(["evaluate", str(tmp_path / "stays.csv"), str(out), "--model", str(model)]) == 0
+
+    from cdmtehr import CDMTSynthesizer
+
+    # A CSV keeps each time's offset, not its zone's name: aware times come back in UTC.
+    read_as = small["charttime"] if tz is None else small["charttime"].dt.tz_convert("UTC")
+    assert CDMTSynthesizer.load(model).preprocessor_.time_grid_.dtype_ == read_as.dtype
+    times = pd.to_datetime(pd.read_csv(out)["charttime"], format="ISO8601", utc=True)
+    first = admitted.min().tz_localize("UTC") if tz is None else admitted.min()
+    assert times.notna().all() and times.min() >= first - pd.Timedelta("7D")
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -1,5 +1,7 @@
-"""The command line introduces itself: --version, defaults in --help, a described demo."""
+"""The command line introduces itself: --version, defaults in --help, a described demo; it reads
+times written as text."""
 
+import pandas as pd
 import pytest
 
 from cdmtehr import __version__
@@ -37,3 +39,20 @@ def test_demo_has_a_description():
 def test_demo_refuses_too_few_patients(capsys):
     assert main(["demo", "--patients", "12"]) == 2
     assert "--patients" in capsys.readouterr().err
+
+
+def test_times_read_from_text():
+    from cdmtehr.cli import _text_to_times
+
+    naive = pd.Series(["2024-03-09 23:00:00", "2024-03-10 01:30:00"])
+    aware = pd.Series(["2024-03-09 23:00:00-05:00", "2024-03-10 04:00:00-04:00"])
+    new_york = pd.DatetimeTZDtype("ns", "America/New_York")
+
+    assert _text_to_times(naive).dtype.kind == "M" and _text_to_times(naive).dt.tz is None
+    assert str(_text_to_times(aware).dt.tz) == "UTC"
+    as_fitted = _text_to_times(aware, new_york)
+    assert as_fitted.dtype == new_york
+    assert list(as_fitted.dt.hour) == [23, 4]  # the zone's clock, across the DST change
+    assert _text_to_times(pd.Series(["0 days 01:00:00", "1 days"])).dtype.kind == "m"
+    text = pd.Series(["admission", "day 2"])
+    assert _text_to_times(text) is text

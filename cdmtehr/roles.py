@@ -129,18 +129,23 @@ class ColumnRoles:
 
         `num_cols` or `cat_cols` left as None are inferred from the columns of `df` that have
         no other role: numeric dtypes (except booleans) are numeric; category, object, string
-        and boolean dtypes are categorical. Columns that end up in no role (including those of
-        other dtypes, such as datetimes) are reported in one `DataWarning` and left out of the
-        model. A single column name is accepted where a list is expected.
+        and boolean dtypes are categorical. `static_cols` left as None are the numeric and
+        categorical columns that hold one value (missing counts as one) within every patient,
+        named in one `DataWarning` (none when no patient has two rows). Columns that end up in
+        no role (including those of other dtypes, such as datetimes) are reported in one
+        `DataWarning` and left out of the model. A single column name is accepted where a
+        list is expected.
 
         Parameters
         ----------
         df : pandas.DataFrame
-            The long frame; only its column names and dtypes are read.
+            The long frame; its column names and dtypes are read, and its values only to
+            infer `static_cols`.
         id_col, time_col : str
             Patient identifier and time columns.
         num_cols, cat_cols, static_cols : str or list of str, optional
-            Numeric, categorical and per-patient columns.
+            Numeric, categorical and per-patient columns (``static_cols=[]``: none, nothing
+            inferred).
         condition_col : str, optional
             Per-patient condition column.
 
@@ -175,8 +180,24 @@ class ColumnRoles:
             num = [c for c in free if is_numeric_kind(dtypes[c])]
         if cat is None:
             cat = [c for c in free if is_categorical_kind(dtypes[c])]
-        if num_cols is None or cat_cols is None:
-            logger.info("Inferred roles from dtypes: num_cols=%s, cat_cols=%s", num, cat)
+        inferred_static = []
+        if static_cols is None:
+            inferred_static = _constant_within_patients(
+                df, id_col, [c for c in dict.fromkeys([*num, *cat]) if c != condition_col]
+            )
+            static = inferred_static
+        if num_cols is None or cat_cols is None or static_cols is None:
+            logger.info("Inferred roles: num_cols=%s, cat_cols=%s, static_cols=%s",
+                        num, cat, static)
+        if inferred_static:
+            warnings.warn(
+                f"{len(inferred_static)} column(s) are constant within every patient and are "
+                f"modelled as per-patient (static) columns: {inferred_static}. Pass "
+                "static_cols to choose them yourself (static_cols=[] models every column over "
+                "time).",
+                DataWarning,
+                stacklevel=3,
+            )
 
         roles = cls(
             id_col=id_col,
@@ -274,3 +295,16 @@ class ColumnRoles:
         for role in ("num_cols", "cat_cols", "static_cols"):
             out[role] = list(out[role])
         return out
+
+
+def _constant_within_patients(df, id_col, columns) -> list:
+    """The `columns` that hold one value (missing counts as one) within every patient, when
+    some patient has two rows or more: without such a patient nothing says what varies."""
+    columns = [c for c in columns if c in df.columns and c != id_col]
+    if id_col not in df.columns or not columns or df.columns.duplicated().any():
+        return []
+    patients = df[id_col]
+    if not patients.duplicated().any():
+        return []
+    counts = df[columns].groupby(patients, sort=False, dropna=False).nunique(dropna=False)
+    return [c for c in columns if counts[c].max() <= 1]

@@ -154,3 +154,23 @@ def test_static_integer_named_categorical_round_trips_through_the_preprocessor()
     assert pre.categorical_names_ == [] and pre.static_numeric_names_ == []
     cohort, ids = pre.transform(df, return_ids=True)
     pd.testing.assert_frame_equal(pre.inverse_transform(cohort, ids=ids), df)
+
+
+def test_columns_constant_within_every_patient_are_inferred_static():
+    df = pd.DataFrame({
+        "pid": [1, 1, 2, 2, 3],
+        "t": [0, 1, 0, 1, 0],
+        "hr": [80.0, 82.0, 90.0, 91.0, 70.0],
+        "age": [60.0, 60.0, np.nan, np.nan, 71.0],  # missing counts as one value
+        "unit": ["micu", "micu", "sicu", "sicu", "micu"],
+        "lab": [1.0, np.nan, np.nan, np.nan, 2.0],  # measured, then not: over time
+        "died": [0, 0, 1, 1, 0],
+    })
+
+    with pytest.warns(DataWarning, match=r"constant within every patient .*\['age', 'unit'\]"):
+        roles = ColumnRoles.resolve(df, "pid", "t", condition_col="died")
+
+    assert roles.static_cols == ("age", "unit") and roles.temporal_num_cols == ("hr", "lab")
+    assert ColumnRoles.resolve(df, "pid", "t", static_cols=[]).static_cols == ()
+    one_row_each = df.drop_duplicates("pid")
+    assert ColumnRoles.resolve(one_row_each, "pid", "t").static_cols == ()

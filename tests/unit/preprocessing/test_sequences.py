@@ -351,8 +351,10 @@ def test_a_column_measured_in_too_few_patients_is_a_data_error():
     assert len(error.value.problems) == 2
     assert "Column 'cholesterol' is measured in only 3 patient" in error.value.problems[0]
     assert "Column 'ldl' is measured in only 1 patient" in error.value.problems[1]
+    # Constant within each patient, cholesterol would be inferred static: it is a lab.
     assert SequencePreprocessor(min_patients_per_value=3).fit(df.drop(columns="ldl"), roles={
-        **roles, "num_cols": ["lactate", "cholesterol"]}).numeric_encoders_[1].min_ == 190.0
+        **roles, "num_cols": ["lactate", "cholesterol"], "static_cols": []}
+    ).numeric_encoders_[1].min_ == 190.0
 
 
 def test_a_categorical_level_of_too_few_patients_is_a_data_error():

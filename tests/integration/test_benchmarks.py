@@ -315,3 +315,14 @@ def test_model_file_quick(tmp_path):
     for audit in result["membership"].values():
         assert all(0 <= value <= 1 for value in audit.values())
     assert set(result["sizes"]) == {"20", "40"}
+
+
+def test_schedule_of_care_quick(tmp_path):
+    result, stdout = run_quick("schedule_of_care.py", tmp_path)
+    table = result["table"]
+    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    assert [row["model"] for row in rows] == ["bits", "nearest", "edits"]
+    for row in rows:
+        assert 0 <= row["masks_auroc"] <= 1 and row["vocabulary"] >= 1
+    assert rows[1]["cover"] == rows[2]["cover"] == 1.0  # rare patterns mapped to shared ones
+    assert "real vs real, masks only" in stdout

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..disclosure import MIN_PATIENTS, pooled_knots
+from ..disclosure import MIN_PATIENTS, pooled_knots, rare_levels
 
 # Namespace of the deterministic UUIDs given to synthetic patients.
 _SYNTHETIC_NAMESPACE = uuid.UUID("6f1c3c52-9a0e-4d5b-8f43-2c6f0e7a1b9d")
@@ -209,9 +209,8 @@ class TimeGrid:
         if integer:
             # The unit divides the gaps that enough patients share: one patient's odd gap
             # would otherwise set it. Other gaps are counted in whole units (floored).
-            pairs = np.unique(np.column_stack([within, layout.patient[later]]), axis=0)
-            gap_values, n_patients = np.unique(pairs[:, 0], return_counts=True)
-            shared = gap_values[n_patients >= min_patients]
+            rare = rare_levels(within, layout.patient[later], min_patients)
+            shared = np.setdiff1d(within, np.asarray(rare, dtype=within.dtype))
             self.unit_ = int(np.gcd.reduce(shared)) if shared.size else 1
             self.origin_ = _pooled_low(first, self.unit_, min_patients)
         else:
@@ -291,11 +290,10 @@ def _pooled_low(values, unit, min_patients, fallback=None):
     if not knots.size:
         return base if fallback is None else fallback
     low = base + math.floor(knots[0])
-    levels, counts = np.unique(values, return_counts=True)
-    if counts[levels == low].sum() >= min_patients:
+    rare = set(rare_levels(values, min_patients=min_patients))  # one value per patient
+    if low in values and low not in rare:  # an atom: a value that enough patients share
         return low
     low = low // unit * unit
-    rare = set(levels[counts < min_patients].tolist())
     while low in rare:
         low -= unit
     return low

@@ -189,9 +189,30 @@ def _read_like_fit(path, synth) -> pd.DataFrame:
         encoders.append((pre.roles_.condition_col, pre.condition_encoder_))
     for column, encoder in encoders:
         if column in df.columns and not df[column].dropna().isin(encoder.levels_).all():
-            by_text = {str(level): level for level in encoder.levels_}
-            df[column] = df[column].map(lambda v, t=by_text: t.get(str(v), v), na_action="ignore")
+            df[column] = df[column].map(_level_of(encoder.levels_), na_action="ignore")
     return df
+
+
+def _level_of(levels):
+    """value -> the fitted level it stands for: by its text ('1' for 1), or by its number, as
+    a CSV column of codes with a gap comes back as floats (1.0 for '1')."""
+    by_text = {str(level): level for level in levels}
+    by_number = {}
+    for level in levels:
+        try:
+            by_number.setdefault(float(str(level)), level)
+        except ValueError:
+            pass
+
+    def level_of(value):
+        if str(value) in by_text:
+            return by_text[str(value)]
+        try:
+            return by_number.get(float(str(value)), value)
+        except ValueError:
+            return value
+
+    return level_of
 
 
 def _sampling_options(args) -> dict:
@@ -253,7 +274,7 @@ def _impute(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from .evaluation import evaluate, write_report
+    from .evaluation import evaluate, real_vs_real, write_report
 
     roles = {
         "id_col": args.id_col,
@@ -277,12 +298,46 @@ def _evaluate(args) -> None:
     roles = {k: v for k, v in roles.items() if v is not None}
     real, synthetic = (_read_table(p, time_col=roles["time_col"]) for p in (args.real, args.synthetic))
     holdout = _read_table(args.holdout, time_col=roles["time_col"]) if args.holdout else None
-    scores = evaluate(real, synthetic, holdout, **roles)
+    result = evaluate(real, synthetic, holdout, return_result=True, **roles)
+    # The floor: three random parts of the real file scored as real, synthetic and holdout.
+    baseline = real_vs_real(real, **roles) if args.baseline else None
     if args.report:
-        write_report(real, synthetic, args.report, holdout, scores=scores, privacy=privacy,
-                     **roles)
-        print(f"report written to {args.report}")  # noqa: T201
-    print(json.dumps({k: v for k, v in scores.items() if isinstance(v, (int, float))}, indent=2))  # noqa: T201
+        write_report(real, synthetic, args.report, holdout, scores=result, baseline=baseline,
+                     privacy=privacy, **roles)
+    scores = {k: v for k, v in result.scores.items() if isinstance(v, (int, float))}
+    if baseline is not None:
+        scores["real_vs_real"] = {k: v for k, v in baseline.items() if isinstance(v, (int, float))}
+    if "disc_headline" in result.details:
+        scores["disc_headline"] = result.details["disc_headline"]
+    # The scores alone on stdout (redirect it to a .json file); the words on stderr.
+    print(json.dumps(scores, indent=2))  # noqa: T201
+    _say(_headline_lines(result, baseline))
+    if args.report:
+        _say(f"report written to {args.report}")
+
+
+def _say(text) -> None:
+    """A line for the person at the terminal, on stderr, apart from the data on stdout."""
+    if text:
+        print(text, file=sys.stderr)  # noqa: T201
+
+
+def _headline_lines(result, baseline) -> str:
+    """The discriminators named, each beside its real-vs-real floor, and against whom."""
+    from .evaluation.report import describe_discriminators
+
+    parts = describe_discriminators(result.scores, result.details.get("disc_headline"), baseline)
+    if not parts:
+        return ""
+    against = {
+        "holdout": "against the held-out real patients",
+        "training": "against the real training patients (no holdout given)",
+    }.get(result.details.get("disc_reference"), "against the real patients")
+    floor = "" if baseline else "; --baseline adds each one's real-vs-real floor"
+    text = f"headline: {parts[0]}, {against} (0.5 = cannot tell synthetic from real{floor})"
+    if len(parts) > 1:
+        text += "\nalso: " + "; ".join(parts[1:])
+    return text
 
 
 def _demo(args) -> None:
@@ -339,10 +394,10 @@ def _demo(args) -> None:
     steps.done()
     scores = result.scores
     print(  # noqa: T201
-        f"\nheadline: discriminator AUROC {scores['disc_auroc']:.3f} "
-        f"(real vs real {baseline['disc_auroc']:.3f}; 0.5 = cannot tell synthetic from real)\n"
+        f"\n{_headline_lines(result, baseline)}\n"
         f"fidelity: ks_mean {scores['ks_mean']:.3f} (real vs real {baseline['ks_mean']:.3f}), "
-        f"missing_rate_diff {scores['missing_rate_diff']:.3f}\n"
+        f"missing_rate_diff {scores['missing_rate_diff']:.3f} "
+        f"(real vs real {baseline['missing_rate_diff']:.3f})\n"
         f"wrote {output / 'model.cdmt'} (the model), {output / 'synthetic.parquet'} "
         f"({args.n} synthetic patients)\n"
         f"open {output / 'report.html'} in a browser for the scores explained and the figures"
@@ -525,7 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="score a synthetic cohort against real data",
         description="Score a synthetic cohort against the real one (and a holdout); print the "
-        "scores as JSON and optionally write the HTML report.",
+        "scores as JSON on stdout, the discriminators in words on stderr, and optionally "
+        "write the HTML report. With --holdout, the discriminators and the schedule of care "
+        "compare the synthetic patients with the holdout.",
         formatter_class=defaults,
     )
     evaluate.add_argument("real", help="real (training) data")
@@ -539,6 +596,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--static-cols", nargs="+", help="per-patient columns")
     evaluate.add_argument("--condition-col", help="per-patient class")
     evaluate.add_argument("--report", help="HTML report to write")
+    evaluate.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also score three random parts of REAL against each other (real_vs_real): each "
+        "score's floor, printed under 'real_vs_real' and shown in the report",
+    )
     evaluate.set_defaults(run=_evaluate)
 
     demo = sub.add_parser(
@@ -546,8 +609,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit on bundled PhysioNet 2012 and write cohort + report",
         description="Fit a synthesizer on the bundled PhysioNet 2012 set a (three quarters of "
         "the patients; the other quarter is held out), sample a synthetic cohort and write an "
-        "HTML report that scores it against the real patients and against the floor of real "
-        "versus real. Writes model.cdmt, synthetic.parquet and report.html into --output.",
+        "HTML report that scores it against the held-out patients, each score beside its "
+        "floor of real versus real. Writes model.cdmt, synthetic.parquet and report.html into "
+        "--output.",
         formatter_class=defaults,
     )
     demo.add_argument("--output", default="output", help="folder for model, cohort and report")

@@ -173,6 +173,9 @@ class ColumnRoles:
         taken = {id_col, time_col, *static, *(num or []), *(cat or [])}
         if condition_col is not None:
             taken.add(condition_col)
+        # A named column absent from `df` is the error the validator reports next; roles
+        # inferred around it (the real id column read as a number) would only mislead.
+        absent = any(c not in df.columns for c in taken)
         # Duplicate column names make df[col] a frame; leave them to the validator.
         free = [c for c in dict.fromkeys(df.columns) if c not in taken]
         dtypes = {c: df.dtypes.iloc[i] for i, c in enumerate(df.columns)}
@@ -181,12 +184,12 @@ class ColumnRoles:
         if cat is None:
             cat = [c for c in free if is_categorical_kind(dtypes[c])]
         inferred_static = []
-        if static_cols is None:
+        if static_cols is None and not absent:
             inferred_static = _constant_within_patients(
                 df, id_col, [c for c in dict.fromkeys([*num, *cat]) if c != condition_col]
             )
             static = inferred_static
-        if num_cols is None or cat_cols is None or static_cols is None:
+        if not absent and (num_cols is None or cat_cols is None or static_cols is None):
             logger.info("Inferred roles: num_cols=%s, cat_cols=%s, static_cols=%s",
                         num, cat, static)
         if inferred_static:
@@ -208,9 +211,8 @@ class ColumnRoles:
             condition_col=condition_col,
         )
         left_out = [c for c in free if c not in roles.columns]
-        # A named column absent from `df` is an error the validator reports next; columns
-        # "left out" because of a misspelt role would only be noise before it.
-        if left_out and all(c in df.columns for c in taken):
+        # Columns "left out" because of a misspelt role would only be noise before its error.
+        if left_out and not absent:
             described = ", ".join(f"'{c}' ({dtypes[c]})" for c in left_out)
             warnings.warn(
                 f"{len(left_out)} column(s) have no role and are left out of the model: "

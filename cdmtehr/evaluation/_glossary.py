@@ -243,8 +243,9 @@ METRICS = {
     # Discriminative
     "disc_auroc": Metric(
         "discriminative",
-        "HEADLINE. How well the stronger of two classifiers tells synthetic "
-        "from real patients (AUROC; 0.5 = cannot tell, 1 = always can).",
+        "HEADLINE. How well the strongest classifier that ran (of the four below) tells "
+        "synthetic from real patients (AUROC; 0.5 = cannot tell, 1 = always can); its floor "
+        "is the same classifier's real-vs-real score.",
         "0.5",
         "lower",
         0.6,

@@ -81,7 +81,7 @@ def _badge(verdict):
     return f'<span class="badge {verdict}">{verdict}</span>' if verdict else ""
 
 
-def _scores_section(scores, baseline):
+def _scores_section(scores, baseline, headline=None):
     """One table per family: value, real-vs-real floor, ideal, verdict, meaning."""
     parts = []
     for family in FAMILIES:
@@ -96,7 +96,7 @@ def _scores_section(scores, baseline):
             metric = METRICS[key]
             cells = f"<td><code>{key}</code></td><td class='num'>{_fmt(scores[key])}</td>"
             if baseline:
-                cells += f"<td class='num'>{_fmt(baseline.get(key))}</td>"
+                cells += f"<td class='num'>{_fmt(floor_of(key, baseline, headline))}</td>"
             cells += (
                 f"<td class='num'>{html.escape(metric.ideal)}</td>"
                 f"<td>{_badge(metric.verdict(scores[key]))}</td>"
@@ -117,6 +117,14 @@ _CLASSIFIER_NAMES = {
     "sequence_values": "a GRU reading only the measured values",
 }
 
+# The names the command line prints and the headline box uses.
+_CLASSIFIER_LABELS = {
+    "summary": "summary discriminator",
+    "sequence": "sequence discriminator",
+    "sequence_masks": "masks-only sequence discriminator",
+    "sequence_values": "values-only sequence discriminator",
+}
+
 _REFERENCE_WORDS = {
     "holdout": "held-out real",
     "training": "real training",
@@ -124,36 +132,127 @@ _REFERENCE_WORDS = {
 
 _READING = """<p>How to read the verdicts together: each fidelity score checks one aspect at a
 time (the values of one variable, how often it is measured, its correlation with another), while
-the headline classifier sees whole patients and needs only one giveaway to recognise them. So
-mostly <i>good</i> fidelity beside a <i>poor</i> headline is common and not a contradiction: the
-parts look right, their combination within a patient does not yet. Read the fidelity tables for
-what to fix, the headline for how far the cohort is from indistinguishable, and judge both
-against the <i>real vs real</i> column{baseline}. A model trained for minutes on a CPU typically
-has good fidelity and a headline AUROC above 0.9; the headline falls with more training.</p>"""
+the discriminators see whole patients and need only one giveaway to recognise them. So mostly
+<i>good</i> fidelity beside a <i>poor</i> headline is common and not a contradiction: the parts
+look right, their combination within a patient does not yet. Read the fidelity tables for what
+to fix, the headline for how far the cohort is from indistinguishable, and judge both against
+the <i>real vs real</i> column{baseline}.</p>"""
 
 
-_NO_BASELINE = " (pass <code>baseline=real_vs_real(...)</code> to show it)"
+_NO_BASELINE = (
+    " (pass <code>baseline=real_vs_real(...)</code> to <code>write_report</code>, or "
+    "<code>--baseline</code> to <code>cdmtehr evaluate</code>, to show it)"
+)
 
 
-def _glance(scores, headline, reference=None):
-    """Write the headline sentence at the top of the page."""
+def headline_classifier(scores, headline=None):
+    """Name of the classifier behind ``disc_auroc``: `headline` when known, else the one
+    whose AUROC equals it (plain score dicts do not carry the name); None when none does."""
+    if headline in _CLASSIFIER_NAMES:
+        return headline
+    value = scores.get("disc_auroc")
+    return next((n for n in _CLASSIFIER_NAMES if scores.get(f"disc_{n}_auroc") == value), None)
+
+
+def floor_of(key, baseline, headline):
+    """The real-vs-real value to show beside `key`, or None.
+
+    The headline keys take the same classifier's floor: the baseline's own ``disc_auroc`` may
+    come from another classifier (the strongest on real against real), not a floor of this one.
+    """
+    if not baseline:
+        return None
+    if key in ("disc_auroc", "disc_accuracy_gap"):
+        if headline is None:
+            return None
+        key = key.replace("disc_", f"disc_{headline}_", 1)
+    return baseline.get(key)
+
+
+def _glance(scores, headline, reference=None, baseline=None):
+    """The headline box at the top of the page: the strongest discriminator, named, beside
+    its own real-vs-real floor, then every discriminator that ran beside its floor."""
     if "disc_auroc" not in scores:
         return ""
     value = scores["disc_auroc"]
     verdict = METRICS["disc_auroc"].verdict(value)
-    if headline is None:  # plain scores: the classifier whose AUROC is the headline's
-        headline = next(
-            (n for n in _CLASSIFIER_NAMES if scores.get(f"disc_{n}_auroc") == value), None
-        )
+    headline = headline_classifier(scores, headline)
+    label = _CLASSIFIER_LABELS.get(headline, "discriminator")
     which = f" ({_CLASSIFIER_NAMES[headline]})" if headline in _CLASSIFIER_NAMES else ""
     real = _REFERENCE_WORDS.get(reference, "real")
+    floor = floor_of("disc_auroc", baseline, headline)
+    against = {
+        "holdout": "compared the synthetic patients with the held-out real patients, whom "
+        "the model never saw",
+        "training": "compared the synthetic patients with the real patients the model was "
+        "fitted on (no holdout was given, which flatters a model that memorised them)",
+    }.get(reference, "compared the synthetic patients with the real ones")
+    if floor is not None:
+        title = f"{label} AUROC {_fmt(value)} (real vs real {_fmt(floor)})"
+        floor_text = (
+            f", where the same classifier scores {_fmt(floor)} on two random parts of the "
+            "real data (the floor at this cohort size)"
+        )
+    else:
+        title = f"{label} AUROC {_fmt(value)}"
+        floor_text = f" (its real-vs-real floor is not shown{_NO_BASELINE})"
+    rows = []
+    for name in _CLASSIFIER_NAMES:
+        key = f"disc_{name}_auroc"
+        if key not in scores:
+            continue
+        cells = (
+            f"<td>{_CLASSIFIER_LABELS[name]}{' (headline)' if name == headline else ''}</td>"
+            f"<td class='small'>{_CLASSIFIER_NAMES[name]}</td>"
+            f"<td class='num'>{_fmt(scores[key])}</td>"
+        )
+        if baseline:
+            cells += f"<td class='num'>{_fmt(baseline.get(key))}</td>"
+        rows.append(f"<tr>{cells}</tr>")
+    table = ""
+    if rows:
+        head = "<th>classifier</th><th>what it reads</th><th>AUROC</th>"
+        head += "<th>real vs real</th>" if baseline else ""
+        table = f"<table><tr>{head}</tr>{''.join(rows)}</table>"
     return (
-        f"<div class='box'><b>Headline: discriminator AUROC {_fmt(value)}</b> "
-        f"{_badge(verdict)}<br>The strongest real-versus-synthetic classifier{which} "
-        f"ranks a random synthetic patient above a random {real} one as &ldquo;synthetic"
-        f"&rdquo; with probability {_fmt(value)}. 0.5 means it cannot tell them apart; "
-        f"1 means every synthetic patient is recognisable.</div>"
+        f"<div class='box'><b>Headline: {title}</b> {_badge(verdict)}<br>The strongest "
+        f"real-versus-synthetic classifier that ran{which} {against}: it ranks a random "
+        f"synthetic patient above a random {real} one as &ldquo;synthetic&rdquo; with "
+        f"probability {_fmt(value)}{floor_text}. 0.5 means it cannot tell them apart; 1 means "
+        f"every synthetic patient is recognisable.{table}</div>"
     )
+
+
+def describe_discriminators(scores, headline=None, baseline=None):
+    """Each discriminator's AUROC in words, beside its real-vs-real floor, headline first.
+
+    Parameters
+    ----------
+    scores : dict of str to float
+        Scores of :func:`evaluate`.
+    headline : str, optional
+        The classifier behind ``disc_auroc`` (``EvaluationResult.details["disc_headline"]``);
+        None finds it from the scores.
+    baseline : dict of str to float, optional
+        Scores of :func:`real_vs_real`; each classifier's own is its floor.
+
+    Returns
+    -------
+    list of str
+        E.g. ``["summary discriminator AUROC 0.815 (real vs real 0.475)", "sequence
+        discriminator AUROC 0.962 (real vs real 0.525)"]``; empty when no discriminator ran.
+    """
+    headline = headline_classifier(scores, headline)
+    names = [n for n in _CLASSIFIER_NAMES if f"disc_{n}_auroc" in scores]
+    names.sort(key=lambda n: n != headline)  # stable: the headline first, then the usual order
+    parts = []
+    for name in names:
+        key = f"disc_{name}_auroc"
+        text = f"{_CLASSIFIER_LABELS[name]} AUROC {scores[key]:.3f}"
+        if baseline and baseline.get(key) is not None:
+            text += f" (real vs real {baseline[key]:.3f})"
+        parts.append(text)
+    return parts
 
 
 def far_values(values, plausible=None, k=8.0):
@@ -379,8 +478,9 @@ def _care_section(details, baseline, reference):
         "Read each summary score in the <i>Schedule of care</i> table above beside its real "
         "vs real floor: two samples of real patients differ too, most in rare variables."
         if baseline
-        else "Pass <code>baseline=real_vs_real(...)</code> to see what two samples of real "
-        "patients score."
+        else "Pass <code>baseline=real_vs_real(...)</code> to <code>write_report</code>, or "
+        "<code>--baseline</code> to <code>cdmtehr evaluate</code>, to see what two samples of "
+        "real patients score."
     )
     figure = _figure(
         care_figure(details["care_gap_counts"], table),
@@ -438,7 +538,7 @@ def _compared(cohorts, given, max_patients, reference=None):
     for name, what in (
         ("real", "real patients the model was fitted on"),
         ("synthetic", "synthetic patients"),
-        ("holdout", "held-out real patients the model never saw (for utility and privacy)"),
+        ("holdout", "held-out real patients the model never saw"),
     ):
         if name not in cohorts:
             continue
@@ -562,6 +662,7 @@ def write_report(
         name: frame[roles.id_col].nunique() for name, frame in frames.items() if frame is not None
     }
     reference = result.details.get("disc_reference")
+    headline = headline_classifier(result.scores, result.details.get("disc_headline"))
     compared = _compared(cohorts, given, max_patients, reference)
     n_vars = len(roles.temporal_num_cols) + len(roles.temporal_cat_cols) + len(roles.static_cols)
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in result.notes)
@@ -581,13 +682,13 @@ def write_report(
 <p class="lead">{compared} {n_vars} variables
 ({len(roles.temporal_num_cols)} numeric and {len(roles.temporal_cat_cols)} categorical over time,
 {len(roles.static_cols)} per patient){condition}.</p>
-{_glance(result.scores, result.details.get("disc_headline"), reference)}
+{_glance(result.scores, headline, reference, baseline)}
 <h2>Scores</h2>
 <p class="small">Verdicts are rules of thumb; the <i>real vs real</i> column, when shown,
-is what two random halves of the real data score against each other, the best a generator
-can hope for at this cohort size.</p>
+is what two random parts of the real data score against each other, the best a generator
+can hope for at this cohort size; the headline's is the same classifier's.</p>
 {_READING.format(baseline="" if baseline else _NO_BASELINE)}
-{_scores_section(result.scores, baseline)}
+{_scores_section(result.scores, baseline, headline)}
 {privacy_box}
 {notes}
 <h2>Per variable</h2>

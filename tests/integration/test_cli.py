@@ -1,5 +1,7 @@
 """The command line: fit, sample, evaluate on parquet and CSV files; exit code 2 on bad input."""
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -34,9 +36,33 @@ def test_fit_sample_evaluate(files, suffix, capsys):
     assert synthetic["patient_id"].nunique() == 12
     assert sorted(synthetic.groupby("patient_id")["in_hospital_death"].first()) == [0] * 5 + [1] * 7
     report = files / f"report_{suffix}.html"
+    capsys.readouterr()
     assert main(["evaluate", str(files / f"real.{suffix}"), str(out), "--model", str(model),
                  "--report", str(report)]) == 0
-    assert report.exists() and "disc_auroc" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    scores = json.loads(printed.out)  # the scores alone on stdout
+    assert report.exists() and "disc_auroc" in scores
+    headline = printed.err.splitlines()[0]
+    assert headline.startswith("headline: ") and "--baseline" in headline
+    assert f" discriminator AUROC {scores['disc_auroc']:.3f}, against " in headline
+
+
+@pytest.mark.slow
+def test_evaluate_with_a_baseline_prints_and_reports_each_floor(files, tmp_path, capsys):
+    real = files / "real.parquet"
+    roles = ["--id-col", "patient_id", "--time-col", "hour", "--static-cols", "Age", "ICUType",
+             "--condition-col", "in_hospital_death"]
+    report = tmp_path / "report.html"
+    assert main(["evaluate", str(real), str(real), *roles, "--baseline",
+                 "--report", str(report)]) == 0
+    printed = capsys.readouterr()
+    scores = json.loads(printed.out)
+    floor = scores["real_vs_real"]["disc_summary_auroc"]
+    assert f"summary discriminator AUROC {scores['disc_summary_auroc']:.3f} " \
+        f"(real vs real {floor:.3f})" in printed.err
+    assert "against the real training patients (no holdout given)" in printed.err
+    page = report.read_text(encoding="utf-8")
+    assert "<th>real vs real</th>" in page and "(real vs real " in page
 
 
 @pytest.mark.parametrize("tz", [None, "America/New_York"])

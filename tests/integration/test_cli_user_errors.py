@@ -1,5 +1,7 @@
 """The command line reports user errors in one line, before any training, without a traceback."""
 
+import logging
+
 import pytest
 from helpers.frames import cohort
 
@@ -59,3 +61,27 @@ def test_an_output_format_it_cannot_write_is_refused_before_any_work(
     err = capsys.readouterr().err
     assert "use a .parquet or .csv file" in err and "Traceback" not in err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("option, wrong", [("--id-col", "patient"), ("--time-col", "hour")])
+def test_a_wrong_column_name_gives_one_error_naming_it(
+        option, wrong, data, tmp_path, capsys, caplog, recwarn):
+    caplog.set_level(logging.INFO)
+    roles = {"--id-col": "pid", "--time-col": "t", option: wrong}
+    code = main(["fit", str(data), *(w for item in roles.items() for w in item), "--epochs", "1",
+                 "--quiet", "--output", str(tmp_path / "m.cdmt")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("error") == 1 and f"'{wrong}'" in err
+    assert len(err.strip().splitlines()) == 2  # the error and its one problem
+    # Nothing said before it about roles inferred around the misspelt column.
+    assert "Inferred roles" not in caplog.text + err
+    assert not [w for w in recwarn if "column" in str(w.message)]
+
+
+def test_csv_codes_read_back_as_numbers_are_the_fitted_levels():
+    from cdmtehr.cli import _level_of
+
+    # A CSV column of '0'/'1' codes with gaps comes back as floats.
+    level_of = _level_of(["0", "1"])
+    assert [level_of(v) for v in (1.0, 0.0, 1, "1", "x")] == ["1", "0", "1", "1", "x"]

@@ -73,6 +73,46 @@ def test_the_per_variable_table_has_values_to_check(page):
     assert "<th>values to check</th>" in text
 
 
+# The summary classifier is the headline; the baseline's strongest is another classifier.
+SCORES = {"disc_auroc": 0.815, "disc_summary_auroc": 0.815, "disc_sequence_auroc": 0.702,
+          "disc_accuracy_gap": 0.2, "disc_summary_accuracy_gap": 0.2,
+          "disc_sequence_accuracy_gap": 0.1}
+FLOOR = {"disc_auroc": 0.529, "disc_summary_auroc": 0.475, "disc_sequence_auroc": 0.529,
+         "disc_accuracy_gap": 0.03, "disc_summary_accuracy_gap": 0.01,
+         "disc_sequence_accuracy_gap": 0.03}
+
+
+def test_the_headline_sits_beside_its_own_classifiers_floor():
+    from cdmtehr.evaluation.report import _glance, _scores_section
+
+    box = _glance(SCORES, "summary", "holdout", FLOOR)
+    assert "Headline: summary discriminator AUROC 0.815 (real vs real 0.475)" in box
+    assert "the held-out real patients, whom the model never saw" in box
+    # The sequence discriminator is in the box too, beside its own floor.
+    assert "<td>sequence discriminator</td>" in box
+    assert "<td class='num'>0.702</td><td class='num'>0.529</td>" in box
+    table = _scores_section(SCORES, FLOOR, "summary")
+    row = table[table.index("<code>disc_auroc</code>"):]
+    assert row.index("0.475") < row.index("</tr>") and "0.529" not in row[: row.index("</tr>")]
+
+
+def test_the_headline_without_a_baseline_says_how_to_get_one():
+    from cdmtehr.evaluation.report import _glance
+
+    box = _glance(SCORES, None, "training")
+    assert "Headline: summary discriminator AUROC 0.815</b>" in box
+    assert "--baseline" in box and "real patients the model was fitted on" in box
+
+
+def test_the_command_line_names_each_discriminator_beside_its_floor():
+    from cdmtehr.evaluation.report import describe_discriminators
+
+    assert describe_discriminators({**SCORES, "disc_auroc": 0.702}, None, FLOOR) == [
+        "sequence discriminator AUROC 0.702 (real vs real 0.529)",
+        "summary discriminator AUROC 0.815 (real vs real 0.475)",
+    ]
+
+
 def test_implausible_values_are_flagged_and_heavy_tails_are_not():
     rng = np.random.default_rng(0)
     ph = np.r_[rng.normal(7.38, 0.07, 500), 735.0]

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 from sklearn.base import BaseEstimator
 from sklearn.preprocessing import QuantileTransformer
 from sklearn.utils import check_random_state
@@ -29,6 +30,16 @@ _SPAN = 1e20
 # to its median before the affine map: one 3.4e38 sentinel would otherwise squeeze every other
 # value into the same 1e-7 of the span, and all of them would get the same score.
 _EXTREME_RATIO = 1e6
+
+# Tail calibration (`NumericEncoder.calibrate_tails`): generated scores inside their _TAIL_JOIN and
+# 1 - _TAIL_JOIN quantiles are left as they are; beyond their _TAIL_LEVEL and 1 - _TAIL_LEVEL
+# quantiles they are mapped onto the normal quantiles of the same levels (linear in between).
+# The tail is read at levels _TAIL_LEVEL * _TAIL_STEP**k, as far out as _TAIL_MIN_COUNT generated
+# values reach, so that no calibration point rests on a handful of draws.
+_TAIL_JOIN = 0.05
+_TAIL_LEVEL = 0.02
+_TAIL_STEP = 0.5
+_TAIL_MIN_COUNT = 20
 
 
 def _as_series(values) -> pd.Series:
@@ -82,7 +93,8 @@ class NumericEncoder(BaseEstimator):
     the first and last knots, not the observed extremes.
 
     Missing values (NaN, None, pd.NA) are ignored in `fit` and kept as NaN by `transform`.
-    The inverse clips to the range of the knots, rounds to the precision the data was
+    The inverse clips to the range of the knots that are data (shared values and pooled
+    means, all within the training range), rounds to the precision the data was
     recorded at (the fewest decimals, up to `max_decimals`, that every observed value has:
     heart rate in whole beats, pH in hundredths), and restores the column's dtype (numpy
     floats, ints and bools, nullable dtypes).
@@ -115,8 +127,9 @@ class NumericEncoder(BaseEstimator):
     n_observed_ : int
         Observed (non-missing) values seen in `fit`.
     min_, max_ : float
-        The first and last knot: the range of the decoded values (NaN when nothing was
-        observed).
+        The first and last knot (NaN when nothing was observed): the ends of the quantile
+        function, which a pooled group at an end continues beyond its mean. Decoded values
+        stop at the outermost knots that are data, within them.
     integer_ : bool
         Whether every observed value was an integer.
     decimals_ : int or None
@@ -136,6 +149,12 @@ class NumericEncoder(BaseEstimator):
     knot_values_, knot_scores_ : ndarray
         The knots and their normal scores: a score within float32 round-off of a knot's
         score decodes to the knot exactly (set when `quantile_transformer_` is).
+    tail_from_, tail_to_ : ndarray or None
+        The tail calibration set by `calibrate_tails`: `inverse_transform` first maps a score
+        through the increasing piecewise-linear function through the points
+        (``tail_from_[i]``, ``tail_to_[i]``), continued beyond the outer points with the
+        slope of the outer segments; the identity between the two inner points. None (the
+        default, and after `fit`): no calibration.
 
     Raises
     ------
@@ -155,7 +174,20 @@ class NumericEncoder(BaseEstimator):
     quantile transform. A value in a sparse region (one that few patients have, or beyond the
     outer knots) comes back as a nearby value: a point between the knots around it, or the
     outer knot.
+
+    Decoding reads a score as a level of the training values through the standard normal
+    distribution, which is what the scores of the training values follow. A generator's
+    scores that follow a heavier-tailed distribution turn into too many values of the outer
+    knots: the rare, often implausible values of a few patients at each end (a pH of 735 for
+    7.35, a blood pressure of 0). `calibrate_tails` measures the tails of a generator's
+    scores and maps them back onto the normal tails, so that each tail region decodes as
+    often as the training values fill it.
     """
+
+    # Uncalibrated unless `calibrate_tails` says otherwise (also for encoders stored before
+    # tail calibration existed).
+    tail_from_ = None
+    tail_to_ = None
 
     def __init__(self, *, n_quantiles=1000, subsample=1_000_000, random_state=0, max_decimals=6,
                  min_patients_per_value=MIN_PATIENTS):
@@ -202,6 +234,7 @@ class NumericEncoder(BaseEstimator):
         observed, observed_patients = x[seen], patients[seen]
         self.n_observed_ = int(observed.size)
         self.robust_center_ = self.robust_scale_ = None
+        self.tail_from_ = self.tail_to_ = None
         if observed.size == 0:
             self.min_, self.max_, self.integer_, self.decimals_ = np.nan, np.nan, False, None
             self.quantile_transformer_ = None
@@ -279,7 +312,8 @@ class NumericEncoder(BaseEstimator):
         Returns
         -------
         pandas.Series of shape (n,)
-            Values clipped to the observed range, rounded for integer columns, in `dtype_`.
+            Values clipped to the outermost knots that are data (inside the training
+            range), rounded to the recorded precision, in `dtype_`.
 
         Raises
         ------
@@ -298,16 +332,114 @@ class NumericEncoder(BaseEstimator):
         if qt is None:
             x = np.where(missing, np.nan, self.min_)
         else:
+            z = self._calibrated(z)
             x = self._from_span(qt.inverse_transform(z[:, None])[:, 0])
             knot, close = self._nearest_knot(z)
             x = np.where(close, self.knot_values_[knot], x)
-        # Rounded after clipping: min_ and max_ are knots, which may be means of several
+        # Rounded after clipping: the bounds are knots, which may be means of several
         # patients' values, finer than the recorded precision; rounding last keeps every
         # decoded value at that precision (it may then lie half a unit beyond the knots).
-        x = np.clip(x, self.min_, self.max_)
+        x = np.clip(x, *self._data_range())
         if self.decimals_ is not None:
             x = np.round(x, self.decimals_)
         return _restore_numeric(x, self.dtype_, self.name_)
+
+    def calibrate_tails(self, scores) -> NumericEncoder:
+        """Map the tails of a generator's scores onto the normal tails of the training scores.
+
+        The training values' scores follow the standard normal distribution (that is how
+        `transform` is built), and `inverse_transform` reads a score as the level of the
+        training values that the normal distribution gives it. A generator whose scores have
+        heavier tails (a diffusion model's do, several times over beyond 3 standard
+        deviations) decodes too many values of the outer knots: the rare values of a few
+        patients at either end of a column, often implausible ones (a pH of 735 for 7.35, a
+        blood pressure of 0). Here the generated scores beyond the 2 % and 98 % quantiles of
+        `scores` are matched, quantile by quantile, to the normal quantiles of the same
+        levels, so that a generated score that a share p of `scores` lies beyond decodes as
+        a value that a share p of the training values lies beyond. The levels are read at
+        2 %, 1 %, 0.5 %, ... down to where 20 generated scores remain (none rests on a
+        handful of draws); further out the map goes on with the slope of its outer segment,
+        or 1 where that is steeper (a tail is never widened beyond what was measured).
+        Scores inside the 5 % and 95 % quantiles are left as they are, and the map is linear
+        in between, so that it is continuous and the bulk is untouched.
+
+        Only `scores` are read: the calibration keeps no training value (the privacy rule
+        of `fit` holds) and is post-processing of the generator's output.
+
+        Parameters
+        ----------
+        scores : array-like of shape (n,)
+            Scores of this column drawn from the generator, as `inverse_transform` receives
+            them; NaN (not measured) is ignored. Draw them independently of the scores that
+            are decoded afterwards, with the sampler settings used afterwards.
+
+        Returns
+        -------
+        self : NumericEncoder
+            The encoder, calibrated (`tail_from_` and `tail_to_` set); uncalibrated (None)
+            when `scores` has fewer than 2,000 finite values (40 in each tail) or the column
+            is constant.
+        """
+        check_is_fitted(self, "n_observed_")
+        z = np.asarray(scores, dtype="float64").reshape(-1)
+        z = np.sort(z[np.isfinite(z)])
+        self.tail_from_ = self.tail_to_ = None
+        if self.quantile_transformer_ is None or z.size * _TAIL_LEVEL < 2 * _TAIL_MIN_COUNT:
+            return self
+        levels = [_TAIL_LEVEL]
+        while levels[-1] * _TAIL_STEP * z.size >= _TAIL_MIN_COUNT:
+            levels.append(levels[-1] * _TAIL_STEP)
+        levels = np.r_[_TAIL_JOIN, levels]
+        low = np.quantile(z, levels, method="inverted_cdf")
+        high = np.quantile(z, 1 - levels, method="inverted_cdf")
+        # The generated quantile of each level goes to the normal quantile of that level; at
+        # the join it stays where it is, so that the map is continuous and the bulk untouched.
+        # A generator already too wide at the join has its tail mapped relative to the join
+        # (shifted out by the excess), so that the map stays increasing.
+        normal = ndtri(levels[1:])  # negative: the lower tail; the upper one is its mirror
+        join = ndtri(_TAIL_JOIN)
+        low_to = np.r_[low[0], normal + min(0.0, low[0] - join)]
+        high_to = np.r_[high[0], -normal + max(0.0, high[0] + join)]
+        start, stop = _monotone(low[::-1], low_to[::-1]), _monotone(high, high_to)
+        if start is None or stop is None or not start[0][-1] < stop[0][0]:
+            return self
+        self.tail_from_ = np.concatenate([start[0], stop[0]])
+        self.tail_to_ = np.concatenate([start[1], stop[1]])
+        return self
+
+    def _calibrated(self, z):
+        """Scores through the tail calibration (the identity when there is none)."""
+        x, y = self.tail_from_, self.tail_to_
+        if x is None:
+            return z
+        out = np.interp(z, x, y)
+        # Beyond the outer points: the outer segment's slope, at most 1 (no tail is widened
+        # further out than where it was measured).
+        first = min(1.0, (y[1] - y[0]) / (x[1] - x[0]))
+        last = min(1.0, (y[-1] - y[-2]) / (x[-1] - x[-2]))
+        with np.errstate(invalid="ignore"):
+            out = np.where(z < x[0], y[0] + (z - x[0]) * first, out)
+            out = np.where(z > x[-1], y[-1] + (z - x[-1]) * last, out)
+        return out
+
+    def _data_range(self):
+        """The range of the decoded values: the outermost knots that are data.
+
+        A pooled group at either end is continued linearly to level 0 (or 1) in the quantile
+        function (`cdmtehr.disclosure.pooled_quantiles`), and that end point (`min_`,
+        `max_`) may lie beyond every training value: a continued FiO2 of 0.17 below the
+        room air of 0.21. Every other knot is a value that patients share or the mean of a
+        group of patients' values, so it lies within the training range; decoding stops at
+        the outermost of them. An end point is a single point at level 0 (or 1): an atom
+        at an end has two points, at the edges of its share.
+        """
+        qt = self.quantile_transformer_
+        if qt is None:
+            return self.min_, self.max_
+        spans, levels = qt.quantiles_[:, 0], qt.references_
+        low = self.knot_values_[1] if levels[0] == 0 and spans[0] < spans[1] else self.min_
+        high = self.knot_values_[-2] if levels[-1] == 1 and spans[-1] > spans[-2] else self.max_
+        return low, high
 
     def _fit_robust_scale(self, observed, distinct) -> None:
         """Use the asinh map when extreme values would squeeze the rest; warn, naming them."""
@@ -391,6 +523,14 @@ class NumericEncoder(BaseEstimator):
             knot = np.where(np.abs(z - scores[left]) <= np.abs(scores[right] - z), left, right)
             close = np.abs(z - scores[knot]) <= _SCORE_TOLERANCE * np.maximum(1.0, np.abs(z))
         return knot, close
+
+
+def _monotone(x, y):
+    """The points (x, y) of non-decreasing x without repeated x (a score the generator drew
+    many times; the first point is kept), or None when fewer than two remain."""
+    keep = np.r_[True, np.diff(x) > 0]
+    x, y = x[keep], y[keep]
+    return (x, y) if x.size >= 2 else None
 
 
 def _recorded_decimals(values, max_decimals):

@@ -130,8 +130,9 @@ def test_numeric_encoder_extreme_magnitudes(values):
     assert np.isfinite(restored).all()
     spread = values.max() - values.min()
     # Values beyond the outer knots (pooled in pairs when there are more than n_quantiles
-    # distinct values) come back as those knots.
-    expected = np.clip(values, encoder.min_, encoder.max_)
+    # distinct values) come back as those knots: the outermost pooled means, not the ends the
+    # quantile function is continued to.
+    expected = np.clip(values, *encoder._data_range())
     np.testing.assert_allclose(restored, expected, rtol=1e-6, atol=1e-12 * spread)
 
 
@@ -161,10 +162,12 @@ def test_numeric_encoder_subsample_follows_the_distribution_without_its_extremes
 
     restored = encoder.inverse_transform(encoder.transform(values)).to_numpy()
 
-    # The range is the outer knots (means of 5 values), not the single extreme values.
-    assert values.min() < encoder.min_ == restored.min()
-    assert restored.max() == encoder.max_ < values.max()
-    inside = (values >= encoder.min_) & (values <= encoder.max_)
+    # The range is the outer knots (means of 5 values), not the single extreme values, nor
+    # the ends the quantile function is continued to beyond them.
+    low, high = encoder._data_range()
+    assert values.min() < encoder.min_ < low == restored.min()
+    assert restored.max() == high < encoder.max_ < values.max()
+    inside = (values >= low) & (values <= high)
     assert inside.mean() > 0.99
     np.testing.assert_allclose(restored[inside], values[inside], atol=0.05)
 
@@ -371,5 +374,6 @@ def test_numeric_encoder_rounds_after_clipping_to_the_knots():
     restored = encoder.inverse_transform([-40.0, 0.0, 40.0])
 
     assert restored.dtype == np.int64  # outer knots are means, decoded to whole numbers
-    assert restored.iloc[0] == round(encoder.min_) and restored.iloc[-1] == round(encoder.max_)
+    low, high = encoder._data_range()  # the outer groups' means (62.5 and 122.5)
+    assert restored.iloc[0] == round(low) and restored.iloc[-1] == round(high)
     assert restored.iloc[-1] < 250

@@ -1,11 +1,17 @@
 """The documentation tells the truth: its code runs, its outputs are what it prints, its
 command lines parse, its links resolve, and its generated parts match the code.
 
-Python blocks of a page run in order in one namespace (like a notebook) in a temporary folder.
-A ```text block that follows a ```python block (nothing but blank lines between) is that
-block's expected standard output. Training runs on a tiny budget: `fit` is forced to one epoch
-of a tiny network, the bundled data is cut to a few dozen patients, and sampling uses two
-solver steps; outputs shown in the docs therefore never depend on the training.
+The code blocks of a page (```python and ```bash) run in page order in a temporary folder,
+which stands in for a fresh clone after the README's setup: it holds links to the
+repository's `.venv` and `examples/` and nothing else, so every file a command reads must be
+written by an earlier block of the same page. Python blocks share one namespace (like a
+notebook); a ```text block that follows a ```python block (nothing but blank lines between)
+is that block's expected standard output. Bash blocks run line by line (``&&`` splits a
+line); what is not run, and why, is in `run_command`. Training runs on a tiny budget: `fit`
+is forced to one epoch of a tiny network, the bundled data is cut to a few dozen patients,
+and sampling uses two solver steps, for the Python blocks and for the `.venv/bin/cdmtehr`
+commands alike (those run in this process, so that the same budget applies; `--max-time 600`
+stays as written); outputs shown in the docs therefore never depend on the training.
 """
 
 from __future__ import annotations
@@ -13,8 +19,12 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import os
 import re
 import shlex
+import socket
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -25,9 +35,15 @@ DOCS = ROOT / "docs"
 FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 TINY_FIT = {"epochs": 1, "max_time": None, "hidden_size": 8, "num_layers": 1}
 N_PATIENTS = 60
-# Pages whose Python blocks run with the tiny budget; data.md runs on the full bundled data.
-TINY_PAGES = ["index.md", "getting_started.md", "report.md", "privacy.md"]
+# Pages whose code blocks run with the tiny budget; data.md runs on the full bundled data.
+# Not run: benchmarks.md's blocks remake its figures on checkouts of earlier commits (hours
+# of training), and api.md's are docstring examples.
+TINY_PAGES = ["../README.md", "index.md", "getting_started.md", "report.md", "privacy.md"]
 EXACT_PAGES = ["data.md"]
+SHELL = ("bash", "sh", "console")
+# The README's setup, and its by-hand equivalent: creating .venv and installing into it is
+# what the temporary folder takes as done (it links the repository's .venv).
+SETUP = ("./scripts/setup.sh", "python -m venv .venv", ".venv/bin/pip install")
 
 
 def _build_api_docs():
@@ -52,15 +68,93 @@ def code_blocks(text):
     return blocks
 
 
-def run_page(name):
-    """Run the Python blocks of docs/`name` in order; check the outputs shown after them."""
+def shell_commands(code):
+    """The commands of a bash block: continuation lines joined, comments dropped, and a line
+    split at ``&&`` (each part must succeed, as the shell would require)."""
+    joined = re.sub(r"\\\n\s*", " ", code)
+    commands = []
+    for raw in joined.splitlines():
+        raw = raw.split(" #", 1)[0].strip()
+        if raw and not raw.startswith("#"):
+            commands += [part.strip() for part in raw.split("&&") if part.strip()]
+    return commands
+
+
+_COLLECTED = {}
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_command(command, where):
+    """Run one documented shell command in the folder `where`; fail with its output if it
+    fails. Left out: the setup (`SETUP`). Rewritten: the test-suite commands collect the
+    tests without running them (running the suite from inside it would take its whole time
+    again), and the examples train on their tiny budget (CDMTEHR_QUICK=1)."""
+    if command.startswith(SETUP):
+        return
+    words = shlex.split(command)
+    if words[0] == ".venv/bin/cdmtehr":
+        from cdmtehr.cli import main
+
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(words[1:])
+        assert code == 0, f"'{command}' exited with {code}:\n{err.getvalue()[-3000:]}"
+        return
+    if words[:3] == [".venv/bin/python", "-m", "pytest"]:
+        # The suite lives in the clone: collect it there.
+        argv = tuple(words[3:])
+        if argv not in _COLLECTED:
+            _COLLECTED[argv] = subprocess.run(
+                [sys.executable, "-m", "pytest", *argv, "--collect-only", "-q",
+                 "-p", "no:cacheprovider"],
+                cwd=ROOT, capture_output=True, text=True, timeout=300,
+            )
+        done = _COLLECTED[argv]
+        assert done.returncode == 0, f"'{command}' does not collect:\n{done.stdout[-3000:]}"
+        return
+    if words[0] in (".venv/bin/torchrun", ".venv/bin/python"):
+        env = {**os.environ, "CDMTEHR_QUICK": "1", "OMP_NUM_THREADS": "1",
+               "PET_MASTER_PORT": str(_free_port())}
+        done = subprocess.run(command, shell=True, cwd=where, env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, (
+            f"'{command}' exited with {done.returncode}:\n{done.stderr[-3000:]}"
+        )
+        return
+    pytest.fail(f"'{command}': the documentation test does not know how to run it; commands "
+                "start with .venv/bin/ (as in the README) or are the setup")
+
+
+def _as_clone(where):
+    """Make `where` stand in for a fresh clone after the setup (see the module docstring)."""
+    for name in (".venv", "examples"):
+        link = Path(where) / name
+        if not link.exists():
+            link.symlink_to(ROOT / name, target_is_directory=True)
+
+
+def run_page(name, commands=False):
+    """Run the Python blocks of docs/`name` in order (and, with `commands`, the bash blocks
+    between them, in the current folder); check the outputs shown after Python blocks."""
     namespace = {"__name__": "__docs__"}
     text = (DOCS / name).read_text(encoding="utf-8")
-    python = [b for b in code_blocks(text) if b[0] == "python"]
-    assert python, f"{name} has no python blocks"
+    kinds = ("python", *SHELL) if commands else ("python",)
+    blocks = [b for b in code_blocks(text) if b[0] in kinds]
+    assert blocks, f"{name} has no code blocks"
+    if commands:
+        _as_clone(Path.cwd())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for _, code, expected, line in python:
+        for lang, code, expected, line in blocks:
+            if lang in SHELL:
+                for command in shell_commands(code):
+                    run_command(command, Path.cwd())
+                continue
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
                 exec(compile(code, f"docs/{name}:{line}", "exec"), namespace)  # noqa: S102
@@ -73,7 +167,8 @@ def run_page(name):
 
 @pytest.fixture
 def tiny_budget(monkeypatch):
-    """Train for one epoch of a tiny network on a few dozen patients; sample in two steps."""
+    """Train for one epoch of a tiny network on a few dozen patients; sample, forecast and
+    impute in two steps."""
     import cdmtehr.datasets
     from cdmtehr import CDMTSynthesizer
 
@@ -109,13 +204,45 @@ def tiny_budget(monkeypatch):
     monkeypatch.setattr(CDMTSynthesizer, "fit", tiny_fit)
     monkeypatch.setattr(CDMTSynthesizer, "sample", few_steps)
     monkeypatch.setattr(CDMTSynthesizer, "sample_to_parquet", few_patients)
+    for name in ("forecast", "impute"):  # completion, as the command line calls it
+        monkeypatch.setattr(CDMTSynthesizer, name, _few_steps(getattr(CDMTSynthesizer, name)))
+
+
+def _few_steps(method):
+    def wrapped(self, *args, steps=50, **kwargs):
+        return method(self, *args, steps=min(steps, 2), **kwargs)
+
+    return wrapped
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", TINY_PAGES)
-def test_python_blocks_run(page, tiny_budget, tmp_path, monkeypatch):
+def test_code_blocks_run(page, tiny_budget, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    run_page(page)
+    run_page(page, commands=True)
+
+
+def _pages():
+    return [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+
+
+@pytest.mark.parametrize("path", _pages(), ids=lambda p: p.name)
+def test_commands_call_the_virtual_environment(path):
+    """As in the README: `.venv/bin/cdmtehr`, not a bare `cdmtehr` that is not on the PATH
+    after the setup."""
+    if path.name == "benchmarks.md":
+        return  # its blocks run on checkouts of earlier commits, in their own environment
+    for lang, code, _, line in code_blocks(path.read_text(encoding="utf-8")):
+        if lang not in SHELL:
+            continue
+        for command in shell_commands(code):
+            if command.startswith(SETUP):
+                continue
+            program = shlex.split(command)[0]
+            assert program.startswith(".venv/bin/"), (
+                f"{path.name}, block at line {line}: '{command}' calls {program!r}; call it "
+                "from .venv/bin/, as the README does"
+            )
 
 
 @pytest.mark.parametrize("page", EXACT_PAGES)
@@ -147,28 +274,26 @@ def _command_lines(text):
     """Every `cdmtehr ...` command in the bash blocks, continuation lines joined."""
     commands = []
     for lang, code, _, line in code_blocks(text):
-        if lang not in ("bash", "sh", "console"):
+        if lang not in SHELL:
             continue
-        joined = re.sub(r"\\\n\s*", " ", code)
-        for raw in joined.splitlines():
-            raw = raw.split(" #", 1)[0].strip()
-            for part in re.split(r"&&|;", raw):
+        for command in shell_commands(code):
+            for part in command.split(";"):
                 words = shlex.split(part)
                 if words and words[0].endswith("cdmtehr"):
                     commands.append((line, words[1:]))
     return commands
 
 
-@pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")))
-def test_command_lines_parse(page):
+@pytest.mark.parametrize("path", _pages(), ids=lambda p: p.name)
+def test_command_lines_parse(path):
     from cdmtehr.cli import build_parser
 
     parser = build_parser()
-    for line, argv in _command_lines((DOCS / page).read_text(encoding="utf-8")):
+    for line, argv in _command_lines(path.read_text(encoding="utf-8")):
         try:
             parser.parse_args(argv)
         except SystemExit:  # argparse reports the error on stderr and exits
-            pytest.fail(f"docs/{page}, block at line {line}: 'cdmtehr {' '.join(argv)}' "
+            pytest.fail(f"{path.name}, block at line {line}: 'cdmtehr {' '.join(argv)}' "
                         "does not parse")
 
 

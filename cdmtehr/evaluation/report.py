@@ -255,12 +255,40 @@ def describe_discriminators(scores, headline=None, baseline=None):
     return parts
 
 
+def far_bounds(values, plausible=None, k=8.0):
+    """The range outside which a value is one to check: `plausible`, or the bulk of `values`.
+
+    Without a plausible range, the bounds are `k` interquartile ranges beyond the quartiles,
+    on a log scale for positive values (so that a heavy but real tail, ALT in the thousands,
+    is inside while pH 735 next to 7.35 is outside).
+
+    Returns
+    -------
+    (float, float) or None
+        Values below the first or above the second are to check; None when there is no
+        bulk to judge by (fewer than the plots' minimum of values, or no spread).
+    """
+    if plausible is not None:
+        return float(plausible[0]), float(plausible[1])
+    values = np.asarray(values, dtype="float64")
+    values = values[np.isfinite(values)]
+    if values.size < MIN_VALUES:
+        return None
+    log = values.min() > 0
+    scaled = np.log10(values) if log else values
+    q1, q3 = np.quantile(scaled, [0.25, 0.75])
+    spread = q3 - q1
+    if spread == 0:
+        return None
+    low, high = q1 - k * spread, q3 + k * spread
+    return (10.0**low, 10.0**high) if log else (low, high)
+
+
 def far_values(values, plausible=None, k=8.0):
     """Real values to check: outside `plausible` (low, high), or far outside the bulk.
 
     Without a plausible range, "far" is more than `k` interquartile ranges beyond the
-    quartiles, on a log scale for positive values (so that a heavy but real tail, ALT in the
-    thousands, is not flagged while pH 735 next to 7.35 is).
+    quartiles, on a log scale for positive values (see `far_bounds`).
 
     Returns
     -------
@@ -269,39 +297,80 @@ def far_values(values, plausible=None, k=8.0):
     """
     values = np.asarray(values, dtype="float64")
     values = values[np.isfinite(values)]
-    if plausible is not None:
-        low, high = plausible
-        return np.sort(values[(values < low) | (values > high)])
-    if values.size < MIN_VALUES:
+    bounds = far_bounds(values, plausible, k)
+    if bounds is None:
         return values[:0]
-    scaled = np.log10(values) if values.min() > 0 else values
-    q1, q3 = np.quantile(scaled, [0.25, 0.75])
-    spread = q3 - q1
-    if spread == 0:
-        return values[:0]
-    far = (scaled < q1 - k * spread) | (scaled > q3 + k * spread)
-    return np.sort(values[far])
+    return np.sort(values[(values < bounds[0]) | (values > bounds[1])])
 
 
-def _check_text(name, real, plausible_ranges):
-    """The per-variable table's note on implausible real values, or ''."""
+# Synthetic patients with values to check are flagged when they are more than this many times
+# as frequent as real ones: the generator should not make recording errors more common.
+_TAIL_EXCESS = 1.5
+
+
+def _tail_counts(cohort, name, bounds):
+    """(patients with a value outside `bounds`, patients, those values sorted) of a cohort."""
+    if name in cohort.roles.temporal_num_cols:
+        frame = cohort.frame
+    elif name in cohort.roles.static_num_cols:
+        frame = cohort.static.reset_index()
+    else:
+        return None
+    ids = frame[cohort.roles.id_col].to_numpy()
+    values = frame[name].to_numpy(dtype="float64", na_value=np.nan)
+    flagged = (values < bounds[0]) | (values > bounds[1])
+    return len(np.unique(ids[flagged])), cohort.n_patients, np.sort(values[flagged])
+
+
+def _shown(values):
+    """The two lowest and two highest of sorted values, as text."""
+    return ", ".join(f"{v:.4g}" for v in dict.fromkeys([*values[:2], *values[-2:]]))
+
+
+def _check_text(name, real, plausible_ranges, synthetic=None):
+    """The per-variable table's note on values to check, real beside synthetic, and whether
+    the synthetic ones are too frequent: ('' or the note, flagged)."""
     if name in real.roles.temporal_num_cols:
         values = real.frame[name]
     elif name in real.roles.static_num_cols:
         values = real.static[name]
     else:
-        return ""
-    bounds = (plausible_ranges or {}).get(name)
-    flagged = far_values(values, bounds)
-    if not flagged.size:
-        return ""
-    shown = ", ".join(f"{v:.4g}" for v in dict.fromkeys([*flagged[:2], *flagged[-2:]]))
-    where = f"outside {bounds[0]:g}&ndash;{bounds[1]:g}" if bounds else "far from the rest"
-    return f"{flagged.size:,} real {'value' if flagged.size == 1 else 'values'} {where} ({shown})"
+        return "", False
+    plausible = (plausible_ranges or {}).get(name)
+    # One range for both cohorts, from the real values: synthetic tails are judged by the
+    # real bulk, not by their own.
+    bounds = far_bounds(values, plausible)
+    if bounds is None:
+        return "", False
+    where = (f"outside {bounds[0]:g}&ndash;{bounds[1]:g}" if plausible
+             else f"far from the rest (outside {bounds[0]:.4g}&ndash;{bounds[1]:.4g})")
+    counts = {"real": _tail_counts(real, name, bounds)}
+    if synthetic is not None:
+        counts["synthetic"] = _tail_counts(synthetic, name, bounds)
+    if not any(c is not None and c[0] for c in counts.values()):
+        return "", False
+    parts = []
+    for label, (flagged, n_patients, shown) in ((k, c) for k, c in counts.items() if c):
+        text = f"{label} {flagged:,} of {n_patients:,} patients"
+        if label == "real":
+            text += f" {where}"
+        if shown.size:
+            text += f" ({_shown(shown)})"
+        parts.append(text)
+    note, flagged = "; ".join(parts), False
+    if counts.get("synthetic"):
+        (real_n, real_total, _), (syn_n, syn_total, _) = counts["real"], counts["synthetic"]
+        real_share, syn_share = real_n / max(real_total, 1), syn_n / max(syn_total, 1)
+        if syn_n and syn_share > _TAIL_EXCESS * real_share:
+            flagged = True
+            note = (f"<b>more often in synthetic patients: {100 * syn_share:.2g} % against "
+                    f"{100 * real_share:.2g} %</b>; {note}")
+    return note, flagged
 
 
-def _variables_section(table, real=None, plausible_ranges=None):
-    """Per-variable table with cells shaded by the bands of the matching summary score."""
+def _variables_section(table, real=None, plausible_ranges=None, synthetic=None):
+    """Per-variable table with cells shaded by the bands of the matching summary score; with
+    `real`, a last column of values to check, synthetic beside real when given."""
     columns = [
         ("kind", "kind"),
         ("missing_real", "missing real"),
@@ -334,7 +403,8 @@ def _variables_section(table, real=None, plausible_ranges=None):
             css = f"num cell-{verdict}" if verdict else "num"
             cells.append(f"<td class='{css}'>{text}</td>")
         if real is not None:
-            cells.append(f"<td class='check'>{_check_text(name, real, plausible_ranges)}</td>")
+            note, flagged = _check_text(name, real, plausible_ranges, synthetic)
+            cells.append(f"<td class='check{' cell-poor' if flagged else ''}'>{note}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
@@ -695,10 +765,12 @@ can hope for at this cohort size; the headline's is the same classifier's.</p>
 <p class="small">Missing shares are per row for time-varying variables and per patient for
 static ones; KS and W1 compare the measured values (W1 in real standard deviations); TV is
 the total variation between level shares. Shading follows the bands of the summary scores.
-<i>Values to check</i> lists real values outside the variable's plausible range (or, without
-one, far outside the rest): recording or unit errors such as a pH of 735 for 7.35, which the
-generator learns like any other value.</p>
-{_variables_section(result.per_variable, cohorts["real"], plausible_ranges)}
+<i>Values to check</i> counts the patients with values outside the variable's plausible range
+(or, without one, far outside the bulk of the real values), real beside synthetic: recording or
+unit errors such as a pH of 735 for 7.35, which the generator learns like any other value. It is
+shaded where synthetic patients have them more than {_TAIL_EXCESS:g} times as often as real ones.</p>
+{_variables_section(result.per_variable, cohorts["real"], plausible_ranges,
+                    cohorts["synthetic"])}
 {_care_section(result.details, baseline, reference)}
 <h2>Figures</h2>
 {_figures_section(cohorts["real"], cohorts["synthetic"], result, random_state, units)}

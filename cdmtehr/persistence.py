@@ -44,7 +44,7 @@ from .disclosure import MIN_PATIENTS
 from .exceptions import CDMTWarning, InvalidDataTypeError, ModelFileError
 
 FORMAT_NAME = "cdmtehr-model"
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 MEMBERS = ("manifest.json", "arrays.npz", "weights.pt")
 # Every class a model file may hold, by full name. A prefix rule ("cdmtehr.") would let a file
 # import any cdmtehr module, and importing cdmtehr.__main__ runs the command line.
@@ -311,10 +311,16 @@ def _sane_numeric_encoder(encoder) -> bool:
             and knots.shape == scores.shape and knots.ndim == 1 and len(knots) >= 1
             and np.all(np.isfinite(knots)) and np.all(np.diff(knots) > 0)
             and np.all(np.isfinite(scores)) and np.all(np.diff(scores) >= 0)
-            and low <= knots[0] and knots[-1] <= high
+            and _at_most(low, knots[0]) and _at_most(knots[-1], high)
         )
     except (AttributeError, TypeError, ValueError):
         return False
+
+
+def _at_most(a, b) -> bool:
+    """a <= b, up to float rounding (a knot that is a mean may pass the range it lies in by an
+    ulp or two)."""
+    return bool(a <= b or np.isclose(a, b, rtol=1e-12, atol=0.0))
 
 
 def _hashable(key):
@@ -655,11 +661,22 @@ def _pooled_disclosure(document: dict) -> dict:
     return document
 
 
+def _per_patient_starts(document: dict) -> dict:
+    """5 -> 6: times may count from each patient's first row; older files count them from the
+    origin (their first gap or grid position holds the start)."""
+    _add_missing_state(document, "cdmtehr.preprocessing.sequences.TimeGrid",
+                       {"starts_vary_": False, "start_unit_": None})
+    return _add_missing_state(document,
+                              "cdmtehr.preprocessing.preprocessor.SequencePreprocessor",
+                              {"has_start_channel_": False})
+
+
 _MIGRATIONS: dict = {
     1: _numeric_encoders_scale_robustly,
     2: _profile_stage,
     3: _anchored_profiles,
     4: _pooled_disclosure,
+    5: _per_patient_starts,
 }
 
 

@@ -143,9 +143,12 @@ def forecast(self, df_prefix, horizon=None, n_draws=1, *, condition=None, steps=
     )
     rng = as_random_state(random_state)
     cohort = _draw(self, known, classes, n_draws, steps, sampler, guidance_scale, rng)
-    generated = pre.inverse_transform(cohort)
-    patient, position = _patients_of_rows(cohort.lengths)
     n = known.n_patients
+    # Each stay goes on from its own start, not from the start channel's encoded copy.
+    time_col = pre.roles_.time_col
+    starts = df_prefix[time_col].iloc[rows.first_rows[np.tile(np.arange(n), n_draws)]]
+    generated = pre.inverse_transform(cohort, starts=starts.to_numpy())
+    patient, position = _patients_of_rows(cohort.lengths)
     start = rows.lengths[patient % n]
     keep = position >= start
     if horizon is not None:

@@ -74,7 +74,10 @@ def _encode(df, pre, absent, owner):
     layout = arrange_rows(df[roles.id_col], times)
     grid = pre.time_grid_
     if grid.regular_:
-        expected = grid.times_from_positions(layout.position).to_numpy()
+        starts = grid.first_numbers(df[roles.time_col], layout) if grid.starts_vary_ else None
+        expected = grid.times_from_positions(
+            layout.position, None if starts is None else starts[layout.patient]
+        ).to_numpy()
         actual = df[roles.time_col].to_numpy()[layout.order]
         wrong = np.flatnonzero(expected != actual)
         if wrong.size:
@@ -162,7 +165,8 @@ def given_frame(n, given, pre, owner: str) -> pd.DataFrame:
             f"The 'given' parameter of {owner} has {len(given)} rows; it needs one per patient "
             f"(n={n})."
         )
-    allowed = [*pre.static_numeric_names_, *pre.static_categorical_names_]
+    allowed = [c for c in pre.static_numeric_names_ if c in pre.columns_]  # not the start
+    allowed += pre.static_categorical_names_
     if roles.condition_col is not None:
         allowed.append(roles.condition_col)
     wrong = [c for c in given.columns if c not in allowed]

@@ -150,8 +150,9 @@ def loss_terms(denoiser, schedule, batch, u, noise, drop, *, fill_weight=0.1,
         ]
     )
     # A state with no feature at all (only ids and times of equal-length stays) has nothing to
-    # learn: its loss is 0, not the NaN of an empty mean.
-    diffusion = per_feature.mean() if per_feature.numel() else per_feature.sum()
+    # learn: its loss is a constant 0, cut from the network (the backward pass of an empty sum
+    # through the network's zero-width heads is NaN).
+    diffusion = per_feature.mean() if per_feature.numel() else sigma.new_zeros(())
 
     cell_loss = torch.cat([temporal_loss.flatten(1), static_loss], dim=1)
     cell_weight = torch.cat([(temporal_weight > 0).flatten(1), static_weight > 0], dim=1).float()

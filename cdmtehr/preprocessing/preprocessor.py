@@ -37,7 +37,9 @@ class SequencePreprocessor(BaseEstimator):
     mask, categorical columns integer codes (:class:`CategoricalEncoder`, missing is a
     level), static columns one value per patient, and the condition column a class index.
     When times are not on one regular grid, the gap to the previous row is an extra numeric
-    channel (the last one).
+    channel (the last one). When patients start at different times (datetimes of a hospital
+    export), times count from each patient's first row, and that first time is an extra static
+    numeric channel (the last one), drawn with the other per-patient values.
 
     Parameters
     ----------
@@ -82,7 +84,8 @@ class SequencePreprocessor(BaseEstimator):
     categorical_levels_ : tuple of int
         Their vocabulary sizes.
     static_numeric_names_, static_categorical_names_ : list
-        Static columns by kind (as also named in `num_cols` or `cat_cols`, else by dtype).
+        Static columns by kind (as also named in `num_cols` or `cat_cols`, else by dtype); the
+        start channel, when present, is the last static numeric one, ``"<time_col>.start"``.
     static_numeric_encoders_, static_categorical_encoders_ : list
         Their encoders (fitted on one value per patient).
     static_categorical_levels_ : tuple of int
@@ -95,6 +98,8 @@ class SequencePreprocessor(BaseEstimator):
         Origin, unit and regularity of the times.
     has_gap_channel_ : bool
         Whether the last numeric channel is the time gap (irregular times).
+    has_start_channel_ : bool
+        Whether the last static numeric channel is each patient's start (starts vary).
     max_length_ : int
         Time steps T that arrays are padded to: the longest stay when at least
         `min_patients_per_value` patients have it, else rounded up to no patient's length
@@ -312,6 +317,11 @@ class SequencePreprocessor(BaseEstimator):
         static_numeric_encoders = [
             fit_numeric(per_patient[c], np.arange(layout.n_patients)) for c in static_numeric
         ]
+        if time_grid.starts_vary_:
+            name = f"{roles.time_col}.start"
+            starts = pd.Series(time_grid.starts(df[roles.time_col], layout), name=name)
+            static_numeric_encoders.append(fit_numeric(starts, np.arange(layout.n_patients)))
+            static_numeric.append(name)
         # The condition's classes are the user's labels, asked for by name when sampling:
         # they are kept as they are, with the class prior.
         categorical = [(c, df[c], row_patients) for c in roles.temporal_cat_cols]
@@ -338,6 +348,7 @@ class SequencePreprocessor(BaseEstimator):
         self.id_kind_ = id_kind(df[roles.id_col])
         self.time_grid_ = time_grid
         self.has_gap_channel_ = not time_grid.regular_
+        self.has_start_channel_ = time_grid.starts_vary_
         self.numeric_names_ = numeric_names
         self.numeric_encoders_ = numeric_encoders
         self.categorical_names_ = list(roles.temporal_cat_cols)
@@ -429,10 +440,11 @@ class SequencePreprocessor(BaseEstimator):
 
         per_patient = df.iloc[layout.first_rows]
         static_scores = np.zeros((n_patients, len(self.static_numeric_encoders_)))
-        for j, (name, enc) in enumerate(
-            zip(self.static_numeric_names_, self.static_numeric_encoders_, strict=True)
-        ):
+        for j, (name, enc) in enumerate(self._static_numeric_columns()):
             static_scores[:, j] = self._encode_column(enc, per_patient[name], problems)
+        if self.has_start_channel_:
+            starts = self.time_grid_.starts(df[roles.time_col], layout)
+            static_scores[:, -1] = self.static_numeric_encoders_[-1].transform(starts)
         static_observed = ~np.isnan(static_scores)
         static_codes = np.zeros((n_patients, len(self.static_categorical_encoders_)), np.int64)
         for j, (name, enc) in enumerate(
@@ -472,7 +484,7 @@ class SequencePreprocessor(BaseEstimator):
             return np.zeros(len(values), dtype=np.int64)
 
     # -- inverse ---------------------------------------------------------------------------------
-    def inverse_transform(self, encoded, *, ids=None, id_start=0) -> pd.DataFrame:
+    def inverse_transform(self, encoded, *, ids=None, id_start=0, starts=None) -> pd.DataFrame:
         """Decode a cohort into a long frame shaped like the fitted input.
 
         Works on any `EncodedCohort` with the fitted layout, including generated ones.
@@ -489,6 +501,10 @@ class SequencePreprocessor(BaseEstimator):
             Number of the first fresh id, so that cohorts decoded in chunks (streaming) get
             distinct ids: decode chunk after chunk with ``id_start = 0, N1, N1 + N2, ...``
             (see :func:`~cdmtehr.preprocessing.sequences.fresh_ids`). Only used without `ids`.
+        starts : array-like of shape (N,), optional
+            Each patient's first time, in the time column's dtype, in place of the start
+            channel's (completion keeps the known patients' own starts). Only used when
+            starts vary (`has_start_channel_`).
 
         Returns
         -------
@@ -524,24 +540,25 @@ class SequencePreprocessor(BaseEstimator):
 
         patient_ids = self._patient_ids(ids, n_patients, int(id_start))
         out = {roles.id_col: patient_ids.take(patient)}
-        if self.time_grid_.regular_:
-            out[roles.time_col] = self.time_grid_.times_from_positions(position)
+        grid = self.time_grid_
+        first = self._start_numbers(encoded, starts)
+        if grid.regular_:
+            out[roles.time_col] = grid.times_from_positions(
+                position, None if first is None else first[patient]
+            )
         else:
             gap_encoder = self.numeric_encoders_[-1]
             gaps = gap_encoder.inverse_transform(encoded.numeric[:, :, -1][valid])
             padded = np.zeros(valid.shape)
             padded[valid] = gaps.to_numpy(dtype=np.float64)
-            out[roles.time_col] = self.time_grid_.to_time(
-                self.time_grid_.times_from_gaps(padded, valid)
-            )
+            out[roles.time_col] = grid.to_time(grid.times_from_gaps(padded, valid, first))
         for k, (name, enc) in enumerate(self._numeric_columns()):
             scores, seen = encoded.numeric[:, :, k][valid], encoded.observed[:, :, k][valid]
             out[name] = _decode_numeric(enc, scores, seen)
         categorical = zip(roles.temporal_cat_cols, self.categorical_encoders_, strict=True)
         for k, (name, enc) in enumerate(categorical):
             out[name] = enc.inverse_transform(encoded.categorical[:, :, k][valid])
-        static_numeric = zip(self.static_numeric_names_, self.static_numeric_encoders_, strict=True)
-        for j, (name, enc) in enumerate(static_numeric):
+        for j, (name, enc) in enumerate(self._static_numeric_columns()):
             scores, seen = encoded.static_numeric[:, j], encoded.static_observed[:, j]
             out[name] = _decode_numeric(enc, scores, seen).take(patient)
         static_categorical = zip(
@@ -660,6 +677,26 @@ class SequencePreprocessor(BaseEstimator):
         """(column, encoder) of the numeric columns (the gap channel excluded)."""
         names = self.roles_.temporal_num_cols
         return list(zip(names, self.numeric_encoders_[: len(names)], strict=True))
+
+    def _static_numeric_columns(self) -> list:
+        """(column, encoder) of the static numeric columns (the start channel excluded)."""
+        pairs = zip(self.static_numeric_names_, self.static_numeric_encoders_, strict=True)
+        return list(pairs)[: len(self.static_numeric_names_) - self.has_start_channel_]
+
+    def _start_numbers(self, encoded, starts):
+        """Each patient's first time as numbers when starts vary (given, else decoded)."""
+        if not self.has_start_channel_:
+            return None
+        if starts is not None:
+            first, _ = time_to_numbers(pd.Series(starts).astype(self.time_grid_.dtype_))
+            if len(first) != encoded.n_patients:
+                raise InvalidParameterError(
+                    f"The 'starts' argument has {len(first)} times; the cohort has "
+                    f"{encoded.n_patients} patients."
+                )
+            return first
+        decoded = self.static_numeric_encoders_[-1].inverse_transform(encoded.static_numeric[:, -1])
+        return self.time_grid_.start_numbers(decoded.to_numpy(dtype=np.float64))
 
     def _check_layout(self, encoded):
         if not isinstance(encoded, EncodedCohort):

@@ -155,12 +155,15 @@ def numbers_to_time(numbers, dtype, name) -> pd.Series:
 class TimeGrid:
     """How a patient's time steps map to times, learned from the sorted rows.
 
-    The grid is *regular* when every patient's times are ``origin + step * k`` for
-    ``k = 0 .. length - 1``, with one origin and one step for all patients (PhysioNet's hours
-    0..47); positions then suffice. Otherwise the time is rebuilt from a *gap* per row: the
-    time since the previous row (for the first row: since the origin). Integer times
-    (and datetimes) are counted in `unit_`, the greatest common divisor of all gaps, so that
-    gaps are small exact integers.
+    Times are counted from each patient's first row when patients start at different times
+    (a hospital export's charttimes: admission time plus hours), and the patient's start is
+    then a per-patient value of its own, modelled with the statics (the start channel). The
+    grid is *regular* when every patient's times are ``start + step * k`` for
+    ``k = 0 .. length - 1`` with one step for all patients (PhysioNet's hours 0..47);
+    positions then suffice. Otherwise the time is rebuilt from a *gap* per row: the time since
+    the previous row (for the first row: since the origin, or 0 when starts vary). Integer
+    times (and datetimes) are counted in `unit_`, the greatest common divisor of the gaps, so
+    that gaps are small exact integers.
 
     The grid keeps no single patient's time (`cdmtehr.disclosure`): the origin and the
     smallest gap are the first pooled knots of the patients' first times and of their smallest
@@ -174,9 +177,17 @@ class TimeGrid:
     integer_ : bool
         Whether times are integer counts (ints, datetimes, timedeltas, integral floats).
     origin_ : int or float
-        Where the first gaps are counted from, in the numbers of :func:`time_to_numbers`: the
-        earliest first time that enough patients share, or the pooled mean of the earliest
-        ones (so a few stays may start before it).
+        Where starts (or, when all patients start together, the first gaps) are counted from,
+        in the numbers of :func:`time_to_numbers`: the earliest first time that enough patients
+        share, or the pooled mean of the earliest ones (so a few stays may start before it).
+    starts_vary_ : bool
+        Whether patients start at different times; times are then counted from each
+        patient's first row and the start is a per-patient value (:meth:`starts`).
+    start_unit_ : int or float or None
+        Starts are multiples of this after the origin, in the numbers of
+        :func:`time_to_numbers` (the greatest common divisor of the starts' distances to the
+        origin: a minute for admissions recorded to the minute); 1.0 for non-integral float
+        times; None when starts do not vary.
     unit_ : int or float
         Gaps are multiples of this (1.0 for non-integral float times).
     regular_ : bool
@@ -203,9 +214,12 @@ class TimeGrid:
             numbers, integer = numbers.astype(np.int64), True
         self.integer_ = bool(integer)
         first = numbers[layout.position == 0]  # one per patient
+        self.starts_vary_ = bool(np.any(first != first[0]))
         later = layout.position > 0
         within = numbers[later] - numbers[np.flatnonzero(later) - 1]
-        regular = bool(np.all(first == first[0]) and np.all(within == within[:1]))
+        # Times count from the common start, or from each patient's first row when starts
+        # vary: a grid is regular when all gaps are one step.
+        regular = bool(np.all(within == within[:1]))
         if integer:
             # The unit divides the gaps that enough patients share: one patient's odd gap
             # would otherwise set it. Other gaps are counted in whole units (floored).
@@ -216,13 +230,18 @@ class TimeGrid:
         else:
             self.unit_ = 1.0
             self.origin_ = float(pooled_knots(first, min_patients=min_patients)[0][0])
+        self.start_unit_ = None
+        if self.starts_vary_:
+            # A divisor of every start's distance to the origin: no patient's start itself.
+            self.start_unit_ = int(np.gcd.reduce(np.abs(first - self.origin_))) if integer else 1.0
         gaps = self._raw_gaps(numbers, layout)
         if integer:
             gaps = gaps // self.unit_
         step = gaps[later][0] if later.any() else (1 if integer else 1.0)
         if regular and not integer:
-            # Float grids are regular only if origin + step * k reproduces every time exactly.
-            regular = bool(np.array_equal(self.origin_ + step * layout.position, numbers))
+            # Float grids are regular only if start + step * k reproduces every time exactly.
+            base = first[layout.patient] if self.starts_vary_ else self.origin_
+            regular = bool(np.array_equal(base + step * layout.position, numbers))
         self.regular_ = regular
         smallest = np.full(layout.n_patients, np.inf)
         np.minimum.at(smallest, layout.patient[later], gaps[later])
@@ -236,9 +255,30 @@ class TimeGrid:
         return self
 
     def _raw_gaps(self, numbers, layout) -> np.ndarray:
+        first = layout.position == 0
         previous = np.concatenate([[self.origin_], numbers[:-1]]).astype(numbers.dtype)
-        previous[layout.position == 0] = self.origin_
+        previous[first] = numbers[first] if self.starts_vary_ else self.origin_
         return numbers - previous
+
+    def starts(self, times, layout: RowLayout) -> np.ndarray:
+        """Each patient's start channel: its first time after the origin, in `start_unit_`."""
+        numbers, _ = time_to_numbers(times)
+        first = numbers[layout.order][layout.position == 0]
+        if self.integer_:
+            return ((first.astype(np.int64) - self.origin_) // self.start_unit_).astype(np.float64)
+        return (first - self.origin_).astype(np.float64)
+
+    def start_numbers(self, starts) -> np.ndarray:
+        """Inverse of :meth:`starts`: each patient's first time, as numbers."""
+        starts = np.asarray(starts, dtype=np.float64)
+        if self.integer_:
+            return self.origin_ + np.round(starts).astype(np.int64) * self.start_unit_
+        return self.origin_ + starts
+
+    def first_numbers(self, times, layout: RowLayout) -> np.ndarray:
+        """Each patient's first time, as numbers (what rebuilt times count from)."""
+        numbers, _ = time_to_numbers(times)
+        return numbers[layout.order][layout.position == 0]
 
     def gaps(self, times, layout: RowLayout) -> np.ndarray:
         """Gap of each sorted row to the previous one, in units (float64)."""
@@ -249,26 +289,35 @@ class TimeGrid:
             return (self._raw_gaps(numbers, layout) // self.unit_).astype(np.float64)
         return self._raw_gaps(numbers, layout).astype(np.float64)
 
-    def times_from_positions(self, position) -> pd.Series:
-        """Return the times of a regular grid at the given positions."""
-        numbers = self.origin_ + self.step_ * self.unit_ * position
+    def times_from_positions(self, position, starts=None) -> pd.Series:
+        """Return the times of a regular grid at the given positions.
+
+        `starts` holds the start (as numbers) of each position's patient when starts vary.
+        """
+        base = self.origin_ if starts is None else np.asarray(starts)
+        numbers = base + self.step_ * self.unit_ * np.asarray(position)
         return numbers_to_time(np.asarray(numbers), self.dtype_, self.name_)
 
-    def times_from_gaps(self, gaps, valid) -> np.ndarray:
-        """Rebuild times (as numbers) of the valid cells from padded gaps (N, T) in units."""
+    def times_from_gaps(self, gaps, valid, starts=None) -> np.ndarray:
+        """Rebuild times (as numbers) of the valid cells from padded gaps (N, T) in units.
+
+        `starts` holds each patient's start (as numbers) when starts vary.
+        """
         gaps = gaps.copy()
         later = np.zeros_like(valid)
         later[:, 1:] = True
         if self.integer_:
             gaps = np.round(gaps)
         # Gaps after the first row stay positive, so times stay strictly increasing.
-        gaps = np.where(later, np.maximum(gaps, self.min_gap_), np.maximum(gaps, 0))
+        first_gap = 0 if starts is not None else np.maximum(gaps, 0)
+        gaps = np.where(later, np.maximum(gaps, self.min_gap_), first_gap)
         gaps = np.where(valid, gaps, 0)
         if self.integer_:
             offsets = np.cumsum(gaps.astype(np.int64), axis=1) * self.unit_
         else:
             offsets = np.cumsum(gaps, axis=1)
-        return self.origin_ + offsets[valid]
+        base = self.origin_ if starts is None else np.asarray(starts)[:, None]
+        return (base + offsets)[valid]
 
     def to_time(self, numbers) -> pd.Series:
         """Numbers back to the time dtype."""

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import strategies as st
 
-TIME_KINDS = ("int16", "int64", "float", "datetime", "datetime_tz")
+TIME_KINDS = ("int16", "int64", "float", "datetime", "datetime_tz", "timedelta")
 NUMERIC_KINDS = ("float64", "float32", "int64", "Int64", "constant")
 CATEGORICAL_KINDS = ("category", "object", "str", "bool", "int")
 STATIC_KINDS = ("float64", "int64", "category", "object")
@@ -78,7 +78,11 @@ def _static_values(draw, kind, n_patients):
 
 
 def _times(draw, kind, lengths, regular):
-    """Times of each row (patients concatenated), regular grid or random positive gaps."""
+    """Times of each row (patients concatenated), regular grid or random positive gaps.
+
+    Stays start together, or (as in a hospital export) each at a time of its own: up to a
+    year of minutes apart for datetimes, of units for numbers.
+    """
     n_rows = int(sum(lengths))
     position = np.concatenate([np.arange(n) for n in lengths])
     if regular:
@@ -98,11 +102,21 @@ def _times(draw, kind, lengths, regular):
         starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
         gaps[position == 0] = 0.0
         offsets = np.repeat(firsts, lengths) + np.cumsum(gaps) - np.cumsum(gaps)[starts]
+    staggered = draw(st.booleans())
+    high = 525_600 if kind.startswith("datetime") else 10_000
+    stagger = np.repeat(
+        draw(st.lists(st.integers(0, high), min_size=len(lengths), max_size=len(lengths)))
+        if staggered else [0] * len(lengths),
+        lengths,
+    )
     if kind in ("int16", "int64"):
-        return pd.Series(offsets.astype(kind))
+        return pd.Series((offsets + stagger).astype(kind))
     if kind == "float":
-        return pd.Series(offsets, dtype="float64")
-    stamps = pd.Timestamp("2021-03-27 22:00") + pd.to_timedelta(offsets, unit="h")
+        return pd.Series(offsets + stagger / 4, dtype="float64")
+    elapsed = pd.to_timedelta(stagger, unit="min") + pd.to_timedelta(offsets, unit="h")
+    if kind == "timedelta":
+        return pd.Series(elapsed)
+    stamps = pd.Timestamp("2021-03-27 22:00") + elapsed
     series = pd.Series(stamps)
     if kind == "datetime_tz":
         series = series.dt.tz_localize("UTC").dt.tz_convert("Europe/Paris")
@@ -113,8 +127,8 @@ def _times(draw, kind, lengths, regular):
 def long_frames(draw, *, max_patients=8, max_length=6, with_condition=None):
     """Draw ``(df, roles)``: a long frame of 1..`max_patients` patients and its roles.
 
-    Covers int and str ids; int16, int64, float and datetime (naive and tz-aware) times on a
-    regular grid or with irregular gaps; numeric columns (float64, float32, int64, nullable
+    Covers int and str ids; int16, int64, float, datetime (naive and tz-aware) and timedelta
+    times on a regular grid or with irregular gaps, stays starting together or apart; numeric columns (float64, float32, int64, nullable
     Int64, constant) with NaN patterns; categorical columns (category with unused categories,
     object and str strings with missing values, bool, ints); numeric and categorical static
     columns; an optional condition column. Rows and columns are shuffled.

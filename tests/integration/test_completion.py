@@ -3,6 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.frames import TINY
+
+from cdmtehr import CDMTSynthesizer
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +36,33 @@ def test_forecast_impute_and_given_on_real_stays(physionet_model, stays):
     given = physionet_model.sample(3, given={"Age": 81.0, "ICUType": "CSRU"}, steps=3,
                                    random_state=0)
     assert (given["Age"] == 81.0).all() and (given["ICUType"] == "CSRU").all()
+
+
+def test_a_hospital_export_is_forecast_from_each_stays_own_admission():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(4, 8, 40)
+    admitted = pd.Timestamp("2023-01-01", tz="America/New_York") + pd.to_timedelta(
+        rng.integers(0, 525_600, 40), unit="min")
+    hours = np.concatenate([np.arange(n) for n in lengths])
+    df = pd.DataFrame({
+        "pid": np.repeat([f"icu-{i:04d}" for i in range(40)], lengths),
+        "charttime": np.repeat(admitted, lengths) + pd.to_timedelta(hours, unit="h"),
+        "hr": rng.normal(85, 12, hours.size).round(),
+        "sex": np.repeat(rng.choice(["F", "M"], 40), lengths),
+    })
+    synth = CDMTSynthesizer(**TINY).fit(df, id_col="pid", time_col="charttime",
+                                       num_cols=["hr"], static_cols=["sex"])
+    first_hours = df[hours < 2]
+
+    future = synth.forecast(first_hours, horizon=3, n_draws=2, steps=2, random_state=0)
+    sampled = synth.sample(50, steps=2, random_state=0)
+
+    assert future["charttime"].dtype == df["charttime"].dtype
+    own_start = df.groupby("pid")["charttime"].first()
+    elapsed = (future["charttime"] - future["pid"].map(own_start)) / pd.Timedelta("1h")
+    assert (future.groupby(["draw", "pid"]).size() == 5).all()
+    np.testing.assert_array_equal(elapsed, future.groupby(["draw", "pid"]).cumcount())
+    starts = sampled.groupby("pid")["charttime"].first()
+    assert starts.nunique() > 10 and (starts.dt.second == 0).all()
+    steps = sampled.groupby("pid")["charttime"].diff().dropna()
+    assert (steps == pd.Timedelta("1h")).all()

@@ -8,6 +8,7 @@
 4. Any byte-level damage to a model file is answered by ModelFileError (or does not matter).
 """
 
+import pickle
 import warnings
 
 import numpy as np
@@ -43,6 +44,25 @@ def test_fit_sample_keeps_the_output_contract(case, n, sampler):
         label = df[roles["condition_col"]].iloc[0]
         forced = synth.sample(2, condition=label, steps=1, random_state=0)
         assert (forced[roles["condition_col"]] == label).all()
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=long_frames(max_patients=6, max_length=5))
+@pytest.mark.filterwarnings("ignore::cdmtehr.exceptions.DataWarning")
+def test_model_files_and_pickles_keep_every_kind_of_time_axis(case, tmp_path):
+    df, roles = case
+    synth = CDMTSynthesizer(**TINY).fit(df, **roles)
+    path = tmp_path / "model.cdmt"
+    synth.save(path)
+
+    copies = [CDMTSynthesizer.load(path), pickle.loads(pickle.dumps(synth))]
+
+    reference = synth.sample(3, steps=2, random_state=0)
+    assert reference[roles["time_col"]].dtype == df[roles["time_col"]].dtype
+    for copy in copies:
+        assert vars(copy.preprocessor_.time_grid_) == vars(synth.preprocessor_.time_grid_)
+        pd.testing.assert_frame_equal(copy.sample(3, steps=2, random_state=0), reference)
 
 
 def _set_cell(df, col, row, value):

@@ -170,6 +170,18 @@ def test_a_tampered_encoder_range_fails_at_load(model_file, tmp_path, key, value
         CDMTSynthesizer.load(path)
 
 
+def test_an_encoder_range_off_by_float_rounding_loads(model_file, tmp_path):
+    """A pooled knot (a mean) may pass the range it lies in by an ulp: not a damaged file."""
+    def nudge(manifest):
+        for item in _numeric_encoder_state(manifest):
+            if item[0] == "max_":
+                item[1] = float(np.nextafter(np.nextafter(item[1], -np.inf), -np.inf))
+
+    synth = CDMTSynthesizer.load(edited(model_file, tmp_path, edit_manifest=nudge))
+    encoder = synth.preprocessor_.numeric_encoders_[0]
+    assert encoder.knot_values_[-1] > encoder.max_
+
+
 # -- format version 2 ----------------------------------------------------------------------------
 def test_version_1_files_gain_the_robust_scaling_attributes(model_file, tmp_path):
     def as_version_1(manifest):
@@ -232,7 +244,7 @@ def as_version(version):
 
 @pytest.mark.parametrize("version", [3, 4])
 def test_older_profile_trees_are_dropped_on_load_with_a_warning(model_file, tmp_path, version):
-    assert FORMAT_VERSION == 5
+    assert FORMAT_VERSION == 6
     path = edited(model_file, tmp_path, edit_manifest=as_version(version))
     with pytest.warns(CDMTWarning, match="kept every training patient's profile"):
         synth = CDMTSynthesizer.load(path)
@@ -243,6 +255,26 @@ def test_older_profile_trees_are_dropped_on_load_with_a_warning(model_file, tmp_
     synth.save(resaved)
     with zipfile.ZipFile(resaved) as archive:
         assert b"ProfileTrees" not in archive.read("manifest.json")
+
+
+def test_version_5_files_count_times_from_the_origin(model_file, tmp_path):
+    """Version 5 had no per-patient starts: its grids count every time from the origin."""
+    def as_version_5(manifest):
+        manifest["format_version"] = 5
+        for name, keys in [
+            ("cdmtehr.preprocessing.sequences.TimeGrid", ("starts_vary_", "start_unit_")),
+            ("cdmtehr.preprocessing.preprocessor.SequencePreprocessor", ("has_start_channel_",)),
+        ]:
+            for items in _object_states(manifest, name):
+                items[:] = [i for i in items if i[0] not in keys]
+
+    path = edited(model_file, tmp_path, edit_manifest=as_version_5)
+    synth = CDMTSynthesizer.load(path)
+    grid = synth.preprocessor_.time_grid_
+    assert grid.starts_vary_ is False and grid.start_unit_ is None
+    assert synth.preprocessor_.has_start_channel_ is False
+    reference = CDMTSynthesizer.load(model_file).sample(3, random_state=0)
+    assert synth.sample(3, random_state=0).equals(reference)
 
 
 # -- atomic save ---------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Long frame <-> padded arrays: order, time grid, fill rule, generated cohorts, fresh ids."""
 
 import uuid
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -8,7 +9,7 @@ import pandas as pd
 import pytest
 from helpers import frames
 
-from cdmtehr.exceptions import InvalidDataError, InvalidParameterError
+from cdmtehr.exceptions import DataWarning, InvalidDataError, InvalidParameterError
 from cdmtehr.preprocessing import EncodedCohort, SequencePreprocessor
 from cdmtehr.preprocessing.sequences import arrange_rows, fill_unobserved, fresh_ids
 
@@ -122,6 +123,70 @@ def test_datetime_times_roundtrip(tz, regular):
     pd.testing.assert_frame_equal(out, df.sort_values(["pid", "t"]).reset_index(drop=True))
 
 
+def _hospital_export(n_patients=40, tz=None, seed=0):
+    """Admission at a minute of its own, then hourly rows (charttime = admission + hour)."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, 8, n_patients)
+    admissions = pd.Timestamp("2023-01-01", tz=tz) + pd.to_timedelta(
+        rng.integers(0, 525_600, n_patients), unit="min")
+    hours = np.concatenate([np.arange(n) for n in lengths])
+    return pd.DataFrame({
+        "pid": np.repeat([f"icu-{i:04d}" for i in range(n_patients)], lengths),
+        "charttime": np.repeat(admissions, lengths) + pd.to_timedelta(hours, unit="h"),
+        "hr": rng.normal(85, 12, hours.size).round(),
+    })
+
+
+@pytest.mark.parametrize("tz", [None, "America/New_York"])
+def test_a_hospital_export_counts_hours_from_each_admission(tz):
+    df = _hospital_export(tz=tz)
+    roles = {"id_col": "pid", "time_col": "charttime", "num_cols": ["hr"], "static_cols": []}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)  # no "sentinel" for admission dates
+        preprocessor = SequencePreprocessor().fit(df, roles)
+    cohort = preprocessor.transform(df)
+    out = preprocessor.inverse_transform(_generated(preprocessor, n_patients=300, seed=1))
+
+    grid = preprocessor.time_grid_
+    assert grid.starts_vary_ and grid.regular_ and not preprocessor.has_gap_channel_
+    assert preprocessor.has_start_channel_
+    assert preprocessor.static_numeric_names_ == ["charttime.start"]
+    tick = pd.Timedelta(1, unit=df["charttime"].dt.unit)  # what the numbers count
+    assert grid.unit_ == pd.Timedelta("1h") // tick and grid.step_ == 1
+    assert grid.start_unit_ % (pd.Timedelta("1min") // tick) == 0
+    assert cohort.numeric.shape[2] == 1 and cohort.static_numeric.shape[1] == 1
+    assert out["charttime"].dtype == df["charttime"].dtype
+    # Generated stays start on the minutes of the training range and go on hour by hour.
+    first = out.groupby("pid")["charttime"].transform("first")
+    elapsed = (out["charttime"] - first) / pd.Timedelta("1h")
+    position = out.groupby("pid").cumcount()
+    np.testing.assert_array_equal(elapsed, position)
+    starts = out.groupby("pid")["charttime"].first()
+    assert (starts.dt.second == 0).all() and starts.nunique() > 100
+    real = df.groupby("pid")["charttime"].first()
+    assert real.min() <= starts.min() and starts.max() <= real.max()
+    # The start channel keeps no single patient's admission time.
+    start = preprocessor.static_numeric_encoders_[-1]
+    kept = grid.start_numbers([start.min_, start.max_, *start.knot_values_])
+    assert not np.isin(kept, real.array.asi8).any()
+
+
+def test_given_starts_replace_the_start_channel():
+    df = _hospital_export()
+    preprocessor = SequencePreprocessor().fit(df, {"id_col": "pid", "time_col": "charttime",
+                                                   "num_cols": ["hr"], "static_cols": []})
+    cohort, ids = preprocessor.transform(df, return_ids=True)
+    starts = df.groupby("pid")["charttime"].first().loc[ids]
+
+    out = preprocessor.inverse_transform(cohort, ids=ids, starts=starts.to_numpy())
+
+    expected = df.sort_values(["pid", "charttime"]).reset_index(drop=True)
+    pd.testing.assert_series_equal(out["charttime"], expected["charttime"])
+    with pytest.raises(InvalidParameterError, match="'starts' argument has 2 times"):
+        preprocessor.inverse_transform(cohort, starts=starts.to_numpy()[:2])
+
+
 def test_float_times_regular_and_irregular():
     for times, gap in [((0.0, 0.5, 1.0, 0.0, 0.5, 0.0), False), ((0.1, 0.35, 2.0, 0, 1, 0), True)]:
         df = _frame()
@@ -146,16 +211,18 @@ def _generated(preprocessor, n_patients, seed):
         observed=rng.random((n_patients, max_length, n_numeric)) < 0.5,
         categorical=np.stack(
             [rng.integers(0, v, (n_patients, max_length))
-             for v in preprocessor.categorical_levels_],
+             for v in preprocessor.categorical_levels_]
+            or [np.zeros((n_patients, max_length, 0), np.int64)],
             axis=-1,
-        ),
+        ).reshape(n_patients, max_length, -1),
         static_numeric=rng.normal(size=(n_patients, n_static)).astype(np.float32),
         static_observed=rng.random((n_patients, n_static)) < 0.7,
         static_categorical=np.stack(
-            [rng.integers(0, v, n_patients) for v in preprocessor.static_categorical_levels_],
+            [rng.integers(0, v, n_patients) for v in preprocessor.static_categorical_levels_]
+            or [np.zeros((n_patients, 0), np.int64)],
             axis=-1,
-        ),
-        condition=rng.integers(0, len(preprocessor.classes_), n_patients),
+        ).reshape(n_patients, -1),
+        condition=rng.integers(0, max(len(preprocessor.classes_), 1), n_patients),
         lengths=rng.integers(1, max_length + 1, n_patients),
         categorical_levels=preprocessor.categorical_levels_,
         static_categorical_levels=preprocessor.static_categorical_levels_,
@@ -329,12 +396,13 @@ def test_fitted_encoders_keep_no_value_of_a_single_patient():
 
     assert preprocessor.has_gap_channel_
     lactate, gap = preprocessor.numeric_encoders_
-    (age,) = preprocessor.static_numeric_encoders_
+    age, start = preprocessor.static_numeric_encoders_  # stays start at times 1 to 3
+    assert preprocessor.static_numeric_names_ == ["age", "t.start"]
     # The canary's four rows (31.7 three times) count once: 31.7 is no knot.
     assert not np.isin([31.7, 2.1234], lactate.knot_values_).any()
     assert lactate.max_ < 31.7 and age.max_ < 104.0
     assert 38.0 not in gap.knot_values_  # the canary's gap of 38 time units
-    for encoder in (lactate, gap, age):
+    for encoder in (lactate, gap, age, start):
         assert encoder.min_patients_per_value == 5
 
 
@@ -424,10 +492,21 @@ def test_the_time_grid_keeps_no_time_of_a_single_patient():
     assert grid.origin_ not in canary and grid.origin_ % hour == 0
     assert canary[0] < grid.origin_ < df.loc[df["pid"] != 999, "t"].min().value
     assert preprocessor.max_length_ > 12  # the canary's 12 rows are the longest stay
-    # Only the canary's encoding is lossy: a start before the origin, a gap under the unit.
+    start = preprocessor.static_numeric_encoders_[-1]  # starts vary: a start channel
+    kept = grid.start_numbers([start.min_, start.max_, *start.knot_values_])
+    assert not np.isin(kept, canary).any()
+    # Most starts come back exactly, the extreme ones inside the channel's pooled range;
+    # given each stay's own start, only the canary's gap under the unit is lossy.
     cohort, ids = preprocessor.transform(df, return_ids=True)
     out = preprocessor.inverse_transform(cohort, ids=ids)
     expected = df.sort_values(["pid", "t"]).reset_index(drop=True)
+    starts = expected.groupby("pid")["t"].first().loc[ids]
+    decoded = out.groupby("pid")["t"].first().loc[ids]
+    assert (decoded == starts).mean() > 0.8
+    low, high = grid.to_time(grid.start_numbers([start.min_, start.max_]))
+    assert low <= decoded.min() and decoded.max() <= high
+    starts = starts.to_numpy()
+    out = preprocessor.inverse_transform(cohort, ids=ids, starts=starts)
     others = expected["pid"] != 999
     pd.testing.assert_frame_equal(out.loc[others, ["pid", "t"]], expected.loc[others, ["pid", "t"]])
     assert (out.groupby("pid")["t"].diff().dropna() >= pd.Timedelta("1h")).all()

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -629,13 +630,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_line_warning(command):
+    """A `warnings.formatwarning` that writes 'cdmtehr <command>: <Category>: <message>'."""
+    def format_warning(message, category, filename, lineno, line=None):
+        return f"cdmtehr {command}: {category.__name__}: {message}\n"
+    return format_warning
+
+
 def main(argv=None) -> int:
     """Entry point of the ``cdmtehr`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        args.run(args)
+        with warnings.catch_warnings():
+            # A command-line user reads the warning, not the library line that raised it.
+            warnings.formatwarning = _command_line_warning(args.command)
+            args.run(args)
     except (CDMTError, ValueError, TypeError, OSError, ImportError) as error:
         print(f"cdmtehr {args.command}: error: {error}", file=sys.stderr)  # noqa: T201
         return 2

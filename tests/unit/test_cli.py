@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from cdmtehr import __version__
-from cdmtehr.cli import build_parser, main
+from cdmtehr.cli import _command_line_warning, build_parser, main
+from cdmtehr.exceptions import DataWarning
 
 
 def test_version(capsys):
@@ -56,3 +57,9 @@ def test_times_read_from_text():
     assert _text_to_times(pd.Series(["0 days 01:00:00", "1 days"])).dtype.kind == "m"
     text = pd.Series(["admission", "day 2"])
     assert _text_to_times(text) is text
+
+
+def test_warnings_read_as_the_command_s_own_lines():
+    line = _command_line_warning("fit")("2 columns are static", DataWarning, "x.py", 3, "code")
+
+    assert line == "cdmtehr fit: DataWarning: 2 columns are static\n"

@@ -767,8 +767,9 @@ static ones; KS and W1 compare the measured values (W1 in real standard deviatio
 the total variation between level shares. Shading follows the bands of the summary scores.
 <i>Values to check</i> counts the patients with values outside the variable's plausible range
 (or, without one, far outside the bulk of the real values), real beside synthetic: recording or
-unit errors such as a pH of 735 for 7.35, which the generator learns like any other value. It is
-shaded where synthetic patients have them more than {_TAIL_EXCESS:g} times as often as real ones.</p>
+unit errors such as a pH of 735 for 7.35, which the generator learns like any other value. It
+is shaded where synthetic patients have them more than {_TAIL_EXCESS:g} times as often as real
+ones.</p>
 {_variables_section(result.per_variable, cohorts["real"], plausible_ranges,
                     cohorts["synthetic"])}
 {_care_section(result.details, baseline, reference)}

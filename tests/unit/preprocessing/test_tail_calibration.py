@@ -1,4 +1,4 @@
-"""NumericEncoder.calibrate_tails: a generator's heavy-tailed scores decode to the training tails."""
+"""NumericEncoder: heavy-tailed generated scores decode to the training tails, in its range."""
 
 import numpy as np
 import pandas as pd

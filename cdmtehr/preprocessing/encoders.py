@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
 from sklearn.base import BaseEstimator
 from sklearn.preprocessing import QuantileTransformer
 from sklearn.utils import check_random_state
@@ -31,15 +30,6 @@ _SPAN = 1e20
 # value into the same 1e-7 of the span, and all of them would get the same score.
 _EXTREME_RATIO = 1e6
 
-# Tail calibration (`NumericEncoder.calibrate_tails`): generated scores inside their _TAIL_JOIN and
-# 1 - _TAIL_JOIN quantiles are left as they are; beyond their _TAIL_LEVEL and 1 - _TAIL_LEVEL
-# quantiles they are mapped onto the normal quantiles of the same levels (linear in between).
-# The tail is read at levels _TAIL_LEVEL * _TAIL_STEP**k, as far out as _TAIL_MIN_COUNT generated
-# values reach, so that no calibration point rests on a handful of draws.
-_TAIL_JOIN = 0.05
-_TAIL_LEVEL = 0.02
-_TAIL_STEP = 0.5
-_TAIL_MIN_COUNT = 20
 
 
 def _as_series(values) -> pd.Series:
@@ -149,12 +139,6 @@ class NumericEncoder(BaseEstimator):
     knot_values_, knot_scores_ : ndarray
         The knots and their normal scores: a score within float32 round-off of a knot's
         score decodes to the knot exactly (set when `quantile_transformer_` is).
-    tail_from_, tail_to_ : ndarray or None
-        The tail calibration set by `calibrate_tails`: `inverse_transform` first maps a score
-        through the increasing piecewise-linear function through the points
-        (``tail_from_[i]``, ``tail_to_[i]``), continued beyond the outer points with the
-        slope of the outer segments; the identity between the two inner points. None (the
-        default, and after `fit`): no calibration.
 
     Raises
     ------
@@ -174,20 +158,7 @@ class NumericEncoder(BaseEstimator):
     quantile transform. A value in a sparse region (one that few patients have, or beyond the
     outer knots) comes back as a nearby value: a point between the knots around it, or the
     outer knot.
-
-    Decoding reads a score as a level of the training values through the standard normal
-    distribution, which is what the scores of the training values follow. A generator's
-    scores that follow a heavier-tailed distribution turn into too many values of the outer
-    knots: the rare, often implausible values of a few patients at each end (a pH of 735 for
-    7.35, a blood pressure of 0). `calibrate_tails` measures the tails of a generator's
-    scores and maps them back onto the normal tails, so that each tail region decodes as
-    often as the training values fill it.
     """
-
-    # Uncalibrated unless `calibrate_tails` says otherwise (also for encoders stored before
-    # tail calibration existed).
-    tail_from_ = None
-    tail_to_ = None
 
     def __init__(self, *, n_quantiles=1000, subsample=1_000_000, random_state=0, max_decimals=6,
                  min_patients_per_value=MIN_PATIENTS):
@@ -234,7 +205,6 @@ class NumericEncoder(BaseEstimator):
         observed, observed_patients = x[seen], patients[seen]
         self.n_observed_ = int(observed.size)
         self.robust_center_ = self.robust_scale_ = None
-        self.tail_from_ = self.tail_to_ = None
         if observed.size == 0:
             self.min_, self.max_, self.integer_, self.decimals_ = np.nan, np.nan, False, None
             self.quantile_transformer_ = None
@@ -332,7 +302,6 @@ class NumericEncoder(BaseEstimator):
         if qt is None:
             x = np.where(missing, np.nan, self.min_)
         else:
-            z = self._calibrated(z)
             x = self._from_span(qt.inverse_transform(z[:, None])[:, 0])
             knot, close = self._nearest_knot(z)
             x = np.where(close, self.knot_values_[knot], x)
@@ -343,84 +312,6 @@ class NumericEncoder(BaseEstimator):
         if self.decimals_ is not None:
             x = np.round(x, self.decimals_)
         return _restore_numeric(x, self.dtype_, self.name_)
-
-    def calibrate_tails(self, scores) -> NumericEncoder:
-        """Map the tails of a generator's scores onto the normal tails of the training scores.
-
-        The training values' scores follow the standard normal distribution (that is how
-        `transform` is built), and `inverse_transform` reads a score as the level of the
-        training values that the normal distribution gives it. A generator whose scores have
-        heavier tails (a diffusion model's do, several times over beyond 3 standard
-        deviations) decodes too many values of the outer knots: the rare values of a few
-        patients at either end of a column, often implausible ones (a pH of 735 for 7.35, a
-        blood pressure of 0). Here the generated scores beyond the 2 % and 98 % quantiles of
-        `scores` are matched, quantile by quantile, to the normal quantiles of the same
-        levels, so that a generated score that a share p of `scores` lies beyond decodes as
-        a value that a share p of the training values lies beyond. The levels are read at
-        2 %, 1 %, 0.5 %, ... down to where 20 generated scores remain (none rests on a
-        handful of draws); further out the map goes on with the slope of its outer segment,
-        or 1 where that is steeper (a tail is never widened beyond what was measured).
-        Scores inside the 5 % and 95 % quantiles are left as they are, and the map is linear
-        in between, so that it is continuous and the bulk is untouched.
-
-        Only `scores` are read: the calibration keeps no training value (the privacy rule
-        of `fit` holds) and is post-processing of the generator's output.
-
-        Parameters
-        ----------
-        scores : array-like of shape (n,)
-            Scores of this column drawn from the generator, as `inverse_transform` receives
-            them; NaN (not measured) is ignored. Draw them independently of the scores that
-            are decoded afterwards, with the sampler settings used afterwards.
-
-        Returns
-        -------
-        self : NumericEncoder
-            The encoder, calibrated (`tail_from_` and `tail_to_` set); uncalibrated (None)
-            when `scores` has fewer than 2,000 finite values (40 in each tail) or the column
-            is constant.
-        """
-        check_is_fitted(self, "n_observed_")
-        z = np.asarray(scores, dtype="float64").reshape(-1)
-        z = np.sort(z[np.isfinite(z)])
-        self.tail_from_ = self.tail_to_ = None
-        if self.quantile_transformer_ is None or z.size * _TAIL_LEVEL < 2 * _TAIL_MIN_COUNT:
-            return self
-        levels = [_TAIL_LEVEL]
-        while levels[-1] * _TAIL_STEP * z.size >= _TAIL_MIN_COUNT:
-            levels.append(levels[-1] * _TAIL_STEP)
-        levels = np.r_[_TAIL_JOIN, levels]
-        low = np.quantile(z, levels, method="inverted_cdf")
-        high = np.quantile(z, 1 - levels, method="inverted_cdf")
-        # The generated quantile of each level goes to the normal quantile of that level; at
-        # the join it stays where it is, so that the map is continuous and the bulk untouched.
-        # A generator already too wide at the join has its tail mapped relative to the join
-        # (shifted out by the excess), so that the map stays increasing.
-        normal = ndtri(levels[1:])  # negative: the lower tail; the upper one is its mirror
-        join = ndtri(_TAIL_JOIN)
-        low_to = np.r_[low[0], normal + min(0.0, low[0] - join)]
-        high_to = np.r_[high[0], -normal + max(0.0, high[0] + join)]
-        start, stop = _monotone(low[::-1], low_to[::-1]), _monotone(high, high_to)
-        if start is None or stop is None or not start[0][-1] < stop[0][0]:
-            return self
-        self.tail_from_ = np.concatenate([start[0], stop[0]])
-        self.tail_to_ = np.concatenate([start[1], stop[1]])
-        return self
-
-    def _calibrated(self, z):
-        """Scores through the tail calibration (the identity when there is none)."""
-        x, y = self.tail_from_, self.tail_to_
-        if x is None:
-            return z
-        out = np.interp(z, x, y)
-        # Beyond the outer points: the outer segment's slope, at most 1 (no tail is widened
-        # further out than where it was measured).
-        first = min(1.0, (y[1] - y[0]) / (x[1] - x[0]))
-        last = min(1.0, (y[-1] - y[-2]) / (x[-1] - x[-2]))
-        with np.errstate(invalid="ignore"):
-            out = np.where(z < x[0], y[0] + (z - x[0]) * first, out)
-            out = np.where(z > x[-1], y[-1] + (z - x[-1]) * last, out)
-        return out
 
     def _data_range(self):
         """The range of the decoded values: the outermost knots that are data.
@@ -523,14 +414,6 @@ class NumericEncoder(BaseEstimator):
             knot = np.where(np.abs(z - scores[left]) <= np.abs(scores[right] - z), left, right)
             close = np.abs(z - scores[knot]) <= _SCORE_TOLERANCE * np.maximum(1.0, np.abs(z))
         return knot, close
-
-
-def _monotone(x, y):
-    """The points (x, y) of non-decreasing x without repeated x (a score the generator drew
-    many times; the first point is kept), or None when fewer than two remain."""
-    keep = np.r_[True, np.diff(x) > 0]
-    x, y = x[keep], y[keep]
-    return (x, y) if x.size >= 2 else None
 
 
 def _recorded_decimals(values, max_decimals):

@@ -5,13 +5,17 @@ from __future__ import annotations
 import difflib
 import numbers
 import os
+import warnings
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from sklearn.utils import check_random_state
 
+from .diffusion.private import PrivacyBudget, require_opacus
 from .diffusion.schedule import SCHEDULES
-from .exceptions import InvalidParameterError
+from .diffusion.training import TrainingConfig
+from .exceptions import InvalidParameterError, PrivacyWarning
 from .sampling import SAMPLERS
 
 
@@ -264,8 +268,6 @@ def check_privacy(params: dict, owner: str = "CDMTSynthesizer") -> None:
                 f"{params['dp_epsilon']!r}) and {option}: "
                 + _PRIVACY_CONFLICTS[option]
             )
-    from .diffusion.private import require_opacus
-
     require_opacus(owner)
 
 
@@ -280,8 +282,6 @@ _PRIVACY_CONFLICTS = {
 
 
 def _world_size() -> int:
-    import torch.distributed as dist
-
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
@@ -293,15 +293,10 @@ def privacy_budget(params: dict, n_patients: int):
     """
     if params["dp_epsilon"] is None:
         return None
-    from .diffusion.private import PrivacyBudget
-    from .exceptions import PrivacyWarning
-
     delta = params["dp_delta"]
     if delta is None:
         delta = 1.0 / (10 * n_patients)
     elif delta >= 1.0 / n_patients:
-        import warnings
-
         warnings.warn(
             f"dp_delta={delta!r} is not below 1 / n_patients = {1 / n_patients:.3g}: such a "
             "guarantee allows revealing a patient's record outright. Use a smaller delta "
@@ -319,9 +314,6 @@ def training_settings(params: dict, n_patients: int) -> tuple:
     Returns ``(config, n_validation)``; n_validation is 0 without early stopping. Too few
     patients to hold any out fail here, before anything is built.
     """
-    # Imported here: training imports persistence (atomic writes), which imports this module.
-    from .diffusion.training import TrainingConfig
-
     n_validation = 0
     if params["early_stopping"]:
         n_validation = max(1, round(params["validation_fraction"] * n_patients))

@@ -19,7 +19,6 @@ files only: `pickled_state` and `restore_pickled_state` are the synthesizer's
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import datetime
@@ -27,7 +26,6 @@ import importlib
 import io
 import json
 import os
-import tempfile
 import uuid
 import warnings
 import zipfile
@@ -38,10 +36,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._atomic import write_atomically
 from ._parameters import Device, check_parameters, resolve_device
 from ._version import __version__
+from .diffusion.build import build_denoiser
+from .diffusion.denoiser import DenoiserConfig
+from .diffusion.layout import StateLayout
+from .diffusion.schedule import make_schedule
 from .disclosure import MIN_PATIENTS
 from .exceptions import CDMTWarning, InvalidDataTypeError, ModelFileError
+from .preprocessing import SequencePreprocessor
+from .preprocessing.encoders import NumericEncoder
 
 FORMAT_NAME = "cdmtehr-model"
 FORMAT_VERSION = 6
@@ -263,8 +268,6 @@ def _check_fitted(fitted: dict, n_classes: int, path) -> None:
             f"{str(path)!r} is damaged or doctored: its class_prior_ is not a distribution "
             f"over its {n_classes} classes."
         )
-    from .preprocessing.encoders import NumericEncoder
-
     pre = fitted["preprocessor_"]
     encoders = [*getattr(pre, "numeric_encoders_", []), *getattr(pre, "static_numeric_encoders_", [])]
     for encoder in encoders:
@@ -393,33 +396,6 @@ def _write_members(file, members: dict) -> None:
             archive.writestr(name, data)
 
 
-def write_atomically(path, write) -> None:
-    """Call ``write(file)`` on a temporary file next to `path`, then put it in `path`'s place.
-
-    The bytes are flushed to the disk (fsync) before the rename, and the rename replaces the
-    old file in one step: a full disk, a file-size limit or a crash while writing leaves the
-    previous file at `path` whole (and no temporary file behind), never a truncated one.
-    """
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-
-
 # What zipfile and json raise on damaged bytes (RuntimeError: an encrypted member;
 # NotImplementedError: an unknown compression method).
 _DAMAGE = (
@@ -537,11 +513,6 @@ def load_synthesizer(cls, path, device="cpu"):
         ) from error
     _check_weights(weights, path)
 
-    from .diffusion.build import build_denoiser
-    from .diffusion.denoiser import DenoiserConfig
-    from .diffusion.layout import StateLayout
-    from .diffusion.schedule import make_schedule
-    from .preprocessing import SequencePreprocessor
 
     decoder = _Decoder(arrays)
     try:

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._atomic import write_atomically
 from ..exceptions import InvalidParameterError, ModelFileError
-from ..persistence import write_atomically
 
 logger = logging.getLogger(__name__)
 

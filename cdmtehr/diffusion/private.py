@@ -33,12 +33,12 @@ from torch.func import functional_call, grad, vmap
 from .batches import CohortTensors
 from .loss import loss_terms
 from .training import (
-    _HISTORY_TERMS,
-    _Budget,
-    _draw_seed,
-    _Progress,
-    _update_ema,
-    _warn_if_undertrained,
+    HISTORY_TERMS,
+    Progress,
+    TrainingBudget,
+    draw_seed,
+    update_ema,
+    warn_if_undertrained,
 )
 
 PRIVACY_INSTALL = 'pip install "cdmtehr[privacy]"  (or: pip install opacus)'
@@ -166,7 +166,7 @@ class _PrivateStep:
             expected_batch_size=max(1, round(sample_rate * n_patients)), loss_reduction="mean",
             # Opacus draws the noise on the parameters' device, with a generator of that device.
             generator=torch.Generator(device=self.parameters[0].device).manual_seed(
-                _draw_seed(generator)
+                draw_seed(generator)
             ),
         )
         self.per_patient = vmap(grad(self._one_patient, has_aux=True), in_dims=(None, 0, 0, 0, 0))
@@ -174,7 +174,7 @@ class _PrivateStep:
     def _one_patient(self, params, fields_, u, noise, drop):
         batch = CohortTensors(*(value[None] for value in fields_))
         terms = functional_call(self.module, params, (batch, u[None], noise[None], drop[None]))
-        return terms["total"], {term: terms[term] for term in _HISTORY_TERMS.values()}
+        return terms["total"], {term: terms[term] for term in HISTORY_TERMS.values()}
 
     def sample(self, tensors: CohortTensors) -> CohortTensors:
         """Poisson sampling: each patient independently with probability q."""
@@ -186,7 +186,7 @@ class _PrivateStep:
             group["lr"] = learning_rate
         self.optimizer.zero_grad(set_to_none=True)
         n, device = len(batch), batch.values.device
-        terms = dict.fromkeys(_HISTORY_TERMS.values(), 0.0)
+        terms = dict.fromkeys(HISTORY_TERMS.values(), 0.0)
         if n:
             u = torch.rand(n, generator=self.generator).to(device)
             noise = torch.randn((n, self.denoiser.layout.size), generator=self.generator)
@@ -207,7 +207,7 @@ class _PrivateStep:
             for parameter in self.parameters:
                 parameter.grad_sample = parameter.new_zeros((0, *parameter.shape))
         self.optimizer.step()
-        _update_ema(self.ema, self.denoiser, min(self.config.ema_decay, (1 + step) / (10 + step)))
+        update_ema(self.ema, self.denoiser, min(self.config.ema_decay, (1 + step) / (10 + step)))
         return terms
 
 
@@ -267,7 +267,7 @@ def train_private(denoiser, schedule, tensors, config, budget: PrivacyBudget, *,
     require_opacus()
     n_patients = len(tensors)
     sample_rate = min(1.0, config.batch_size / n_patients)
-    clock = _Budget(config, n_patients, 1)
+    clock = TrainingBudget(config, n_patients, 1)
     seconds = None
     if config.max_time is not None:
         seconds = _seconds_per_step(denoiser, schedule, tensors, config, budget, sample_rate)
@@ -278,15 +278,15 @@ def train_private(denoiser, schedule, tensors, config, budget: PrivacyBudget, *,
     ema = copy.deepcopy(denoiser).eval().requires_grad_(False)
     take_step = _PrivateStep(denoiser, schedule, ema, config, budget, sample_rate,
                              noise_multiplier, n_patients, generator)
-    progress = _Progress(config, enabled=config.verbose)
+    progress = Progress(config, enabled=config.verbose)
     steps_per_epoch = max(1, round(1 / sample_rate))
-    history, step, sums, in_epoch = [], 0, dict.fromkeys(_HISTORY_TERMS, 0.0), 0
+    history, step, sums, in_epoch = [], 0, dict.fromkeys(HISTORY_TERMS, 0.0), 0
     denoiser.train()
     while step < planned and (step == 0 or not clock.out_of_time()):
         learning_rate = config.learning_rate * clock.learning_rate_factor(step)
         terms = take_step(take_step.sample(tensors), learning_rate, step)
         step, in_epoch = step + 1, in_epoch + 1
-        for name, term in _HISTORY_TERMS.items():
+        for name, term in HISTORY_TERMS.items():
             sums[name] += terms[term]
         if in_epoch == steps_per_epoch or step == planned or clock.out_of_time():
             record = {"epoch": len(history) + 1, "steps": step, "seconds": clock.elapsed()}
@@ -295,10 +295,10 @@ def train_private(denoiser, schedule, tensors, config, budget: PrivacyBudget, *,
             progress.after_epoch(record)
             # The losses are statistics of the training patients outside epsilon: shown on the
             # progress bar (to the data holder), not kept in the model.
-            history.append({**record, **dict.fromkeys(_HISTORY_TERMS, math.nan)})
-            sums, in_epoch = dict.fromkeys(_HISTORY_TERMS, 0.0), 0
+            history.append({**record, **dict.fromkeys(HISTORY_TERMS, math.nan)})
+            sums, in_epoch = dict.fromkeys(HISTORY_TERMS, 0.0), 0
     progress.close(stopped_early=False)
-    _warn_if_undertrained(history)
+    warn_if_undertrained(history)
     denoiser.eval()
     spent = PrivacySpent(
         epsilon=spent_epsilon(noise_multiplier, sample_rate, step, budget.delta),

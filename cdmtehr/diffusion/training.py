@@ -2,8 +2,8 @@
 
 Training stops at the end of its epochs, of its seconds or when the validation loss stops
 improving. Each concern has its piece: `TrainingConfig` (the settings), `_optimizer_step`
-(one step), `_Budget` (epochs, seconds and the learning rate over them), `_EarlyStopping`
-(the validation loss and the best weights) and `_Progress` (the bar or the log lines);
+(one step), `TrainingBudget` (epochs, seconds and the learning rate over them), `_EarlyStopping`
+(the validation loss and the best weights) and `Progress` (the bar or the log lines);
 `train` strings them together, saving and resuming its state through a `Checkpoint`.
 """
 
@@ -28,8 +28,8 @@ from .loss import diffusion_loss
 
 logger = logging.getLogger(__name__)
 
-# The history's name of each loss term of `diffusion_loss`.
-_HISTORY_TERMS = {"loss": "total", "diffusion": "diffusion", "schedule": "schedule"}
+# The history's name of each loss term of `diffusion_loss` (plain and private training).
+HISTORY_TERMS = {"loss": "total", "diffusion": "diffusion", "schedule": "schedule"}
 
 
 @dataclass(frozen=True)
@@ -147,18 +147,18 @@ def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, val
     )
     # Batches come from `generator` (the same order on every rank); noise from a stream of
     # each rank's own.
-    noise_generator = torch.Generator().manual_seed(_draw_seed(generator) + rank)
+    noise_generator = torch.Generator().manual_seed(draw_seed(generator) + rank)
     early_stopping = None
     if validation is not None:
-        early_stopping = _EarlyStopping(validation, _draw_seed(generator), config)
+        early_stopping = _EarlyStopping(validation, draw_seed(generator), config)
     ema = copy.deepcopy(denoiser).eval().requires_grad_(False)
-    budget = _Budget(config, len(tensors), world_size)
-    progress = _Progress(config, enabled=config.verbose and rank == 0)
+    budget = TrainingBudget(config, len(tensors), world_size)
+    progress = Progress(config, enabled=config.verbose and rank == 0)
     parts = _Parts(
         {"denoiser": denoiser, "ema": ema, "schedule": schedule}, optimizer, noise_generator,
         early_stopping,
     )
-    state = _State(sums=dict.fromkeys(_HISTORY_TERMS, 0.0))
+    state = _State(sums=dict.fromkeys(HISTORY_TERMS, 0.0))
     if checkpoint is not None and checkpoint.resumed is not None:
         state = _resume(checkpoint, parts, generator, budget)
         progress.resume(state.history)
@@ -174,9 +174,9 @@ def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, val
                     network_parameters, config.max_grad_norm,
                 )
                 step = state.step
-                _update_ema(ema, denoiser, min(config.ema_decay, (1 + step) / (10 + step)))
+                update_ema(ema, denoiser, min(config.ema_decay, (1 + step) / (10 + step)))
                 state.step, state.batch = step + 1, state.batch + 1
-                for name, term in _HISTORY_TERMS.items():
+                for name, term in HISTORY_TERMS.items():
                     state.sums[name] += terms[term].item()
                 if budget.out_of_time():
                     state.finished = True
@@ -193,7 +193,7 @@ def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, val
                 state.finished = state.finished or record["stopped_early"]
             state.finished = state.finished or budget.epochs_spent(state.epoch)
             state.history.append(record)
-            state.batch, state.sums = 0, dict.fromkeys(_HISTORY_TERMS, 0.0)
+            state.batch, state.sums = 0, dict.fromkeys(HISTORY_TERMS, 0.0)
             progress.after_epoch(record, early_stopping)
         if checkpoint is not None:  # the end of training: a refit returns this model at once
             _save(checkpoint, parts, state, generator.get_state(), budget.elapsed(),
@@ -202,7 +202,7 @@ def train(denoiser, schedule, tensors, config: TrainingConfig, *, generator, val
     history = state.history
     progress.close(stopped_early=bool(history[-1].get("stopped_early")))
     if rank == 0:
-        _warn_if_undertrained(history)
+        warn_if_undertrained(history)
     if early_stopping is not None:
         early_stopping.restore(ema, schedule)
     for hook in hooks:  # the fitted modules must stay picklable
@@ -313,17 +313,19 @@ def _optimizer_step(loss_module, optimizer, batch, noise_generator, learning_rat
 
 
 @torch.no_grad()
-def _update_ema(ema, denoiser, decay: float) -> None:
+def update_ema(ema, denoiser, decay: float) -> None:
+    """Move each weight of `ema` toward `denoiser`'s by ``1 - decay`` of the gap, in place."""
     for ema_param, param in zip(ema.parameters(), denoiser.parameters(), strict=True):
         ema_param.lerp_(param, 1 - decay)
 
 
-def _draw_seed(generator) -> int:
+def draw_seed(generator) -> int:
+    """Draw a seed in [0, 2**31 - 1) from the torch `generator` (which it advances)."""
     return int(torch.randint(2**31 - 1, (), generator=generator))
 
 
 # -- budget: epochs, seconds and the learning rate over them -------------------------------------
-class _Budget:
+class TrainingBudget:
     """How much of the training budget is spent; under DDP, rank 0's clock decides for all."""
 
     def __init__(self, config: TrainingConfig, n_patients: int, world_size: int):
@@ -334,6 +336,7 @@ class _Budget:
         self.start = time.perf_counter()
 
     def elapsed(self) -> float:
+        """Seconds since the budget was set up (a resumed fit adds its earlier seconds)."""
         return time.perf_counter() - self.start
 
     def learning_rate_factor(self, step: int) -> float:
@@ -346,11 +349,13 @@ class _Budget:
         return warmup * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
     def out_of_time(self) -> bool:
+        """Whether max_time is spent (rank 0's answer, under DDP); never without max_time."""
         if self.max_time is None:
             return False
         return _rank_zero_says(self.elapsed() >= self.max_time, self.world_size)
 
     def epochs_spent(self, epoch: int) -> bool:
+        """Whether `epoch` epochs use up the epochs of the budget (never without epochs)."""
         return self.epochs is not None and epoch >= self.epochs
 
 
@@ -420,7 +425,7 @@ class _EarlyStopping:
 _MIN_STEPS, _MIN_EPOCHS = 500, 100
 
 
-def _warn_if_undertrained(history) -> None:
+def warn_if_undertrained(history) -> None:
     """Say once, in the log, when training ended far too early to give a usable model."""
     last = history[-1]
     if last.get("stopped_early") or last["steps"] >= _MIN_STEPS or last["epoch"] >= _MIN_EPOCHS:
@@ -451,7 +456,7 @@ def _progress_bar(enabled: bool, epochs, max_time):
     return tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
 
 
-class _Progress:
+class Progress:
     """The loss after every epoch: on a tqdm bar, or as log lines without tqdm.
 
     The loss shown is the mean over the last (up to) five full epochs: the last epoch of a
@@ -482,6 +487,7 @@ class _Progress:
         self.enabled = enabled
 
     def after_epoch(self, record: dict, early_stopping=None) -> None:
+        """Show one epoch's history record: on the bar, or as a log line when enabled."""
         postfix = {"epoch": record["epoch"], "loss": f"{self._running_loss(record):.4f}"}
         if "epsilon" in record:  # differentially private training: the epsilon spent so far
             postfix["epsilon"] = f"{record['epsilon']:.2f}"
@@ -504,6 +510,7 @@ class _Progress:
             )
 
     def close(self, stopped_early: bool) -> None:
+        """Close the bar, saying when early stopping ended the fit."""
         if self.bar is not None:
             if stopped_early:
                 self.bar.set_description("fit (stopped early)")

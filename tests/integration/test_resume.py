@@ -32,14 +32,14 @@ def assert_same_fit(resumed, straight):
 
 def ctrl_c_after_epoch(monkeypatch, epoch):
     """Press Ctrl-C (SIGINT to this process) once `epoch` has been recorded."""
-    after_epoch = training._Progress.after_epoch
+    after_epoch = training.Progress.after_epoch
 
     def pressed(self, record, early_stopping=None):
         after_epoch(self, record, early_stopping)
         if record["epoch"] == epoch:
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(training._Progress, "after_epoch", pressed)
+    monkeypatch.setattr(training.Progress, "after_epoch", pressed)
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])

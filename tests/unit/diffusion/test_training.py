@@ -54,9 +54,9 @@ def test_training_needs_a_budget():
 
 
 def test_learning_rate_warms_up_then_decays_to_a_tenth_over_the_budget():
-    from cdmtehr.diffusion.training import _Budget
+    from cdmtehr.diffusion.training import TrainingBudget
 
-    budget = _Budget(TrainingConfig(epochs=10, batch_size=10, warmup_steps=4), 100, 1)
+    budget = TrainingBudget(TrainingConfig(epochs=10, batch_size=10, warmup_steps=4), 100, 1)
     assert budget.total_steps == 100
     factors = [budget.learning_rate_factor(step) for step in (0, 3, 50, 100, 200)]
     assert factors[0] == pytest.approx(0.25, rel=1e-3)  # a quarter of the warm-up

@@ -34,9 +34,10 @@ from sklearn.model_selection import StratifiedKFold
 import _common as C
 from cdmtehr._fitting import fit_profile_stage
 from cdmtehr.evaluation import evaluate
-from cdmtehr.evaluation._evaluate import prepare_cohorts, resolve_roles
+from cdmtehr.evaluation._frames import resolve_roles
 from cdmtehr.evaluation._gru import gru_predict
 from cdmtehr.evaluation.discriminative import sequence_inputs
+from cdmtehr.evaluation.features import prepare_cohorts
 from cdmtehr.profiles import trees
 from cdmtehr.sampling import generation
 

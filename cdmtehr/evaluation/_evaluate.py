@@ -11,17 +11,11 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from ..exceptions import InvalidParameterError
-from ._frames import (
-    MIN_PATIENTS,
-    align_category_types,
-    category_levels,
-    resolve_roles,
-    subsample_patients,
-)
+from ._frames import MIN_PATIENTS, resolve_roles
 from ._glossary import FAMILIES, METRICS
 from .care import care_tables, equal_sizes
 from .discriminative import CLASSIFIERS, discriminative_scores
-from .features import Cohort
+from .features import prepare_cohorts
 from .membership import membership_scores, reading
 from .fidelity import fidelity_scores
 from .privacy import privacy_scores
@@ -260,37 +254,6 @@ def evaluate(
         correlation=correlation,
     )
     return result if return_result else result.scores
-
-
-def prepare_cohorts(frames, roles, *, max_patients, random_state):
-    """Cut each frame to `max_patients` patients and share the levels of every category.
-
-    Parameters
-    ----------
-    frames : dict of str to DataFrame or None
-        "real", "synthetic" and "holdout" (None when not given), checked by ``resolve_roles``.
-    roles : ColumnRoles
-        As returned by ``resolve_roles``.
-    max_patients : int or None
-    random_state : int or None
-
-    Returns
-    -------
-    cohorts : dict of str to Cohort
-        "real", "synthetic" and, when given, "holdout".
-    seeds : ndarray of shape (3,)
-        Seeds of the discriminative (and care), utility and privacy scores.
-    """
-    frames = {name: frame for name, frame in frames.items() if frame is not None}
-    frames = align_category_types(frames, roles)
-    categories = category_levels(frames.values(), roles)
-    rng = np.random.default_rng(random_state)
-    seeds = rng.integers(2**31 - 1, size=3)  # drawn up front: scores do not depend on `metrics`
-    cohorts = {
-        name: Cohort(subsample_patients(frame, roles, max_patients, rng), roles, categories)
-        for name, frame in frames.items()
-    }
-    return cohorts, seeds
 
 
 def score_cohorts(cohorts, seeds, **options):

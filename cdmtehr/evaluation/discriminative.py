@@ -8,6 +8,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from ._boosting import boosting_predict
+from ._gru import gru_predict
 
 # What each sequence discriminator reads of the per-step inputs (see `sequence_inputs`).
 SEQUENCE_VIEWS = {
@@ -103,9 +104,7 @@ def _classify_summary(features, y, folds, seed):
 
 
 def _classify_sequence(x, lengths, y, split, seed):
-    """P(synthetic) of the test patients from the GRU classifier (torch imported only here)."""
-    from ._gru import gru_predict
-
+    """P(synthetic) of the test patients from the GRU classifier."""
     train, test = split
     return gru_predict(x[train], lengths[train], y[train], x[test], lengths[test], seed=seed)
 

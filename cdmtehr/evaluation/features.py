@@ -7,7 +7,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ._frames import category_levels, resolve_roles, subsample_patients
+from ._frames import align_category_types, category_levels, resolve_roles, subsample_patients
 
 MISSING_LEVEL = "<missing>"
 _STATS = ("mean", "std", "min", "max", "last")
@@ -241,3 +241,34 @@ def privacy_vectors(features, reference, clip=5.0):
     matrix = np.hstack([scaled.fillna(0.0).to_numpy("float64"), indicators])
     bounds = np.cumsum([0] + [len(f) for f in features])
     return [matrix[start:stop] for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def prepare_cohorts(frames, roles, *, max_patients, random_state):
+    """Cut each frame to `max_patients` patients and share the levels of every category.
+
+    Parameters
+    ----------
+    frames : dict of str to DataFrame or None
+        "real", "synthetic" and "holdout" (None when not given), checked by ``resolve_roles``.
+    roles : ColumnRoles
+        As returned by ``resolve_roles``.
+    max_patients : int or None
+    random_state : int or None
+
+    Returns
+    -------
+    cohorts : dict of str to Cohort
+        "real", "synthetic" and, when given, "holdout".
+    seeds : ndarray of shape (3,)
+        Seeds of the discriminative (and care), utility and privacy scores.
+    """
+    frames = {name: frame for name, frame in frames.items() if frame is not None}
+    frames = align_category_types(frames, roles)
+    categories = category_levels(frames.values(), roles)
+    rng = np.random.default_rng(random_state)
+    seeds = rng.integers(2**31 - 1, size=3)  # drawn up front: scores do not depend on `metrics`
+    cohorts = {
+        name: Cohort(subsample_patients(frame, roles, max_patients, rng), roles, categories)
+        for name, frame in frames.items()
+    }
+    return cohorts, seeds

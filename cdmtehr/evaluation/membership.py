@@ -27,9 +27,11 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.neighbors import KernelDensity
 
-from .features import privacy_vectors
+from ..exceptions import InvalidParameterError
+from ._frames import resolve_roles
+from .features import prepare_cohorts, privacy_vectors
 from .privacy import nearest_distance
-from .utility import _auroc_auprc, _labelled, _predict
+from .utility import auroc_auprc, labelled_condition, predict_condition
 
 # The false-positive rate at which the true-positive rate of an attack is read: an attack that
 # flags 1 % of non-members by mistake is as far as a cautious attacker would go.
@@ -87,9 +89,9 @@ def density_ratio_score(candidates, synthetic, reference, n_components: int = 10
 def _attribute_inference(real, synthetic, holdout, seed) -> dict:
     """AUROC of a synthetic-trained model of the condition on training and unseen patients."""
     levels = real.categories[real.roles.condition_col]
-    x_syn, y_syn = _labelled(synthetic, levels)
-    x_train, y_train = _labelled(real, levels)
-    x_test, y_test = _labelled(holdout, levels)
+    x_syn, y_syn = labelled_condition(synthetic, levels)
+    x_train, y_train = labelled_condition(real, levels)
+    x_test, y_test = labelled_condition(holdout, levels)
     n = min(len(y_train), len(y_test))
     rng = np.random.default_rng(seed)
     keep_train = rng.choice(len(y_train), size=n, replace=False)
@@ -98,9 +100,9 @@ def _attribute_inference(real, synthetic, holdout, seed) -> dict:
     x_test, y_test = x_test[keep_test], y_test[keep_test]
     if len(np.unique(y_train)) < 2 or len(np.unique(y_test)) < 2 or len(np.unique(y_syn)) < 2:
         return {}
-    proba = _predict(x_syn, y_syn, np.vstack([x_train, x_test]), len(levels), seed)
-    train_auroc, _ = _auroc_auprc(y_train, proba[:n])
-    test_auroc, _ = _auroc_auprc(y_test, proba[n:])
+    proba = predict_condition(x_syn, y_syn, np.vstack([x_train, x_test]), len(levels), seed)
+    train_auroc, _ = auroc_auprc(y_train, proba[:n])
+    test_auroc, _ = auroc_auprc(y_test, proba[n:])
     return {
         "attribute_auroc_train": float(train_auroc),
         "attribute_auroc_holdout": float(test_auroc),
@@ -263,10 +265,6 @@ def membership_inference(
     ...                              )  # doctest: +SKIP
     >>> print(audit.reading)  # doctest: +SKIP
     """
-    from ..exceptions import InvalidParameterError
-    from ._evaluate import prepare_cohorts
-    from ._frames import resolve_roles
-
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or (
         n_components < 1
     ):

@@ -7,7 +7,7 @@ import pathlib
 
 import numpy as np
 
-from ._evaluate import EvaluationResult, prepare_cohorts, score_cohorts
+from ._evaluate import EvaluationResult, score_cohorts
 from ._frames import resolve_roles
 from ._glossary import FAMILIES, METRICS
 from ._plots import (
@@ -24,6 +24,7 @@ from ._plots import (
     trajectories_figure,
     use_log_axis,
 )
+from .features import prepare_cohorts
 
 _FAMILY_TITLES = {
     "fidelity": "Fidelity: do values, missingness, correlations and dynamics match?",

@@ -18,16 +18,25 @@ _SETTINGS = {
 }
 
 
-def _labelled(cohort, levels):
-    """Summary features and condition codes of the patients whose condition is known."""
+def labelled_condition(cohort, levels):
+    """Summary features and condition codes of the patients whose condition is known.
+
+    Returns ``(x, y)``: the rows of ``cohort.summary`` as float64 and each patient's code (the
+    index of its condition in `levels`); patients whose condition is missing are left out.
+    """
     codes = pd.Categorical(cohort.static[cohort.roles.condition_col], categories=list(levels))
     codes = np.asarray(codes.codes, dtype=np.int64)
     known = codes >= 0
     return cohort.summary.to_numpy("float64")[known], codes[known]
 
 
-def _predict(x_train, y_train, x_test, n_classes, seed):
-    """Class probabilities with a column for every class, even those absent from training."""
+def predict_condition(x_train, y_train, x_test, n_classes, seed):
+    """Class probabilities of `x_test` from gradient boosting fitted on `x_train`, `y_train`.
+
+    One column for every class of ``range(n_classes)``, even those absent from training (they
+    get 0; when one class only is present, it gets 1). The boosting is the slower, more
+    regularized one of the utility scores.
+    """
     present = np.unique(y_train)
     proba = np.zeros((len(x_test), n_classes))
     if len(present) == 1:  # nothing to learn: every patient gets the only class seen
@@ -37,7 +46,7 @@ def _predict(x_train, y_train, x_test, n_classes, seed):
     return proba
 
 
-def _auroc_auprc(y, proba):
+def auroc_auprc(y, proba):
     """AUROC and AUPRC; the last class is positive when binary, macro one-vs-rest otherwise."""
     n_classes = proba.shape[1]
     if n_classes == 2:
@@ -79,9 +88,9 @@ def utility_scores(real, synthetic, holdout, *, random_state=0):
     rng = np.random.default_rng(random_state)
     levels = real.categories[real.roles.condition_col]
     n_classes = len(levels)
-    x_real, y_real = _labelled(real, levels)
-    x_syn, y_syn = _labelled(synthetic, levels)
-    x_test, y_test = _labelled(holdout, levels)
+    x_real, y_real = labelled_condition(real, levels)
+    x_syn, y_syn = labelled_condition(synthetic, levels)
+    x_test, y_test = labelled_condition(holdout, levels)
     notes = []
     if n_classes < 2 or len(np.unique(y_test)) < 2:
         return {}, [
@@ -95,13 +104,13 @@ def utility_scores(real, synthetic, holdout, *, random_state=0):
     pick_syn = np.sort(rng.choice(len(y_syn), size=n_train, replace=False))
     seed = int(rng.integers(2**31 - 1))
     # The real-trained model scores the holdout (TRTR) and the synthetic patients (TRTS).
-    on_real_model = _predict(
+    on_real_model = predict_condition(
         x_real[pick_real], y_real[pick_real], np.vstack([x_test, x_syn]), n_classes, seed
     )
     trtr, trts = on_real_model[: len(y_test)], on_real_model[len(y_test) :]
-    tstr = _predict(x_syn[pick_syn], y_syn[pick_syn], x_test, n_classes, seed)
-    tstr_auroc, tstr_auprc = _auroc_auprc(y_test, tstr)
-    trtr_auroc, trtr_auprc = _auroc_auprc(y_test, trtr)
+    tstr = predict_condition(x_syn[pick_syn], y_syn[pick_syn], x_test, n_classes, seed)
+    tstr_auroc, tstr_auprc = auroc_auprc(y_test, tstr)
+    trtr_auroc, trtr_auprc = auroc_auprc(y_test, trtr)
     scores = {
         "tstr_auroc": float(tstr_auroc),
         "trtr_auroc": float(trtr_auroc),
@@ -111,5 +120,5 @@ def utility_scores(real, synthetic, holdout, *, random_state=0):
         "tstr_trtr_auprc_ratio": float(tstr_auprc / trtr_auprc),
     }
     if len(np.unique(y_syn)) > 1:
-        scores["trts_auroc"] = float(_auroc_auprc(y_syn, trts)[0])
+        scores["trts_auroc"] = float(auroc_auprc(y_syn, trts)[0])
     return scores, notes

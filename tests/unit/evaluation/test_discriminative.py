@@ -5,9 +5,9 @@ import pytest
 from helpers.cohorts import PHYSIONET_ROLES as ROLES
 from helpers.cohorts import gaussian, temporal_numeric
 
-from cdmtehr.evaluation._evaluate import prepare_cohorts
 from cdmtehr.evaluation._frames import resolve_roles
 from cdmtehr.evaluation.discriminative import discriminative_scores
+from cdmtehr.evaluation.features import prepare_cohorts
 
 SEQUENCES = ("sequence", "sequence_masks", "sequence_values")
 

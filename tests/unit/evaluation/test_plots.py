@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from cdmtehr.evaluation._evaluate import prepare_cohorts  # noqa: E402
 from cdmtehr.evaluation.care import care_tables  # noqa: E402
+from cdmtehr.evaluation.features import prepare_cohorts  # noqa: E402
 from cdmtehr.evaluation._frames import resolve_roles  # noqa: E402
 from cdmtehr.evaluation._plots import (  # noqa: E402
     care_figure,

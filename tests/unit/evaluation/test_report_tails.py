@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cdmtehr.evaluation._evaluate import prepare_cohorts
 from cdmtehr.evaluation._frames import resolve_roles
+from cdmtehr.evaluation.features import prepare_cohorts
 from cdmtehr.evaluation.report import _check_text, _variables_section, far_bounds, far_values
 
 ROLES = dict(id_col="id", time_col="t", num_cols=["pH", "HR"], static_cols=["Age"])

@@ -35,7 +35,7 @@ import _common as C
 import cdmtehr.diffusion.denoiser as denoiser_module
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.diffusion.embeddings import FourierFeatures
-from cdmtehr.diffusion.network import N_KERNELS, _FiLM, _linear, pool_along_time
+from cdmtehr.diffusion.network import N_KERNELS, FiLM, empty_safe_linear, pool_along_time
 
 
 class AdaLNBlock(nn.Module):
@@ -82,7 +82,7 @@ def network_class(backbone: str, layers: int, heads: int, mlp_ratio: int):
             self.noise_embedding = nn.Sequential(FourierFeatures(64), nn.Linear(64, width),
                                                  nn.SiLU(), nn.Linear(width, width))
             self.condition_embedding = nn.Embedding(n_classes + 1, width)
-            self.static_projection = _linear(static_in, width)
+            self.static_projection = empty_safe_linear(static_in, width)
             self.input_projection = nn.Linear(temporal_in, width)
             self.position_embedding = nn.Parameter(0.02 * torch.randn(max_length, width))
             self.gru = None
@@ -92,11 +92,11 @@ def network_class(backbone: str, layers: int, heads: int, mlp_ratio: int):
             self.blocks = nn.ModuleList(AdaLNBlock(width, heads, mlp_ratio)
                                         for _ in range(layers))
             self.output_norm = nn.LayerNorm(width, elementwise_affine=False)
-            self.output_film = _FiLM(width, width)
-            self.skip_weights = _linear(width, N_KERNELS * smoothed_features)
-            self.temporal_head = _linear(width, temporal_out)
+            self.output_film = FiLM(width, width)
+            self.skip_weights = empty_safe_linear(width, N_KERNELS * smoothed_features)
+            self.temporal_head = empty_safe_linear(width, temporal_out)
             self.static_head = nn.Sequential(nn.Linear(3 * width, width), nn.SiLU(),
-                                             _linear(width, static_out))
+                                             empty_safe_linear(width, static_out))
             for head in (self.skip_weights, self.temporal_head, self.static_head[-1]):
                 nn.init.zeros_(head.weight)
                 nn.init.zeros_(head.bias)

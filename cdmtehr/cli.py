@@ -12,8 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import datasets
+from ._version import __version__
 from .disclosure import MIN_PATIENTS
+from .evaluation import evaluate, real_vs_real, write_report
+from .evaluation.report import describe_discriminators
 from .exceptions import CDMTError
+from .synthesizer import CDMTSynthesizer
 
 
 def _read_table(path, time_col=None, time_dtype=None) -> pd.DataFrame:
@@ -122,8 +127,6 @@ def _match_classes(condition, classes):
 
 
 def _fit(args) -> None:
-    from .synthesizer import CDMTSynthesizer
-
     df = _read_table(args.data, time_col=args.time_col)
     _check_writable(args.output, "model", table=False)
     synth = CDMTSynthesizer(
@@ -162,8 +165,6 @@ def _fit(args) -> None:
 
 
 def _sample(args) -> None:
-    from .synthesizer import CDMTSynthesizer
-
     condition = _parse_condition(args.condition)
     _check_writable(args.output, "synthetic patients")
     synth = CDMTSynthesizer.load(args.model)
@@ -222,8 +223,6 @@ def _sampling_options(args) -> dict:
 
 
 def _forecast(args) -> None:
-    from .synthesizer import CDMTSynthesizer
-
     _check_writable(args.output, "forecast")
     synth = CDMTSynthesizer.load(args.model)
     prefix = _read_like_fit(args.prefix, synth)
@@ -261,8 +260,6 @@ def _impute_mask(df, args, roles):
 
 
 def _impute(args) -> None:
-    from .synthesizer import CDMTSynthesizer
-
     _check_writable(args.output, "imputed data")
     synth = CDMTSynthesizer.load(args.model)
     df = _read_like_fit(args.data, synth)
@@ -275,8 +272,6 @@ def _impute(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from .evaluation import evaluate, real_vs_real, write_report
-
     roles = {
         "id_col": args.id_col,
         "time_col": args.time_col,
@@ -287,8 +282,6 @@ def _evaluate(args) -> None:
     }
     privacy = None
     if args.model:
-        from .synthesizer import CDMTSynthesizer
-
         model = CDMTSynthesizer.load(args.model)
         roles, privacy = model.preprocessor_.roles_.to_dict(), model.privacy_
     elif not (args.id_col and args.time_col):
@@ -325,8 +318,6 @@ def _say(text) -> None:
 
 def _headline_lines(result, baseline) -> str:
     """The discriminators named, each beside its real-vs-real floor, and against whom."""
-    from .evaluation.report import describe_discriminators
-
     parts = describe_discriminators(result.scores, result.details.get("disc_headline"), baseline)
     if not parts:
         return ""
@@ -343,21 +334,13 @@ def _headline_lines(result, baseline) -> str:
 
 def _demo(args) -> None:
     """Fit on the bundled PhysioNet 2012 set a, sample a cohort and write a report."""
-    from .datasets import (
-        PHYSIONET2012_RANGES,
-        PHYSIONET2012_UNITS,
-        load_physionet2012,
-    )
-    from .evaluation import evaluate, real_vs_real, write_report
-    from .synthesizer import CDMTSynthesizer
-
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     if not 40 <= args.patients <= 4000:
         raise CDMTError(
             f"--patients must be between 40 and 4000 (the bundled set a); got {args.patients}."
         )
-    df, roles = load_physionet2012(return_roles=True)
+    df, roles = datasets.load_physionet2012(return_roles=True)
     ids = df[roles["id_col"]].drop_duplicates().sample(frac=1.0, random_state=0)
     ids = ids[: args.patients]
     n_train = int(len(ids) * 0.75)
@@ -389,8 +372,8 @@ def _demo(args) -> None:
     steps.done()
     write_report(
         train, synthetic, output / "report.html", holdout, scores=result, baseline=baseline,
-        title="cdmtehr on PhysioNet 2012 set a", units=PHYSIONET2012_UNITS,
-        plausible_ranges=PHYSIONET2012_RANGES, privacy=synth.privacy_, **options,
+        title="cdmtehr on PhysioNet 2012 set a", units=datasets.PHYSIONET2012_UNITS,
+        plausible_ranges=datasets.PHYSIONET2012_RANGES, privacy=synth.privacy_, **options,
     )  # fmt: skip
     steps.done()
     scores = result.scores
@@ -463,8 +446,6 @@ def _add_sampling(parser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``cdmtehr`` command."""
-    from ._version import __version__
-
     defaults = _Defaults
     parser = argparse.ArgumentParser(
         prog="cdmtehr",

@@ -84,7 +84,7 @@ def pool_along_time(x: torch.Tensor, half_life: float = POOLING_HALF_LIFE) -> to
     return torch.stack([stay, past, future], dim=2)
 
 
-def _linear(n_in: int, n_out: int) -> nn.Linear:
+def empty_safe_linear(n_in: int, n_out: int) -> nn.Linear:
     """`nn.Linear`, also for an empty block (no static columns, no numeric values).
 
     Such a layer keeps its place in the model file (its bias may still be trained), but its
@@ -97,8 +97,11 @@ def _linear(n_in: int, n_out: int) -> nn.Linear:
         return nn.Linear(n_in, n_out)
 
 
-class _FiLM(nn.Module):
-    """Feature-wise affine modulation h (1 + scale) + shift from a conditioning vector."""
+class FiLM(nn.Module):
+    """Feature-wise affine modulation h (1 + scale) + shift from a conditioning vector.
+
+    Its weights start at zero, so that it starts as the identity.
+    """
 
     def __init__(self, conditioning_size: int, size: int):
         super().__init__()
@@ -107,6 +110,7 @@ class _FiLM(nn.Module):
         nn.init.zeros_(self.linear.bias)
 
     def forward(self, hidden: torch.Tensor, conditioning: torch.Tensor) -> torch.Tensor:
+        """Modulate `hidden` (B, H) or (B, L, H) by `conditioning` (B, C), alike at every step."""
         scale, shift = self.linear(nn.functional.silu(conditioning)).chunk(2, dim=-1)
         if hidden.dim() == 3:
             scale, shift = scale[:, None, :], shift[:, None, :]
@@ -175,17 +179,17 @@ class BiGRUNetwork(nn.Module):
         n_kernels = N_KERNELS
         temporal_in += n_kernels * pooled_inputs + static_in
         # Zero: the untrained denoiser keeps EDM's plain skip connection.
-        self.skip_weights = _linear(2 * hidden, n_kernels * smoothed_features)
+        self.skip_weights = empty_safe_linear(2 * hidden, n_kernels * smoothed_features)
         nn.init.zeros_(self.skip_weights.weight)
         nn.init.zeros_(self.skip_weights.bias)
         self.noise_embedding = nn.Sequential(
             FourierFeatures(64), nn.Linear(64, hidden), nn.SiLU(), nn.Linear(hidden, hidden)
         )
         self.condition_embedding = nn.Embedding(n_classes + 1, hidden)
-        self.static_projection = _linear(static_in, hidden)
+        self.static_projection = empty_safe_linear(static_in, hidden)
         self.input_projection = nn.Linear(temporal_in, hidden)
         self.position_embedding = nn.Parameter(torch.zeros(max_length, hidden))
-        self.input_film = _FiLM(hidden, hidden)
+        self.input_film = FiLM(hidden, hidden)
         self.gru = nn.GRU(
             hidden,
             hidden,
@@ -197,11 +201,11 @@ class BiGRUNetwork(nn.Module):
         # True while differentially private training takes per-patient gradients (vmap).
         self.unrolled = False
         self.output_norm = nn.LayerNorm(2 * hidden)
-        self.output_film = _FiLM(hidden, 2 * hidden)
-        self.temporal_head = _linear(2 * hidden, temporal_out)
+        self.output_film = FiLM(hidden, 2 * hidden)
+        self.temporal_head = empty_safe_linear(2 * hidden, temporal_out)
         # Static outputs read the sequence pooled (mean and max over steps) and the conditioning.
         self.static_head = nn.Sequential(
-            nn.Linear(5 * hidden, hidden), nn.SiLU(), _linear(hidden, static_out)
+            nn.Linear(5 * hidden, hidden), nn.SiLU(), empty_safe_linear(hidden, static_out)
         )
         # Zero heads: the untrained denoiser returns c_skip x and the logit biases (EDM, CDTD).
         for head in (self.temporal_head, self.static_head[-1]):

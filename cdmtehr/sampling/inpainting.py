@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .samplers import STEPS, _run
+from .samplers import STEPS, run_steps
 
 
 def replace_known(x, clean, known, sigma, generator=None):
@@ -78,6 +78,6 @@ def sample_replacement(denoiser, x, sigmas, *, clean, known, sampler="euler", co
         x = replace_known(x, clean, known, sigma, generator)
         return step(denoiser, x, sigma, sigma_next, **options)
 
-    x = _run(replaced_step, denoiser, x, sigmas, None, condition=condition, dtype=dtype,
+    x = run_steps(replaced_step, denoiser, x, sigmas, None, condition=condition, dtype=dtype,
              generator=generator)
     return torch.where(known, clean, x)

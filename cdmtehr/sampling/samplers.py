@@ -79,8 +79,13 @@ def sde_step(denoiser, x, sigma, sigma_next, *, condition=None, dtype=torch.floa
     return x, denoised
 
 
-def _run(step, denoiser, x, sigmas, callback, **options):
-    """Apply `step` along the grid, calling `callback` after every step."""
+def run_steps(step, denoiser, x, sigmas, callback, **options):
+    """Apply `step` along the grid of `sigmas`, calling `callback` after every step.
+
+    ``step(denoiser, x, sigma, sigma_next, last=..., **options) -> (x, denoised)`` is one
+    sampler step (Euler, Heun, SDE, or the inpainting's replaced step); `x` is carried in
+    float64 between steps. Returns the state after the last step.
+    """
     x = x.double()
     last = len(sigmas) - 2
     for i, sigma, sigma_next in _steps(sigmas):
@@ -114,7 +119,7 @@ def sample_euler(denoiser, x, sigmas, *, condition=None, callback=None, dtype=to
     Tensor of shape (B, M)
         The sample, in float64.
     """
-    return _run(euler_step, denoiser, x, sigmas, callback, condition=condition, dtype=dtype)
+    return run_steps(euler_step, denoiser, x, sigmas, callback, condition=condition, dtype=dtype)
 
 
 @torch.inference_mode()
@@ -124,7 +129,7 @@ def sample_heun(denoiser, x, sigmas, *, condition=None, callback=None, dtype=tor
     Costs 2 * steps - 1 network evaluations: the last step, to sigma = 0, is an Euler step.
     Arguments and result as `sample_euler`.
     """
-    return _run(heun_step, denoiser, x, sigmas, callback, condition=condition, dtype=dtype)
+    return run_steps(heun_step, denoiser, x, sigmas, callback, condition=condition, dtype=dtype)
 
 
 @torch.inference_mode()
@@ -152,7 +157,7 @@ def sample_sde(
 
     Other arguments and the result are as in `sample_euler`.
     """
-    return _run(sde_step, denoiser, x, sigmas, callback, condition=condition, dtype=dtype,
+    return run_steps(sde_step, denoiser, x, sigmas, callback, condition=condition, dtype=dtype,
                 generator=generator, eta=eta)
 
 

@@ -38,7 +38,8 @@ N_PATIENTS = 60
 # Pages whose code blocks run with the tiny budget; data.md runs on the full bundled data.
 # Not run: benchmarks.md's blocks remake its figures on checkouts of earlier commits (hours
 # of training), and api.md's are docstring examples.
-TINY_PAGES = ["../README.md", "index.md", "getting_started.md", "report.md", "privacy.md"]
+TINY_PAGES = ["../README.md", "index.md", "getting_started.md", "hospital_export.md",
+              "report.md", "privacy.md"]
 EXACT_PAGES = ["data.md"]
 SHELL = ("bash", "sh", "console")
 # The README's setup, and its by-hand equivalent: creating .venv and installing into it is

@@ -346,6 +346,8 @@ class NumericEncoder(BaseEstimator):
         with np.errstate(over="ignore"):
             distance = np.abs(distinct / 2 - median / 2) / scale * 2
         extreme = distinct[distance > _EXTREME_RATIO]
+        if not extreme.size:  # only the pooled ends lie that far out: no value to name
+            return
         examples = ", ".join(f"{v:.6g}" for v in extreme[np.argsort(-distance[distance >
                                                                              _EXTREME_RATIO])][:3])
         warnings.warn(

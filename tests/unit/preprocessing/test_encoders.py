@@ -1,11 +1,14 @@
 """NumericEncoder and CategoricalEncoder: fit / transform / inverse_transform on one column."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.preprocessing import QuantileTransformer
 
 from cdmtehr.disclosure import MIN_PATIENTS
+from cdmtehr.exceptions import DataWarning
 from cdmtehr.preprocessing import CategoricalEncoder, NumericEncoder
 
 
@@ -377,3 +380,16 @@ def test_numeric_encoder_rounds_after_clipping_to_the_knots():
     low, high = encoder._data_range()  # the outer groups' means (62.5 and 122.5)
     assert restored.iloc[0] == round(low) and restored.iloc[-1] == round(high)
     assert restored.iloc[-1] < 250
+
+
+def test_no_sentinel_warning_names_zero_values():
+    """A tiny interquartile range may put the pooled ends a million of them away while no
+    value is: nothing to warn about."""
+    values = [7.0, 2.5e-304, 0.0, 1e-300, 2.5e-304, 1e-05, 1e-05, 0.5, 1e-05, 2.5e-304, 0.0,
+              0.0, 2.5e-304, 1e-300, 1e-300, 0.0, 2.5e-304, 1e-300, 7.0, 1e-05, 1e-300, 1.0,
+              -1.0, 7.0, 7.0, 1e-05, 1e-05]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        encoder = NumericEncoder().fit(values, np.arange(len(values)))
+    decoded = encoder.inverse_transform(encoder.transform(values)).to_numpy()
+    assert np.isfinite(decoded).all()

@@ -2,11 +2,15 @@
 
 Loading never executes code from the file. The manifest is plain JSON; arrays are read with
 ``numpy.load(allow_pickle=False)``; weights with ``torch.load(weights_only=True)``. Fitted
-Python objects (the preprocessor and its encoders) are written as their attribute trees and
-rebuilt without calling any constructor, and only for an allow-list of classes named in full
-(the data layer's fitted objects and scikit-learn's QuantileTransformer): a file that names any
-other class is refused before anything is imported, so that no module (``cdmtehr.__main__``
-included) runs on its say-so.
+Python objects (the preprocessor, its encoders, the profile trees) are written as their
+attribute trees under a stable type name of `_TYPES` (``"NumericEncoder"``, not the module path
+of the class), and rebuilt without calling any constructor. A file that names any other type is
+refused; loading looks names up in that registry only and imports nothing, so no module
+(``cdmtehr.__main__`` included) runs on a file's say-so, and a class may move between modules
+without breaking the files that hold it. Scikit-learn's QuantileTransformer is stored as its
+public fitted arrays (``quantiles_``, ``references_``) and parameters, and a fresh one is
+given them on load, so that files do not depend on scikit-learn's private module layout or
+attributes.
 
 The manifest carries ``format_version``. A change of what a file holds bumps
 `FORMAT_VERSION` and adds one step to `_MIGRATIONS`, so that `migrate` brings files of every
@@ -22,7 +26,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
-import importlib
 import io
 import json
 import os
@@ -31,10 +34,12 @@ import warnings
 import zipfile
 import zlib
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.preprocessing import QuantileTransformer
 
 from ._atomic import write_atomically
 from ._parameters import Device, check_parameters, resolve_device
@@ -46,26 +51,85 @@ from .diffusion.schedule import make_schedule
 from .disclosure import MIN_PATIENTS
 from .exceptions import CDMTWarning, InvalidDataTypeError, ModelFileError
 from .preprocessing import SequencePreprocessor
-from .preprocessing.encoders import NumericEncoder
+from .preprocessing.encoders import CategoricalEncoder, NumericEncoder
+from .preprocessing.sequences import TimeGrid
+from .profiles import ClassProfiles
+from .profiles.trees import LeafTree, ProfileTrees
+from .roles import ColumnRoles
 
 FORMAT_NAME = "cdmtehr-model"
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 MEMBERS = ("manifest.json", "arrays.npz", "weights.pt")
-# Every class a model file may hold, by full name. A prefix rule ("cdmtehr.") would let a file
-# import any cdmtehr module, and importing cdmtehr.__main__ runs the command line.
-_ALLOWED_CLASSES = frozenset(
+# Every type a model file may hold, by the name the file stores it under. The names are part of
+# the format: a class that moves to another module, or is renamed, keeps its name here. Loading
+# looks a name up in this table and nowhere else (no import by path).
+_TYPES = MappingProxyType(
     {
-        "cdmtehr.preprocessing.encoders.CategoricalEncoder",
-        "cdmtehr.preprocessing.encoders.NumericEncoder",
-        "cdmtehr.preprocessing.preprocessor.SequencePreprocessor",
-        "cdmtehr.preprocessing.sequences.TimeGrid",
-        "cdmtehr.profiles.ClassProfiles",
-        "cdmtehr.profiles.trees.LeafTree",
-        "cdmtehr.profiles.trees.ProfileTrees",
-        "cdmtehr.roles.ColumnRoles",
-        "sklearn.preprocessing._data.QuantileTransformer",
+        "CategoricalEncoder": CategoricalEncoder,
+        "ClassProfiles": ClassProfiles,
+        "ColumnRoles": ColumnRoles,
+        "LeafTree": LeafTree,
+        "NumericEncoder": NumericEncoder,
+        "ProfileTrees": ProfileTrees,
+        "QuantileTransformer": QuantileTransformer,
+        "SequencePreprocessor": SequencePreprocessor,
+        "TimeGrid": TimeGrid,
     }
 )
+_TYPE_NAMES = {cls: name for name, cls in _TYPES.items()}
+# What a file keeps of a fitted QuantileTransformer: the parameters that transform and
+# inverse_transform read, and the fitted arrays (random_state, read by fit alone, is not kept;
+# n_quantiles_ and n_features_in_ follow from the shape of quantiles_).
+_QUANTILE_PARAMETERS = ("n_quantiles", "output_distribution", "ignore_implicit_zeros",
+                        "subsample", "copy")
+_QUANTILE_ARRAYS = ("references_", "quantiles_")
+
+
+def _attributes(value) -> dict:
+    """What a file keeps of a package object: its fields, or all its attributes."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return dict(vars(value))
+
+
+def _quantile_state(transformer) -> dict:
+    """What a file keeps of a fitted QuantileTransformer (public parameters and arrays)."""
+    if hasattr(transformer, "feature_names_in_"):
+        raise TypeError("cannot store a QuantileTransformer fitted on named features")
+    state = {name: getattr(transformer, name) for name in _QUANTILE_PARAMETERS}
+    state.update({name: np.asarray(getattr(transformer, name)) for name in _QUANTILE_ARRAYS})
+    return state
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _quantile_transformer(state: dict):
+    """A fitted QuantileTransformer rebuilt from `_quantile_state` (None if the state is not
+    one): a fresh instance given the stored parameters and arrays."""
+    if set(state) != {*_QUANTILE_PARAMETERS, *_QUANTILE_ARRAYS}:
+        return None
+    quantiles, references = state["quantiles_"], state["references_"]
+    n_quantiles, subsample = state["n_quantiles"], state["subsample"]
+    distribution = state["output_distribution"]
+    ok = (
+        isinstance(quantiles, np.ndarray) and quantiles.dtype.kind == "f"
+        and quantiles.ndim == 2 and quantiles.shape[0] >= 1 and quantiles.shape[1] >= 1
+        and isinstance(references, np.ndarray) and references.dtype.kind == "f"
+        and references.shape == quantiles.shape[:1]
+        and isinstance(distribution, str) and distribution in ("normal", "uniform")
+        and isinstance(state["ignore_implicit_zeros"], bool) and isinstance(state["copy"], bool)
+        and _positive_int(n_quantiles) and (subsample is None or _positive_int(subsample))
+    )
+    if not ok:
+        return None
+    transformer = QuantileTransformer(**{name: state[name] for name in _QUANTILE_PARAMETERS})
+    transformer.quantiles_ = quantiles
+    transformer.references_ = references
+    transformer.n_quantiles_ = quantiles.shape[0]
+    transformer.n_features_in_ = quantiles.shape[1]
+    return transformer
 
 
 class _Encoder:
@@ -117,18 +181,18 @@ class _Encoder:
         if value is pd.NaT:
             return {"__nat__": True}
         cls = type(value)
-        name = f"{cls.__module__}.{cls.__qualname__}"
-        if name in _ALLOWED_CLASSES:
-            if dataclasses.is_dataclass(value):
-                state = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-            else:
-                state = dict(vars(value))
-            return {"__object__": name, "state": self(state)}
-        raise TypeError(f"cannot store an object of type {name} in a model file")
+        name = _TYPE_NAMES.get(cls)  # the exact class: a subclass is not what the name means
+        if name is None:
+            raise TypeError(
+                f"cannot store an object of type {cls.__module__}.{cls.__qualname__} in a "
+                "model file"
+            )
+        state = _quantile_state(value) if cls is QuantileTransformer else _attributes(value)
+        return {"__type__": name, "state": self(state)}
 
 
 class _Decoder:
-    """Inverse of `_Encoder`, refusing classes outside the allow-list."""
+    """Inverse of `_Encoder`, refusing types outside `_TYPES`."""
 
     def __init__(self, arrays):
         self.arrays = arrays
@@ -172,27 +236,26 @@ class _Decoder:
             return pd.NA
         if "__nat__" in value:
             return pd.NaT
-        if "__object__" in value:
-            return self._object(value["__object__"], value["state"])
+        if "__type__" in value:
+            return self._object(value["__type__"], value.get("state"))
         raise ModelFileError(f"Unknown entry in model file: {sorted(value)[:3]}")
 
     def _object(self, name, state):
-        if not isinstance(name, str) or name not in _ALLOWED_CLASSES:
+        cls = _TYPES.get(name) if isinstance(name, str) else None
+        if cls is None:
             raise ModelFileError(
-                f"The model file names class {name!r}, which cdmtehr never stores."
-            )
-        module_name, _, qualname = name.rpartition(".")
-        cls = getattr(importlib.import_module(module_name), qualname, None)
-        # The class must be defined where the file says (not merely imported there).
-        if not isinstance(cls, type) or f"{cls.__module__}.{cls.__qualname__}" != name:
-            raise ModelFileError(
-                f"The model file names class {name!r}, which cdmtehr never stores."
+                f"The model file names type {name!r}, which cdmtehr never stores."
             )
         attributes = self(state)
         if not isinstance(attributes, dict) or not all(
             isinstance(key, str) and not key.startswith("__") for key in attributes
         ):
-            raise ModelFileError(f"The model file has a malformed state for class {name!r}.")
+            raise ModelFileError(f"The model file has a malformed state for type {name!r}.")
+        if cls is QuantileTransformer:
+            obj = _quantile_transformer(attributes)
+            if obj is None:
+                raise ModelFileError(f"The model file has a malformed state for type {name!r}.")
+            return obj
         obj = cls.__new__(cls)  # no constructor runs
         for key, item in attributes.items():
             object.__setattr__(obj, key, item)
@@ -563,7 +626,8 @@ def load_synthesizer(cls, path, device="cpu"):
 # _MIGRATIONS[v] turns the document of a version-v file into that of a version v + 1 file. A
 # change of the format bumps FORMAT_VERSION and adds its step here.
 def _object_states(node, name: str):
-    """Every stored object of class `name` in a manifest tree: its list of state items."""
+    """Every object that a file older than version 7 stores under class path `name`, in a
+    manifest tree: its list of state items."""
     if isinstance(node, dict):
         if node.get("__object__") == name and isinstance(node.get("state"), dict):
             items = node["state"].get("__items__")
@@ -642,12 +706,60 @@ def _per_patient_starts(document: dict) -> dict:
                               {"has_start_channel_": False})
 
 
+# The module paths under which files of versions 1 to 6 name the types of `_TYPES`.
+_CLASS_PATHS = MappingProxyType(
+    {
+        "cdmtehr.preprocessing.encoders.CategoricalEncoder": "CategoricalEncoder",
+        "cdmtehr.preprocessing.encoders.NumericEncoder": "NumericEncoder",
+        "cdmtehr.preprocessing.preprocessor.SequencePreprocessor": "SequencePreprocessor",
+        "cdmtehr.preprocessing.sequences.TimeGrid": "TimeGrid",
+        "cdmtehr.profiles.ClassProfiles": "ClassProfiles",
+        "cdmtehr.profiles.trees.LeafTree": "LeafTree",
+        "cdmtehr.profiles.trees.ProfileTrees": "ProfileTrees",
+        "cdmtehr.roles.ColumnRoles": "ColumnRoles",
+        "sklearn.preprocessing._data.QuantileTransformer": "QuantileTransformer",
+    }
+)
+
+
+def _type_names(node) -> None:
+    """Rename, in place, every object of a manifest tree stored under its class path."""
+    if isinstance(node, dict):
+        if "__object__" in node:
+            path = node.pop("__object__")
+            # A path outside the table stays as it is: loading refuses it as an unknown type.
+            name = _CLASS_PATHS.get(path, path) if isinstance(path, str) else path
+            node["__type__"] = name
+            state = node.get("state")
+            items = state.get("__items__") if isinstance(state, dict) else None
+            if name == "QuantileTransformer" and isinstance(items, list):
+                kept = {*_QUANTILE_PARAMETERS, *_QUANTILE_ARRAYS}
+                items[:] = [item for item in items if isinstance(item, list) and item
+                            and isinstance(item[0], str) and item[0] in kept]
+        for value in node.values():
+            _type_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            _type_names(value)
+
+
+def _registry_names(document: dict) -> dict:
+    """6 -> 7: objects are stored under the names of `_TYPES` instead of their class paths,
+    and a QuantileTransformer as its public parameters and fitted arrays (older files hold
+    every attribute scikit-learn had set, of which the rest follow from these)."""
+    manifest = document["manifest"]
+    for part in ("denoiser", "fitted"):
+        _type_names(manifest.get(part))
+    return document
+
+
 _MIGRATIONS: dict = {
     1: _numeric_encoders_scale_robustly,
     2: _profile_stage,
     3: _anchored_profiles,
     4: _pooled_disclosure,
     5: _per_patient_starts,
+    6: _registry_names,
 }
 
 

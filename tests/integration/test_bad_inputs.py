@@ -575,34 +575,50 @@ BAD_FILES = {
     ),
     "manifest names os.system": (
         lambda parts, m: _edit_manifest(
-            parts, lambda d: d.update(fitted={"__object__": "os.system", "state": {}})
+            parts, lambda d: d.update(fitted={"__type__": "os.system", "state": {}})
         ),
-        "names class 'os.system', which cdmtehr never stores",
+        "names type 'os.system', which cdmtehr never stores",
     ),
     "manifest names cdmtehr.__main__": (
         lambda parts, m: _edit_manifest(
-            parts, lambda d: d.update(fitted={"__object__": "cdmtehr.__main__.X", "state": {}})
+            parts, lambda d: d.update(fitted={"__type__": "cdmtehr.__main__.X", "state": {}})
         ),
-        "names class 'cdmtehr.__main__.X', which cdmtehr never stores",
+        "names type 'cdmtehr.__main__.X', which cdmtehr never stores",
     ),
     "manifest names the synthesizer": (
         lambda parts, m: _edit_manifest(
             parts,
+            lambda d: d.update(fitted={"__type__": "CDMTSynthesizer", "state": {}}),
+        ),
+        "names type 'CDMTSynthesizer'",
+    ),
+    "a version-6 manifest names os.system by its path": (
+        lambda parts, m: _edit_manifest(
+            parts,
             lambda d: d.update(
-                fitted={"__object__": "cdmtehr.synthesizer.CDMTSynthesizer", "state": {}}
+                format_version=6, fitted={"__object__": "os.system", "state": {}}
             ),
         ),
-        "names class 'cdmtehr.synthesizer.CDMTSynthesizer'",
+        "names type 'os.system', which cdmtehr never stores",
+    ),
+    "a current manifest names a class by its path": (
+        lambda parts, m: _edit_manifest(
+            parts,
+            lambda d: d.update(
+                fitted={"__object__": "cdmtehr.preprocessing.sequences.TimeGrid", "state": {}}
+            ),
+        ),
+        "Unknown entry in model file",
     ),
     "manifest sets a dunder attribute": (
         lambda parts, m: _edit_manifest(
             parts,
             lambda d: d.update(fitted={
-                "__object__": "cdmtehr.preprocessing.sequences.TimeGrid",
+                "__type__": "TimeGrid",
                 "state": {"__items__": [["__class__", 1]]},
             }),
         ),
-        "malformed state for class 'cdmtehr.preprocessing.sequences.TimeGrid'",
+        "malformed state for type 'TimeGrid'",
     ),
     "manifest lacks fitted attributes": (
         lambda parts, m: _edit_manifest(parts, lambda d: d.update(fitted={"__items__": []})),

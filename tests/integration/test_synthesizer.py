@@ -198,7 +198,7 @@ def test_load_rejects_damaged_files(fitted, tmp_path, damage):
         edit_manifest(path, lambda manifest: manifest.update(format_version=99))
         match = "newer"
     else:
-        foreign = {"__object__": "os.system", "state": {"__items__": []}}
+        foreign = {"__type__": "os.system", "state": {"__items__": []}}
         edit_manifest(path, lambda manifest: manifest.update(fitted=foreign))
         match = "never stores"
     with pytest.raises(ModelFileError, match=match):

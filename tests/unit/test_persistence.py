@@ -1,8 +1,12 @@
-"""The model-file codec (attribute trees round-trip, foreign classes are refused), the
-migration of model files between format versions, what a file holds, pickles of other versions."""
+"""The model-file codec (attribute trees round-trip, types outside the registry are refused),
+the migration of model files between format versions, what a file holds (registry names, not
+class paths: a file loads where the classes have moved), pickles of other versions."""
 
 import io
 import json
+import pickle
+import subprocess
+import sys
 import uuid
 import zipfile
 
@@ -13,7 +17,7 @@ from sklearn.preprocessing import QuantileTransformer
 
 from cdmtehr import CDMTSynthesizer, __version__, persistence
 from cdmtehr.exceptions import CDMTWarning, ModelFileError
-from cdmtehr.persistence import FORMAT_VERSION, MEMBERS, _Decoder, _Encoder, migrate
+from cdmtehr.persistence import FORMAT_VERSION, MEMBERS, _TYPES, _Decoder, _Encoder, migrate
 
 
 def roundtrip(value):
@@ -56,20 +60,159 @@ def test_codec_roundtrips_plain_values_arrays_and_dtypes():
     assert back["uuid"] == value["uuid"]
 
 
-def test_codec_roundtrips_a_fitted_quantile_transformer():
-    data = np.random.default_rng(0).lognormal(size=(500, 1))
-    fitted = QuantileTransformer(n_quantiles=100, output_distribution="normal").fit(data)
+@pytest.mark.parametrize("distribution", ["normal", "uniform"])
+def test_a_quantile_transformer_is_stored_as_its_public_arrays_and_rebuilt(distribution):
+    rng = np.random.default_rng(0)
+    data = rng.lognormal(size=(500, 1))
+    fitted = QuantileTransformer(n_quantiles=100, output_distribution=distribution).fit(data)
+    encoder = _Encoder()
+    stored = encoder(fitted)
+    assert stored["__type__"] == "QuantileTransformer"
+    assert sorted(key for key, _ in stored["state"]["__items__"]) == [
+        "copy", "ignore_implicit_zeros", "n_quantiles", "output_distribution", "quantiles_",
+        "references_", "subsample",
+    ]
+    assert "sklearn" not in json.dumps(stored)
     restored = roundtrip(fitted)
-    np.testing.assert_array_equal(restored.transform(data), fitted.transform(data))
+    assert type(restored) is QuantileTransformer and restored is not fitted
+    assert restored.n_quantiles_ == fitted.n_quantiles_ == 100
+    assert restored.n_features_in_ == 1
+    params = {**fitted.get_params(), "random_state": None}  # read by fit alone: not kept
+    assert restored.get_params() == params
+    # Values inside, outside and at the edges of the fitted range, ties and a missing value.
+    values = np.concatenate([data[:, 0], rng.normal(size=200) * 10, fitted.quantiles_[:, 0],
+                             [np.nan]])[:, None]
+    forward = fitted.transform(values)
+    assert restored.transform(values).tobytes() == forward.tobytes()
+    back = forward[np.isfinite(forward[:, 0])]
+    assert restored.inverse_transform(back).tobytes() == fitted.inverse_transform(back).tobytes()
 
 
-def test_codec_refuses_classes_outside_the_allow_list():
+def test_an_encoders_quantile_transformer_round_trips_bitwise(tiny_model):
+    """The encoders replace the fitted quantiles by pooled ones: what they hold is kept."""
+    for encoder in tiny_model.preprocessor_.numeric_encoders_:
+        restored = roundtrip(encoder)
+        assert type(restored.quantile_transformer_) is QuantileTransformer
+        values = np.linspace(encoder.min_ - 1, encoder.max_ + 1, 101)
+        scores = encoder.transform(values)
+        assert restored.transform(values).tobytes() == scores.tobytes()
+        pd.testing.assert_series_equal(restored.inverse_transform(scores),
+                                       encoder.inverse_transform(scores))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda state: state.update(output_distribution="exotic"),
+        lambda state: state.update(output_distribution=np.zeros(2)),
+        lambda state: state.update(quantiles_=np.zeros(5)),
+        lambda state: state.update(references_=np.linspace(0, 1, 4)),
+        lambda state: state.update(quantiles_=np.zeros((5, 1), dtype=np.int64)),
+        lambda state: state.update(n_quantiles=True),
+        lambda state: state.update(subsample=-1),
+        lambda state: state.update(random_state=0),
+        lambda state: state.pop("references_"),
+    ],
+)
+def test_a_malformed_quantile_transformer_state_is_refused(edit):
+    state = {"n_quantiles": 5, "output_distribution": "normal", "ignore_implicit_zeros": False,
+             "subsample": None, "copy": True, "references_": np.linspace(0, 1, 5),
+             "quantiles_": np.arange(5.0)[:, None]}
+    encoder = _Encoder()
+    entry = {"__type__": "QuantileTransformer", "state": encoder(state)}
+    assert isinstance(_Decoder(dict(encoder.arrays))(entry), QuantileTransformer)
+    edit(state)
+    encoder = _Encoder()
+    entry = {"__type__": "QuantileTransformer", "state": encoder(state)}
+    with pytest.raises(ModelFileError, match="malformed state for type 'QuantileTransformer'"):
+        _Decoder(dict(encoder.arrays))(entry)
+
+
+def test_codec_refuses_types_outside_the_registry():
     with pytest.raises(TypeError, match="cannot store"):
         _Encoder()(object())
-    for name in ["os.system", "builtins.eval", "cdmtehr.persistence.Path", "subprocess.Popen"]:
-        entry = {"__object__": name, "state": {"__items__": []}}
+
+    class Subclass(QuantileTransformer):
+        pass
+
+    with pytest.raises(TypeError, match="cannot store"):  # the exact class, not a subclass
+        _Encoder()(Subclass())
+    names = ["os.system", "builtins.eval", "cdmtehr.persistence.Path", "subprocess.Popen",
+             "this.X", "cdmtehr.__main__.X", "Path", "__builtins__",
+             # class paths, which files before version 7 held, are no names of the registry
+             "cdmtehr.preprocessing.encoders.NumericEncoder",
+             "sklearn.preprocessing._data.QuantileTransformer"]
+    modules = set(sys.modules)
+    for name in names:
+        entry = {"__type__": name, "state": {"__items__": []}}
         with pytest.raises(ModelFileError, match="never stores"):
             _Decoder({})(entry)
+    for name in [["NumericEncoder"], {"__items__": []}, None, 3]:
+        with pytest.raises(ModelFileError, match="never stores"):
+            _Decoder({})({"__type__": name, "state": {"__items__": []}})
+    with pytest.raises(ModelFileError, match="Unknown entry"):  # the key of older versions
+        _Decoder({})({"__object__": "cdmtehr.roles.ColumnRoles", "state": {"__items__": []}})
+    assert set(sys.modules) == modules  # nothing was imported on a file's say-so
+
+
+def test_the_registry_holds_the_fitted_types_under_their_own_names():
+    assert sorted(_TYPES) == [
+        "CategoricalEncoder", "ClassProfiles", "ColumnRoles", "LeafTree", "NumericEncoder",
+        "ProfileTrees", "QuantileTransformer", "SequencePreprocessor", "TimeGrid",
+    ]
+    assert all(cls.__name__ == name for name, cls in _TYPES.items())
+
+
+# Run in a fresh interpreter: every registered class moves to another module under another
+# name, the modules that defined them can no longer be imported, and the file still loads and
+# samples; the model is then saved again from there.
+MOVED = """
+import pickle, sys
+import cdmtehr
+from cdmtehr import CDMTSynthesizer
+from cdmtehr.persistence import _TYPES
+
+for name, cls in _TYPES.items():
+    sys.modules[cls.__module__] = None  # importing the old path now fails
+    cls.__module__, cls.__qualname__ = "moved.elsewhere", "Renamed" + name
+    cls.__name__ = "Renamed" + name
+synth = CDMTSynthesizer.load(sys.argv[1])
+with open(sys.argv[2], "wb") as out:
+    pickle.dump(synth.sample(4, random_state=0), out)
+synth.save(sys.argv[3])
+"""
+
+
+def _manifest(path):
+    with zipfile.ZipFile(path) as archive:
+        return archive.read("manifest.json").decode()
+
+
+def test_a_file_loads_after_its_classes_move_and_names_no_class_path(tiny_model_file, tmp_path):
+    sample, resaved = tmp_path / "sample.pkl", tmp_path / "resaved.cdmt"
+    subprocess.run([sys.executable, "-c", MOVED, str(tiny_model_file), str(sample),
+                    str(resaved)], check=True, timeout=300)
+    reference = CDMTSynthesizer.load(tiny_model_file).sample(4, random_state=0)
+    with open(sample, "rb") as file:
+        assert pickle.load(file).equals(reference)
+    # Saved where the classes had moved, the file is the same and loads here.
+    assert json.loads(_manifest(resaved)) == json.loads(_manifest(tiny_model_file))
+    assert CDMTSynthesizer.load(resaved).sample(4, random_state=0).equals(reference)
+    text = _manifest(tiny_model_file)
+    assert "sklearn." not in text and "cdmtehr." not in text and "__object__" not in text
+    assert _type_names(text) == set(_TYPES)  # the file holds every registered type
+
+
+def _type_names(text):
+    names = set()
+
+    def hook(node):
+        if "__type__" in node:
+            names.add(node["__type__"])
+        return node
+
+    json.loads(text, object_hook=hook)
+    return names
 
 
 def document(version):

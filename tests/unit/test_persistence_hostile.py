@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.frames import ROLES, TINY, cohort
+from helpers.model_files import CLASS_PATHS, as_class_paths
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr import persistence
@@ -133,13 +134,13 @@ def test_a_tampered_class_prior_fails_at_load(model_file, tmp_path, prior):
         CDMTSynthesizer.load(path)
 
 
-def _object_states(manifest, name):
-    """The state item lists of every stored object of class `name`."""
+def _object_states(manifest, name, key="__type__"):
+    """The state item lists of every stored object of type `name` (under `key`)."""
     found = []
 
     def visit(node):
         if isinstance(node, dict):
-            if node.get("__object__") == name:
+            if node.get(key) == name:
                 found.append(node["state"]["__items__"])
             for value in node.values():
                 visit(value)
@@ -151,8 +152,13 @@ def _object_states(manifest, name):
     return found
 
 
+def _legacy_states(manifest, name):
+    """`_object_states` of a manifest in the form of versions 1 to 6 (class paths)."""
+    return _object_states(manifest, CLASS_PATHS[name], key="__object__")
+
+
 def _numeric_encoder_state(manifest):
-    return _object_states(manifest, "cdmtehr.preprocessing.encoders.NumericEncoder")[0]
+    return _object_states(manifest, "NumericEncoder")[0]
 
 
 @pytest.mark.parametrize(
@@ -185,8 +191,9 @@ def test_an_encoder_range_off_by_float_rounding_loads(model_file, tmp_path):
 # -- format version 2 ----------------------------------------------------------------------------
 def test_version_1_files_gain_the_robust_scaling_attributes(model_file, tmp_path):
     def as_version_1(manifest):
+        as_class_paths(manifest)
         manifest["format_version"] = 1
-        items = _numeric_encoder_state(manifest)
+        items = _legacy_states(manifest, "NumericEncoder")[0]
         items[:] = [i for i in items if i[0] not in ("robust_center_", "robust_scale_")]
 
     path = edited(model_file, tmp_path, edit_manifest=as_version_1)
@@ -206,6 +213,7 @@ def test_version_2_files_load_as_single_stage_models(tmp_path):
     CDMTSynthesizer(**TINY, profile=False).fit(cohort(), **ROLES).save(source)
 
     def as_version_2(manifest):  # what a version-2 file holds: no profile anywhere
+        as_class_paths(manifest)
         manifest["format_version"] = 2
         del manifest["params"]["profile"]
         items = manifest["denoiser"]["__items__"]
@@ -234,17 +242,18 @@ def as_version(version):
     """A manifest edit that makes a current two-stage file look written at `version` (3 or 4):
     trees whose leaves keep their rows' values in a pool, and no min_patients_per_value."""
     def edit(manifest):
+        as_class_paths(manifest)
         manifest["format_version"] = version
         del manifest["params"]["min_patients_per_value"]
         if version == 3:  # version-3 trees drew every column from its leaves alone
-            for items in _object_states(manifest, "cdmtehr.profiles.trees.ProfileTrees"):
+            for items in _legacy_states(manifest, "ProfileTrees"):
                 items[:] = [i for i in items if i[0] not in ("anchors_", "orders_")]
     return edit
 
 
 @pytest.mark.parametrize("version", [3, 4])
 def test_older_profile_trees_are_dropped_on_load_with_a_warning(model_file, tmp_path, version):
-    assert FORMAT_VERSION == 6
+    assert FORMAT_VERSION == 7
     path = edited(model_file, tmp_path, edit_manifest=as_version(version))
     with pytest.warns(CDMTWarning, match="kept every training patient's profile"):
         synth = CDMTSynthesizer.load(path)
@@ -260,12 +269,13 @@ def test_older_profile_trees_are_dropped_on_load_with_a_warning(model_file, tmp_
 def test_version_5_files_count_times_from_the_origin(model_file, tmp_path):
     """Version 5 had no per-patient starts: its grids count every time from the origin."""
     def as_version_5(manifest):
+        as_class_paths(manifest)
         manifest["format_version"] = 5
         for name, keys in [
-            ("cdmtehr.preprocessing.sequences.TimeGrid", ("starts_vary_", "start_unit_")),
-            ("cdmtehr.preprocessing.preprocessor.SequencePreprocessor", ("has_start_channel_",)),
+            ("TimeGrid", ("starts_vary_", "start_unit_")),
+            ("SequencePreprocessor", ("has_start_channel_",)),
         ]:
-            for items in _object_states(manifest, name):
+            for items in _legacy_states(manifest, name):
                 items[:] = [i for i in items if i[0] not in keys]
 
     path = edited(model_file, tmp_path, edit_manifest=as_version_5)
@@ -275,6 +285,58 @@ def test_version_5_files_count_times_from_the_origin(model_file, tmp_path):
     assert synth.preprocessor_.has_start_channel_ is False
     reference = CDMTSynthesizer.load(model_file).sample(3, random_state=0)
     assert synth.sample(3, random_state=0).equals(reference)
+
+
+# -- format version 7 ----------------------------------------------------------------------------
+def as_version_6(manifest):
+    """What a version-6 file holds: every object under its class path, a QuantileTransformer
+    with all the attributes scikit-learn set."""
+    as_class_paths(manifest)
+    manifest["format_version"] = 6
+
+
+def test_version_6_files_name_classes_by_path_and_load_the_same(model_file, tmp_path):
+    path = edited(model_file, tmp_path, edit_manifest=as_version_6)
+    legacy = json.loads(read_parts(path)["manifest.json"])
+    [quantiles] = _legacy_states(legacy, "QuantileTransformer")
+    assert [key for key, _ in quantiles][4:8] == [
+        "random_state", "copy", "n_features_in_", "n_quantiles_"
+    ]
+    document = migrate({"manifest": legacy, "arrays": b"", "weights": b""})
+    assert document["manifest"] == json.loads(read_parts(model_file)["manifest.json"])
+    synth = CDMTSynthesizer.load(path)
+    reference = CDMTSynthesizer.load(model_file)
+    assert synth.sample(3, random_state=0).equals(reference.sample(3, random_state=0))
+    transformer = synth.preprocessor_.numeric_encoders_[0].quantile_transformer_
+    expected = reference.preprocessor_.numeric_encoders_[0].quantile_transformer_
+    np.testing.assert_array_equal(transformer.quantiles_, expected.quantiles_)
+    assert transformer.n_quantiles_ == expected.n_quantiles_
+    resaved = tmp_path / "resaved.cdmt"
+    synth.save(resaved)
+    assert json.loads(read_parts(resaved)["manifest.json"]) == document["manifest"]
+
+
+@pytest.mark.parametrize(
+    "path", ["os.system", "cdmtehr.__main__.X", "cdmtehr.preprocessing.schema.ColumnRoles"]
+)
+def test_a_version_6_file_naming_another_class_is_refused(model_file, tmp_path, path):
+    def foreign(manifest):
+        as_version_6(manifest)
+        _edit_fitted(manifest, "preprocessor_", {"__object__": path, "state": {"__items__": []}})
+
+    with pytest.raises(ModelFileError, match=f"names type '{path}', which cdmtehr never stores"):
+        CDMTSynthesizer.load(edited(model_file, tmp_path, edit_manifest=foreign))
+
+
+def test_a_current_file_naming_a_class_path_is_refused(model_file, tmp_path):
+    def by_path(manifest):
+        _edit_fitted(manifest, "preprocessor_", {
+            "__type__": "cdmtehr.preprocessing.preprocessor.SequencePreprocessor",
+            "state": {"__items__": []},
+        })
+
+    with pytest.raises(ModelFileError, match="never stores"):
+        CDMTSynthesizer.load(edited(model_file, tmp_path, edit_manifest=by_path))
 
 
 # -- atomic save ---------------------------------------------------------------------------------

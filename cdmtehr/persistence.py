@@ -58,7 +58,7 @@ from .profiles.trees import LeafTree, ProfileTrees
 from .roles import ColumnRoles
 
 FORMAT_NAME = "cdmtehr-model"
-FORMAT_VERSION = 7
+FORMAT_VERSION = 6
 MEMBERS = ("manifest.json", "arrays.npz", "weights.pt")
 # Every type a model file may hold, by the name the file stores it under. The names are part of
 # the format: a class that moves to another module, or is renamed, keeps its name here. Loading
@@ -626,7 +626,7 @@ def load_synthesizer(cls, path, device="cpu"):
 # _MIGRATIONS[v] turns the document of a version-v file into that of a version v + 1 file. A
 # change of the format bumps FORMAT_VERSION and adds its step here.
 def _object_states(node, name: str):
-    """Every object that a file older than version 7 stores under class path `name`, in a
+    """Every object that a file older than version 6 stores under class path `name`, in a
     manifest tree: its list of state items."""
     if isinstance(node, dict):
         if node.get("__object__") == name and isinstance(node.get("state"), dict):
@@ -696,17 +696,16 @@ def _pooled_disclosure(document: dict) -> dict:
     return document
 
 
-def _per_patient_starts(document: dict) -> dict:
-    """5 -> 6: times may count from each patient's first row; older files count them from the
-    origin (their first gap or grid position holds the start)."""
+def _per_patient_starts(document: dict) -> None:
+    """Times may count from each patient's first row; older files count them from the origin
+    (their first gap or grid position holds the start)."""
     _add_missing_state(document, "cdmtehr.preprocessing.sequences.TimeGrid",
                        {"starts_vary_": False, "start_unit_": None})
-    return _add_missing_state(document,
-                              "cdmtehr.preprocessing.preprocessor.SequencePreprocessor",
-                              {"has_start_channel_": False})
+    _add_missing_state(document, "cdmtehr.preprocessing.preprocessor.SequencePreprocessor",
+                       {"has_start_channel_": False})
 
 
-# The module paths under which files of versions 1 to 6 name the types of `_TYPES`.
+# The module paths under which files of versions 1 to 5 name the types of `_TYPES`.
 _CLASS_PATHS = MappingProxyType(
     {
         "cdmtehr.preprocessing.encoders.CategoricalEncoder": "CategoricalEncoder",
@@ -743,10 +742,12 @@ def _type_names(node) -> None:
             _type_names(value)
 
 
-def _registry_names(document: dict) -> dict:
-    """6 -> 7: objects are stored under the names of `_TYPES` instead of their class paths,
+def _registry_names_and_starts(document: dict) -> dict:
+    """5 -> 6: objects are stored under the names of `_TYPES` instead of their class paths,
     and a QuantileTransformer as its public parameters and fitted arrays (older files hold
-    every attribute scikit-learn had set, of which the rest follow from these)."""
+    every attribute scikit-learn had set, of which the rest follow from these); and times may
+    count from each patient's first row (`_per_patient_starts`)."""
+    _per_patient_starts(document)  # finds the objects by their class paths: first
     manifest = document["manifest"]
     for part in ("denoiser", "fitted"):
         _type_names(manifest.get(part))
@@ -758,8 +759,7 @@ _MIGRATIONS: dict = {
     2: _profile_stage,
     3: _anchored_profiles,
     4: _pooled_disclosure,
-    5: _per_patient_starts,
-    6: _registry_names,
+    5: _registry_names_and_starts,
 }
 
 

@@ -1,10 +1,10 @@
 """Test helpers for saved model files: edit the manifest of a file; write it in the form that
-files before format version 7 had."""
+files before format version 6 had."""
 
 import json
 import zipfile
 
-# How files of format versions 1 to 6 named the stored types: by class path.
+# How files of format versions 1 to 5 named the stored types: by class path.
 CLASS_PATHS = {
     "CategoricalEncoder": "cdmtehr.preprocessing.encoders.CategoricalEncoder",
     "ClassProfiles": "cdmtehr.profiles.ClassProfiles",
@@ -31,7 +31,7 @@ def edit_manifest(path, edit):
 
 
 def _legacy_quantile_state(items):
-    """The attributes that a version-6 file kept of a NumericEncoder's QuantileTransformer:
+    """The attributes that a version-5 file kept of a NumericEncoder's QuantileTransformer:
     all of them, in the order scikit-learn set them."""
     state = dict((key, value) for key, value in items)
     return [
@@ -49,7 +49,7 @@ def _legacy_quantile_state(items):
 
 
 def as_class_paths(node):
-    """Rewrite a manifest tree in place as files of format versions 1 to 6 held it: each
+    """Rewrite a manifest tree in place as files of format versions 1 to 5 held it: each
     object under ``"__object__"`` and its class path, a QuantileTransformer with every
     attribute that scikit-learn set. The caller sets the format version."""
     if isinstance(node, dict):

@@ -592,11 +592,11 @@ BAD_FILES = {
         ),
         "names type 'CDMTSynthesizer'",
     ),
-    "a version-6 manifest names os.system by its path": (
+    "a version-5 manifest names os.system by its path": (
         lambda parts, m: _edit_manifest(
             parts,
             lambda d: d.update(
-                format_version=6, fitted={"__object__": "os.system", "state": {}}
+                format_version=5, fitted={"__object__": "os.system", "state": {}}
             ),
         ),
         "names type 'os.system', which cdmtehr never stores",

@@ -139,7 +139,7 @@ def test_codec_refuses_types_outside_the_registry():
         _Encoder()(Subclass())
     names = ["os.system", "builtins.eval", "cdmtehr.persistence.Path", "subprocess.Popen",
              "this.X", "cdmtehr.__main__.X", "Path", "__builtins__",
-             # class paths, which files before version 7 held, are no names of the registry
+             # class paths, which files before version 6 held, are no names of the registry
              "cdmtehr.preprocessing.encoders.NumericEncoder",
              "sklearn.preprocessing._data.QuantileTransformer"]
     modules = set(sys.modules)

@@ -153,7 +153,7 @@ def _object_states(manifest, name, key="__type__"):
 
 
 def _legacy_states(manifest, name):
-    """`_object_states` of a manifest in the form of versions 1 to 6 (class paths)."""
+    """`_object_states` of a manifest in the form of versions 1 to 5 (class paths)."""
     return _object_states(manifest, CLASS_PATHS[name], key="__object__")
 
 
@@ -253,7 +253,7 @@ def as_version(version):
 
 @pytest.mark.parametrize("version", [3, 4])
 def test_older_profile_trees_are_dropped_on_load_with_a_warning(model_file, tmp_path, version):
-    assert FORMAT_VERSION == 7
+    assert FORMAT_VERSION == 6
     path = edited(model_file, tmp_path, edit_manifest=as_version(version))
     with pytest.warns(CDMTWarning, match="kept every training patient's profile"):
         synth = CDMTSynthesizer.load(path)
@@ -287,16 +287,18 @@ def test_version_5_files_count_times_from_the_origin(model_file, tmp_path):
     assert synth.sample(3, random_state=0).equals(reference)
 
 
-# -- format version 7 ----------------------------------------------------------------------------
-def as_version_6(manifest):
-    """What a version-6 file holds: every object under its class path, a QuantileTransformer
-    with all the attributes scikit-learn set."""
+# -- format version 6 ----------------------------------------------------------------------------
+def as_version_5(manifest):
+    """What a version-5 file holds: every object under its class path, a QuantileTransformer
+    with all the attributes scikit-learn set (the per-patient start attributes of version 6
+    stay, as the migration keeps attributes a file has; the test of version 5's time axis
+    drops them)."""
     as_class_paths(manifest)
-    manifest["format_version"] = 6
+    manifest["format_version"] = 5
 
 
-def test_version_6_files_name_classes_by_path_and_load_the_same(model_file, tmp_path):
-    path = edited(model_file, tmp_path, edit_manifest=as_version_6)
+def test_version_5_files_name_classes_by_path_and_load_the_same(model_file, tmp_path):
+    path = edited(model_file, tmp_path, edit_manifest=as_version_5)
     legacy = json.loads(read_parts(path)["manifest.json"])
     [quantiles] = _legacy_states(legacy, "QuantileTransformer")
     assert [key for key, _ in quantiles][4:8] == [
@@ -319,9 +321,9 @@ def test_version_6_files_name_classes_by_path_and_load_the_same(model_file, tmp_
 @pytest.mark.parametrize(
     "path", ["os.system", "cdmtehr.__main__.X", "cdmtehr.preprocessing.schema.ColumnRoles"]
 )
-def test_a_version_6_file_naming_another_class_is_refused(model_file, tmp_path, path):
+def test_a_version_5_file_naming_another_class_is_refused(model_file, tmp_path, path):
     def foreign(manifest):
-        as_version_6(manifest)
+        as_version_5(manifest)
         _edit_fitted(manifest, "preprocessor_", {"__object__": path, "state": {"__items__": []}})
 
     with pytest.raises(ModelFileError, match=f"names type '{path}', which cdmtehr never stores"):

@@ -295,6 +295,7 @@ def test_privacy_quick(tmp_path):
     assert "| epsilon=3 |" in stdout
 
 
+@pytest.mark.slow
 def test_profile_decoding_quick(tmp_path):
     result, _ = run_quick("profile_decoding.py", tmp_path)
     table = result["table"]
@@ -317,6 +318,7 @@ def test_model_file_quick(tmp_path):
     assert set(result["sizes"]) == {"20", "40"}
 
 
+@pytest.mark.slow
 def test_schedule_of_care_quick(tmp_path):
     result, stdout = run_quick("schedule_of_care.py", tmp_path)
     table = result["table"]

@@ -262,8 +262,7 @@ class TimeGrid:
 
     def starts(self, times, layout: RowLayout) -> np.ndarray:
         """Each patient's start channel: its first time after the origin, in `start_unit_`."""
-        numbers, _ = time_to_numbers(times)
-        first = numbers[layout.order][layout.position == 0]
+        first = self.first_numbers(times, layout)
         if self.integer_:
             return ((first.astype(np.int64) - self.origin_) // self.start_unit_).astype(np.float64)
         return (first - self.origin_).astype(np.float64)

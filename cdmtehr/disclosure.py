@@ -10,6 +10,13 @@ micro-aggregation*, J. Official Statistics 14(4); Domingo-Ferrer & Mateo-Sanz 20
 *Practical data-oriented microaggregation for statistical disclosure control*, IEEE TKDE
 14(1)). The groups are runs of the sorted values, so the knots follow the distribution's
 shape, and they are returned in value order: no trace of the rows' order is kept.
+
+Far values (`bulk_bounds`: beyond eight interquartile ranges from the quartiles, on a log
+scale for positive columns, the report's rule for values to check) are never pooled with the
+bulk: averaged with four ordinary values, one recorded pH of 1 would make a knot of 5.9,
+which no patient has and which a generator then draws far more often than the data holds
+such values. The far values of one side form groups of their own when at least
+`min_patients` patients have them, and are otherwise counted with the outermost bulk knot.
 """
 
 from __future__ import annotations
@@ -20,7 +27,44 @@ import pandas as pd
 # Fewest training patients behind any number a fitted model keeps (docs/privacy.md).
 MIN_PATIENTS = 5
 
-__all__ = ["MIN_PATIENTS", "pooled_knots", "pooled_quantiles", "rare_levels", "shared_ceiling"]
+# Far values lie more than this many interquartile ranges beyond the quartiles (`bulk_bounds`).
+FAR_IQRS = 8.0
+
+__all__ = ["FAR_IQRS", "MIN_PATIENTS", "bulk_bounds", "pooled_knots", "pooled_quantiles",
+           "rare_levels", "shared_ceiling"]
+
+
+def bulk_bounds(values, k: float = FAR_IQRS):
+    """The range outside which a value is far from the bulk of `values`.
+
+    `k` interquartile ranges beyond the quartiles, on a log scale when every value is
+    positive (so that a heavy but real tail, ALT in the thousands, is inside, while a pH of
+    735 next to 7.35 is outside).
+
+    Parameters
+    ----------
+    values : array-like
+        Values; non-finite ones are ignored.
+    k : float, default=FAR_IQRS
+
+    Returns
+    -------
+    (float, float) or None
+        Values below the first or above the second are far; None when the values have no
+        spread (the quartiles are equal) or there are none.
+    """
+    values = np.asarray(values, dtype="float64").reshape(-1)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    log = values.min() > 0
+    scaled = np.log10(values) if log else values
+    q1, q3 = np.quantile(scaled, [0.25, 0.75])
+    spread = q3 - q1
+    if not spread > 0 or not np.isfinite(spread):
+        return None
+    low, high = q1 - k * spread, q3 + k * spread
+    return (10.0**low, 10.0**high) if log else (low, high)
 
 
 def pooled_knots(values, patients=None, min_patients: int = MIN_PATIENTS,
@@ -87,15 +131,21 @@ def pooled_quantiles(values, patients=None, min_patients: int = MIN_PATIENTS,
         Empty when fewer than `min_patients` patients have values.
     levels : ndarray of float64, non-decreasing, in [0, 1]
     """
-    knots, weights, shared = _pooled_groups(values, patients, min_patients, max_knots, common)
+    knots, weights, shared, part = _pooled_groups(values, patients, min_patients, max_knots,
+                                                  common, parts=True)
     upper = np.minimum(np.cumsum(weights), 1.0)
     lower = upper - weights
-    points = np.column_stack([knots, knots])
-    levels = np.column_stack([lower, upper])
-    single = np.column_stack([knots, np.full_like(knots, np.nan)])
-    middle = np.column_stack([(lower + upper) / 2, np.full_like(knots, np.nan)])
-    points = np.where(shared[:, None], points, single).reshape(-1)
-    levels = np.where(shared[:, None], levels, middle).reshape(-1)
+    # Each knot is (up to) three points: the lower edge of its share, the middle, the upper
+    # edge. An atom holds its value over its share; a pooled mean is its middle, and also
+    # holds its value out to the edge where far and bulk values meet, so that no mass is
+    # spread into the gap between them.
+    first = np.r_[False, part[1:] != part[:-1]]
+    last = np.r_[part[1:] != part[:-1], False]
+    nan = np.full_like(knots, np.nan)
+    points = np.column_stack([np.where(shared | first, knots, nan),
+                              np.where(shared, nan, knots),
+                              np.where(shared | last, knots, nan)]).reshape(-1)
+    levels = np.column_stack([lower, (lower + upper) / 2, upper]).reshape(-1)
     kept = ~np.isnan(points)
     points, levels = points[kept], levels[kept]
     if len(points) > 1 and levels[0] > 0:
@@ -166,14 +216,50 @@ def shared_ceiling(values, min_patients: int = MIN_PATIENTS) -> int:
     return (largest // step + 1) * step
 
 
-def _pooled_groups(values, patients, min_patients, max_knots, common=None) -> tuple:
-    """`pooled_knots`, and whether each knot is a value its group shares (an atom)."""
+def _pooled_groups(values, patients, min_patients, max_knots, common=None,
+                   parts=False) -> tuple:
+    """`pooled_knots`, and whether each knot is a value its group shares (an atom); with
+    `parts`, also whether each knot pools far values below (-1), bulk values (0) or far
+    values above (1).
+
+    The far values of each side (`bulk_bounds`) are pooled among themselves when at least
+    `min_patients` patients have them, else counted with the outermost knot of the rest."""
     values = np.asarray(values, dtype=np.float64).reshape(-1)
     if patients is None:
         patients = np.arange(values.size)
     _, patients = np.unique(np.asarray(patients).reshape(-1), return_inverse=True)
     if values.size == 0 or len(np.unique(patients)) < min_patients:
-        return np.empty(0), np.empty(0), np.empty(0, dtype=bool)
+        empty = np.empty(0), np.empty(0), np.empty(0, dtype=bool), np.empty(0, dtype=np.int8)
+        return empty if parts else empty[:3]
+    least = 1 if max_knots is None else values.size / max_knots
+    bounds = bulk_bounds(values)
+    side = np.zeros(values.size, dtype=np.int8)  # -1 far below, 0 bulk, 1 far above
+    if bounds is not None:
+        side[values < bounds[0]] = -1
+        side[values > bounds[1]] = 1
+    bulk = side == 0
+    if bulk.all() or len(np.unique(patients[bulk])) < min_patients:
+        side[:] = 0
+    pieces, folded = [], {}
+    for s in (-1, 0, 1):
+        part = side == s
+        if s and part.any() and len(np.unique(patients[part])) < min_patients:
+            folded[s] = int(part.sum())  # too few patients to pool: onto the outer bulk knot
+            continue
+        if part.any():
+            knots, weights, shared, size = _grouped(values[part], patients[part], min_patients,
+                                                    max_knots, least, common)
+            pieces.append((knots, weights * size, shared, np.full(knots.size, s, np.int8)))
+    knots, counts, shared, side_of = (np.concatenate(column) for column in zip(*pieces))
+    counts[0] += folded.get(-1, 0)
+    counts[-1] += folded.get(1, 0)
+    result = knots, counts / values.size, shared, side_of
+    return result if parts else result[:3]
+
+
+def _grouped(values, patients, min_patients, max_knots, least, common=None) -> tuple:
+    """`_pooled_groups` of values not split into far and bulk values; with the number of
+    values, so that parts can be weighed together. `least`: fewest values of a group."""
     order = np.argsort(values, kind="stable")
     values, patients = values[order], patients[order]
     distinct, run_start, run_size = np.unique(values, return_index=True, return_counts=True)
@@ -187,7 +273,6 @@ def _pooled_groups(values, patients, min_patients, max_knots, common=None) -> tu
     if max_knots is not None and atom.sum() > max_knots:  # the heaviest values stay atoms
         heaviest = np.flatnonzero(atom)[np.argsort(-run_size[atom], kind="stable")[:max_knots]]
         atom = np.isin(np.arange(len(distinct)), heaviest)
-    least = 1 if max_knots is None else values.size / max_knots
     # (start, stop, is_atom) of each group of sorted values; rare values between atoms are
     # pooled when enough patients have them, else counted with the nearest atom.
     groups, run = [], 0
@@ -232,7 +317,7 @@ def _pooled_groups(values, patients, min_patients, max_knots, common=None) -> tu
     keys = sorted(knots, key=lambda k: knots[k])
     return (np.array([knots[k] for k in keys], dtype=np.float64),
             np.array([weights[k] for k in keys], dtype=np.float64) / values.size,
-            np.array([shared[k] for k in keys], dtype=bool))
+            np.array([shared[k] for k in keys], dtype=bool), values.size)
 
 
 def _off_the_values(mean, group):

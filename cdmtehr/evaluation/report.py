@@ -7,6 +7,7 @@ import pathlib
 
 import numpy as np
 
+from ..disclosure import bulk_bounds
 from ._evaluate import EvaluationResult, score_cohorts
 from ._frames import resolve_roles
 from ._glossary import FAMILIES, METRICS
@@ -275,14 +276,8 @@ def far_bounds(values, plausible=None, k=8.0):
     values = values[np.isfinite(values)]
     if values.size < MIN_VALUES:
         return None
-    log = values.min() > 0
-    scaled = np.log10(values) if log else values
-    q1, q3 = np.quantile(scaled, [0.25, 0.75])
-    spread = q3 - q1
-    if spread == 0:
-        return None
-    low, high = q1 - k * spread, q3 + k * spread
-    return (10.0**low, 10.0**high) if log else (low, high)
+    # The rule by which a fitted encoder keeps far values apart from the bulk (disclosure).
+    return bulk_bounds(values, k)
 
 
 def far_values(values, plausible=None, k=8.0):

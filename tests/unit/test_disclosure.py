@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from cdmtehr.disclosure import (
     MIN_PATIENTS,
+    bulk_bounds,
     pooled_knots,
     pooled_quantiles,
     rare_levels,
@@ -54,7 +55,13 @@ def test_every_knot_is_shared_by_enough_patients(data, min_patients, max_knots):
     sorted_values = np.sort(values)
     ends = np.cumsum([len(g) for g, _ in groups])[:-1]
     assert np.all(sorted_values[ends - 1] < sorted_values[ends])  # no tie is split
+    bounds = bulk_bounds(values) or (-np.inf, np.inf)
     for knot, (group, owners) in zip(knots, groups, strict=True):
+        # far values too few patients have are counted with the outer bulk knot, not pooled
+        side = np.sign((group > bounds[1]).astype(int) - (group < bounds[0]))
+        knot_side = np.sign(int(knot > bounds[1]) - int(knot < bounds[0]))
+        if (side != knot_side).any() and np.unique(owners[side == knot_side]).size >= min_patients:
+            group, owners = group[side == knot_side], owners[side == knot_side]
         if np.unique(patients[values == knot]).size >= min_patients:
             # an atom: a value that many patients have, kept exactly (with the rare values
             # nearer to it than to any other atom)
@@ -159,3 +166,37 @@ def test_shared_ceiling_on_typical_stays():
     assert shared_ceiling([48] * 5 + [20]) == 48
     assert shared_ceiling([48] * 4 + [20]) == 56
     assert shared_ceiling([24] * 50 + [6000]) == 6144
+
+
+def test_one_patients_far_value_is_not_pooled_with_the_bulk():
+    # one recorded pH of 1 among ordinary values: averaged with four of them it made a knot of
+    # 5.9, which no patient has and which decoding then reached far too often
+    rng = np.random.default_rng(0)
+    values = np.r_[1.0, np.round(rng.normal(7.38, 0.08, 400), 2)]
+    patients = np.arange(values.size)
+
+    knots, weights = pooled_knots(values, patients)
+    points, levels = pooled_quantiles(values, patients)
+
+    assert knots[0] > 6.5 and points.min() > 6.5  # counted with the lowest bulk knot
+    assert np.isclose(weights.sum(), 1.0)
+    assert 1.0 not in knots
+
+
+def test_far_values_of_enough_patients_are_pooled_among_themselves_with_no_mass_between():
+    rng = np.random.default_rng(1)
+    far = np.array([94.0, 95.0, 100.0, 187.0, 733.0, 735.0])  # 7.35 typed without its point
+    values = np.r_[np.round(rng.normal(7.38, 0.08, 600), 2), far]
+    patients = np.arange(values.size)
+
+    knots, weights = pooled_knots(values, patients)
+    points, levels = pooled_quantiles(values, patients)
+
+    assert knots[-1] == pytest.approx(far.mean())  # the mean of the far values alone
+    assert knots[-2] < 8 and weights[-1] == pytest.approx(far.size / values.size)
+    # the quantile function jumps from the bulk to the far knot: a draw lands between them
+    # with probability 0, and beyond 8 exactly as often as the far values occur
+    u = np.linspace(0, 1, 200_001)[1:-1]
+    drawn = np.interp(u, levels, points)
+    assert np.mean(drawn > 8) == pytest.approx(far.size / values.size, abs=1e-4)
+    assert not np.any((drawn > 8) & (drawn < far.mean() - 1e-9))

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from ._parameters import (
+    FIT_ARGUMENTS,
     SYNTHESIZER_PARAMETERS,
     as_random_state,
     check_parameters,
@@ -32,21 +33,26 @@ PREPROCESSOR_STATISTICS = (
 )
 
 
-def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None,
+def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None, *,
+                    checkpoint_path=None, checkpoint_interval: float = 300.0,
                     owner: str = "CDMTSynthesizer") -> dict:
     """Check `params`, encode `df_long` and train; return the fitted attributes by name.
 
     Every check of the parameters runs before any work; nothing is set on the estimator here,
     so that a fit that fails or is interrupted leaves a fitted model as it was. With
     `public_data` the preprocessor (and the class prior) learn from that frame, and
-    `df_long` is only encoded with them.
+    `df_long` is only encoded with them. With `checkpoint_path` training saves its state
+    there every `checkpoint_interval` seconds and resumes from it (`CDMTSynthesizer.fit`).
     """
     check_parameters(params, SYNTHESIZER_PARAMETERS, owner)
+    check_parameters({"checkpoint_path": checkpoint_path,
+                      "checkpoint_interval": checkpoint_interval},
+                     FIT_ARGUMENTS, f"{owner}.fit")
     if params["epochs"] is None and params["max_time"] is None:
         raise InvalidParameterError(
             f"{owner} needs a training budget: set 'epochs', 'max_time' or both."
         )
-    check_privacy(params, owner)
+    check_privacy(params, checkpoint_path, owner)
     device = resolve_device(params["device"], owner)  # missing hardware fails now
     started = time.perf_counter()
     preprocessor = SequencePreprocessor(
@@ -83,7 +89,7 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None,
         profile=two_stage,
         schedule=params["schedule"], n_validation=n_validation,
         generator=torch_generator(params["random_state"]), device=device,
-        checkpoint=open_checkpoint(params, cohort),
+        checkpoint=open_checkpoint(checkpoint_path, checkpoint_interval, params, cohort),
         privacy=privacy_budget(params, cohort.n_patients),
         public_cohort=None if public_data is None else described,
     )

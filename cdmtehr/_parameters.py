@@ -191,14 +191,19 @@ SYNTHESIZER_PARAMETERS = {
     "sample_batch_size": Interval("int", 1),
     "device": Device(),
     "random_state": RandomState(),
-    "checkpoint_path": NoneOr(FilePath()),
-    "checkpoint_interval": Interval("real", 0, closed="neither"),
     "verbose": Boolean(),
     "dp_epsilon": NoneOr(Interval("real", 0, closed="neither")),
     "dp_delta": NoneOr(Interval("real", 0, 1, closed="neither")),
+    "dp_max_grad_norm": Interval("real", 0, closed="neither"),
     "max_grad_norm": NoneOr(Interval("real", 0, closed="neither")),
     "profile": Boolean(),
     "min_patients_per_value": Interval("int", 1),
+}
+
+# The arguments of CDMTSynthesizer.fit that are no hyper-parameters: where training is saved.
+FIT_ARGUMENTS = {
+    "checkpoint_path": NoneOr(FilePath()),
+    "checkpoint_interval": Interval("real", 0, closed="neither"),
 }
 
 # Most sampler steps accepted. Sampling memory does not grow with the steps (their noise
@@ -235,13 +240,13 @@ def torch_generator(random_state) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(seed)
 
 
-def check_privacy(params: dict, owner: str = "CDMTSynthesizer") -> None:
+def check_privacy(params: dict, checkpoint_path=None, owner: str = "CDMTSynthesizer") -> None:
     """Refuse, before any work, differential privacy with what it cannot honour.
 
     DP-SGD bounds what the gradient steps reveal; early stopping chooses the weights on
-    held-out patients' losses, a checkpoint resumed with another time budget would re-plan the
-    noise, and several torchrun processes would each add their own noise to a share of the
-    batch: none of them fits the accounting. Clipping is the bound the noise is sized for.
+    held-out patients' losses, a checkpoint (`checkpoint_path`, an argument of ``fit``)
+    resumed with another time budget would re-plan the noise, and several torchrun processes
+    would each add their own noise to a share of the batch: none of them fits the accounting.
     """
     if params["dp_epsilon"] is None:
         if params["dp_delta"] is not None:
@@ -250,15 +255,9 @@ def check_privacy(params: dict, owner: str = "CDMTSynthesizer") -> None:
                 "has a meaning with differentially private training; set dp_epsilon too."
             )
         return
-    if params["max_grad_norm"] is None:
-        raise InvalidParameterError(
-            f"{owner} with dp_epsilon={params['dp_epsilon']!r} needs max_grad_norm: "
-            "differentially private training clips every patient's gradient to that norm "
-            "and sizes its noise by it; it cannot run without clipping (try 1.0)."
-        )
     conflicts = {
         "early_stopping=True": params["early_stopping"],
-        "checkpoint_path": params["checkpoint_path"] is not None,
+        "checkpoint_path": checkpoint_path is not None,
         "torchrun (several processes)": _world_size() > 1,
     }
     for option, present in conflicts.items():
@@ -275,7 +274,7 @@ _PRIVACY_CONFLICTS = {
     "early_stopping=True": "early stopping picks the weights by the loss of held-out "
     "patients, which the privacy accounting does not cover. Set early_stopping=False.",
     "checkpoint_path": "the noise is sized for the steps planned when training starts, and "
-    "a resumed fit would plan them again. Set checkpoint_path=None.",
+    "a resumed fit would plan them again. Fit without a checkpoint_path.",
     "torchrun (several processes)": "each process would add its own noise to a share of "
     "the batch. Train in one process.",
 }
@@ -305,7 +304,7 @@ def privacy_budget(params: dict, n_patients: int):
             stacklevel=4,
         )
     return PrivacyBudget(float(params["dp_epsilon"]), float(delta),
-                         float(params["max_grad_norm"]))
+                         float(params["dp_max_grad_norm"]))
 
 
 def training_settings(params: dict, n_patients: int) -> tuple:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import sys
@@ -13,12 +14,30 @@ from pathlib import Path
 import pandas as pd
 
 from . import datasets
+from ._parameters import COMPLETION_ARGUMENTS, SAMPLE_ARGUMENTS
 from ._version import __version__
 from .disclosure import MIN_PATIENTS
 from .evaluation import evaluate, real_vs_real, write_report
 from .evaluation.report import describe_discriminators
 from .exceptions import CDMTError
 from .synthesizer import CDMTSynthesizer
+
+
+def _defaults(function) -> dict:
+    """The default of each keyword of `function` (a class: of its constructor)."""
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+
+
+# The command line's defaults are the estimator's, read from its signatures.
+_ESTIMATOR = _defaults(CDMTSynthesizer)
+_FIT = _defaults(CDMTSynthesizer.fit)
+_SAMPLE = _defaults(CDMTSynthesizer.sample)
+_FORECAST = _defaults(CDMTSynthesizer.forecast)
+_IMPUTE = _defaults(CDMTSynthesizer.impute)
 
 
 def _read_table(path, time_col=None, time_dtype=None) -> pd.DataFrame:
@@ -136,11 +155,10 @@ def _fit(args) -> None:
         validation_fraction=args.validation_fraction,
         n_iter_no_change=args.patience,
         random_state=args.random_state,
-        checkpoint_path=args.checkpoint,
-        checkpoint_interval=args.checkpoint_interval,
         verbose=not args.quiet,
         dp_epsilon=args.dp_epsilon,
         dp_delta=args.dp_delta,
+        dp_max_grad_norm=args.dp_max_grad_norm,
         max_grad_norm=args.max_grad_norm,
         # With --dp-epsilon the estimator trains the single-stage model and says so.
         profile=not args.no_profile,
@@ -154,6 +172,8 @@ def _fit(args) -> None:
         cat_cols=args.cat_cols,
         static_cols=args.static_cols,
         condition_col=args.condition_col,
+        checkpoint_path=args.checkpoint,
+        checkpoint_interval=args.checkpoint_interval,
     )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     synth.save(args.output)
@@ -433,14 +453,13 @@ def _add_roles(parser) -> None:
 
 
 def _add_sampling(parser) -> None:
-    parser.add_argument("--steps", type=int, default=50, help="sampler steps")
-    parser.add_argument(
-        "--sampler", choices=["euler", "heun", "sde"], default="euler", help="ODE/SDE sampler"
-    )
-    parser.add_argument(
-        "--guidance-scale", type=float, default=1.0, help="classifier-free guidance weight"
-    )
-    parser.add_argument("--random-state", type=int, default=None, help="seed (none: random)")
+    parser.add_argument("--steps", type=int, default=_SAMPLE["steps"], help="sampler steps")
+    parser.add_argument("--sampler", choices=SAMPLE_ARGUMENTS["sampler"].values,
+                        default=_SAMPLE["sampler"], help="ODE/SDE sampler")
+    parser.add_argument("--guidance-scale", type=float, default=_SAMPLE["guidance_scale"],
+                        help="classifier-free guidance weight")
+    parser.add_argument("--random-state", type=int, default=_SAMPLE["random_state"],
+                        help="seed (none: random)")
     parser.add_argument("--output", required=True, help="parquet or CSV file to write")
 
 
@@ -465,44 +484,50 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("data", help="parquet or CSV file, one row per (patient, time)")
     _add_roles(fit)
     budget = fit.add_argument_group("training budget (whichever ends first)")
-    budget.add_argument("--epochs", type=int, default=300, help="passes over the patients")
-    budget.add_argument("--max-time", type=float, default=600.0, help="seconds of training")
+    budget.add_argument("--epochs", type=int, default=_ESTIMATOR["epochs"],
+                        help="passes over the patients")
+    budget.add_argument("--max-time", type=float, default=_ESTIMATOR["max_time"],
+                        help="seconds of training")
     budget.add_argument(
         "--early-stopping",
         action="store_true",
         help="hold out patients and stop when their loss stops improving",
     )
-    budget.add_argument(
-        "--validation-fraction", type=float, default=0.1, help="share of patients held out"
-    )
-    budget.add_argument(
-        "--patience", type=int, default=10, help="epochs without improvement before stopping"
-    )
+    budget.add_argument("--validation-fraction", type=float,
+                        default=_ESTIMATOR["validation_fraction"],
+                        help="share of patients held out")
+    budget.add_argument("--patience", type=int, default=_ESTIMATOR["n_iter_no_change"],
+                        help="epochs without improvement before stopping")
     private = fit.add_argument_group("differential privacy (needs cdmtehr[privacy])")
     private.add_argument("--dp-epsilon", type=float,
                          help="train with DP-SGD to this epsilon (single-stage, no profile)")
     private.add_argument("--dp-delta", type=float, help="its delta (default 1 / (10 n))")
-    private.add_argument(
-        "--max-grad-norm", type=float, default=1.0, help="clipping norm of the gradients"
-    )
+    private.add_argument("--dp-max-grad-norm", type=float,
+                         default=_ESTIMATOR["dp_max_grad_norm"],
+                         help="clipping norm of each patient's gradient")
+    fit.add_argument("--max-grad-norm", type=float, default=_ESTIMATOR["max_grad_norm"],
+                     help="clipping norm of each batch's gradient (training without "
+                     "--dp-epsilon)")
     fit.add_argument(
         "--checkpoint",
         metavar="PATH",
+        default=_FIT["checkpoint_path"],
         help="save the training state here; the same fit run again resumes from it",
     )
-    fit.add_argument(
-        "--checkpoint-interval", type=float, default=300.0, help="seconds between checkpoints"
-    )
+    fit.add_argument("--checkpoint-interval", type=float, default=_FIT["checkpoint_interval"],
+                     help="seconds between checkpoints")
     fit.add_argument(
         "--no-profile", action="store_true",
         help="the paper's single-stage model: no profile drawn first (see profile=)",
     )
     fit.add_argument(
-        "--min-patients-per-value", type=int, default=MIN_PATIENTS, metavar="K",
+        "--min-patients-per-value", type=int, default=_ESTIMATOR["min_patients_per_value"],
+        metavar="K",
         help="fewest patients behind any value the model file keeps (1 keeps single "
              "patients' values: only for data that may be published)",
     )
-    fit.add_argument("--random-state", type=int, default=None, help="seed (none: random)")
+    fit.add_argument("--random-state", type=int, default=_ESTIMATOR["random_state"],
+                     help="seed (none: random)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument("--output", required=True, help="model file to write")
     fit.set_defaults(run=_fit)
@@ -528,10 +553,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forecast.add_argument("model", help="model file written by 'cdmtehr fit'")
     forecast.add_argument("prefix", help="parquet or CSV file: each stay's first rows")
-    forecast.add_argument("--horizon", type=int, default=None,
+    forecast.add_argument("--horizon", type=int, default=_FORECAST["horizon"],
                           help="steps to generate after each prefix (default: the model "
                           "decides where each stay ends)")
-    forecast.add_argument("--n-draws", type=int, default=1,
+    forecast.add_argument("--n-draws", type=int, default=_FORECAST["n_draws"],
                           help="forecasts per patient (a 'draw' column when more than one)")
     _add_sampling(forecast)
     forecast.set_defaults(run=_forecast)
@@ -550,10 +575,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "true where the value is to be drawn")
     impute.add_argument("--unknown-value", help="a value (e.g. -1) that marks, in numeric "
                         "columns, a measurement of unknown value")
-    impute.add_argument("--nan", choices=["unmeasured", "measured", "unknown"],
-                        default="unmeasured", help="what an empty cell means: keep it empty, "
+    impute.add_argument("--nan", choices=COMPLETION_ARGUMENTS["nan"].values,
+                        default=_IMPUTE["nan"], help="what an empty cell means: keep it empty, "
                         "draw a value, or let the model decide")
-    impute.add_argument("--n-draws", type=int, default=1,
+    impute.add_argument("--n-draws", type=int, default=_IMPUTE["n_draws"],
                         help="imputations (a 'draw' column when more than one)")
     _add_sampling(impute)
     impute.set_defaults(run=_impute)
@@ -597,7 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=defaults,
     )
     demo.add_argument("--output", default="output", help="folder for model, cohort and report")
-    demo.add_argument("--max-time", type=float, default=600.0, help="seconds of training")
+    demo.add_argument("--max-time", type=float, default=_ESTIMATOR["max_time"],
+                      help="seconds of training")
     demo.add_argument("-n", type=int, default=1000, help="synthetic patients")
     demo.add_argument(
         "--patients",

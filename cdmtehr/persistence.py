@@ -58,7 +58,7 @@ from .profiles.trees import LeafTree, ProfileTrees
 from .roles import ColumnRoles
 
 FORMAT_NAME = "cdmtehr-model"
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 MEMBERS = ("manifest.json", "arrays.npz", "weights.pt")
 # Every type a model file may hold, by the name the file stores it under. The names are part of
 # the format: a class that moves to another module, or is renamed, keeps its name here. Loading
@@ -754,12 +754,29 @@ def _registry_names_and_starts(document: dict) -> dict:
     return document
 
 
+def _parameters_of_the_estimator(document: dict) -> dict:
+    """6 -> 7: the checkpoint file and its interval are arguments of ``fit``, no parameters;
+    the clipping norm has one meaning per option: ``dp_max_grad_norm`` clips each patient's
+    gradient under differential privacy (what ``max_grad_norm`` did with ``dp_epsilon``),
+    ``max_grad_norm`` the batch's gradient otherwise (which private training never did)."""
+    params = document["manifest"].get("params")
+    if isinstance(params, dict):
+        params.pop("checkpoint_path", None)
+        params.pop("checkpoint_interval", None)
+        if params.get("dp_epsilon") is not None and "max_grad_norm" in params:
+            params["dp_max_grad_norm"] = params.pop("max_grad_norm")
+            params["max_grad_norm"] = 1.0
+        params.setdefault("dp_max_grad_norm", 1.0)
+    return document
+
+
 _MIGRATIONS: dict = {
     1: _numeric_encoders_scale_robustly,
     2: _profile_stage,
     3: _anchored_profiles,
     4: _pooled_disclosure,
     5: _registry_names_and_starts,
+    6: _parameters_of_the_estimator,
 }
 
 

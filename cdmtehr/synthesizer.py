@@ -93,14 +93,6 @@ class CDMTSynthesizer(BaseEstimator):
         "auto" picks CUDA when available.
     random_state : int, RandomState, Generator or None, default=None
         Seeds training; the same seed gives the same weights on the same machine.
-    checkpoint_path : str, path-like or None, default=None
-        File where training saves what resuming needs every `checkpoint_interval` seconds, at
-        the end and on Ctrl-C; `fit` resumes from an existing one and trains only the rest of
-        the budget (`max_time` counts the seconds spent, `epochs` the epochs done; an epoch
-        budget ends with an uninterrupted fit's weights). One of other data or parameters is
-        refused; a finished one makes the same fit return its model (delete it to retrain).
-    checkpoint_interval : float, default=300
-        Seconds of training between checkpoints (a kill loses at most this much).
     verbose : bool, default=False
         Progress bars (tqdm): training, with the mean loss of the last full epoch, the time
         left and, with early stopping, the validation loss and the epochs without
@@ -111,9 +103,14 @@ class CDMTSynthesizer(BaseEstimator):
         covers, and what it does not (the preprocessor's statistics), is in docs/privacy.md.
     dp_delta : float or None, default=None
         The delta of the guarantee; by default 1 / (10 n_patients).
+    dp_max_grad_norm : float, default=1.0
+        Differentially private training (`dp_epsilon`) only: the norm C that each patient's
+        gradient is clipped to before the noise, which is sized by it (Opacus'
+        ``max_grad_norm``).
     max_grad_norm : float or None, default=1.0
-        Clipping norm of the gradient: each patient's under differential privacy (required),
-        the batch's network gradient otherwise (None: no clipping).
+        Training without `dp_epsilon` only: the norm the network's gradient of each batch is
+        clipped to (None: no clipping). DP-SGD clips each patient's gradient instead
+        (`dp_max_grad_norm`).
     profile : bool, default=True
         Generate in two stages: first each patient's profile (stay length; per value how many
         steps measure it, and the mean and sd of those measurements), drawn by sequential
@@ -162,7 +159,8 @@ class CDMTSynthesizer(BaseEstimator):
         without `dp_epsilon`.
     privacy_ : dict or None
         Its accounting: epsilon, delta, target_epsilon, noise_multiplier, sample_rate,
-        max_grad_norm, steps, planned_steps, and covers ("weights", or "model" when the
+        max_grad_norm (each patient's clipping norm, `dp_max_grad_norm`), steps,
+        planned_steps, and covers ("weights", or "model" when the
         preprocessor learned from `public_data`).
     profile_model_ : ClassProfiles or None
         The first stage of a two-stage model (``profile=True`` without `dp_epsilon`): per
@@ -184,8 +182,8 @@ class CDMTSynthesizer(BaseEstimator):
         embedding_dim=4, learning_rate=2e-3, guidance_dropout=0.1, fill_weight=0.1,
         loss_weighting="uniform", schedule="factorized", ema_decay=0.999, max_levels=1000,
         enforce_rounding=True, sample_batch_size=512, device="auto", random_state=None,
-        checkpoint_path=None, checkpoint_interval=300.0, verbose=False, dp_epsilon=None,
-        dp_delta=None, max_grad_norm=1.0, profile=True, min_patients_per_value=MIN_PATIENTS,
+        verbose=False, dp_epsilon=None, dp_delta=None, dp_max_grad_norm=1.0, max_grad_norm=1.0,
+        profile=True, min_patients_per_value=MIN_PATIENTS,
     ):
         self.epochs = epochs
         self.max_time = max_time
@@ -208,18 +206,18 @@ class CDMTSynthesizer(BaseEstimator):
         self.sample_batch_size = sample_batch_size
         self.device = device
         self.random_state = random_state
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_interval = checkpoint_interval
         self.verbose = verbose
         self.dp_epsilon = dp_epsilon
         self.dp_delta = dp_delta
+        self.dp_max_grad_norm = dp_max_grad_norm
         self.max_grad_norm = max_grad_norm
         self.profile = profile
         self.min_patients_per_value = min_patients_per_value
 
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, df_long, id_col, time_col, cat_cols=None, num_cols=None, static_cols=None,
-            condition_col=None, public_data=None):
+            condition_col=None, public_data=None, *, checkpoint_path=None,
+            checkpoint_interval=300.0):
         """Learn the distribution of the patients in `df_long`.
 
         Parameters
@@ -246,6 +244,15 @@ class CDMTSynthesizer(BaseEstimator):
             the preprocessor learns its statistics (quantiles, vocabularies, longest stay,
             class prior) from them, and `df_long` must fit them. With `dp_epsilon`, the
             guarantee then covers the whole fitted model (docs/privacy.md).
+        checkpoint_path : str, path-like or None, default=None
+            File where training saves what resuming needs every `checkpoint_interval`
+            seconds, at the end and on Ctrl-C. A fit given an existing one resumes from it
+            and trains only the rest of the budget (`max_time` counts the seconds spent,
+            `epochs` the epochs done; an epoch budget ends with an uninterrupted fit's
+            weights). One written for other data or parameters is refused; a finished one
+            makes the same fit return its model (delete it to retrain).
+        checkpoint_interval : float, default=300
+            Seconds of training between checkpoints (a kill loses at most this much).
 
         Returns
         -------
@@ -261,14 +268,16 @@ class CDMTSynthesizer(BaseEstimator):
         InvalidDataError
             Listing every problem of the data (each naming its column) before training.
         InvalidParameterError
-            When a hyper-parameter is out of range, or differential privacy is asked with an
-            option it cannot honour (early stopping, a checkpoint, torchrun, no clipping).
+            When a hyper-parameter or argument is out of range, or differential privacy is
+            asked with an option it cannot honour (early stopping, a checkpoint, torchrun).
         ImportError
             When `dp_epsilon` is set and Opacus is not installed.
         """
         roles = dict(id_col=id_col, time_col=time_col, cat_cols=cat_cols, num_cols=num_cols,
                      static_cols=static_cols, condition_col=condition_col)
-        fitted = fit_synthesizer(self.get_params(), df_long, roles, public_data)
+        fitted = fit_synthesizer(self.get_params(), df_long, roles, public_data,
+                                 checkpoint_path=checkpoint_path,
+                                 checkpoint_interval=checkpoint_interval)
         # Only now: a refit that fails, or that Ctrl-C interrupts, keeps the fitted model.
         self._forget_fit()
         for name, value in fitted.items():

@@ -35,18 +35,15 @@ logger = logging.getLogger(__name__)
 FORMAT_NAME = "cdmtehr-checkpoint"
 FORMAT_VERSION = 1
 # Parameters that do not change what training computes: a resumed fit may change them.
-_FREE_PARAMETERS = frozenset(
-    {"checkpoint_path", "checkpoint_interval", "verbose", "device", "sample_batch_size"}
-)
+_FREE_PARAMETERS = frozenset({"verbose", "device", "sample_batch_size"})
 _TRAINING_KEYS = ("modules", "optimizer", "generators", "early_stopping", "position", "elapsed")
 
 
-def open_checkpoint(params: dict, cohort) -> Checkpoint | None:
-    """The `Checkpoint` of a synthesizer's fit on `cohort` (None without a checkpoint_path)."""
-    if params["checkpoint_path"] is None:
+def open_checkpoint(path, interval: float, params: dict, cohort) -> Checkpoint | None:
+    """The `Checkpoint` at `path` of a synthesizer's fit on `cohort` (None without a path)."""
+    if path is None:
         return None
-    fingerprint = fit_fingerprint(params, cohort)
-    return Checkpoint(params["checkpoint_path"], params["checkpoint_interval"], fingerprint)
+    return Checkpoint(path, interval, fit_fingerprint(params, cohort))
 
 
 def fit_fingerprint(params: dict, cohort) -> dict:

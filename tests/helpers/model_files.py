@@ -1,5 +1,5 @@
-"""Test helpers for saved model files: edit the manifest of a file; write it in the form that
-files before format version 6 had."""
+"""Test helpers for saved model files: edit the manifest of a file; write it in the forms that
+files of earlier format versions had."""
 
 import json
 import zipfile
@@ -64,3 +64,17 @@ def as_class_paths(node):
     elif isinstance(node, list):
         for value in node:
             as_class_paths(value)
+
+
+def as_version_6(manifest, checkpoint_path=None, checkpoint_interval=300.0):
+    """Rewrite a manifest's parameters in place as files of format versions 1 to 6 held them:
+    the checkpoint file and interval among them, and one ``max_grad_norm`` that clipped each
+    patient's gradient under differential privacy and the batch's otherwise. Sets the format
+    version to 6 (a caller making an older file sets its own)."""
+    params = manifest["params"]
+    if params["dp_epsilon"] is not None:
+        params["max_grad_norm"] = params["dp_max_grad_norm"]
+    del params["dp_max_grad_norm"]
+    params["checkpoint_path"] = checkpoint_path
+    params["checkpoint_interval"] = checkpoint_interval
+    manifest["format_version"] = 6

@@ -18,14 +18,19 @@ from cdmtehr.exceptions import InvalidParameterError, PrivacyWarning
         ({"dp_epsilon": -1.0}, "'dp_epsilon' parameter"),
         ({"dp_epsilon": 1.0, "dp_delta": 1.0}, "'dp_delta' parameter .* range \\(0, 1\\)"),
         ({"dp_delta": 1e-5}, "dp_delta=1e-05 without dp_epsilon"),
-        ({"dp_epsilon": 1.0, "max_grad_norm": None}, "needs max_grad_norm.*without clipping"),
+        ({"dp_epsilon": 1.0, "dp_max_grad_norm": None}, "'dp_max_grad_norm' parameter .* "
+         "must be a float in the range \\(0, inf\\). Got None"),
         ({"dp_epsilon": 1.0, "early_stopping": True}, "early_stopping=True: early stopping"),
-        ({"dp_epsilon": 1.0, "checkpoint_path": "x.ckpt"}, "and checkpoint_path"),
     ],
 )
 def test_privacy_options_it_cannot_honour_fail_before_any_work(params, message):
     with pytest.raises(InvalidParameterError, match=message):
         CDMTSynthesizer(**TINY, **params).fit(None, **ROLES)  # fails before reading data
+
+
+def test_privacy_refuses_a_checkpoint_before_any_work():
+    with pytest.raises(InvalidParameterError, match="and checkpoint_path: the noise is sized"):
+        CDMTSynthesizer(**TINY, dp_epsilon=1.0).fit(None, **ROLES, checkpoint_path="x.ckpt")
 
 
 def test_without_opacus_the_error_says_the_pip_command(monkeypatch):

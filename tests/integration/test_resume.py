@@ -54,11 +54,11 @@ def test_a_fit_stopped_by_ctrl_c_resumes_to_the_uninterrupted_model(
     with monkeypatch.context() as patch:
         ctrl_c_after_epoch(patch, 2)
         with pytest.raises(KeyboardInterrupt):
-            CDMTSynthesizer(**params, checkpoint_path=path).fit(df, **ROLES)
+            CDMTSynthesizer(**params).fit(df, **ROLES, checkpoint_path=path)
     saved = torch.load(path, weights_only=True)["training"]
     # Saved one step into the third epoch: the rest of it and the fourth are left to do.
     assert saved["position"]["epoch"] == 2 and saved["position"]["batch"] == 1
-    resumed = CDMTSynthesizer(**params, checkpoint_path=path).fit(df, **ROLES)
+    resumed = CDMTSynthesizer(**params).fit(df, **ROLES, checkpoint_path=path)
     assert_same_fit(resumed, straight)
 
 
@@ -68,30 +68,29 @@ def test_periodic_checkpoints_leave_training_unchanged_and_a_finished_one_return
     df = cohort(n_patients=6)
     straight = CDMTSynthesizer(**SMALL).fit(df, **ROLES)
     path = tmp_path / "fit.ckpt"
-    every_step = CDMTSynthesizer(**SMALL, checkpoint_path=path, checkpoint_interval=1e-9)
-    assert_same_fit(every_step.fit(df, **ROLES), straight)
+    every_step = CDMTSynthesizer(**SMALL).fit(df, **ROLES, checkpoint_path=path,
+                                              checkpoint_interval=1e-9)
+    assert_same_fit(every_step, straight)
     assert torch.load(path, weights_only=True)["training"]["position"]["finished"]
-    every_step.save(tmp_path / "model.cdmt")  # a path-like parameter is stored as text
-    assert CDMTSynthesizer.load(tmp_path / "model.cdmt").checkpoint_path == str(path)
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished checkpoint trains no further")
 
     monkeypatch.setattr(training, "_optimizer_step", no_training)
-    assert_same_fit(CDMTSynthesizer(**SMALL, checkpoint_path=path).fit(df, **ROLES), straight)
+    assert_same_fit(CDMTSynthesizer(**SMALL).fit(df, **ROLES, checkpoint_path=path), straight)
 
 
 def test_a_checkpoint_of_other_parameters_or_data_is_refused(tmp_path):
     df = cohort(n_patients=6)
     path = tmp_path / "fit.ckpt"
-    CDMTSynthesizer(**SMALL, checkpoint_path=path).fit(df, **ROLES)
+    CDMTSynthesizer(**SMALL).fit(df, **ROLES, checkpoint_path=path)
     with pytest.raises(InvalidParameterError, match=r"learning_rate=0.002 \(now 0.01\)"):
-        CDMTSynthesizer(**SMALL, learning_rate=0.01, checkpoint_path=path).fit(df, **ROLES)
+        CDMTSynthesizer(**SMALL, learning_rate=0.01).fit(df, **ROLES, checkpoint_path=path)
     with pytest.raises(InvalidParameterError, match="other data"):
-        CDMTSynthesizer(**SMALL, checkpoint_path=path).fit(cohort(n_patients=7), **ROLES)
+        CDMTSynthesizer(**SMALL).fit(cohort(n_patients=7), **ROLES, checkpoint_path=path)
     # Settings that do not change training may differ.
-    CDMTSynthesizer(**SMALL, checkpoint_path=str(path), checkpoint_interval=1.0,
-                    sample_batch_size=3).fit(df, **ROLES)
+    CDMTSynthesizer(**SMALL, sample_batch_size=3).fit(df, **ROLES, checkpoint_path=str(path),
+                                                      checkpoint_interval=1.0)
 
 
 def test_the_command_line_fits_with_a_checkpoint(tmp_path, capsys):
@@ -112,7 +111,8 @@ import sys
 sys.path.insert(0, {tests!r})
 from helpers.frames import ROLES, cohort
 from cdmtehr import CDMTSynthesizer
-CDMTSynthesizer(**{params!r}).fit(cohort(n_patients=6), **ROLES)
+CDMTSynthesizer(**{params!r}).fit(cohort(n_patients=6), **ROLES, checkpoint_path={path!r},
+                                   checkpoint_interval=0.5)
 """
 
 
@@ -120,9 +120,9 @@ CDMTSynthesizer(**{params!r}).fit(cohort(n_patients=6), **ROLES)
 def test_a_fit_killed_with_sigkill_resumes_within_its_time_budget(tmp_path):
     max_time = 8.0
     path = tmp_path / "fit.ckpt"
-    params = {**SMALL, "epochs": None, "max_time": max_time, "checkpoint_path": str(path),
-              "checkpoint_interval": 0.5}
-    code = _KILLED_FIT.format(tests=str(Path(__file__).parents[1]), params=params)
+    params = {**SMALL, "epochs": None, "max_time": max_time}
+    code = _KILLED_FIT.format(tests=str(Path(__file__).parents[1]), params=params,
+                              path=str(path))
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)])
     try:
         deadline = time.monotonic() + 120
@@ -136,7 +136,8 @@ def test_a_fit_killed_with_sigkill_resumes_within_its_time_budget(tmp_path):
     saved = torch.load(path, weights_only=True)["training"]
     assert 0 < saved["elapsed"] < max_time and saved["position"]["history"]
 
-    resumed = CDMTSynthesizer(**params).fit(cohort(n_patients=6), **ROLES)
+    resumed = CDMTSynthesizer(**params).fit(cohort(n_patients=6), **ROLES,
+                                            checkpoint_path=path, checkpoint_interval=0.5)
     # It went on from the checkpoint: the epochs before the kill are its first ones.
     assert resumed.history_[: len(saved["position"]["history"])] == saved["position"]["history"]
     history = resumed.get_loss_values()

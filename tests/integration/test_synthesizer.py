@@ -145,6 +145,21 @@ def test_bad_hyperparameter_raises_before_training(physionet_small):
         CDMTSynthesizer(epochs=None, max_time=None).fit(df, **roles)
 
 
+@pytest.mark.parametrize("removed", ["checkpoint_path", "checkpoint_interval"])
+def test_the_checkpoint_is_an_argument_of_fit_not_a_parameter(removed):
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{removed}'"):
+        CDMTSynthesizer(**{removed: None})
+
+
+def test_bad_fit_arguments_raise_before_training(physionet_small):
+    df, roles = physionet_small
+    with pytest.raises(InvalidParameterError,
+                       match="'checkpoint_interval' parameter of CDMTSynthesizer.fit must be"):
+        CDMTSynthesizer().fit(df, **roles, checkpoint_path="fit.ckpt", checkpoint_interval=0)
+    with pytest.raises(InvalidParameterError, match="'checkpoint_path' parameter"):
+        CDMTSynthesizer().fit(df, **roles, checkpoint_path=3)
+
+
 def test_save_load_pickle_joblib_give_identical_samples(fitted, tmp_path):
     def sample(model):
         return model.sample(8, steps=2, random_state=3)

@@ -32,6 +32,41 @@ def test_help_shows_the_defaults(command, shown, monkeypatch):
     assert "(default: None)" not in text
 
 
+def test_the_defaults_are_the_estimators():
+    import inspect
+
+    from cdmtehr import CDMTSynthesizer
+
+    def defaults(function):
+        return {name: p.default for name, p in inspect.signature(function).parameters.items()}
+
+    estimator, fit = defaults(CDMTSynthesizer), defaults(CDMTSynthesizer.fit)
+    args = build_parser().parse_args(["fit", "data.csv", "--id-col", "i", "--time-col", "t",
+                                      "--output", "m.cdmt"])
+    options = {"epochs": "epochs", "max_time": "max_time", "patience": "n_iter_no_change",
+               "validation_fraction": "validation_fraction", "dp_delta": "dp_delta",
+               "dp_epsilon": "dp_epsilon", "dp_max_grad_norm": "dp_max_grad_norm",
+               "max_grad_norm": "max_grad_norm", "random_state": "random_state",
+               "min_patients_per_value": "min_patients_per_value"}
+    assert {name: getattr(args, name) for name in options} == {
+        name: estimator[parameter] for name, parameter in options.items()
+    }
+    assert args.early_stopping is estimator["early_stopping"]
+    assert args.no_profile is not estimator["profile"]
+    assert (args.checkpoint, args.checkpoint_interval) == (
+        fit["checkpoint_path"], fit["checkpoint_interval"]
+    )
+    for command, method, extra in [("sample", CDMTSynthesizer.sample, ["-n", "3"]),
+                                   ("forecast", CDMTSynthesizer.forecast, ["prefix.csv"]),
+                                   ("impute", CDMTSynthesizer.impute, ["data.csv"])]:
+        args = build_parser().parse_args([command, "m.cdmt", *extra, "--output", "o.csv"])
+        expected = defaults(method)
+        for name in ("steps", "sampler", "guidance_scale", "random_state", "n_draws",
+                     "horizon", "nan"):
+            if hasattr(args, name):
+                assert getattr(args, name) == expected[name], (command, name)
+
+
 def test_demo_has_a_description():
     demo = build_parser()._subparsers._group_actions[0].choices["demo"]
     assert "held out" in demo.description and "report.html" in demo.description

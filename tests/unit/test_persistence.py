@@ -5,6 +5,7 @@ class paths: a file loads where the classes have moved), pickles of other versio
 import io
 import json
 import pickle
+import shutil
 import subprocess
 import sys
 import uuid
@@ -13,6 +14,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.model_files import as_version_6, edit_manifest
 from sklearn.preprocessing import QuantileTransformer
 
 from cdmtehr import CDMTSynthesizer, __version__, persistence
@@ -256,6 +258,44 @@ def test_migrate_runs_every_step_from_the_files_version(monkeypatch):
     assert [k for k in migrated["manifest"] if k.startswith("from_")] == [
         f"from_{v}" for v in range(FORMAT_VERSION, current)
     ]
+
+
+# -- format version 7 ----------------------------------------------------------------------------
+def test_a_version_6_file_loads_without_its_checkpoint_and_with_its_clipping(
+    tiny_model, tiny_model_file, tmp_path
+):
+    path = tmp_path / "version_6.cdmt"
+    shutil.copy(tiny_model_file, path)
+
+    def as_written_by_version_6(manifest):
+        manifest["params"]["max_grad_norm"] = 0.5
+        as_version_6(manifest, checkpoint_path="fit.ckpt", checkpoint_interval=60.0)
+
+    edit_manifest(path, as_written_by_version_6)
+    assert '"checkpoint_path": "fit.ckpt"' in _manifest(path)
+    synth = CDMTSynthesizer.load(path)
+    params = synth.get_params()
+    assert "checkpoint_path" not in params and "checkpoint_interval" not in params
+    assert params["max_grad_norm"] == 0.5 and params["dp_max_grad_norm"] == 1.0
+    assert synth.sample(3, random_state=0).equals(tiny_model.sample(3, random_state=0))
+    resaved = tmp_path / "resaved.cdmt"
+    synth.save(resaved)
+    manifest = json.loads(_manifest(resaved))
+    assert manifest["format_version"] == FORMAT_VERSION == 7
+    assert manifest["params"] == {**tiny_model.get_params(), "max_grad_norm": 0.5}
+
+
+def test_a_private_version_6_file_keeps_its_clipping_as_dp_max_grad_norm():
+    """Under differential privacy the one max_grad_norm of version 6 clipped each patient's
+    gradient; the batch clipping it now names was never applied to private training."""
+    params = {"dp_epsilon": 2.0, "max_grad_norm": 0.3, "checkpoint_path": None,
+              "checkpoint_interval": 300.0}
+    document = {"manifest": {"format_version": 6, "params": params}, "arrays": b"",
+                "weights": b""}
+    migrated = migrate(document)["manifest"]
+    assert migrated["format_version"] == 7
+    assert migrated["params"] == {"dp_epsilon": 2.0, "dp_max_grad_norm": 0.3,
+                                  "max_grad_norm": 1.0}
 
 
 def test_model_file_holds_a_format_version_and_no_pickle(tiny_model_file):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.frames import ROLES, TINY, cohort
-from helpers.model_files import CLASS_PATHS, as_class_paths
+from helpers.model_files import CLASS_PATHS, as_class_paths, as_version_6
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr import persistence
@@ -253,7 +253,6 @@ def as_version(version):
 
 @pytest.mark.parametrize("version", [3, 4])
 def test_older_profile_trees_are_dropped_on_load_with_a_warning(model_file, tmp_path, version):
-    assert FORMAT_VERSION == 6
     path = edited(model_file, tmp_path, edit_manifest=as_version(version))
     with pytest.warns(CDMTWarning, match="kept every training patient's profile"):
         synth = CDMTSynthesizer.load(path)
@@ -293,6 +292,7 @@ def as_version_5(manifest):
     with all the attributes scikit-learn set (the per-patient start attributes of version 6
     stay, as the migration keeps attributes a file has; the test of version 5's time axis
     drops them)."""
+    as_version_6(manifest)  # the parameters of versions 1 to 6
     as_class_paths(manifest)
     manifest["format_version"] = 5
 

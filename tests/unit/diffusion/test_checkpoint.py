@@ -27,8 +27,8 @@ def test_the_fingerprint_covers_training_parameters_and_data_only():
     data = encoded()
     reference = fit_fingerprint(params(), data)
     assert fit_fingerprint(params(), encoded()) == reference
-    # Verbosity, the device and the checkpoint's own settings do not change training.
-    free = params(verbose=True, device="cpu", checkpoint_path="x.pt", checkpoint_interval=5.0)
+    # Verbosity, the device and the sampling chunk do not change training.
+    free = params(verbose=True, device="cpu", sample_batch_size=7)
     assert fit_fingerprint(free, data) == reference
     assert fit_fingerprint(params(hidden_size=9), data) != reference
     assert fit_fingerprint(params(), encoded(n_patients=5))["data"] != reference["data"]

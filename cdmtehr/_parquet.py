@@ -1,10 +1,12 @@
-"""Streaming generated patients into a parquet file, one row group at a time (needs pyarrow)."""
+"""Streaming generated patients into a parquet file, one row group at a time (needs pyarrow):
+`write_parquet`, and `sample_to_parquet`, the function behind the estimator's method."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ._parameters import Interval, check_parameters
+from .completion import sample_chunks
 from .preprocessing import EncodedCohort
 
 
@@ -60,40 +62,19 @@ def write_parquet(chunks, path, *, group_size: int, to_frame) -> Path:
     return path
 
 
-def sample_to_parquet(self, n, path, *, chunk_size=None, condition=None, steps=50,
-                      sampler="euler", guidance_scale=1.0, random_state=None):
-    """Stream `n` synthetic patients into a parquet file with memory flat in `n`.
-
-    Patients are generated `sample_batch_size` at a time and written in row groups of about
-    `chunk_size` patients, so millions of patients fit in the memory of one chunk. With the
-    same `random_state` the file holds the same patients as ``sample(n)``.
-
-    Parameters
-    ----------
-    n : int
-        Number of patients.
-    path : str or path-like
-        Parquet file to write (needs pyarrow).
-    chunk_size : int, optional
-        Patients per written row group; by default `sample_batch_size` (decoded patients
-        take tens of kB each until written, so larger groups cost memory).
-    condition, steps, sampler, guidance_scale, random_state
-        As in `sample`.
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
+def sample_to_parquet(synth, n, path, *, chunk_size, condition, steps, sampler, guidance_scale,
+                      random_state):
+    """`CDMTSynthesizer.sample_to_parquet` of a fitted `synth` (see its docstring)."""
     import pyarrow  # noqa: F401  (fail before any work when it is missing)
 
-    chunks = self._start_sampling("sample_to_parquet", n, condition, steps, sampler,
-                                  guidance_scale, random_state)
-    chunk_size = self.sample_batch_size if chunk_size is None else chunk_size
-    check_parameters({"chunk_size": chunk_size}, {"chunk_size": Interval("int", 1)},
-                     "CDMTSynthesizer.sample_to_parquet")
+    owner = "CDMTSynthesizer.sample_to_parquet"
+    chunks = sample_chunks(synth, n, condition=condition, steps=steps, sampler=sampler,
+                           guidance_scale=guidance_scale, random_state=random_state,
+                           owner=owner)
+    chunk_size = synth.sample_batch_size if chunk_size is None else chunk_size
+    check_parameters({"chunk_size": chunk_size}, {"chunk_size": Interval("int", 1)}, owner)
 
     def to_frame(cohort, id_start):
-        return self.preprocessor_.inverse_transform(cohort, id_start=id_start)
+        return synth.preprocessor_.inverse_transform(cohort, id_start=id_start)
 
     return write_parquet(chunks, path, group_size=chunk_size, to_frame=to_frame)

@@ -5,17 +5,13 @@ from __future__ import annotations
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from . import completion
 from ._fitting import fit_synthesizer
-from ._parameters import SAMPLE_ARGUMENTS, as_random_state, check_parameters, torch_generator
 from ._parquet import sample_to_parquet
-from .completion import forecast, impute, sample_given
 from .disclosure import MIN_PATIENTS
 from .exceptions import NotFittedError
-from .integrations.sdv import from_sdv_metadata
+from .integrations.sdv import SDVSequentialSynthesizer
 from .persistence import load_synthesizer, pickled_state, restore_pickled_state, save_synthesizer
-from .preprocessing import EncodedCohort
-from .profiles import draw_profiles
-from .sampling import generate
 
 
 class CDMTSynthesizer(BaseEstimator):
@@ -334,47 +330,180 @@ class CDMTSynthesizer(BaseEstimator):
             The input's modelled columns, in the input's order and dtypes, with fresh patient
             ids, times on the fitted grid and NaN where the model says "not measured".
         """
-        if given is not None:
-            return sample_given(self, n, given, condition, steps, sampler, guidance_scale,
-                                random_state)
-        chunks = self._start_sampling("sample", n, condition, steps, sampler, guidance_scale,
-                                      random_state)
-        return self.preprocessor_.inverse_transform(EncodedCohort.concat(list(chunks)))
+        self._check_fitted("sample")
+        return completion.sample(self, n, condition=condition, steps=steps, sampler=sampler,
+                                 guidance_scale=guidance_scale, random_state=random_state,
+                                 given=given)
 
-    sample_to_parquet = sample_to_parquet
-    forecast = forecast
-    impute = impute
+    def sample_to_parquet(self, n, path, *, chunk_size=None, condition=None, steps=50,
+                          sampler="euler", guidance_scale=1.0, random_state=None):
+        """Stream `n` synthetic patients into a parquet file with memory flat in `n`.
 
-    def _start_sampling(self, method, n, condition, steps, sampler, guidance_scale, random_state):
-        """Check the arguments and draw the classes; return the lazy `EncodedCohort` chunks."""
-        self._check_fitted(method)
-        arguments = {"n": n, "steps": steps, "sampler": sampler,
-                     "guidance_scale": guidance_scale, "random_state": random_state}
-        check_parameters(arguments, SAMPLE_ARGUMENTS, f"CDMTSynthesizer.{method}")
-        rng = as_random_state(random_state)
-        classes = self.preprocessor_.condition_indices(
-            n, condition, prior=self.class_prior_, random_state=rng,
-            owner=f"CDMTSynthesizer.{method}",
-        )
-        return self._generate(classes, steps, sampler, guidance_scale, torch_generator(rng))
+        Patients are generated `sample_batch_size` at a time and written in row groups of about
+        `chunk_size` patients, so millions of patients fit in the memory of one chunk. With the
+        same `random_state` the file holds the same patients as ``sample(n)``.
 
-    def _generate(self, classes, steps, sampler, guidance_scale, generator, known=None):
-        """The patients of `classes` as `EncodedCohort` chunks (`generate`'s `known`)."""
-        profiles = None
-        if known is None and getattr(self, "profile_model_", None) is not None:
-            profiles = draw_profiles(self.profile_model_, classes, self.layout_, generator)
-        chunks = generate(
-            self.model_, self.schedule_, classes, steps=steps, sampler=sampler,
-            guidance_scale=guidance_scale, generator=generator, known=known, profiles=profiles,
-            batch_size=self.sample_batch_size, device=self.device_, progress=self.verbose,
-        )
-        pre = self.preprocessor_
-        levels = dict(categorical_levels=pre.categorical_levels_, n_classes=len(self.classes_),
-                      static_categorical_levels=pre.static_categorical_levels_)
-        return (EncodedCohort(**arrays, **levels) for arrays in chunks)
+        Parameters
+        ----------
+        n : int
+            Number of patients.
+        path : str or path-like
+            Parquet file to write (needs pyarrow).
+        chunk_size : int, optional
+            Patients per written row group; by default `sample_batch_size` (decoded patients
+            take tens of kB each until written, so larger groups cost memory).
+        condition, steps, sampler, guidance_scale, random_state
+            As in `sample`.
+
+        Returns
+        -------
+        pathlib.Path
+            The written file.
+        """
+        self._check_fitted("sample_to_parquet")
+        return sample_to_parquet(self, n, path, chunk_size=chunk_size, condition=condition,
+                                 steps=steps, sampler=sampler, guidance_scale=guidance_scale,
+                                 random_state=random_state)
+
+    # -- completion ------------------------------------------------------------------------------
+    def forecast(self, df_prefix, horizon=None, n_draws=1, *, condition=None, steps=50,
+                 sampler="euler", guidance_scale=1.0, random_state=None):
+        """Generate the rest of each stay given its first time steps.
+
+        The prefix (values, and which were measured: NaN means "not measured") is held fixed while
+        the model draws what follows, conditioned on it, by replacement in the sampler (no
+        retraining). Several draws per patient give the uncertainty of the forecast.
+
+        Parameters
+        ----------
+        df_prefix : pandas.DataFrame
+            The first rows of each patient's stay, in the fitted long format (id and time
+            columns needed; the rows of a regular grid without gaps from its start). Never
+            modified. Modelled columns it lacks are unknown: drawn, and not returned. A column
+            the model does not know is an error.
+        horizon : int or None, default=None
+            Time steps to generate after each prefix. None lets the model decide where each stay
+            ends, up to the fitted grid's length; with a horizon each stay goes on for exactly
+            that many steps, which must fit in the grid.
+        n_draws : int, default=1
+            Completions per patient. With more than one, the result has a leading ``draw``
+            column (0 .. n_draws - 1) and holds the draws one after the other.
+        condition : None, class, dict or array-like, default=None
+            The condition of each patient when `df_prefix` has no condition column (as in
+            `sample`; a contradicting column is an error). Without either, stays are completed
+            by the unconditional model.
+        steps, sampler, guidance_scale, random_state
+            As in `sample`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            `df_prefix`'s columns, one row per time step of each completed stay, sorted by
+            (draw,) patient and time, with a RangeIndex. The prefix rows are the input's rows,
+            unchanged; per-patient columns keep their given values on the generated rows.
+
+        Raises
+        ------
+        InvalidParameterError
+            For a prefix longer than the fitted grid leaves (with the horizon), unknown columns,
+            or a `condition` that contradicts the frame's condition column.
+        InvalidDataError
+            For a frame that does not fit the roles (e.g. times off the fitted grid).
+
+        Examples
+        --------
+        >>> first_day = df[df["hour"] < 24]  # doctest: +SKIP
+        >>> futures = synth.forecast(first_day, horizon=24, n_draws=20)  # doctest: +SKIP
+        """
+        self._check_fitted("forecast")
+        return completion.forecast(self, df_prefix, horizon=horizon, n_draws=n_draws,
+                                   condition=condition, steps=steps, sampler=sampler,
+                                   guidance_scale=guidance_scale, random_state=random_state)
+
+    def impute(self, df, mask=None, n_draws=1, *, nan="unmeasured", condition=None, steps=50,
+               sampler="euler", guidance_scale=1.0, random_state=None):
+        """Draw the cells of stays that were measured but whose value is unknown.
+
+        Mark the cells in `mask`, a boolean frame aligned with `df` (True: measured, value
+        unknown), e.g. ``df[["HR", "MAP"]].isna()`` restricted to the hours of a broken monitor,
+        or the cells of a validation split. Their values are drawn from the model given
+        everything else known of the stay (by replacement in the sampler, no retraining). NaN
+        outside `mask` keeps its meaning "not measured" unless `nan` says otherwise.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Whole stays in the fitted long format. Never modified. Modelled columns it lacks are
+            unknown (drawn, not returned); a column the model does not know is an error.
+        mask : pandas.DataFrame of bool, ndarray of bool or None, default=None
+            Cells to draw: a frame with `df`'s index and some of its columns (the others count as
+            all False), or an array of `df`'s shape. The value in `df` under a True cell is
+            ignored. A per-patient column marked on any row is drawn for the whole stay. Ids,
+            times and the condition cannot be marked.
+        n_draws : int, default=1
+            Draws per patient (multiple imputation). With more than one, the result has a
+            leading ``draw`` column and holds the completed copies of `df` one after the other.
+        nan : {"unmeasured", "measured", "unknown"}, default="unmeasured"
+            What a NaN outside `mask` means in a numeric column: "unmeasured" keeps it NaN;
+            "measured" draws a value for it too (a classical imputer's behaviour); "unknown"
+            lets the model draw whether it was measured, and its value if so.
+        condition : None, class, dict or array-like, default=None
+            As in `forecast`.
+        steps, sampler, guidance_scale, random_state
+            As in `sample`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy of `df` (its columns, dtypes, row order and index; repeated per draw) with the
+            drawn cells filled; every other cell is as given.
+
+        Raises
+        ------
+        InvalidParameterError
+            For a malformed `mask`, unknown columns, or a `condition` that contradicts the
+            frame's condition column.
+        InvalidDataError
+            For a frame that does not fit the roles (e.g. a stay longer than the fitted grid).
+
+        Examples
+        --------
+        >>> broken = df["hour"].between(10, 14).to_numpy()[:, None]  # doctest: +SKIP
+        >>> hidden = df[["HR", "MAP"]].notna() & broken  # doctest: +SKIP
+        >>> completed = synth.impute(df, mask=hidden, n_draws=10)  # doctest: +SKIP
+        """
+        self._check_fitted("impute")
+        return completion.impute(self, df, mask=mask, n_draws=n_draws, nan=nan,
+                                 condition=condition, steps=steps, sampler=sampler,
+                                 guidance_scale=guidance_scale, random_state=random_state)
 
     # -- SDV, introspection and persistence -------------------------------------------------------
-    from_sdv_metadata = classmethod(from_sdv_metadata)
+    @classmethod
+    def from_sdv_metadata(cls, metadata, context_columns=None, condition_column=None, **params):
+        """Build a synthesizer with SDV's sequential API from SDV metadata.
+
+        ``fit(data)`` then needs no column arguments, and ``sample_sequences(num_sequences,
+        sequence_length=None)`` generates, as with SDV's ``PARSynthesizer``; tables travel as a
+        DataFrame (sdv 1.x) or a ``{name: DataFrame}`` dict (sdv 2.x), whichever `fit` got.
+
+        Parameters
+        ----------
+        metadata : sdv Metadata or its dict
+            Needs ``sequence_key`` (patient id) and ``sequence_index`` (time); sdtypes give
+            numeric ("numerical") and categorical (the rest) columns.
+        context_columns : list of str, optional
+            Per-sequence columns (cdmtehr's ``static_cols``).
+        condition_column : str, optional
+            A context column to generate and condition on.
+        **params
+            Hyper-parameters of `CDMTSynthesizer`.
+
+        Returns
+        -------
+        cdmtehr.integrations.SDVSequentialSynthesizer
+        """
+        return SDVSequentialSynthesizer(metadata, cls(**params), context_columns,
+                                        condition_column)
 
     def get_loss_values(self) -> pd.DataFrame:
         """Training loss per epoch, as SDV's ``get_loss_values``.
@@ -392,13 +521,40 @@ class CDMTSynthesizer(BaseEstimator):
         return pd.DataFrame(self.history_)
 
     def save(self, path):
-        """Write the fitted synthesizer to `path` in a safe format (no pickle; see `load`)."""
+        """Write the fitted synthesizer to `path` in a safe format (no pickle; see `load`).
+
+        Parameters
+        ----------
+        path : str, path-like or binary file
+            The file to write: a zip of a JSON manifest, numpy arrays and torch weights,
+            written atomically (a failure leaves an existing file as it was).
+        """
         self._check_fitted("save")
         save_synthesizer(self, path)
 
     @classmethod
     def load(cls, path, device="cpu"):
-        """Read a synthesizer written by `save`; loading never executes code from the file."""
+        """Read a synthesizer written by `save`; loading never executes code from the file.
+
+        Files of earlier cdmtehr versions are brought up to date as they are read.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A file written by `save`.
+        device : str or torch.device, default="cpu"
+            Where the model runs ("auto" picks CUDA when available).
+
+        Returns
+        -------
+        CDMTSynthesizer
+            The fitted synthesizer.
+
+        Raises
+        ------
+        ModelFileError
+            For a file that is not a model file, is damaged, or is of a newer format.
+        """
         return load_synthesizer(cls, path, device=device)
 
     def __getstate__(self):

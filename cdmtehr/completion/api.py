@@ -1,8 +1,11 @@
-"""The completion methods of `CDMTSynthesizer`: sample given columns, forecast, impute.
+"""The sampling methods of `CDMTSynthesizer` as functions of a fitted synthesizer: `sample`
+(with or without given columns), `forecast` and `impute`.
 
-Each is a function of the fitted synthesizer, attached to the class as a method. They encode
-what is known (`frames`), draw the rest with replacement conditioning
-(`sampling.inpainting`), and put the known cells of the caller's frame back into the result.
+The estimator's methods of the same names check that it is fitted and call these (their
+docstrings are the reference). What is known is encoded (`frames`), the rest is drawn with
+replacement conditioning (`sampling.inpainting`), and the known cells of the caller's frame
+are put back into the result. `sample_chunks` is the lazy stream of generated patients that
+`sample` and `CDMTSynthesizer.sample_to_parquet` share.
 """
 
 from __future__ import annotations
@@ -20,13 +23,62 @@ from .._parameters import (
     torch_generator,
 )
 from ..preprocessing import EncodedCohort
+from ..sampling import generate_stays
 from .frames import given_frame, given_patients, imputation_patients, prefix_patients
 
 DRAW_COLUMN = "draw"
 
 
-def _check(synth, method, arguments) -> None:
-    synth._check_fitted(method)
+def generated_cohorts(synth, classes, steps, sampler, guidance_scale, generator, known=None):
+    """The patients of `classes` drawn from the fitted `synth`, as lazy `EncodedCohort` chunks.
+
+    Parameters
+    ----------
+    synth : CDMTSynthesizer
+        A fitted synthesizer: its model, schedule, first stage and preprocessor are used, its
+        `sample_batch_size` patients at a time, on its device.
+    classes : ndarray of shape (n,), int
+        Condition class of each patient.
+    steps, sampler, guidance_scale
+        As in `CDMTSynthesizer.sample`.
+    generator : torch.Generator
+        Source of all the noise.
+    known : callable, optional
+        Known states of the patients (`KnownPatients.states`), held by replacement.
+
+    Returns
+    -------
+    iterator of EncodedCohort
+    """
+    chunks = generate_stays(
+        synth.model_, synth.schedule_, getattr(synth, "profile_model_", None), classes,
+        steps=steps, sampler=sampler, guidance_scale=guidance_scale, generator=generator,
+        known=known, batch_size=synth.sample_batch_size, device=synth.device_,
+        progress=synth.verbose,
+    )
+    pre = synth.preprocessor_
+    levels = dict(categorical_levels=pre.categorical_levels_, n_classes=len(synth.classes_),
+                  static_categorical_levels=pre.static_categorical_levels_)
+    return (EncodedCohort(**arrays, **levels) for arrays in chunks)
+
+
+def sample_chunks(synth, n, *, condition, steps, sampler, guidance_scale, random_state,
+                  owner="CDMTSynthesizer.sample"):
+    """Check the arguments of a sampling method, draw the classes of `n` patients; return
+    their lazy `EncodedCohort` chunks (`generated_cohorts`). `owner` names the method in
+    error messages."""
+    arguments = {"n": n, "steps": steps, "sampler": sampler,
+                 "guidance_scale": guidance_scale, "random_state": random_state}
+    check_parameters(arguments, SAMPLE_ARGUMENTS, owner)
+    rng = as_random_state(random_state)
+    classes = synth.preprocessor_.condition_indices(
+        n, condition, prior=synth.class_prior_, random_state=rng, owner=owner
+    )
+    return generated_cohorts(synth, classes, steps, sampler, guidance_scale,
+                             torch_generator(rng))
+
+
+def _check(method, arguments) -> None:
     constraints = {**SAMPLE_ARGUMENTS, **COMPLETION_ARGUMENTS}
     check_parameters(arguments, constraints, f"CDMTSynthesizer.{method}")
 
@@ -35,8 +87,9 @@ def _draw(synth, known, classes, n_draws, steps, sampler, guidance_scale, rng):
     """`n_draws` completions of the `known` patients (draw after draw) as one EncodedCohort."""
     known = known.repeat(n_draws)
     classes = np.tile(classes, n_draws)
-    chunks = synth._generate(classes, steps, sampler, guidance_scale, torch_generator(rng),
-                             known=known.states(synth.model_, synth.device_))
+    chunks = generated_cohorts(synth, classes, steps, sampler, guidance_scale,
+                               torch_generator(rng),
+                               known=known.states(synth.model_, synth.device_))
     cohort = EncodedCohort.concat(list(chunks))
     # Cells measured with an unknown value stay measured whatever mask was drawn for them;
     # the null class (unconditional completion) is decoded as any class, the column is dropped.
@@ -60,12 +113,21 @@ def _stack_draws(frame, draw, n_draws) -> pd.DataFrame:
     return frame
 
 
-# -- sample given ----------------------------------------------------------------------------------
-def sample_given(synth, n, given, condition, steps, sampler, guidance_scale, random_state):
-    """`CDMTSynthesizer.sample` with ``given`` per-patient columns (see its docstring)."""
+# -- sample ----------------------------------------------------------------------------------------
+def sample(synth, n, *, condition, steps, sampler, guidance_scale, random_state, given):
+    """`CDMTSynthesizer.sample` of a fitted `synth` (see its docstring)."""
+    if given is not None:
+        return _sample_given(synth, n, given, condition, steps, sampler, guidance_scale,
+                             random_state)
+    chunks = sample_chunks(synth, n, condition=condition, steps=steps, sampler=sampler,
+                           guidance_scale=guidance_scale, random_state=random_state)
+    return synth.preprocessor_.inverse_transform(EncodedCohort.concat(list(chunks)))
+
+
+def _sample_given(synth, n, given, condition, steps, sampler, guidance_scale, random_state):
     owner = "CDMTSynthesizer.sample"
-    _check(synth, "sample", {"n": n, "steps": steps, "sampler": sampler,
-                             "guidance_scale": guidance_scale, "random_state": random_state})
+    _check("sample", {"n": n, "steps": steps, "sampler": sampler,
+                      "guidance_scale": guidance_scale, "random_state": random_state})
     pre = synth.preprocessor_
     given = given_frame(n, given, pre, owner)
     rng = as_random_state(random_state)
@@ -85,64 +147,18 @@ def sample_given(synth, n, given, condition, steps, sampler, guidance_scale, ran
 
 
 # -- forecast --------------------------------------------------------------------------------------
-def forecast(self, df_prefix, horizon=None, n_draws=1, *, condition=None, steps=50,
-             sampler="euler", guidance_scale=1.0, random_state=None):
-    """Generate the rest of each stay given its first time steps.
-
-    The prefix (values, and which were measured: NaN means "not measured") is held fixed while
-    the model draws what follows, conditioned on it, by replacement in the sampler (no
-    retraining). Several draws per patient give the uncertainty of the forecast.
-
-    Parameters
-    ----------
-    df_prefix : pandas.DataFrame
-        The first rows of each patient's stay, in the fitted long format (id and time
-        columns needed; the rows of a regular grid without gaps from its start). Never
-        modified. Modelled columns it lacks are unknown: drawn, and not returned. A column
-        the model does not know is an error.
-    horizon : int or None, default=None
-        Time steps to generate after each prefix. None lets the model decide where each stay
-        ends, up to the fitted grid's length; with a horizon each stay goes on for exactly
-        that many steps, which must fit in the grid.
-    n_draws : int, default=1
-        Completions per patient. With more than one, the result has a leading ``draw``
-        column (0 .. n_draws - 1) and holds the draws one after the other.
-    condition : None, class, dict or array-like, default=None
-        The condition of each patient when `df_prefix` has no condition column (as in
-        `sample`; a contradicting column is an error). Without either, stays are completed
-        by the unconditional model.
-    steps, sampler, guidance_scale, random_state
-        As in `sample`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        `df_prefix`'s columns, one row per time step of each completed stay, sorted by
-        (draw,) patient and time, with a RangeIndex. The prefix rows are the input's rows,
-        unchanged; per-patient columns keep their given values on the generated rows.
-
-    Raises
-    ------
-    InvalidParameterError
-        For a prefix longer than the fitted grid leaves (with the horizon), unknown columns,
-        or a `condition` that contradicts the frame's condition column.
-    InvalidDataError
-        For a frame that does not fit the roles (e.g. times off the fitted grid).
-
-    Examples
-    --------
-    >>> first_day = df[df["hour"] < 24]  # doctest: +SKIP
-    >>> futures = synth.forecast(first_day, horizon=24, n_draws=20)  # doctest: +SKIP
-    """
-    _check(self, "forecast", {"horizon": horizon, "n_draws": n_draws, "steps": steps,
-                              "sampler": sampler, "guidance_scale": guidance_scale,
-                              "random_state": random_state})
-    pre, owner = self.preprocessor_, "CDMTSynthesizer.forecast"
+def forecast(synth, df_prefix, *, horizon, n_draws, condition, steps, sampler,
+             guidance_scale, random_state):
+    """`CDMTSynthesizer.forecast` of a fitted `synth` (see its docstring)."""
+    _check("forecast", {"horizon": horizon, "n_draws": n_draws, "steps": steps,
+                        "sampler": sampler, "guidance_scale": guidance_scale,
+                        "random_state": random_state})
+    pre, owner = synth.preprocessor_, "CDMTSynthesizer.forecast"
     known, classes, rows, present = prefix_patients(
-        df_prefix, pre, self.layout_, horizon=horizon, condition=condition, owner=owner
+        df_prefix, pre, synth.layout_, horizon=horizon, condition=condition, owner=owner
     )
     rng = as_random_state(random_state)
-    cohort = _draw(self, known, classes, n_draws, steps, sampler, guidance_scale, rng)
+    cohort = _draw(synth, known, classes, n_draws, steps, sampler, guidance_scale, rng)
     n = known.n_patients
     # Each stay goes on from its own start, not from the start channel's encoded copy.
     time_col = pre.roles_.time_col
@@ -171,66 +187,17 @@ def forecast(self, df_prefix, horizon=None, n_draws=1, *, condition=None, steps=
 
 
 # -- impute ----------------------------------------------------------------------------------------
-def impute(self, df, mask=None, n_draws=1, *, nan="unmeasured", condition=None, steps=50,
-           sampler="euler", guidance_scale=1.0, random_state=None):
-    """Draw the cells of stays that were measured but whose value is unknown.
-
-    Mark the cells in `mask`, a boolean frame aligned with `df` (True: measured, value
-    unknown), e.g. ``df[["HR", "MAP"]].isna()`` restricted to the hours of a broken monitor,
-    or the cells of a validation split. Their values are drawn from the model given
-    everything else known of the stay (by replacement in the sampler, no retraining). NaN
-    outside `mask` keeps its meaning "not measured" unless `nan` says otherwise.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Whole stays in the fitted long format. Never modified. Modelled columns it lacks are
-        unknown (drawn, not returned); a column the model does not know is an error.
-    mask : pandas.DataFrame of bool, ndarray of bool or None, default=None
-        Cells to draw: a frame with `df`'s index and some of its columns (the others count as
-        all False), or an array of `df`'s shape. The value in `df` under a True cell is
-        ignored. A per-patient column marked on any row is drawn for the whole stay. Ids,
-        times and the condition cannot be marked.
-    n_draws : int, default=1
-        Draws per patient (multiple imputation). With more than one, the result has a
-        leading ``draw`` column and holds the completed copies of `df` one after the other.
-    nan : {"unmeasured", "measured", "unknown"}, default="unmeasured"
-        What a NaN outside `mask` means in a numeric column: "unmeasured" keeps it NaN;
-        "measured" draws a value for it too (a classical imputer's behaviour); "unknown"
-        lets the model draw whether it was measured, and its value if so.
-    condition : None, class, dict or array-like, default=None
-        As in `forecast`.
-    steps, sampler, guidance_scale, random_state
-        As in `sample`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy of `df` (its columns, dtypes, row order and index; repeated per draw) with the
-        drawn cells filled; every other cell is as given.
-
-    Raises
-    ------
-    InvalidParameterError
-        For a malformed `mask`, unknown columns, or a `condition` that contradicts the
-        frame's condition column.
-    InvalidDataError
-        For a frame that does not fit the roles (e.g. a stay longer than the fitted grid).
-
-    Examples
-    --------
-    >>> broken = df["hour"].between(10, 14).to_numpy()[:, None]  # doctest: +SKIP
-    >>> hidden = df[["HR", "MAP"]].notna() & broken  # doctest: +SKIP
-    >>> completed = synth.impute(df, mask=hidden, n_draws=10)  # doctest: +SKIP
-    """
-    _check(self, "impute", {"n_draws": n_draws, "nan": nan, "steps": steps, "sampler": sampler,
-                            "guidance_scale": guidance_scale, "random_state": random_state})
-    pre, owner = self.preprocessor_, "CDMTSynthesizer.impute"
+def impute(synth, df, *, mask, n_draws, nan, condition, steps, sampler, guidance_scale,
+           random_state):
+    """`CDMTSynthesizer.impute` of a fitted `synth` (see its docstring)."""
+    _check("impute", {"n_draws": n_draws, "nan": nan, "steps": steps, "sampler": sampler,
+                      "guidance_scale": guidance_scale, "random_state": random_state})
+    pre, owner = synth.preprocessor_, "CDMTSynthesizer.impute"
     known, classes, rows, fill = imputation_patients(
-        df, mask, pre, self.layout_, nan=nan, condition=condition, owner=owner
+        df, mask, pre, synth.layout_, nan=nan, condition=condition, owner=owner
     )
     rng = as_random_state(random_state)
-    cohort = _draw(self, known, classes, n_draws, steps, sampler, guidance_scale, rng)
+    cohort = _draw(synth, known, classes, n_draws, steps, sampler, guidance_scale, rng)
     generated = pre.inverse_transform(cohort)
     n_rows = len(df)
     generated_row = np.empty(n_rows, dtype=np.int64)

@@ -92,33 +92,6 @@ def roles_from_sdv_metadata(metadata, context_columns=None, condition_column=Non
     return name, roles
 
 
-# CDMTSynthesizer.from_sdv_metadata: `cls` is the estimator class it is bound to.
-def from_sdv_metadata(cls, metadata, context_columns=None, condition_column=None, **params):
-    """Build a synthesizer with SDV's sequential API from SDV metadata.
-
-    ``fit(data)`` then needs no column arguments, and ``sample_sequences(num_sequences,
-    sequence_length=None)`` generates, as with SDV's ``PARSynthesizer``; tables travel as a
-    DataFrame (sdv 1.x) or a ``{name: DataFrame}`` dict (sdv 2.x), whichever `fit` got.
-
-    Parameters
-    ----------
-    metadata : sdv Metadata or its dict
-        Needs ``sequence_key`` (patient id) and ``sequence_index`` (time); sdtypes give
-        numeric ("numerical") and categorical (the rest) columns.
-    context_columns : list of str, optional
-        Per-sequence columns (cdmtehr's ``static_cols``).
-    condition_column : str, optional
-        A context column to generate and condition on.
-    **params
-        Hyper-parameters of `CDMTSynthesizer`.
-
-    Returns
-    -------
-    cdmtehr.integrations.SDVSequentialSynthesizer
-    """
-    return SDVSequentialSynthesizer(metadata, cls(**params), context_columns, condition_column)
-
-
 class SDVSequentialSynthesizer:
     """CDMTSynthesizer behind SDV's sequential-synthesizer API.
 

@@ -1,6 +1,6 @@
 """Sampling: samplers, classifier-free guidance, and `generate`, which runs them chunk by chunk."""
 
-from .generation import generate
+from .generation import generate, generate_stays
 from .guidance import classifier_free_guidance
 from .samplers import SAMPLERS, sample_euler, sample_heun, sample_sde
 
@@ -8,6 +8,7 @@ __all__ = [
     "SAMPLERS",
     "classifier_free_guidance",
     "generate",
+    "generate_stays",
     "sample_euler",
     "sample_heun",
     "sample_sde",

@@ -1,4 +1,5 @@
-"""generate: a whole sampling run of a fitted denoiser, one chunk of patients at a time."""
+"""generate: a whole sampling run of a fitted denoiser, one chunk of patients at a time;
+`generate_stays`: the same for a fitted model of one or two stages."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import torch
 
 from ..diffusion.profile import profile_inputs
+from ..profiles import draw_profiles
 from .guidance import classifier_free_guidance
 from .inpainting import sample_replacement
 from .samplers import SAMPLERS
@@ -108,6 +110,41 @@ def generate(
             if start + batch_size >= len(classes):
                 bar.close()
         yield {**denoiser.decode(x, profile), "condition": chunk}
+
+
+def generate_stays(denoiser, schedule, profile_model, classes, *, generator, known=None,
+                   **options):
+    """`generate` the patients of `classes` from a fitted model of one or two stages.
+
+    Parameters
+    ----------
+    denoiser, schedule
+        The fitted denoiser and its noise schedule (`generate`).
+    profile_model : ClassProfiles or None
+        The first stage of a two-stage model (`cdmtehr.profiles.fit_profile_model`): each
+        patient's profile is drawn from it (`cdmtehr.profiles.draw_profiles`), then the stay
+        given that profile. None, or `known` patients (completion, whose known values
+        condition the stay instead), draw the stay alone.
+    classes : ndarray of shape (n,), int
+        Condition class of each patient.
+    generator : torch.Generator
+        Source of the profiles' and the stays' noise, on the CPU.
+    known : callable, optional
+        As in `generate`.
+    **options
+        The other keyword arguments of `generate` (`steps`, `sampler`, `guidance_scale`,
+        `batch_size`, `device`, `progress`).
+
+    Returns
+    -------
+    iterator of dict of ndarray
+        `generate`'s chunks.
+    """
+    profiles = None
+    if known is None and profile_model is not None:
+        profiles = draw_profiles(profile_model, classes, denoiser.layout, generator)
+    return generate(denoiser, schedule, classes, generator=generator, known=known,
+                    profiles=profiles, **options)
 
 
 def _given_profile(denoiser, inputs):

@@ -24,6 +24,7 @@ from helpers.frames import TINY
 
 import cdmtehr._fitting
 from cdmtehr import CDMTSynthesizer
+from cdmtehr.completion import api
 from cdmtehr.exceptions import (
     CDMTError,
     InvalidDataError,
@@ -476,7 +477,7 @@ def test_sample_rejects_bad_argument_before_generating(fitted, monkeypatch, kwar
     def generate(*args, **kwargs):
         raise AssertionError("generation started")
 
-    monkeypatch.setattr(fitted, "_generate", generate)
+    monkeypatch.setattr(api, "generate_stays", generate)
     before = copy.deepcopy(kwargs)
 
     with pytest.raises(InvalidParameterError, match=message):

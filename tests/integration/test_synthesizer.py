@@ -1,8 +1,11 @@
 """CDMTSynthesizer: scikit-learn contract, output contract, determinism and persistence."""
 
+import ast
 import copy
+import inspect
 import pickle
 import zipfile
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -143,6 +146,35 @@ def test_bad_hyperparameter_raises_before_training(physionet_small):
         CDMTSynthesizer(batch_size=0).fit(df, **roles)
     with pytest.raises(InvalidParameterError, match="training budget"):
         CDMTSynthesizer(epochs=None, max_time=None).fit(df, **roles)
+
+
+PUBLIC_METHODS = ["fit", "sample", "sample_to_parquet", "forecast", "impute",
+                  "from_sdv_metadata", "get_loss_values", "save", "load"]
+
+
+@pytest.mark.parametrize("name", PUBLIC_METHODS)
+def test_the_public_methods_are_defined_on_the_estimator(name):
+    method = inspect.getattr_static(CDMTSynthesizer, name)
+    function = getattr(method, "__func__", method)
+    assert name in vars(CDMTSynthesizer)
+    assert function.__qualname__ == f"CDMTSynthesizer.{name}"
+    assert function.__module__ == "cdmtehr.synthesizer"
+    assert "Parameters\n" in function.__doc__ or name == "get_loss_values"
+
+
+def test_no_other_module_calls_the_estimators_private_methods():
+    root = Path(__file__).resolve().parents[2]
+    private = {name for name in vars(CDMTSynthesizer)
+               if name.startswith("_") and not name.startswith("__")}
+    assert private  # _check_fitted, _forget_fit
+    calls = []
+    for path in [*root.joinpath("cdmtehr").rglob("*.py"), *root.joinpath("benchmarks").glob("*.py")]:
+        if path.name == "synthesizer.py" and path.parent.name == "cdmtehr":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in private:
+                calls.append(f"{path.relative_to(root)}:{node.lineno} .{node.attr}")
+    assert calls == []
 
 
 @pytest.mark.parametrize("removed", ["checkpoint_path", "checkpoint_interval"])

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from cdmtehr import CDMTSynthesizer
+from cdmtehr.completion import api
 from cdmtehr.exceptions import (
     DataWarning,
     InvalidDataError,
@@ -27,7 +28,7 @@ def no_sampling(tiny_model, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("sampling started before the error")
 
-    monkeypatch.setattr(tiny_model, "_generate", refuse)
+    monkeypatch.setattr(api, "generate_stays", refuse)
     return tiny_model
 
 

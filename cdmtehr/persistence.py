@@ -56,6 +56,7 @@ from .preprocessing.sequences import TimeGrid
 from .profiles import ClassProfiles
 from .profiles.trees import LeafTree, ProfileTrees
 from .roles import ColumnRoles
+from .sampling.tails import is_tail_calibration
 
 FORMAT_NAME = "cdmtehr-model"
 FORMAT_VERSION = 7
@@ -404,7 +405,7 @@ _FITTED = (
     "fit_seconds_",
 )
 # Fitted attributes stored when present, None when a file has none (written before they were).
-_OPTIONAL_FITTED = ("privacy_", "dp_epsilon_spent_", "profile_model_")
+_OPTIONAL_FITTED = ("privacy_", "dp_epsilon_spent_", "profile_model_", "tail_calibration_")
 
 
 def _json_param(value):
@@ -605,6 +606,9 @@ def load_synthesizer(cls, path, device="cpu"):
             raise ModelFileError(f"{str(path)!r} is damaged: it holds no fitted preprocessor.")
         _check_fitted(fitted, config.n_classes, path)
         _check_privacy(fitted, path)
+        if not is_tail_calibration(fitted.get("tail_calibration_")):
+            raise ModelFileError(f"{str(path)!r} is damaged or doctored: its tail calibration "
+                                 "is not a set of increasing maps of finite scores.")
     except ModelFileError:
         raise
     except Exception as error:

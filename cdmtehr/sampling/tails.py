@@ -1,0 +1,221 @@
+"""Tail calibration: a generator's normal scores mapped onto the normal tails of the data's.
+
+Every numeric channel is encoded as normal scores: the training values' scores follow the
+standard normal distribution (that is how the quantile transform is built), and decoding reads
+a score as the level of the training values that the normal distribution gives it. A
+diffusion model's generated scores have heavier tails than that (several times over beyond
+three standard deviations), so decoding reaches the outer knots, the rare and often implausible
+values of a few patients at either end of a column (a pH of 735 for 7.35, a blood pressure of
+0), several times as often as the training data holds them.
+
+`fit_tail_calibration` measures the tails of scores drawn from the fitted generator and
+`calibrate_tails` maps generated scores beyond their 2 % and 98 % quantiles, quantile by
+quantile, onto the normal quantiles of the same levels: a generated score that a share p of
+the generated scores lies beyond becomes the score that a share p of the training values lies
+beyond. The levels are read at 2 %, 1 %, 0.5 %, ... down to where 20 generated scores remain;
+further out the map goes on with the slope of its outer segment, or 1 where that is steeper (a
+tail is never widened beyond what was measured). Scores inside the 5 % and 95 % quantiles are
+left as they are, and the map is linear in between, so that it is monotone and continuous and
+the bulk is untouched.
+
+The calibration reads only generated scores and the standard normal distribution: it keeps
+no training value, and it is post-processing of the generator (a differentially private
+model stays as private). It is measured at `sample`'s default settings (50 Euler steps).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from scipy.special import ndtri
+
+from ..profiles import draw_profiles
+from .generation import generate
+
+# Generated scores inside their TAIL_JOIN and 1 - TAIL_JOIN quantiles are left as they are;
+# beyond their TAIL_LEVEL and 1 - TAIL_LEVEL quantiles they are mapped onto the normal
+# quantiles of the same levels (linear in between). The tail is read at levels
+# TAIL_LEVEL * TAIL_STEP**k, as far out as TAIL_MIN_COUNT generated scores reach.
+TAIL_JOIN = 0.05
+TAIL_LEVEL = 0.02
+TAIL_STEP = 0.5
+TAIL_MIN_COUNT = 20
+# Fewest generated scores of a channel to calibrate it (TAIL_MIN_COUNT at each level, twice).
+MIN_SCORES = int(np.ceil(2 * TAIL_MIN_COUNT / TAIL_LEVEL))
+
+# The draw `fit` makes: at most this many patients (no more than it trained on), taking this
+# share of `max_time` (training gets the rest), at `sample`'s default settings.
+CALIBRATION_PATIENTS = 1000
+CALIBRATION_SHARE = 0.1
+CALIBRATION_STEPS = 50
+
+
+def tail_map(scores):
+    """The calibration of one channel from its generated `scores` (NaN ignored).
+
+    Returns
+    -------
+    ndarray of shape (2, m) or None
+        The points (from, to) of the increasing piecewise-linear map (`apply_tail_map`);
+        None when there are fewer than `MIN_SCORES` finite scores or no increasing map.
+    """
+    z = np.asarray(scores, dtype="float64").reshape(-1)
+    z = np.sort(z[np.isfinite(z)])
+    if z.size < MIN_SCORES:
+        return None
+    levels = [TAIL_LEVEL]
+    while levels[-1] * TAIL_STEP * z.size >= TAIL_MIN_COUNT:
+        levels.append(levels[-1] * TAIL_STEP)
+    levels = np.r_[TAIL_JOIN, levels]
+    low = np.quantile(z, levels, method="inverted_cdf")
+    high = np.quantile(z, 1 - levels, method="inverted_cdf")
+    # The generated quantile of each level goes to the normal quantile of that level; at the
+    # join it stays where it is, so that the map is continuous and the bulk untouched. A
+    # generator already too wide at the join has its tail mapped relative to the join
+    # (shifted out by the excess), so that the map stays increasing.
+    normal = ndtri(levels[1:])  # negative: the lower tail; the upper one is its mirror
+    join = ndtri(TAIL_JOIN)
+    low_to = np.r_[low[0], normal + min(0.0, low[0] - join)]
+    high_to = np.r_[high[0], -normal + max(0.0, high[0] + join)]
+    start, stop = _increasing(low[::-1], low_to[::-1]), _increasing(high, high_to)
+    if start is None or stop is None or not start[0][-1] < stop[0][0]:
+        return None
+    return np.vstack([np.r_[start[0], stop[0]], np.r_[start[1], stop[1]]])
+
+
+def apply_tail_map(points, z):
+    """Scores `z` through a channel's map (`tail_map`); the identity when `points` is None."""
+    z = np.asarray(z, dtype="float64")
+    if points is None:
+        return z
+    x, y = points
+    out = np.interp(z, x, y)
+    # Beyond the outer points: the outer segment's slope, at most 1 (no tail is widened
+    # further out than where it was measured).
+    first = min(1.0, (y[1] - y[0]) / (x[1] - x[0]))
+    last = min(1.0, (y[-1] - y[-2]) / (x[-1] - x[-2]))
+    with np.errstate(invalid="ignore"):
+        out = np.where(z < x[0], y[0] + (z - x[0]) * first, out)
+        out = np.where(z > x[-1], y[-1] + (z - x[-1]) * last, out)
+    return np.where(np.isnan(z), z, out)
+
+
+def fit_tail_calibration(chunks) -> dict:
+    """The calibration of every numeric channel from generated chunks.
+
+    Parameters
+    ----------
+    chunks : iterable of dict
+        `generate`'s arrays: "numeric" (B, T, K), "observed" (B, T, K), "lengths" (B,),
+        "static_numeric" (B, S), "static_observed" (B, S).
+
+    Returns
+    -------
+    dict
+        "numeric" and "static_numeric": a list with one `tail_map` (or None) per channel,
+        read from the observed cells of the valid time steps.
+    """
+    temporal, static = [], []
+    for arrays in chunks:
+        steps = np.arange(arrays["numeric"].shape[1])
+        valid = steps[None, :] < np.asarray(arrays["lengths"])[:, None]
+        seen = np.asarray(arrays["observed"], dtype=bool) & valid[:, :, None]
+        numeric = np.asarray(arrays["numeric"], dtype="float64")
+        temporal.append([numeric[:, :, k][seen[:, :, k]] for k in range(numeric.shape[2])])
+        static_numeric = np.asarray(arrays["static_numeric"], dtype="float64")
+        static_seen = np.asarray(arrays["static_observed"], dtype=bool)
+        static.append([static_numeric[:, j][static_seen[:, j]]
+                       for j in range(static_numeric.shape[1])])
+    return {
+        "numeric": [tail_map(np.concatenate(c)) for c in zip(*temporal)],
+        "static_numeric": [tail_map(np.concatenate(c)) for c in zip(*static)],
+    }
+
+
+def calibrate_tails(calibration, arrays: dict) -> dict:
+    """`arrays` of one generated chunk with its numeric scores through `calibration`.
+
+    Parameters
+    ----------
+    calibration : dict or None
+        From `fit_tail_calibration`; None leaves `arrays` as they are.
+    arrays : dict
+        `generate`'s arrays of a chunk.
+
+    Returns
+    -------
+    dict
+        A new dict: "numeric" and "static_numeric" mapped channel by channel, in their dtype.
+    """
+    if calibration is None:
+        return arrays
+    out = dict(arrays)
+    for key in ("numeric", "static_numeric"):
+        maps = calibration.get(key) or []
+        values = np.array(arrays[key], copy=True)
+        for k, points in enumerate(maps[: values.shape[-1]]):
+            if points is not None:
+                values[..., k] = apply_tail_map(points, values[..., k])
+        out[key] = values
+    return out
+
+
+def draw_tail_calibration(denoiser, schedule, layout, class_prior, profile_model, *,
+                          n_patients: int, batch_size: int, device, seed: int,
+                          seconds: float | None = None) -> dict:
+    """`fit_tail_calibration` of patients drawn from a fitted model.
+
+    Draws up to `n_patients` (with classes from `class_prior` and, given `profile_model`,
+    profiles from the first stage) at `CALIBRATION_STEPS` Euler steps, a chunk of
+    `batch_size` at a time, stopping after the chunk that spends `seconds` (None: no limit).
+    """
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    prior = np.asarray(class_prior, dtype="float64")
+    classes = (rng.choice(prior.size, size=n_patients, p=prior / prior.sum())
+               if prior.size and prior.sum() > 0 else np.zeros(n_patients, dtype=np.int64))
+    generator = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
+    profiles = None
+    if profile_model is not None:
+        profiles = draw_profiles(profile_model, classes, layout, generator)
+
+    def chunks():
+        for arrays in generate(denoiser, schedule, classes, steps=CALIBRATION_STEPS,
+                               generator=generator, batch_size=batch_size, device=device,
+                               profiles=profiles):
+            yield arrays
+            if seconds is not None and time.perf_counter() - started >= seconds:
+                return
+
+    return fit_tail_calibration(chunks())
+
+
+def is_tail_calibration(value) -> bool:
+    """Whether `value` is None or what `fit_tail_calibration` returns: for each of "numeric"
+    and "static_numeric" a list of None or (2, m) arrays of finite, strictly increasing
+    points (a model file's check)."""
+    if value is None:
+        return True
+    if not isinstance(value, dict) or set(value) != {"numeric", "static_numeric"}:
+        return False
+    for maps in value.values():
+        if not isinstance(maps, list):
+            return False
+        for points in maps:
+            if points is None:
+                continue
+            if not (isinstance(points, np.ndarray) and points.dtype.kind == "f"
+                    and points.ndim == 2 and points.shape[0] == 2 and points.shape[1] >= 2
+                    and np.all(np.isfinite(points)) and np.all(np.diff(points, axis=1) > 0)):
+                return False
+    return True
+
+
+def _increasing(x, y):
+    """The points (x, y) of non-decreasing x without repeated x (a score the generator drew
+    many times; the first point is kept), or None when fewer than two remain."""
+    keep = np.r_[True, np.diff(x) > 0]
+    x, y = x[keep], y[keep]
+    return (x, y) if x.size >= 2 else None

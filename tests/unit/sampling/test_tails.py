@@ -1,0 +1,102 @@
+"""Tail calibration: generated scores mapped onto the normal tails, bulk untouched."""
+
+import numpy as np
+import pytest
+from scipy.special import ndtr
+
+from cdmtehr.sampling.tails import (
+    MIN_SCORES,
+    TAIL_JOIN,
+    apply_tail_map,
+    calibrate_tails,
+    fit_tail_calibration,
+    tail_map,
+)
+
+
+def _heavy(n, seed):
+    """Scores with the tails of a Student t of 3 degrees of freedom, scaled to unit spread
+    in the bulk: far more beyond 3 than a normal has."""
+    return np.random.default_rng(seed).standard_t(3, n) * 0.75
+
+
+def test_heavy_tails_are_mapped_onto_the_normal_tails():
+    points = tail_map(_heavy(100_000, 0))
+    z = _heavy(200_000, 1)
+
+    calibrated = apply_tail_map(points, z)
+
+    for cut in (2.5, 3.0):  # within the levels read (down to 20 draws of 100,000)
+        normal_share = 2 * ndtr(-cut)
+        assert np.mean(np.abs(z) > cut) > 3 * normal_share  # heavy before
+        assert np.mean(np.abs(calibrated) > cut) == pytest.approx(normal_share, rel=0.3)
+    # further out the map is shifted, not narrowed beyond what was measured
+    assert np.mean(np.abs(calibrated) > 4) < np.mean(np.abs(z) > 4) / 3
+
+
+def test_the_bulk_is_untouched_and_the_map_is_increasing():
+    scores = _heavy(50_000, 2)
+    points = tail_map(scores)
+    low, high = np.quantile(scores, [TAIL_JOIN, 1 - TAIL_JOIN])
+    z = np.linspace(-30, 30, 100_001)
+
+    calibrated = apply_tail_map(points, z)
+
+    inside = (z >= low) & (z <= high)
+    assert np.array_equal(calibrated[inside], z[inside])
+    assert np.all(np.diff(calibrated) > 0)
+    # beyond the measured points no tail is widened: slope at most 1
+    assert np.all(np.diff(calibrated) <= np.diff(z) * (1 + 1e-9))
+
+
+def test_too_few_scores_and_none_leave_scores_as_they_are():
+    assert tail_map(_heavy(MIN_SCORES - 1, 3)) is None
+    z = np.array([-9.0, np.nan, 0.0, 9.0])
+    assert np.array_equal(apply_tail_map(None, z), z, equal_nan=True)
+    points = tail_map(_heavy(10_000, 4))
+    assert np.isnan(apply_tail_map(points, z)[1])
+
+
+def _chunk(rng, n=400, steps=10, channels=2, statics=1):
+    numeric = _heavy(n * steps * channels, 5).reshape(n, steps, channels).astype(np.float32)
+    observed = rng.random((n, steps, channels)) < 0.8
+    lengths = rng.integers(1, steps + 1, n)
+    return {
+        "numeric": numeric, "observed": observed, "lengths": lengths,
+        "static_numeric": _heavy(n * statics, 6).reshape(n, statics).astype(np.float32),
+        "static_observed": np.ones((n, statics), dtype=bool),
+        "categorical": np.zeros((n, steps, 0), dtype=np.int64),
+    }
+
+
+def test_calibration_reads_observed_cells_of_valid_steps_only():
+    rng = np.random.default_rng(7)
+    chunk = _chunk(rng)
+    steps = np.arange(chunk["numeric"].shape[1])
+    unread = ~chunk["observed"] | (steps[None, :, None] >= chunk["lengths"][:, None, None])
+    changed = dict(chunk, numeric=np.where(unread, np.float32(1e6), chunk["numeric"]))
+
+    first = fit_tail_calibration([chunk])
+    second = fit_tail_calibration([changed])
+
+    assert len(first["numeric"]) == 2 and len(first["static_numeric"]) == 1
+    for a, b in zip(first["numeric"], second["numeric"], strict=True):
+        assert np.array_equal(a, b)
+    assert first["static_numeric"][0] is None  # 400 static scores: fewer than MIN_SCORES
+
+
+def test_calibrate_tails_maps_each_channel_and_keeps_the_rest():
+    rng = np.random.default_rng(8)
+    chunk = _chunk(rng, n=2000)
+    calibration = fit_tail_calibration([chunk])
+
+    out = calibrate_tails(calibration, chunk)
+
+    assert calibrate_tails(None, chunk) is chunk
+    assert out["numeric"].dtype == np.float32 and out["numeric"].shape == chunk["numeric"].shape
+    assert out["categorical"] is chunk["categorical"]
+    for k, points in enumerate(calibration["numeric"]):
+        expected = apply_tail_map(points, chunk["numeric"][..., k]).astype(np.float32)
+        assert np.array_equal(out["numeric"][..., k], expected)
+    assert np.abs(out["numeric"]).max() < np.abs(chunk["numeric"]).max()
+    assert not np.shares_memory(out["numeric"], chunk["numeric"])

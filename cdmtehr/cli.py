@@ -1,4 +1,8 @@
-"""Command line: ``cdmtehr fit | sample | forecast | impute | evaluate | demo``."""
+"""Command line: ``cdmtehr fit | sample | forecast | impute | evaluate | demo``.
+
+`main` sets torch's thread policy (`cdmtehr._threads`) before anything imports torch, so the
+modules that import it (parameter checks, evaluation) are imported where they are used.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from . import datasets
-from ._parameters import COMPLETION_ARGUMENTS, SAMPLE_ARGUMENTS
+from ._threads import set_thread_policy
 from ._version import __version__
 from .disclosure import MIN_PATIENTS
-from .evaluation import evaluate, real_vs_real, write_report
-from .evaluation.report import describe_discriminators
 from .exceptions import CDMTError
 from .synthesizer import CDMTSynthesizer
 
@@ -292,6 +294,8 @@ def _impute(args) -> None:
 
 
 def _evaluate(args) -> None:
+    from .evaluation import evaluate, real_vs_real, write_report
+
     roles = {
         "id_col": args.id_col,
         "time_col": args.time_col,
@@ -338,6 +342,8 @@ def _say(text) -> None:
 
 def _headline_lines(result, baseline) -> str:
     """The discriminators named, each beside its real-vs-real floor, and against whom."""
+    from .evaluation.report import describe_discriminators
+
     parts = describe_discriminators(result.scores, result.details.get("disc_headline"), baseline)
     if not parts:
         return ""
@@ -354,6 +360,8 @@ def _headline_lines(result, baseline) -> str:
 
 def _demo(args) -> None:
     """Fit on the bundled PhysioNet 2012 set a, sample a cohort and write a report."""
+    from .evaluation import evaluate, real_vs_real, write_report
+
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     if not 40 <= args.patients <= 4000:
@@ -453,6 +461,8 @@ def _add_roles(parser) -> None:
 
 
 def _add_sampling(parser) -> None:
+    from ._parameters import SAMPLE_ARGUMENTS
+
     parser.add_argument("--steps", type=int, default=_SAMPLE["steps"], help="sampler steps")
     parser.add_argument("--sampler", choices=SAMPLE_ARGUMENTS["sampler"].values,
                         default=_SAMPLE["sampler"], help="ODE/SDE sampler")
@@ -465,6 +475,8 @@ def _add_sampling(parser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``cdmtehr`` command."""
+    from ._parameters import COMPLETION_ARGUMENTS
+
     defaults = _Defaults
     parser = argparse.ArgumentParser(
         prog="cdmtehr",
@@ -645,7 +657,12 @@ def _command_line_warning(command):
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``cdmtehr`` console script; returns the exit code."""
+    """Entry point of the ``cdmtehr`` console script; returns the exit code.
+
+    Sets the thread policy of torch first (``CDMTEHR_THREAD_POLICY=off`` leaves it as it is;
+    see ``CDMTSynthesizer``'s Notes).
+    """
+    set_thread_policy()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from . import completion
-from ._fitting import fit_synthesizer
-from ._parquet import sample_to_parquet
+from ._threads import set_thread_policy
 from .disclosure import MIN_PATIENTS
 from .exceptions import NotFittedError
 from .integrations.sdv import SDVSequentialSynthesizer
-from .persistence import load_synthesizer, pickled_state, restore_pickled_state, save_synthesizer
+
+# The modules that import torch (fitting, sampling, persistence) are imported by the methods
+# that need them, after `set_thread_policy`: OpenMP reads its wait policy when torch loads, so
+# importing this module must not load torch (and changes no setting of the process).
 
 
 class CDMTSynthesizer(BaseEstimator):
@@ -162,6 +163,16 @@ class CDMTSynthesizer(BaseEstimator):
         The first stage of a two-stage model (``profile=True`` without `dp_epsilon`): per
         condition class, the trees that draw each patient's profile; None otherwise.
 
+    Notes
+    -----
+    torch's OpenMP threads spin while they wait for work, which slows a machine whose cores
+    are shared. The first `fit` or `load` of a process (and the ``cdmtehr`` command) sets
+    ``OMP_WAIT_POLICY=PASSIVE`` just before it imports torch, so that they sleep instead;
+    importing cdmtehr loads no torch and changes no setting. OpenMP reads the variable only
+    when torch loads: where torch is imported first (by your code, by ``cdmtehr.evaluation``
+    or by unpickling a model), and for scikit-learn's own threads, set it before Python
+    starts. A policy you set is kept; ``CDMTEHR_THREAD_POLICY=off`` leaves OpenMP's as it is.
+
     Examples
     --------
     >>> from cdmtehr import CDMTSynthesizer
@@ -269,6 +280,9 @@ class CDMTSynthesizer(BaseEstimator):
         ImportError
             When `dp_epsilon` is set and Opacus is not installed.
         """
+        set_thread_policy()
+        from ._fitting import fit_synthesizer
+
         roles = dict(id_col=id_col, time_col=time_col, cat_cols=cat_cols, num_cols=num_cols,
                      static_cols=static_cols, condition_col=condition_col)
         fitted = fit_synthesizer(self.get_params(), df_long, roles, public_data,
@@ -331,6 +345,8 @@ class CDMTSynthesizer(BaseEstimator):
             ids, times on the fitted grid and NaN where the model says "not measured".
         """
         self._check_fitted("sample")
+        from . import completion
+
         return completion.sample(self, n, condition=condition, steps=steps, sampler=sampler,
                                  guidance_scale=guidance_scale, random_state=random_state,
                                  given=given)
@@ -361,6 +377,8 @@ class CDMTSynthesizer(BaseEstimator):
             The written file.
         """
         self._check_fitted("sample_to_parquet")
+        from ._parquet import sample_to_parquet
+
         return sample_to_parquet(self, n, path, chunk_size=chunk_size, condition=condition,
                                  steps=steps, sampler=sampler, guidance_scale=guidance_scale,
                                  random_state=random_state)
@@ -416,6 +434,8 @@ class CDMTSynthesizer(BaseEstimator):
         >>> futures = synth.forecast(first_day, horizon=24, n_draws=20)  # doctest: +SKIP
         """
         self._check_fitted("forecast")
+        from . import completion
+
         return completion.forecast(self, df_prefix, horizon=horizon, n_draws=n_draws,
                                    condition=condition, steps=steps, sampler=sampler,
                                    guidance_scale=guidance_scale, random_state=random_state)
@@ -473,6 +493,8 @@ class CDMTSynthesizer(BaseEstimator):
         >>> completed = synth.impute(df, mask=hidden, n_draws=10)  # doctest: +SKIP
         """
         self._check_fitted("impute")
+        from . import completion
+
         return completion.impute(self, df, mask=mask, n_draws=n_draws, nan=nan,
                                  condition=condition, steps=steps, sampler=sampler,
                                  guidance_scale=guidance_scale, random_state=random_state)
@@ -530,6 +552,8 @@ class CDMTSynthesizer(BaseEstimator):
             written atomically (a failure leaves an existing file as it was).
         """
         self._check_fitted("save")
+        from .persistence import save_synthesizer
+
         save_synthesizer(self, path)
 
     @classmethod
@@ -555,10 +579,19 @@ class CDMTSynthesizer(BaseEstimator):
         ModelFileError
             For a file that is not a model file, is damaged, or is of a newer format.
         """
+        set_thread_policy()
+        from .persistence import load_synthesizer
+
         return load_synthesizer(cls, path, device=device)
 
     def __getstate__(self):
+        set_thread_policy()
+        from .persistence import pickled_state
+
         return pickled_state(self)
 
     def __setstate__(self, state):
+        set_thread_policy()
+        from .persistence import restore_pickled_state
+
         restore_pickled_state(self, state)

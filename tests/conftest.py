@@ -12,9 +12,9 @@ import pytest
 from helpers.frames import ROLES, TINY, cohort
 from hypothesis import HealthCheck, settings
 
-# As cdmtehr does on import, but here before any test module imports torch (none of the
-# imports above does): OpenMP threads that spin-wait make a run on a busy machine many times
-# slower.
+# As cdmtehr's first fit does, but here before any test module imports torch or scikit-learn
+# (none of the imports above does): OpenMP threads that spin-wait make a run on a busy machine
+# many times slower.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # "ci" (default) is fast and deterministic; HYPOTHESIS_PROFILE=dev explores more examples.

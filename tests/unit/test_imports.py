@@ -23,8 +23,20 @@ PACKAGE = ROOT / "cdmtehr"
 BENCHMARKS = ROOT / "benchmarks"
 
 # (importing module, imported module) -> why the import waits for a call. Keep it short:
-# an entry is for an optional dependency or a measured import cost, not for a circle.
-LAZY_IMPORTS: dict[tuple[str, str], str] = {}
+# an entry is for an optional dependency, a measured import cost or the first import of torch,
+# not for a circle.
+_TORCH = ("imports torch, whose OpenMP reads its wait policy when torch loads: importing "
+          "cdmtehr loads no torch, the estimator and the command line set the policy first "
+          "(cdmtehr._threads)")
+LAZY_IMPORTS: dict[tuple[str, str], str] = {
+    ("cdmtehr.synthesizer", "cdmtehr._fitting"): _TORCH,
+    ("cdmtehr.synthesizer", "cdmtehr._parquet"): _TORCH,
+    ("cdmtehr.synthesizer", "cdmtehr.completion"): _TORCH,
+    ("cdmtehr.synthesizer", "cdmtehr.persistence"): _TORCH,
+    ("cdmtehr.cli", "cdmtehr._parameters"): _TORCH,
+    ("cdmtehr.cli", "cdmtehr.evaluation"): _TORCH,
+    ("cdmtehr.cli", "cdmtehr.evaluation.report"): _TORCH,
+}
 
 
 def _module_names(folder: Path, prefix: str) -> dict[str, Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 
@@ -24,6 +25,12 @@ from .disclosure import MIN_PATIENTS
 from .exceptions import InvalidParameterError, PrivacyWarning
 from .preprocessing import SequencePreprocessor
 from .profiles import fit_profile_model
+from .sampling.tails import (
+    CALIBRATION_PATIENTS,
+    CALIBRATION_SHARE,
+    draw_tail_calibration,
+    worth_drawing,
+)
 
 # What the preprocessor learns from the patients it is fitted on, outside DP-SGD's epsilon.
 PREPROCESSOR_STATISTICS = (
@@ -83,6 +90,13 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None, *,
             stacklevel=3,
         )
     training, n_validation = training_settings(params, cohort.n_patients)
+    # Generated scores' tails are mapped onto the normal ones (cdmtehr.sampling.tails), read
+    # from patients drawn from the fitted model (no training value), when enough can be drawn.
+    n_draw = min(CALIBRATION_PATIENTS, cohort.n_patients)
+    calibrate = worth_drawing(cohort, n_draw)
+    if calibrate and training.max_time is not None:  # the draw takes the rest of the budget
+        training = dataclasses.replace(training,
+                                       max_time=training.max_time * (1 - CALIBRATION_SHARE))
     fitted = fit_diffusion(
         cohort, training, embedding_dim=params["embedding_dim"],
         hidden_size=params["hidden_size"], num_layers=params["num_layers"],
@@ -98,6 +112,15 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None, *,
         profile_model = fit_profile_stage(cohort, fitted.layout, params["random_state"],
                                           params["min_patients_per_value"])
     counts = np.bincount(described.condition, minlength=max(cohort.n_classes, 1))
+    class_prior = counts[: cohort.n_classes] / max(counts.sum(), 1)
+    tail_calibration = None
+    if calibrate:
+        tail_calibration = draw_tail_calibration(
+            fitted.denoiser, fitted.schedule, class_prior, profile_model, n_patients=n_draw,
+            batch_size=params["sample_batch_size"], device=device,
+            seed=int(as_random_state(params["random_state"]).randint(0, 2**31 - 1)) + 1,
+            seconds=None if params["max_time"] is None else CALIBRATION_SHARE * params["max_time"],
+        )
     privacy = None if fitted.privacy is None else fitted.privacy.to_dict()
     if privacy is not None:
         privacy["covers"] = "weights" if public_data is None else "model"
@@ -108,13 +131,14 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None, *,
         "schedule_": fitted.schedule,
         "history_": fitted.history,
         "classes_": np.asarray(preprocessor.classes_),
-        "class_prior_": counts[: cohort.n_classes] / max(counts.sum(), 1),
+        "class_prior_": class_prior,
         "n_patients_": cohort.n_patients,
         "max_length_": cohort.max_length,
         "device_": device,
         "privacy_": privacy,
         "dp_epsilon_spent_": None if privacy is None else privacy["epsilon"],
         "profile_model_": profile_model,
+        "tail_calibration_": tail_calibration,
         "fit_seconds_": time.perf_counter() - started,
     }
 

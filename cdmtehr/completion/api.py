@@ -24,6 +24,7 @@ from .._parameters import (
 )
 from ..preprocessing import EncodedCohort
 from ..sampling import generate_stays
+from ..sampling.tails import calibrate_tails
 from .frames import given_frame, given_patients, imputation_patients, prefix_patients
 
 DRAW_COLUMN = "draw"
@@ -59,7 +60,9 @@ def generated_cohorts(synth, classes, steps, sampler, guidance_scale, generator,
     pre = synth.preprocessor_
     levels = dict(categorical_levels=pre.categorical_levels_, n_classes=len(synth.classes_),
                   static_categorical_levels=pre.static_categorical_levels_)
-    return (EncodedCohort(**arrays, **levels) for arrays in chunks)
+    # Drawn patients' tails mapped onto the data's (cdmtehr.sampling.tails); known ones kept.
+    calibration = getattr(synth, "tail_calibration_", None) if known is None else None
+    return (EncodedCohort(**calibrate_tails(calibration, arrays), **levels) for arrays in chunks)
 
 
 def sample_chunks(synth, n, *, condition, steps, sampler, guidance_scale, random_state,

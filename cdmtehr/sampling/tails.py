@@ -31,8 +31,7 @@ import numpy as np
 import torch
 from scipy.special import ndtri
 
-from ..profiles import draw_profiles
-from .generation import generate
+from .generation import generate_stays
 
 # Generated scores inside their TAIL_JOIN and 1 - TAIL_JOIN quantiles are left as they are;
 # beyond their TAIL_LEVEL and 1 - TAIL_LEVEL quantiles they are mapped onto the normal
@@ -42,8 +41,9 @@ TAIL_JOIN = 0.05
 TAIL_LEVEL = 0.02
 TAIL_STEP = 0.5
 TAIL_MIN_COUNT = 20
-# Fewest generated scores of a channel to calibrate it (TAIL_MIN_COUNT at each level, twice).
-MIN_SCORES = int(np.ceil(2 * TAIL_MIN_COUNT / TAIL_LEVEL))
+# Fewest generated scores of a channel to calibrate it: TAIL_MIN_COUNT down to the third
+# level read (0.5 %), so that a calibration reaches beyond the bulk's edge.
+MIN_SCORES = int(np.ceil(TAIL_MIN_COUNT / (TAIL_LEVEL * TAIL_STEP**2)))
 
 # The draw `fit` makes: at most this many patients (no more than it trained on), taking this
 # share of `max_time` (training gets the rest), at `sample`'s default settings.
@@ -162,14 +162,22 @@ def calibrate_tails(calibration, arrays: dict) -> dict:
     return out
 
 
-def draw_tail_calibration(denoiser, schedule, layout, class_prior, profile_model, *,
-                          n_patients: int, batch_size: int, device, seed: int,
-                          seconds: float | None = None) -> dict:
-    """`fit_tail_calibration` of patients drawn from a fitted model.
+def worth_drawing(cohort, n_patients: int) -> bool:
+    """Whether `n_patients` drawn like the patients of `cohort` (an `EncodedCohort`) would
+    give some channel `MIN_SCORES` measured scores: otherwise a draw calibrates nothing."""
+    valid = cohort.length_mask()[:, :, None]
+    counts = np.r_[(cohort.observed & valid).sum(axis=(0, 1)), cohort.static_observed.sum(axis=0)]
+    return bool(counts.size) and counts.max() * n_patients >= MIN_SCORES * cohort.n_patients
 
-    Draws up to `n_patients` (with classes from `class_prior` and, given `profile_model`,
-    profiles from the first stage) at `CALIBRATION_STEPS` Euler steps, a chunk of
-    `batch_size` at a time, stopping after the chunk that spends `seconds` (None: no limit).
+
+def draw_tail_calibration(denoiser, schedule, class_prior, profile_model, *, n_patients: int,
+                          batch_size: int, device, seed: int,
+                          seconds: float | None = None) -> dict:
+    """`fit_tail_calibration` of patients drawn from a fitted model (`generate_stays`).
+
+    Draws up to `n_patients` (classes from `class_prior`; with `profile_model`, profiles from
+    the first stage) at `CALIBRATION_STEPS` Euler steps, a chunk of `batch_size` at a time,
+    stopping after the chunk that spends `seconds` (None: no limit).
     """
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -177,14 +185,11 @@ def draw_tail_calibration(denoiser, schedule, layout, class_prior, profile_model
     classes = (rng.choice(prior.size, size=n_patients, p=prior / prior.sum())
                if prior.size and prior.sum() > 0 else np.zeros(n_patients, dtype=np.int64))
     generator = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
-    profiles = None
-    if profile_model is not None:
-        profiles = draw_profiles(profile_model, classes, layout, generator)
 
     def chunks():
-        for arrays in generate(denoiser, schedule, classes, steps=CALIBRATION_STEPS,
-                               generator=generator, batch_size=batch_size, device=device,
-                               profiles=profiles):
+        for arrays in generate_stays(denoiser, schedule, profile_model, classes,
+                                     generator=generator, steps=CALIBRATION_STEPS,
+                                     batch_size=batch_size, device=device):
             yield arrays
             if seconds is not None and time.perf_counter() - started >= seconds:
                 return

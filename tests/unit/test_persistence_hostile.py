@@ -387,3 +387,16 @@ def test_a_doctored_privacy_record_fails_at_load(model_file, tmp_path):
                   edit_manifest=lambda manifest: _edit_fitted(manifest, "dp_epsilon_spent_", 1.0))
     with pytest.raises(ModelFileError, match="privacy record"):
         CDMTSynthesizer.load(path)
+
+
+@pytest.mark.parametrize("maps", [
+    {"__list__": [1.0]},  # not a map
+    {"__items__": [["numeric", {"__list__": [{"__list__": [[0.0, 1.0], [1.0, 0.0]]}]}],
+                   ["static_numeric", {"__list__": []}]]},  # a list, not an array
+    {"__items__": [["numeric", {"__list__": []}]]},  # a part missing
+])
+def test_a_doctored_tail_calibration_fails_at_load(model_file, tmp_path, maps):
+    path = edited(model_file, tmp_path,
+                  edit_manifest=lambda manifest: _edit_fitted(manifest, "tail_calibration_", maps))
+    with pytest.raises(ModelFileError, match="tail calibration"):
+        CDMTSynthesizer.load(path)

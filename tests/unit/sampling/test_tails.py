@@ -1,15 +1,24 @@
 """Tail calibration: generated scores mapped onto the normal tails, bulk untouched."""
 
+import pickle
+
 import numpy as np
+import pandas as pd
 import pytest
+from helpers.frames import TINY
 from scipy.special import ndtr
 
+from cdmtehr import CDMTSynthesizer
+from cdmtehr.completion import sample_chunks
+from cdmtehr.disclosure import MIN_PATIENTS
+from cdmtehr.preprocessing import EncodedCohort
 from cdmtehr.sampling.tails import (
     MIN_SCORES,
     TAIL_JOIN,
     apply_tail_map,
     calibrate_tails,
     fit_tail_calibration,
+    is_tail_calibration,
     tail_map,
 )
 
@@ -100,3 +109,49 @@ def test_calibrate_tails_maps_each_channel_and_keeps_the_rest():
         assert np.array_equal(out["numeric"][..., k], expected)
     assert np.abs(out["numeric"]).max() < np.abs(chunk["numeric"]).max()
     assert not np.shares_memory(out["numeric"], chunk["numeric"])
+
+
+@pytest.fixture(scope="module")
+def calibrated_model():
+    """A tiny model of 120 patients with a heart rate every hour (enough scores to calibrate)
+    and a canary patient whose values no one else has, far beyond the others."""
+    rng = np.random.default_rng(0)
+    n, hours = 120, 40
+    frame = pd.DataFrame({
+        "pid": np.repeat(np.arange(n), hours), "t": np.tile(np.arange(hours), n),
+        "hr": np.round(rng.normal(80, 10, n * hours), 1),
+    })
+    canary = pd.DataFrame({"pid": n, "t": np.arange(hours), "hr": 263.37 + 0.11 * np.arange(hours)})
+    frame = pd.concat([frame, canary], ignore_index=True)
+    synth = CDMTSynthesizer(**{**TINY, "min_patients_per_value": MIN_PATIENTS}).fit(
+        frame, id_col="pid", time_col="t", num_cols=["hr"])
+    return synth, canary["hr"].to_numpy()
+
+
+def test_fit_calibrates_from_drawn_patients_and_keeps_no_patients_value(calibrated_model):
+    synth, canary = calibrated_model
+    calibration = synth.tail_calibration_
+
+    assert is_tail_calibration(calibration) and calibration["numeric"][0] is not None
+    stored = np.concatenate([p.ravel() for p in calibration["numeric"] if p is not None])
+    encoder = synth.preprocessor_.numeric_encoders_[0]
+    for secret in (canary, encoder.transform(canary)):
+        assert not np.isclose(stored[:, None], secret[None, :], rtol=1e-6, atol=1e-6).any()
+
+
+def test_sampling_maps_the_drawn_tails_and_a_saved_model_keeps_the_map(calibrated_model,
+                                                                         tmp_path):
+    synth, _ = calibrated_model
+    raw = pickle.loads(pickle.dumps(synth))
+    raw.tail_calibration_ = None
+    options = dict(condition=None, steps=5, sampler="euler", guidance_scale=1.0, random_state=3)
+
+    calibrated = EncodedCohort.concat(list(sample_chunks(synth, 30, **options)))
+    uncalibrated = EncodedCohort.concat(list(sample_chunks(raw, 30, **options)))
+    synth.save(tmp_path / "m.cdmt")
+    loaded = CDMTSynthesizer.load(tmp_path / "m.cdmt")
+
+    expected = apply_tail_map(synth.tail_calibration_["numeric"][0], uncalibrated.numeric[..., 0])
+    assert np.array_equal(calibrated.numeric[..., 0], expected.astype(np.float32))
+    assert np.array_equal(loaded.tail_calibration_["numeric"][0],
+                          synth.tail_calibration_["numeric"][0])

@@ -173,6 +173,7 @@ import pickle, sys
 import cdmtehr
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.persistence import _TYPES
+import cdmtehr.completion  # what sampling imports, before the classes' modules go
 
 for name, cls in _TYPES.items():
     sys.modules[cls.__module__] = None  # importing the old path now fails

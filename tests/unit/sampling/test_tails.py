@@ -43,6 +43,21 @@ def test_heavy_tails_are_mapped_onto_the_normal_tails():
     assert np.mean(np.abs(calibrated) > 4) < np.mean(np.abs(z) > 4) / 3
 
 
+def test_an_exponential_tail_is_mapped_onto_the_normal_one_beyond_the_levels_read():
+    # Laplace scores: an exponential tail, read down to 0.02 % of 100,000 draws; the share
+    # beyond 4.5 (3.4e-6 of a normal) lies far beyond, where the map extrapolates
+    rng = np.random.default_rng(9)
+    points = tail_map(rng.laplace(0, 0.7, 100_000))
+    z = rng.laplace(0, 0.7, 4_000_000)
+
+    calibrated = apply_tail_map(points, z)
+
+    for cut in (4.0, 4.5):
+        normal_share = 2 * ndtr(-cut)
+        assert np.mean(np.abs(z) > cut) > 20 * normal_share
+        assert np.mean(np.abs(calibrated) > cut) == pytest.approx(normal_share, rel=0.6)
+
+
 def test_the_bulk_is_untouched_and_the_map_is_increasing():
     scores = _heavy(50_000, 2)
     points = tail_map(scores)

@@ -206,11 +206,37 @@ def to_jsonable(value):
     return value
 
 
+def provenance() -> dict:
+    """The commit and the date of a run, for the docs (``commit`` is None outside git)."""
+    import datetime
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
+                                capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {"commit": commit or None,
+            "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat()}
+
+
+def stamp(result: dict, command_text=None) -> dict:
+    """`result` with ``command``, ``machine``, ``commit`` and ``date`` (kept where present)."""
+    if command_text is not None:
+        result.setdefault("command", command_text)
+    if "machine" not in result:
+        result["machine"] = machine()
+    for key, value in provenance().items():
+        result.setdefault(key, value)
+    return result
+
+
 def save_result(name: str, result: dict, quick: bool, output=None) -> Path:
-    """Write ``results/<name>.json`` (quick: ``results/quick/<name>.json``)."""
+    """Write ``results/<name>.json`` (quick: ``results/quick/<name>.json``), stamped with the
+    commit and the date of the run (`stamp`)."""
     path = Path(output) if output else (QUICK_RESULTS if quick else RESULTS) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_jsonable(result), indent=2))
+    path.write_text(json.dumps(to_jsonable(stamp(dict(result))), indent=2))
     return path
 
 

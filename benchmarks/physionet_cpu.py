@@ -163,7 +163,11 @@ def main(argv=None):
     parser.add_argument("-n", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default=str(RESULTS / "physionet_cpu.json"))
+    parser.add_argument("--output", default=None,
+                        help="JSON path (default benchmarks/results/physionet_cpu.json)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: 40/20 patients, epochs=1, hidden_size=8, 20 patients "
+                             "at 2 steps; writes benchmarks/results/quick/, never the docs")
     parser.add_argument("--save-model", default=None, metavar="FILE",
                         help="write the fitted model here; the other benchmark scripts "
                              "reuse it with --model FILE")
@@ -182,8 +186,17 @@ def main(argv=None):
         write_markdown(result, name=Path(args.docs_from).stem)
         return result
 
-    df, roles = load_physionet2012(return_roles=True)
-    train, test = split_by_patient(df, roles["id_col"], 3000, args.seed)
+    if args.quick:
+        import _common
+
+        train, test, roles = _common.load_split(True, args.seed)
+        args.n, args.steps = 20, 2
+        default_output = _common.QUICK_RESULTS / "physionet_cpu.json"
+    else:
+        df, roles = load_physionet2012(return_roles=True)
+        train, test = split_by_patient(df, roles["id_col"], 3000, args.seed)
+        default_output = RESULTS / "physionet_cpu.json"
+    args.output = args.output or str(default_output)
 
     if args.model:
         synth = CDMTSynthesizer.load(args.model)
@@ -192,8 +205,10 @@ def main(argv=None):
             synth.profile_model_ = fit_profile_stage(cohort, synth.layout_, synth.random_state,
                                                      synth.min_patients_per_value)
     else:
-        synth = CDMTSynthesizer(max_time=args.max_time, epochs=args.epochs or 10_000,
-                                random_state=args.seed, verbose=True)
+        quick = {"epochs": 1, "hidden_size": 8} if args.quick else {}
+        synth = CDMTSynthesizer(max_time=args.max_time,
+                                epochs=quick.pop("epochs", args.epochs or 10_000),
+                                random_state=args.seed, verbose=True, **quick)
         synth.fit(train, **roles)
     if args.save_model:
         Path(args.save_model).parent.mkdir(parents=True, exist_ok=True)
@@ -250,13 +265,15 @@ def main(argv=None):
         "real_vs_real": {k: v for k, v in floor.items() if isinstance(v, (int, float))},
         "conditional_mean_risk": risks,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "quick": args.quick,
     }
     result["scores"]["ms_per_patient"] = result["sampling"]["ms_per_patient"]
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2))
 
     table = target_table(result)
-    write_markdown(result, table, name=Path(args.output).stem)
+    if not args.quick:
+        write_markdown(result, table, name=Path(args.output).stem)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))  # noqa: T201
     print(f"mean real-model mortality risk: condition=1 {risks.get(1, float('nan')):.3f}, "
           f"condition=0 {risks.get(0, float('nan')):.3f}")

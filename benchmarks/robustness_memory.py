@@ -128,6 +128,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, nargs="+", default=[100, 1000, 10_000, 100_000])
     parser.add_argument("--long", type=int, nargs="+", default=[1000, 10_000])
+    parser.add_argument("--output", default=str(RESULTS), help="JSON path (default %(default)s)")
     parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)  # kind value model (child)
     args = parser.parse_args()
     if args.case:
@@ -155,8 +156,12 @@ def main():
         )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)  # noqa: T201
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"command": " ".join(sys.argv), "cases": rows}, indent=2))
+    import _common
+
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    result = _common.stamp({"command": _common.command(), "cases": rows})
+    output.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -40,9 +40,8 @@ PREPROCESSOR_STATISTICS = (
 )
 
 
-def fit_synthesizer(params: dict, df_long, roles: dict, public_data=None, *,
-                    checkpoint_path=None, checkpoint_interval: float = 300.0,
-                    owner: str = "CDMTSynthesizer") -> dict:
+def fit_synthesizer(params: dict, df_long, roles: dict, public_data, *, checkpoint_path,
+                    checkpoint_interval: float, owner: str = "CDMTSynthesizer") -> dict:
     """Check `params`, encode `df_long` and train; return the fitted attributes by name.
 
     Every check of the parameters runs before any work; nothing is set on the estimator here,

@@ -22,6 +22,12 @@ slope of its outer segment, or 1 where that is steeper (a tail is never widened)
 inside the 5 % and 95 % quantiles are left as they are, and the map is linear in between, so
 that it is monotone and continuous and the bulk is untouched.
 
+Patients completed from known values (`impute`, `forecast`, `sample(given=...)`) are not
+mapped: their known values must come back as they are.
+
+A tail lighter than the normal one is left as it is: the map only pulls scores in, never
+pushes one further out than the generator drew it.
+
 The calibration reads only generated scores and the standard normal distribution: it keeps
 no training value, and it is post-processing of the generator (a differentially private
 model stays as private). It is measured at `sample`'s default settings (50 Euler steps).
@@ -93,6 +99,7 @@ def tail_map(scores):
     start, stop = _increasing(low[::-1], low_to[::-1]), _increasing(high, high_to)
     if start is None or stop is None or not start[0][-1] < stop[0][0]:
         return None
+    start, stop = _thinning(*start, upper=False), _thinning(*stop, upper=True)
     return np.vstack([np.r_[start[0], stop[0]], np.r_[start[1], stop[1]]])
 
 
@@ -241,6 +248,23 @@ def _exponential_tail(threshold, excess, level):
     if not scale > 0 or not np.isfinite(scale):
         return np.empty(0), np.empty(0)
     return scale * _EXTENSION, ndtri(level) - ndtri(level * np.exp(-_EXTENSION))
+
+
+def _thinning(x, y, upper):
+    """The points of the map through (x, y) where it pulls scores in, and of the identity
+    where it would push them out (a tail lighter than the normal one is left as it is): the
+    smaller of the two for the upper tail, the larger for the lower one, with a point where
+    they cross."""
+    out = (y - x) if upper else (x - y)  # > 0 where the map would push a score out
+    xs, ys = [x[0]], [x[0] if out[0] > 0 else y[0]]
+    for i in range(1, x.size):
+        if out[i - 1] * out[i] < 0:
+            cross = x[i - 1] + out[i - 1] / (out[i - 1] - out[i]) * (x[i] - x[i - 1])
+            xs.append(cross)
+            ys.append(cross)
+        xs.append(x[i])
+        ys.append(x[i] if out[i] > 0 else y[i])
+    return np.array(xs), np.array(ys)
 
 
 def _increasing(x, y):

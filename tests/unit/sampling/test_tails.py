@@ -170,3 +170,13 @@ def test_sampling_maps_the_drawn_tails_and_a_saved_model_keeps_the_map(calibrate
     assert np.array_equal(calibrated.numeric[..., 0], expected.astype(np.float32))
     assert np.array_equal(loaded.tail_calibration_["numeric"][0],
                           synth.tail_calibration_["numeric"][0])
+
+
+def test_a_light_tail_is_left_as_it_is():
+    # a generator narrower than the normal one: its scores are never pushed further out
+    rng = np.random.default_rng(10)
+    points = tail_map(rng.normal(0, 0.6, 50_000))
+    z = np.linspace(-6, 6, 10_001)
+
+    assert np.array_equal(apply_tail_map(points, z), z)
+    assert is_tail_calibration({"numeric": [points], "static_numeric": []})

@@ -28,7 +28,8 @@ def _floor(ax, value, label="real vs real (floor)"):
 
 
 def plot_peers(result, path, plt):
-    methods = result["methods"]
+    # Methods that were skipped (PAR without its environment) have no figures to draw.
+    methods = {k: m for k, m in result["methods"].items() if "sampling_ms_per_patient" in m}
     names = list(methods)
     colors = [PALETTE.get(name, "#9467bd") for name in names]
     floor = result["real_vs_real"]

@@ -39,9 +39,13 @@ def _peak_mb() -> float:
 def _physionet(n_patients=50):
     from cdmtehr.datasets import load_physionet2012
 
+    from _common import thin_columns, without_columns
+
     df, roles = load_physionet2012(return_roles=True)
     ids = df[roles["id_col"]].unique()[:n_patients]
-    return df[df[roles["id_col"]].isin(ids)].reset_index(drop=True), roles
+    df = df[df[roles["id_col"]].isin(ids)].reset_index(drop=True)
+    thin = thin_columns(df, roles)  # a model keeps no column of fewer than 5 patients
+    return df.drop(columns=thin), without_columns(roles, thin)
 
 
 def _case(kind, value, model):

@@ -86,7 +86,7 @@ RUNS = [
         script("physionet_cpu", "--quick"), "physionet_cpu.json"),
     Run(script("physionet_cpu", "--max-time", "3600", "--output",
                "benchmarks/results/physionet_cpu_1h.json", "--save-model", M3600),
-        None, "physionet_cpu_1h.json", "the one-hour protocol is physionet_cpu.py's quick mode"),
+        None, "physionet_cpu_1h.json", "covered by physionet_cpu.py --quick"),
     Run(script("learning_curve", "--import-headline", "benchmarks/results/physionet_cpu.json",
                "--budgets", "150", "300"),
         None, "learning_curve.json", "no quick mode; its points are headline runs"),
@@ -120,7 +120,7 @@ RUNS = [
         "profile_decoding.json"),
     Run(script("profile_decoding", "--model", M3600, "--output",
                "benchmarks/results/profile_decoding_1h.json"),
-        None, "profile_decoding_1h.json", "the same script as profile_decoding.json"),
+        None, "profile_decoding_1h.json", "covered by profile_decoding.py --quick"),
     *[Run(script("backbone_probe", *args), None, output,
           "no quick mode; its smallest run fits the full split")
       for args, output in [
@@ -662,7 +662,10 @@ def main(argv=None):
         return 0 if same else 1
     failed = [] if args.render_only else run_all(args.quick, args.only)
     if args.quick:
-        QUICK_PAGE.write_text(render(C.QUICK_RESULTS, fallback=C.RESULTS))
+        page = render(C.QUICK_RESULTS, fallback=C.RESULTS).replace(
+            "# Benchmarks\n", "# Benchmarks\n\n**Quick run: its figures are a smoke test and mean "
+            "nothing.**\n", 1)
+        QUICK_PAGE.write_text(page)
         print(f"[run_all] quick page (never the docs): {QUICK_PAGE}")
     else:
         C.DOCS.write_text(render())

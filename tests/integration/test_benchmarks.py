@@ -328,3 +328,19 @@ def test_schedule_of_care_quick(tmp_path):
         assert 0 <= row["masks_auroc"] <= 1 and row["vocabulary"] >= 1
     assert rows[1]["cover"] == rows[2]["cover"] == 1.0  # rare patterns mapped to shared ones
     assert "real vs real, masks only" in stdout
+
+
+@pytest.mark.slow
+def test_second_stage_quick(tmp_path):
+    result, stdout = run_quick("second_stage.py", tmp_path)
+    table = result["table"]
+    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    assert [row["cohort"] for row in rows] == ["default", "real first stage",
+                                               "real vs real (floor)"]
+    for row in rows:
+        assert 0 <= row["disc_sequence_values_auroc"] <= 1
+    gain = result["gain"]
+    cells = [dict(zip(gain["columns"], row)) for row in gain["rows"]]
+    assert {cell["variable"] for cell in cells} >= {"HR", "Temp"}
+    assert all(cell["sigma"] > 0 and cell["error_over_sigma2"] >= 0 for cell in cells)
+    assert "real first stage" in stdout

@@ -1,0 +1,203 @@
+"""How realistic is the second stage on its own? Values drawn given a real first stage.
+
+The default model draws a patient in two stages: a profile (stay length, how often each value
+is measured, the level and spread of its measurements), then the stay given it. The
+hour-by-hour yardstick tells its stays from unseen real ones; this script asks which stage
+the discriminators read. From one fitted default model it scores, against the unseen
+patients and beside the real-vs-real floor:
+
+* ``default``: patients sampled as ``sample`` draws them;
+* ``real first stage``: real training patients whose masks (which value is measured at which
+  hour), statics and profile are kept, and whose every measured value is drawn by the
+  denoiser given them (completion's replacement conditioning, with the patient's own
+  profile given to the network and kept by the decoder). A perfect first stage: what is
+  left for the discriminators is the values hour by hour.
+
+It also measures where the denoiser leaves noise in: on the unseen patients, given their own
+profiles, the states are noised to the levels of diffusion times u of the learned schedule,
+denoised once, and for each hourly vital the table gives the noise level sigma, the
+denoiser's squared error over sigma^2 at the measured hours (1: the noise is left as it is;
+below 1: removed), and the lag-1 correlation of that error along the stay (near 0: an error
+that changes hour to hour, which the sampler leaves in the values as roughness).
+
+    python benchmarks/second_stage.py --model benchmarks/results/models/default_600s.cdmt
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import _common as C
+import numpy as np
+import pandas as pd
+import torch
+
+from cdmtehr.completion.frames import imputation_patients
+from cdmtehr.diffusion.batches import CohortTensors
+from cdmtehr.diffusion.profile import measured_steps, profile_inputs, stay_profile
+from cdmtehr.evaluation import evaluate, real_vs_real
+from cdmtehr.preprocessing import EncodedCohort
+from cdmtehr.sampling import generate
+
+DISCRIMINATORS = ("summary", "sequence", "sequence_masks", "sequence_values")
+SCORES = [f"disc_{name}_auroc" for name in DISCRIMINATORS] + [
+    "ks_mean", "care_autocorr_diff_mean", "care_patterns_ratio", "care_gap_ks_median"]
+VITALS = ["HR", "SysABP", "DiasABP", "NISysABP", "Temp", "RespRate", "Urine"]
+DIFFUSION_TIMES = (0.01, 0.03, 0.05, 0.08, 0.12, 0.2)
+
+
+def patients(frame, roles, n):
+    """The first `n` patients of `frame` (by id), all their rows."""
+    ids = np.sort(frame[roles["id_col"]].unique())[:n]
+    return frame[frame[roles["id_col"]].isin(ids)].reset_index(drop=True)
+
+
+def temporal_numeric(roles):
+    return [c for c in roles["num_cols"] if c not in (roles.get("static_cols") or [])]
+
+
+def real_profiles(synth, frame):
+    """The encoded cohort of `frame` and each patient's own profile (`StayProfile`)."""
+    cohort = synth.preprocessor_.transform(frame)
+    batch = CohortTensors.from_cohort(cohort, synth.layout_)
+    return cohort, batch, stay_profile(batch.values, batch.codes, batch.valid, synth.layout_)
+
+
+def given_real_first_stage(synth, frame, roles, steps, seed):
+    """`frame`'s patients with every measured temporal value drawn by the denoiser, given the
+    patient's masks, statics and own profile."""
+    hidden = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    columns = temporal_numeric(roles)
+    hidden[columns] = frame[columns].notna()
+    pre = synth.preprocessor_
+    known, classes, _, _ = imputation_patients(frame, hidden, pre, synth.layout_,
+                                               nan="unmeasured", condition=None,
+                                               owner="second_stage")
+    _, batch, profile = real_profiles(synth, frame)
+    drawn = (known.cohort.observed | known.hidden).sum(axis=1)
+    if not np.array_equal(drawn, batch_counts(batch, synth.layout_)):
+        raise SystemExit("the encoded patients and their profiles are not in the same order")
+    chunks = generate(
+        synth.model_, synth.schedule_, classes, steps=steps,
+        generator=torch.Generator().manual_seed(seed), batch_size=synth.sample_batch_size,
+        known=known.states(synth.model_), profiles=profile,
+    )
+    levels = dict(categorical_levels=pre.categorical_levels_, n_classes=len(synth.classes_),
+                  static_categorical_levels=pre.static_categorical_levels_)
+    cohort = EncodedCohort.concat([EncodedCohort(**arrays, **levels) for arrays in chunks])
+    cohort = replace(cohort, observed=cohort.observed | known.hidden,
+                     static_observed=cohort.static_observed | known.static_hidden)
+    return pre.inverse_transform(cohort)
+
+
+def batch_counts(batch, layout):
+    """(N, n_values) measured steps of each numeric value of a `CohortTensors` batch."""
+    return measured_steps(batch.codes, batch.valid, layout).sum(dim=1).numpy()
+
+
+@torch.no_grad()
+def denoising_gain(synth, frame, roles, seed):
+    """Per vital and diffusion time: sigma, squared error / sigma^2, lag-1 error correlation."""
+    torch.manual_seed(seed)
+    denoiser, schedule, layout = synth.model_, synth.schedule_, synth.layout_
+    cohort, batch, profile = real_profiles(synth, frame)
+    inputs = profile_inputs(profile, layout) if denoiser.config.profile else None
+    measured = measured_steps(batch.codes, batch.valid, layout)
+    columns = temporal_numeric(roles)
+    vitals = {c: columns.index(c) for c in VITALS if c in columns}
+    clean = denoiser.clean_state(batch).double()
+    t, width, n_values = layout.max_length, layout.temporal.width, layout.n_values
+
+    def values(state):
+        return state[:, : t * width].unflatten(1, (t, width))[..., :n_values]
+
+    condition = torch.as_tensor(cohort.condition, dtype=torch.int64)
+    if denoiser.n_classes == 0:
+        condition = torch.zeros_like(condition)
+    rows = []
+    for u in DIFFUSION_TIMES:
+        sigma = denoiser.expand_sigma(schedule.sigma(torch.full((len(clean),), u)).double())
+        noisy = clean + sigma * torch.randn_like(clean)
+        out = denoiser.predict(noisy.float(), sigma.float(), condition,
+                               None if inputs is None else inputs.float())
+        error = out.temporal_values.double() - values(clean)
+        level = values(sigma)
+        for name, k in vitals.items():
+            cells = measured[..., k]
+            if cells.sum() < 10:
+                continue
+            both = cells[:, 1:] & cells[:, :-1]
+            lagged = np.corrcoef(error[:, 1:, k][both].numpy(), error[:, :-1, k][both].numpy())
+            rows.append({"u": u, "variable": name,
+                         "sigma": float(level[..., k][cells].mean()),
+                         "error_over_sigma2": float((error[..., k][cells] ** 2).mean()
+                                                    / (level[..., k][cells] ** 2).mean()),
+                         "error_lag1": float(lagged[0, 1])})
+    return pd.DataFrame(rows)
+
+
+def main(argv=None):
+    p = C.parser(__doc__.splitlines()[0], n=1000)
+    p.add_argument("--steps", type=int, default=50)
+    args = p.parse_args(argv)
+    if args.docs_from:
+        C.docs_from(args.docs_from, write_docs)
+        return
+    train, test, roles = C.load_split(args.quick, args.seed)
+    n = C.QUICK["n"] if args.quick else args.n
+    synth = C.default_model(args, train, roles, "second_stage")
+    cohorts = {
+        "default": synth.sample(n, steps=args.steps, random_state=args.seed),
+        "real first stage": given_real_first_stage(synth, patients(train, roles, n), roles,
+                                                   args.steps, args.seed),
+    }
+    rows = []
+    for name, synthetic in cohorts.items():
+        scores = evaluate(train, synthetic, test, discriminators=DISCRIMINATORS,
+                          random_state=args.seed, **roles)
+        rows.append({"cohort": name, **{k: scores.get(k) for k in SCORES}})
+        print(json.dumps(rows[-1], default=float), flush=True)
+    floor = real_vs_real(pd.concat([train, test]), discriminators=DISCRIMINATORS,
+                         random_state=args.seed, **roles)
+    rows.append({"cohort": "real vs real (floor)", **{k: floor.get(k) for k in SCORES}})
+    table = pd.DataFrame(rows)
+    gain = denoising_gain(synth, test, roles, args.seed)
+    history = synth.get_loss_values()
+    result = {"command": C.command(), "machine": C.machine(), "quick": args.quick,
+              "model": args.model, "optimizer_steps": int(history["steps"].iloc[-1]),
+              "table": C.table_to_json(table), "gain": C.table_to_json(gain)}
+    C.print_table(table)
+    C.print_table(gain_table(gain))
+    path = C.save_result("second_stage", result, args.quick, args.output)
+    print(f"wrote {path}")
+    if not args.quick and args.output is None:
+        write_docs(result)
+
+
+def gain_table(gain):
+    """One row per diffusion time, one column per vital: 'sigma: error/sigma^2 (lag-1)'."""
+    if gain.empty:
+        return gain
+    cell = gain.apply(lambda r: f"{r['sigma']:.2f}: {r['error_over_sigma2']:.2f} "
+                                f"({r['error_lag1']:+.2f})", axis=1)
+    return (gain.assign(cell=cell).pivot(index="u", columns="variable", values="cell")
+            .reindex(columns=[v for v in VITALS if v in set(gain["variable"])])
+            .reset_index())
+
+
+def write_docs(result, path=None):
+    table = C.table_from_json(result["table"])
+    gain = C.table_from_json(result["gain"]).astype(
+        {"u": float, "sigma": float, "error_over_sigma2": float, "error_lag1": float})
+    lines = [f"Command: `{result['command']}` ({result['optimizer_steps']} optimizer steps) — "
+             f"machine: {C.machine_line(result['machine'])}.", "",
+             *C.markdown_table(table), "",
+             "Where the denoiser leaves noise in (unseen patients given their own profiles; "
+             "per cell: sigma: squared error / sigma^2 (lag-1 correlation of the error along "
+             "the stay)):", "", *C.markdown_table(gain_table(gain))]
+    C.update_docs("second_stage", "The second stage alone", lines, path)
+
+
+if __name__ == "__main__":
+    main()

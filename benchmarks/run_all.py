@@ -115,6 +115,8 @@ RUNS = [
         script("separating_features", "--quick"), "separating_features.json"),
     Run(script("schedule_of_care"), script("schedule_of_care", "--quick"),
         "schedule_of_care.json"),
+    Run(script("second_stage", "--model", M600), script("second_stage", "--quick"),
+        "second_stage.json"),
     Run(script("profile_models"), script("profile_models", "-n", "100"), "profile_models.json"),
     Run(script("profile_decoding", "--model", M600), script("profile_decoding", "--quick"),
         "profile_decoding.json"),
@@ -384,6 +386,13 @@ SECTIONS = [
             write_docs_of("schedule_of_care"),
             before={"commit": "558a3a4", "date": "2026-12-06",
                     "remake": ["python benchmarks/schedule_of_care.py"]}),
+    Section("second_stage", "The second stage alone",
+            "Which stage the discriminators read: from one fitted default model, sampled "
+            "patients against real training patients whose masks, statics and profile are kept "
+            "and whose measured values are drawn by the denoiser given them (a perfect first "
+            "stage), both against the unseen patients; and, per hourly vital and noise level, "
+            "how much of the noise one denoising step removes.",
+            write_docs_of("second_stage")),
     Section("profile_models", "Profile models: what draws the first stage",
             "Candidate generators of the per-patient profile, fitted on the training patients' "
             "profiles; drawn profiles against the unseen patients' (summary discriminator, "
@@ -478,7 +487,9 @@ def provenance_lines(section, results, block):
     machine = "" if "CPU cores" in "\n".join(block) else (
         f" on {machine_text(first['machine'])}" if first.get("machine")
         else "; machine not recorded")
-    if first.get("commit"):
+    if not present:
+        lines = []
+    elif first.get("commit"):
         lines = [f"* Measured at commit `{first['commit']}` ({first.get('date', '?')}){machine}."]
     else:
         before = section.before

@@ -145,3 +145,28 @@ def test_check_mode_compares_without_writing(run_all, capsys):
     assert run_all.main(["--check"]) == 0
     assert DOCS.read_text() == before
     assert "up to date" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [
+    ["physionet_cpu.py", "--quick"],
+    ["robustness_memory.py", "--steps", "10", "--long", "100"],
+], ids=["physionet_cpu", "robustness_memory"])
+def test_quick_runs_that_run_all_adds_leave_the_docs_alone(run_all, tmp_path, args):
+    spec = next(s for s in run_all.RUNS if s.quick and Path(s.quick[0]).name == args[0])
+    assert spec.quick[1:] == args[1:], "the quick command run_all.py runs"
+    output = tmp_path / "result.json"
+    before = DOCS.read_text()
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / args[0]), *args[1:], "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert DOCS.read_text() == before, "a quick run never touches docs/benchmarks.md"
+    result = json.loads(output.read_text())
+    assert result["command"] and result["machine"]
+    if "cases" in result:
+        assert {case["kind"] for case in result["cases"]} == {"load", "fit_long", "sample"}
+    else:
+        assert result["quick"] is True and 0 <= result["scores"]["disc_summary_auroc"] <= 1

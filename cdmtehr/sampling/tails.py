@@ -15,7 +15,7 @@ the generated scores lies beyond becomes the score that a share p of the trainin
 beyond. The levels are read at 2 %, 1 %, 0.5 %, ... down to where 20 generated scores remain.
 Further out, where the recording errors of a column lie (a pH of 735 is one value in 2,000),
 the generated tail is taken as exponential, with the mean excess of the scores beyond the
-level before the deepest: a score that a share p exp(-t) of the generated scores would lie
+deepest level: a score that a share p exp(-t) of the generated scores would lie
 beyond goes to the normal quantile of that share (a heavy tail is pulled in further the
 further out it goes, as a normal one thins). Beyond 32 mean excesses the map goes on with the
 slope of its outer segment, or 1 where that is steeper (a tail is never widened). Scores
@@ -90,11 +90,11 @@ def tail_map(scores):
     low_to = np.r_[low[0], normal + min(0.0, low[0] - join)]
     high_to = np.r_[high[0], -normal + max(0.0, high[0] + join)]
     # Beyond the deepest level read, the generated tail is taken as exponential, with the
-    # mean excess of the scores beyond the level before it: a score that a share
-    # p exp(-t) lies beyond goes to the normal quantile of that share.
-    far = _exponential_tail(high[-2], z[z > high[-2]] - high[-2], levels[-1])
+    # mean excess of the scores beyond it: a score that a share p exp(-t) lies beyond goes to
+    # the normal quantile of that share.
+    far = _exponential_tail(z[z > high[-1]] - high[-1], levels[-1])
     high, high_to = np.r_[high, high[-1] + far[0]], np.r_[high_to, high_to[-1] + far[1]]
-    far = _exponential_tail(-low[-2], low[-2] - z[z < low[-2]], levels[-1])
+    far = _exponential_tail(low[-1] - z[z < low[-1]], levels[-1])
     low, low_to = np.r_[low, low[-1] - far[0]], np.r_[low_to, low_to[-1] - far[1]]
     start, stop = _increasing(low[::-1], low_to[::-1]), _increasing(high, high_to)
     if start is None or stop is None or not start[0][-1] < stop[0][0]:
@@ -240,10 +240,10 @@ def is_tail_calibration(value) -> bool:
 _EXTENSION = np.array([0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32], dtype="float64")
 
 
-def _exponential_tail(threshold, excess, level):
+def _exponential_tail(excess, level):
     """(score steps, normal score steps) beyond the deepest point of a tail, whose level is
-    `level`, for an exponential tail with the mean of `excess` (the scores beyond a
-    `threshold` further in); empty when the excess has no spread."""
+    `level`, for an exponential tail with the mean of `excess` (the scores beyond that
+    point); empty when the excess has no spread."""
     scale = float(np.mean(excess)) if excess.size else 0.0
     if not scale > 0 or not np.isfinite(scale):
         return np.empty(0), np.empty(0)

@@ -117,6 +117,8 @@ RUNS = [
         "schedule_of_care.json"),
     Run(script("second_stage", "--model", M600), script("second_stage", "--quick"),
         "second_stage.json"),
+    Run(script("tail_rates", "--model", M600, "--scores"), script("tail_rates", "--quick"),
+        "tail_rates.json"),
     Run(script("profile_models"), script("profile_models", "-n", "100"), "profile_models.json"),
     Run(script("profile_decoding", "--model", M600), script("profile_decoding", "--quick"),
         "profile_decoding.json"),
@@ -393,6 +395,13 @@ SECTIONS = [
             "stage), both against the unseen patients; and, per hourly vital and noise level, "
             "how much of the noise one denoising step removes.",
             write_docs_of("second_stage")),
+    Section("tail_rates", "Outliers and the tail calibration",
+            "Per variable, synthetic patients with a value outside its plausible range (the "
+            "report's values to check) against the training patients, from one fitted default "
+            "model whose draws are decoded without and with its tail calibration; the target "
+            "is at most 1.5 times the training share. The discriminators and KS of both "
+            "decodings against the unseen patients, beside the real-vs-real floors.",
+            write_docs_of("tail_rates")),
     Section("profile_models", "Profile models: what draws the first stage",
             "Candidate generators of the per-patient profile, fitted on the training patients' "
             "profiles; drawn profiles against the unseen patients' (summary discriminator, "

@@ -41,7 +41,8 @@ class CDMTSynthesizer(BaseEstimator):
         Passes over the training patients. Training stops at `epochs` or `max_time`, whichever
         comes first; at least one must be set.
     max_time : float or None, default=600
-        Seconds of training.
+        Seconds of training; a tenth of them go to the draw that calibrates the generated
+        tails (`tail_calibration_`), when the cohort is large enough to have one.
     early_stopping : bool, default=False
         Hold out `validation_fraction` of the patients and stop when their diffusion loss (EMA
         weights, the same noise every epoch) has not improved by `tol` for `n_iter_no_change`
@@ -162,6 +163,10 @@ class CDMTSynthesizer(BaseEstimator):
     profile_model_ : ClassProfiles or None
         The first stage of a two-stage model (``profile=True`` without `dp_epsilon`): per
         condition class, the trees that draw each patient's profile; None otherwise.
+    tail_calibration_ : dict or None
+        Per numeric channel, the map of generated scores beyond their 2 %/98 % quantiles onto
+        the normal tails (`cdmtehr.sampling.tails`), read from up to 1,000 patients drawn at
+        the end of `fit`; None when no channel would have had 4,000 drawn values.
 
     Notes
     -----

@@ -86,8 +86,9 @@ def given_real_first_stage(synth, frame, roles, steps, seed):
     levels = dict(categorical_levels=pre.categorical_levels_, n_classes=len(synth.classes_),
                   static_categorical_levels=pre.static_categorical_levels_)
     cohort = EncodedCohort.concat([EncodedCohort(**arrays, **levels) for arrays in chunks])
-    cohort = replace(cohort, observed=cohort.observed | known.hidden,
-                     static_observed=cohort.static_observed | known.static_hidden)
+    # The masks are the patients' own: measured where they were, whatever the decoder drew.
+    cohort = replace(cohort, observed=known.cohort.observed | known.hidden,
+                     static_observed=known.cohort.static_observed | known.static_hidden)
     return pre.inverse_transform(cohort)
 
 

@@ -14,6 +14,7 @@ from ._parameters import (
     as_random_state,
     check_parameters,
     check_privacy,
+    is_two_stage,
     privacy_budget,
     resolve_device,
     torch_generator,
@@ -79,7 +80,7 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data, *, checkpoi
     else:
         described = preprocessor.fit_transform(public_data, **roles)
         cohort = preprocessor.transform(df_long)
-    two_stage = params["profile"] and params["dp_epsilon"] is None
+    two_stage = is_two_stage(params)
     if params["profile"] and not two_stage:
         warnings.warn(
             f"dp_epsilon={params['dp_epsilon']!r} trains the single-stage model (as "

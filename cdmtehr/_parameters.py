@@ -183,7 +183,7 @@ SYNTHESIZER_PARAMETERS = {
     "learning_rate": Interval("real", 0, closed="neither"),
     "guidance_dropout": Interval("real", 0, 1),
     "fill_weight": Interval("real", 0),
-    "loss_weighting": Options("edm", "uniform"),
+    "loss_weighting": Options("auto", "edm", "uniform"),
     "schedule": Options(*SCHEDULES),
     "ema_decay": Interval("real", 0, 1, closed="left"),
     "max_levels": Interval("int", 2),
@@ -307,6 +307,28 @@ def privacy_budget(params: dict, n_patients: int):
                          float(params["dp_max_grad_norm"]))
 
 
+def is_two_stage(params: dict) -> bool:
+    """Whether a synthesizer's parameters fit the two-stage model: a profile, and no privacy
+    (the profile trees are fitted outside DP-SGD, so a private fit is single-stage)."""
+    return bool(params["profile"]) and params["dp_epsilon"] is None
+
+
+def numeric_weighting(params: dict) -> str:
+    """The loss weighting a synthesizer trains with; ``"auto"`` resolved.
+
+    Given its profile, the two-stage model's denoiser no longer has to find each value's level
+    and spread; what it lacks is the hour-to-hour detail decided at low noise, which EDM's
+    lambda(sigma) weights up and the plain squared error leaves almost untrained (its error
+    there exceeded the noise it was given). The single-stage model must find the levels
+    itself, where the plain squared error measured better (docs/benchmarks.md, Design
+    choices).
+    """
+    weighting = params["loss_weighting"]
+    if weighting == "auto":
+        return "edm" if is_two_stage(params) else "uniform"
+    return weighting
+
+
 def training_settings(params: dict, n_patients: int) -> tuple:
     """The `TrainingConfig` of a synthesizer's parameters, and the patients held out.
 
@@ -326,7 +348,7 @@ def training_settings(params: dict, n_patients: int) -> tuple:
         epochs=params["epochs"], max_time=params["max_time"], batch_size=params["batch_size"],
         learning_rate=params["learning_rate"], ema_decay=params["ema_decay"],
         guidance_dropout=params["guidance_dropout"], fill_weight=params["fill_weight"],
-        numeric_weighting=params["loss_weighting"], tol=params["tol"],
+        numeric_weighting=numeric_weighting(params), tol=params["tol"],
         n_iter_no_change=params["n_iter_no_change"] if n_validation else None,
         max_grad_norm=params["max_grad_norm"], verbose=params["verbose"],
     )

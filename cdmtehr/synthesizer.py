@@ -70,9 +70,13 @@ class CDMTSynthesizer(BaseEstimator):
         Probability of dropping the condition in training (classifier-free guidance).
     fill_weight : float, default=0.1
         Loss weight of unobserved numeric cells (0 ignores them; see docs/method.md).
-    loss_weighting : {"uniform", "edm"}, default="uniform"
-        Weight of numeric errors across noise levels: CDTD's plain squared error (the learned
-        schedule decides where training effort goes) or EDM's lambda(sigma).
+    loss_weighting : {"auto", "edm", "uniform"}, default="auto"
+        Weight of numeric errors across noise levels: EDM's lambda(sigma), which weights up
+        the low noise levels where the hour-to-hour detail of a stay is decided, or CDTD's
+        plain squared error (the learned schedule decides where training effort goes).
+        ``"auto"``: ``"edm"`` for the two-stage model, whose profile gives each value's level
+        and spread, ``"uniform"`` for the single-stage one (``profile=False`` or
+        `dp_epsilon`), which must find them itself.
     schedule : {"factorized", "edm"}, default="factorized"
         Learned factorized noise schedule, or EDM's fixed one (the ablation).
     ema_decay : float, default=0.999
@@ -192,7 +196,7 @@ class CDMTSynthesizer(BaseEstimator):
         self, *, epochs=300, max_time=600.0, early_stopping=False, validation_fraction=0.1,
         n_iter_no_change=10, tol=1e-4, batch_size=256, hidden_size=128, num_layers=1,
         embedding_dim=4, learning_rate=2e-3, guidance_dropout=0.1, fill_weight=0.1,
-        loss_weighting="uniform", schedule="factorized", ema_decay=0.999, max_levels=1000,
+        loss_weighting="auto", schedule="factorized", ema_decay=0.999, max_levels=1000,
         enforce_rounding=True, sample_batch_size=512, device="auto", random_state=None,
         verbose=False, dp_epsilon=None, dp_delta=None, dp_max_grad_norm=1.0, max_grad_norm=1.0,
         profile=True, min_patients_per_value=MIN_PATIENTS,

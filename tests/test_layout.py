@@ -25,15 +25,6 @@ COVERED_ELSEWHERE = {
         "the fit pipeline behind CDMTSynthesizer.fit: refits that fail keep the model, "
         "validation split checked before training, every fit of the suite runs it",
     ),
-    "cdmtehr/_parameters.py": (
-        (
-            "tests/integration/test_synthesizer.py",
-            "tests/integration/test_privacy.py",
-            "tests/unit/sampling/test_memory.py",
-        ),
-        "parameter checks through the public methods (sklearn's checks, bad values, "
-        "dp_* conflicts) and check_parameters/MAX_STEPS directly",
-    ),
     "cdmtehr/diffusion/batches.py": (
         (
             "tests/unit/diffusion/test_masks.py",

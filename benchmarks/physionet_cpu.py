@@ -268,6 +268,9 @@ def main(argv=None):
         "quick": args.quick,
     }
     result["scores"]["ms_per_patient"] = result["sampling"]["ms_per_patient"]
+    import _common
+
+    _common.stamp(result)  # the commit and date of the run, as every other script's results
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2))
 

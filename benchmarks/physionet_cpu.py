@@ -29,6 +29,8 @@ import pandas as pd
 import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+import _common
+
 from cdmtehr import CDMTSynthesizer
 from cdmtehr._fitting import fit_profile_stage
 from cdmtehr.datasets import load_physionet2012
@@ -187,8 +189,6 @@ def main(argv=None):
         return result
 
     if args.quick:
-        import _common
-
         train, test, roles = _common.load_split(True, args.seed)
         args.n, args.steps = 20, 2
         default_output = _common.QUICK_RESULTS / "physionet_cpu.json"
@@ -268,8 +268,6 @@ def main(argv=None):
         "quick": args.quick,
     }
     result["scores"]["ms_per_patient"] = result["sampling"]["ms_per_patient"]
-    import _common
-
     _common.stamp(result)  # the commit and date of the run, as every other script's results
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2))

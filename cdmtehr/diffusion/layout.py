@@ -12,7 +12,7 @@ channels; we diffuse them through embeddings as CDTD does).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -211,6 +211,27 @@ class StateLayout:
             n_static_categorical=len(cohort.static_categorical_levels),
             repeated_values=repeated,
         )
+
+    def cut(self, length: int) -> StateLayout:
+        """The layout of the same stays padded to `length` steps instead of `max_length`.
+
+        A batch is padded only to its own longest stay: its states are the first `length`
+        rows of the temporal block followed by the whole static block.
+        """
+        return self if length == self.max_length else replace(self, max_length=int(length))
+
+    def cut_features(self, length: int) -> np.ndarray:
+        """Index into this layout's flat feature vector of each feature of `cut(length)`."""
+        n_temporal = self.temporal.n_features
+        static = self.max_length * n_temporal + np.arange(self.static.n_features)
+        return np.concatenate([np.arange(length * n_temporal), static])
+
+    def length_of(self, n_numbers: int, per_feature: bool = False) -> int:
+        """The steps of a flat state of `n_numbers` numbers (`per_feature`: a row of noise
+        levels of `n_numbers` features); `max_length` when a step holds nothing."""
+        block = self.temporal.n_features if per_feature else self.temporal.width
+        fixed = self.static.n_features if per_feature else self.static.width
+        return (n_numbers - fixed) // block if block else self.max_length
 
     @property
     def size(self) -> int:

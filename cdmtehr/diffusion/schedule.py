@@ -37,11 +37,29 @@ class _Schedule(nn.Module):
     def __init__(self, layout: StateLayout):
         super().__init__()
         sigma_min, sigma_max = _feature_bounds(layout)
+        self.layout = layout
         self.register_buffer("sigma_min", sigma_min.float())
         self.register_buffer("sigma_max", sigma_max.float())
 
-    def sigma(self, u: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def sigma(self, u: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _features(self, length: int | None):
+        """Index of the features of states padded to `length` steps (None: all of them)."""
+        if length is None or length == self.layout.max_length:
+            return slice(None)
+        return torch.as_tensor(self.layout.cut_features(length), device=self.sigma_max.device)
+
+    def _length_of(self, n_features: int) -> int | None:
+        """The steps of states whose noise levels are `n_features` long (None: all steps)."""
+        if n_features == self.sigma_max.shape[0]:
+            return None
+        return self.layout.length_of(n_features, per_feature=True)
+
+    def _bounds(self, length: int | None = None) -> tuple:
+        """(sigma_min, sigma_max) of the features of states padded to `length` steps."""
+        features = self._features(length)
+        return self.sigma_min[features], self.sigma_max[features]
 
     def sigma_grid(self, steps: int) -> torch.Tensor:
         """Noise levels of a `steps`-step sampler, shape (steps + 1, n_features), float64.
@@ -53,9 +71,10 @@ class _Schedule(nn.Module):
         """
         return torch.stack(list(self.sigma_steps(steps)))
 
-    def sigma_steps(self, steps: int, transform=None) -> SigmaSteps:
-        """The rows of `sigma_grid`, each computed when a sampler asks for it."""
-        return SigmaSteps(self, steps, transform)
+    def sigma_steps(self, steps: int, transform=None, length: int | None = None) -> SigmaSteps:
+        """The rows of `sigma_grid`, each computed when a sampler asks for it (`length`: for
+        states padded to that many steps)."""
+        return SigmaSteps(self, steps, transform, length)
 
     def loss(self, sigma, feature_loss, weight) -> torch.Tensor:
         """Schedule-fitting loss; a fixed schedule has none."""
@@ -68,11 +87,14 @@ class SigmaSteps:
     Behaves as the (steps + 1, n_features) float64 grid of `_Schedule.sigma_grid` for
     ``len``, indexing and iteration, but holds no grid: row i is computed when it is read, so
     a sampler's memory does not depend on `steps`. `transform` (e.g. the denoiser's
-    ``expand_sigma``) is applied to each row.
+    ``expand_sigma``) is applied to each row; `length` gives the rows of states padded to
+    that many steps (None: the layout's `max_length`).
     """
 
-    def __init__(self, schedule: _Schedule, steps: int, transform=None):
+    def __init__(self, schedule: _Schedule, steps: int, transform=None,
+                 length: int | None = None):
         self.schedule, self.steps, self.transform = schedule, int(steps), transform
+        self.length = length
 
     def __len__(self) -> int:
         return self.steps + 1
@@ -82,7 +104,7 @@ class SigmaSteps:
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(index)
-        sigma_max = self.schedule.sigma_max
+        _, sigma_max = self.schedule._bounds(self.length)
         if index == 0:
             row = sigma_max.double()
         elif index == self.steps:
@@ -91,7 +113,7 @@ class SigmaSteps:
             u = (self.steps - index) / self.steps  # uniform in u, from 1 down to 0
             u = torch.tensor([max(u, _EPS)], dtype=torch.float64, device=sigma_max.device)
             with torch.no_grad():
-                row = self.schedule.sigma(u)[0].double()
+                row = self.schedule.sigma(u, self.length)[0].double()
         return row if self.transform is None else self.transform(row)
 
     def __iter__(self):
@@ -117,10 +139,12 @@ class EDMSchedule(_Schedule):
         super().__init__(layout)
         self.rho = rho
 
-    def sigma(self, u: torch.Tensor) -> torch.Tensor:
-        """Noise levels (B, n_features) for diffusion times u of shape (B,)."""
-        low = self.sigma_min ** (1 / self.rho)
-        high = self.sigma_max ** (1 / self.rho)
+    def sigma(self, u: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """Noise levels (B, n_features) for diffusion times u of shape (B,), of states padded
+        to `length` steps (None: the layout's `max_length`)."""
+        sigma_min, sigma_max = self._bounds(length)
+        low = sigma_min ** (1 / self.rho)
+        high = sigma_max ** (1 / self.rho)
         u = u.to(low.dtype)[:, None]
         return (low + u * (high - low)) ** self.rho
 
@@ -184,29 +208,35 @@ class FactorizedSchedule(_Schedule):
         self.register_buffer("mu0", mu0)
         self.global_terms = nn.Parameter(torch.tensor([0.0, nu0, math.log(math.expm1(1.0))]))
 
-    def _warp_parameters(self) -> tuple:
-        """mu, v, gamma per feature of the flat layout, each (n_features,)."""
+    def _warp_parameters(self, length: int | None = None) -> tuple:
+        """mu, v, gamma per feature of states padded to `length` steps, each (n_features,)."""
+        features = self._features(length)
         raw = (
             self.global_terms[:, None]
-            + self.feature_terms[:, self.feature_id]
-            + self.position_terms[:, self.position_id]
+            + self.feature_terms[:, self.feature_id[features]]
+            + self.position_terms[:, self.position_id[features]]
         )
-        mu = self.mu0 + raw[0]
+        mu = self.mu0[features] + raw[0]
         v = 1 + nn.functional.softplus(raw[1])
         gamma = nn.functional.softplus(raw[2])
         return mu, v, gamma
 
-    def sigma(self, u: torch.Tensor) -> torch.Tensor:
-        """Noise levels (B, n_features) for diffusion times u of shape (B,)."""
-        mu, v, _ = self._warp_parameters()
+    def sigma(self, u: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """Noise levels (B, n_features) for diffusion times u of shape (B,), of states padded
+        to `length` steps (None: the layout's `max_length`)."""
+        mu, v, _ = self._warp_parameters(length)
+        sigma_min, sigma_max = self._bounds(length)
         u = u.to(mu.dtype).clamp(_EPS, 1 - _EPS)[:, None]
         s = torch.sigmoid(mu + torch.logit(u) / v)
-        return self.sigma_min + (self.sigma_max - self.sigma_min) * s
+        return sigma_min + (sigma_max - sigma_min) * s
 
     def cdf(self, sigma: torch.Tensor) -> tuple:
-        """F(s) and its density f(s) at the normalised level of `sigma` (B, n_features)."""
-        mu, v, gamma = self._warp_parameters()
-        s = ((sigma - self.sigma_min) / (self.sigma_max - self.sigma_min)).clamp(_EPS, 1 - _EPS)
+        """F(s) and its density f(s) at the normalised level of `sigma` (B, n_features), of
+        states of any padded length."""
+        length = self._length_of(sigma.shape[-1])
+        mu, v, gamma = self._warp_parameters(length)
+        sigma_min, sigma_max = self._bounds(length)
+        s = ((sigma - sigma_min) / (sigma_max - sigma_min)).clamp(_EPS, 1 - _EPS)
         cdf = torch.sigmoid(v * (torch.logit(s) - mu))
         density = v * cdf * (1 - cdf) / (s * (1 - s))
         return cdf, density, gamma

@@ -48,3 +48,21 @@ def test_factorized_schedule_has_feature_plus_step_parameters(parts):
     base_temporal = base[: temporal.numel()].view_as(temporal)
     changed = ~torch.isclose(temporal, base_temporal)
     assert changed[2].all() and not changed[[0, 1, 3]].any()
+
+
+@pytest.mark.parametrize("schedule_class", [FactorizedSchedule, EDMSchedule])
+def test_states_padded_to_fewer_steps_get_the_noise_of_their_own_features(parts,
+                                                                          schedule_class):
+    _, layout, _, _ = parts
+    schedule = schedule_class(layout)
+    u = torch.tensor([0.1, 0.5, 0.9])
+    features = torch.as_tensor(layout.cut_features(2))
+    full = schedule.sigma(u)
+    torch.testing.assert_close(schedule.sigma(u, 2), full[:, features])
+    assert schedule.sigma(u, 2).shape[1] == layout.cut(2).n_features
+    steps = list(schedule.sigma_steps(4, length=2))
+    for row, whole in zip(steps, schedule.sigma_steps(4), strict=True):
+        torch.testing.assert_close(row, whole[features])
+    if schedule_class is FactorizedSchedule:
+        for cut, whole in zip(schedule.cdf(full[:, features]), schedule.cdf(full), strict=True):
+            torch.testing.assert_close(cut, whole[..., features] if whole.dim() else whole)

@@ -161,18 +161,42 @@ class Denoiser(nn.Module):
         return torch.cat([temporal, static], dim=-1)
 
     def _split(self, state: torch.Tensor) -> tuple:
+        """(temporal (..., T, Dt), static (..., Ds)) of flat states padded to any T steps."""
         layout = self.layout
-        cut = layout.max_length * layout.temporal.width
-        temporal = state[..., :cut].unflatten(-1, (layout.max_length, layout.temporal.width))
+        steps = layout.length_of(state.shape[-1])
+        cut = steps * layout.temporal.width
+        temporal = state[..., :cut].unflatten(-1, (steps, layout.temporal.width))
         return temporal, state[..., cut:]
 
     def _split_features(self, per_feature: torch.Tensor) -> tuple:
         layout = self.layout
-        cut = layout.max_length * layout.temporal.n_features
+        steps = layout.length_of(per_feature.shape[-1], per_feature=True)
+        cut = steps * layout.temporal.n_features
         temporal = per_feature[..., :cut].unflatten(
-            -1, (layout.max_length, layout.temporal.n_features)
+            -1, (steps, layout.temporal.n_features)
         )
         return temporal, per_feature[..., cut:]
+
+    def _indices(self, steps: int) -> tuple:
+        """`dim_to_feature` and `feature_first_dim` of states padded to `steps` steps.
+
+        A batch is padded only to its own longest stay: its state is the first `steps` rows
+        of the temporal block, then the static block, whose indices shift back accordingly.
+        """
+        layout = self.layout
+        if steps == layout.max_length:
+            return self.dim_to_feature, self.feature_first_dim
+        dropped = layout.max_length - steps
+        temporal, features = layout.temporal.width, layout.temporal.n_features
+        dims = torch.cat([
+            self.dim_to_feature[: steps * temporal],
+            self.dim_to_feature[layout.max_length * temporal :] - dropped * features,
+        ])
+        first_dims = torch.cat([
+            self.feature_first_dim[: steps * features],
+            self.feature_first_dim[layout.max_length * features :] - dropped * temporal,
+        ])
+        return dims, first_dims
 
     # -- evaluation ----------------------------------------------------------------------------
     def predict(self, x, sigma, condition, profile=None):
@@ -195,7 +219,8 @@ class Denoiser(nn.Module):
         DenoiserOutput
         """
         sigma = sigma.expand_as(x).to(x.dtype)
-        sigma_features = sigma[:, self.feature_first_dim]
+        steps = self.layout.length_of(x.shape[-1])
+        sigma_features = sigma[:, self._indices(steps)[1]]
         c_in = 1 / torch.sqrt(sigma**2 + SIGMA_DATA**2)
         c_noise = torch.log(sigma_features.clamp_min(1e-4)) / 4
         temporal_in, static_in = self._split(x * c_in)
@@ -232,8 +257,8 @@ class Denoiser(nn.Module):
         c_skip = SIGMA_DATA**2 / (s_numeric**2 + SIGMA_DATA**2)
         c_out = s_numeric * SIGMA_DATA / torch.sqrt(s_numeric**2 + SIGMA_DATA**2)
         numeric = c_skip * x_numeric + c_out * raw_numeric
-        cut = layout.max_length * n_values
-        temporal_values = numeric[:, :cut].unflatten(-1, (layout.max_length, n_values))
+        cut = steps * n_values
+        temporal_values = numeric[:, :cut].unflatten(-1, (steps, n_values))
         static_values = numeric[:, cut:]
 
         temporal = torch.cat(
@@ -270,8 +295,10 @@ class Denoiser(nn.Module):
         return self.predict(x, sigma, condition, profile).denoised
 
     def expand_sigma(self, sigma_features: torch.Tensor) -> torch.Tensor:
-        """Per-feature noise levels (..., n_features) to per-number levels (..., M)."""
-        return sigma_features[..., self.dim_to_feature]
+        """Per-feature noise levels (..., n_features) to per-number levels (..., M), of states
+        padded to any number of steps."""
+        steps = self.layout.length_of(sigma_features.shape[-1], per_feature=True)
+        return sigma_features[..., self._indices(steps)[0]]
 
     # -- the profile during sampling and decoding ----------------------------------------------
     def _profile_codes(self, scores: torch.Tensor, profile) -> tuple:
@@ -284,7 +311,7 @@ class Denoiser(nn.Module):
         layout = self.layout
         n_masks = len(layout.masked_values)
         codes = scores.argmax(-1)
-        steps = torch.arange(layout.max_length, device=scores.device)
+        steps = torch.arange(scores.shape[1], device=scores.device)
         inside = steps[None, :] < profile.lengths[:, None]
         if layout.has_validity:
             codes[..., -1] = inside.long()
@@ -359,7 +386,7 @@ class Denoiser(nn.Module):
             leading = torch.cumprod((codes[..., -1] == 1).long(), dim=1)
             lengths = leading.sum(dim=1).clamp_min(1)
         else:
-            lengths = torch.full((x.shape[0],), layout.max_length, device=x.device)
+            lengths = torch.full((x.shape[0],), temporal.shape[1], device=x.device)
 
         observed = torch.ones(temporal.shape[:2] + (n_values,), dtype=torch.bool, device=x.device)
         observed[..., list(layout.masked_values)] = codes[..., :n_masks] >= 1

@@ -70,8 +70,9 @@ def diffusion_loss(
     """
     n_patients = len(batch)
     device = batch.values.device
+    size = denoiser.layout.cut(batch.valid.shape[1]).size  # padded to the batch's longest stay
     u = low_discrepancy_uniform(n_patients, generator, device)
-    noise = torch.randn((n_patients, denoiser.layout.size), generator=generator).to(device)
+    noise = torch.randn((n_patients, size), generator=generator).to(device)
     drop = torch.rand(n_patients, generator=generator).to(device) < guidance_dropout
     profile_drop = None
     if denoiser.config.profile:
@@ -94,7 +95,8 @@ def loss_terms(denoiser, schedule, batch, u, noise, drop, *, fill_weight=0.1,
     `cdmtehr.diffusion.private`).
     """
     layout = denoiser.layout
-    sigma_features = schedule.sigma(u).detach().float()  # (B, n_features)
+    steps = batch.valid.shape[1]  # the batch is padded to its own longest stay
+    sigma_features = schedule.sigma(u, steps).detach().float()  # (B, n_features)
     sigma = denoiser.expand_sigma(sigma_features)
     x0 = denoiser.clean_state(batch)
     x = x0 + sigma * noise
@@ -113,9 +115,9 @@ def loss_terms(denoiser, schedule, batch, u, noise, drop, *, fill_weight=0.1,
     out = denoiser.predict(x, sigma, condition, profile)
 
     # Temporal cells: (B, T, Kt) losses and weights in layout feature order.
-    layout_cut = layout.max_length * layout.temporal.n_features
+    layout_cut = steps * layout.temporal.n_features
     temporal_sigma = sigma_features[:, :layout_cut].unflatten(
-        1, (layout.max_length, layout.temporal.n_features)
+        1, (steps, layout.temporal.n_features)
     )[..., : layout.n_values]
     static_sigma = sigma_features[:, layout_cut : layout_cut + layout.static.n_numeric]
 

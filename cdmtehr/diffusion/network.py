@@ -135,7 +135,7 @@ class BiGRUNetwork(nn.Module):
     static_out : int
         Per-patient outputs.
     max_length : int
-        T, for the learned position embedding.
+        T, for the learned position embedding (shorter inputs use its first steps).
     n_classes : int
         Condition classes; index ``n_classes`` is the null token of classifier-free guidance.
     hidden_size : int, default=128
@@ -237,7 +237,7 @@ class BiGRUNetwork(nn.Module):
         pooled = pool_along_time(temporal[..., : self.pooled_inputs])
         steps = static[:, None, :].expand(-1, temporal.shape[1], -1)
         temporal = torch.cat([temporal, pooled.flatten(2), steps], dim=-1)
-        hidden = self.input_projection(temporal) + self.position_embedding
+        hidden = self.input_projection(temporal) + self.position_embedding[: temporal.shape[1]]
         hidden = self.input_film(nn.functional.silu(hidden), conditioning)
         unrolled = getattr(self, "unrolled", False)  # absent from pickles of older versions
         hidden = unrolled_gru(self.gru, hidden) if unrolled else self.gru(hidden)[0]

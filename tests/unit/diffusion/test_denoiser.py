@@ -40,3 +40,22 @@ def test_logit_biases_start_at_the_marginals(parts):
     group_logits = denoiser.temporal_embedding.split_logits(out.temporal_logits)
     probs = torch.softmax(group_logits[1][0, 0, 0], -1).detach().numpy()
     np.testing.assert_allclose(probs, temporal_freq[group.feature_index[0] - 3], atol=1e-3)
+
+
+def test_states_padded_to_fewer_steps_keep_each_number_on_its_feature(parts):
+    _, layout, tensors, denoiser = parts
+    steps = 2
+    sigma = torch.rand(3, layout.n_features, generator=torch.Generator().manual_seed(0))
+    features = torch.as_tensor(layout.cut_features(steps))
+    numbers = torch.cat([torch.arange(steps * layout.temporal.width),
+                         torch.arange(layout.max_length * layout.temporal.width, layout.size)])
+    short = denoiser.expand_sigma(sigma[:, features])
+    assert short.shape == (3, layout.cut(steps).size)
+    torch.testing.assert_close(short, denoiser.expand_sigma(sigma)[:, numbers])
+    # The denoiser runs on a batch padded to its own longest stay.
+    batch = tensors.index(torch.nonzero(tensors.lengths <= steps).flatten())
+    assert batch.valid.shape[1] == steps
+    x = denoiser.clean_state(batch).detach()
+    out = denoiser(x, denoiser.expand_sigma(sigma[0, features] + 0.1),
+                   torch.zeros(len(batch), dtype=torch.long))
+    assert out.shape == x.shape and torch.isfinite(out).all()

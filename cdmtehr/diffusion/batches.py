@@ -1,4 +1,9 @@
-"""CohortTensors: an EncodedCohort on a torch device, in the feature order of a StateLayout."""
+"""CohortTensors: an EncodedCohort on a torch device, in the feature order of a StateLayout.
+
+Batches are padded to their own longest stay, and a batch whose stays differ widely in
+length is split into groups of similar length (`length_groups`), so that the memory of a
+step follows the batch's rows, not patients x the cohort's longest stay.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,45 @@ import torch
 from .layout import StateLayout
 from .masks import REPEATED_LEVEL, repeated_measurements
 
+# A batch padded to its longest stay may hold up to this many times its rows; past that it is
+# split into groups of similar length, each padded to its own longest stay.
+PADDING_LIMIT = 2.0
+_TEMPORAL = ("values", "observed", "codes", "valid")
+
+
+def length_groups(lengths) -> list:
+    """Positions of patients of stay `lengths` in groups that pad to few more cells than rows.
+
+    All patients in their order as one group when padding them to the longest stay costs at
+    most `PADDING_LIMIT` times their rows (equal lengths: always). Otherwise the patients,
+    sorted by length, are cut into consecutive groups whose padded cells (patients x the
+    group's longest stay) stay within `PADDING_LIMIT` times the rows of all: one stay of
+    6,000 steps among fifty of 8 is then a group of its own.
+
+    Parameters
+    ----------
+    lengths : LongTensor of shape (B,)
+
+    Returns
+    -------
+    list of LongTensor
+        Positions into `lengths`, together each position once.
+    """
+    lengths = torch.as_tensor(lengths).cpu()
+    if not len(lengths):
+        return [torch.arange(0)]
+    budget = PADDING_LIMIT * float(lengths.sum())
+    if len(lengths) * float(lengths.max()) <= budget:
+        return [torch.arange(len(lengths))]
+    order = torch.argsort(lengths, stable=True)
+    sorted_lengths = lengths[order].tolist()
+    groups, start = [], 0
+    for end, length in enumerate(sorted_lengths):
+        if end > start and (end - start + 1) * length > budget:
+            groups.append(order[start:end])
+            start = end
+    return [*groups, order[start:]]
+
 
 @dataclass
 class CohortTensors:
@@ -18,7 +62,8 @@ class CohortTensors:
     Attributes
     ----------
     values : Tensor (N, T, Kn) float32
-        Numeric normal scores (filled where unobserved).
+        Numeric normal scores (filled where unobserved). T is the longest stay of these
+        patients: a batch is padded to its own.
     observed : Tensor (N, T, Kn) bool
         Observation mask of the numeric values.
     codes : Tensor (N, T, Kt_cat) long
@@ -79,12 +124,34 @@ class CohortTensors:
     def __len__(self) -> int:
         return self.values.shape[0]
 
-    def index(self, indices) -> CohortTensors:
-        """Rows at `indices` (a LongTensor)."""
-        return CohortTensors(**{f.name: getattr(self, f.name)[indices] for f in fields(self)})
+    @property
+    def lengths(self) -> torch.Tensor:
+        """Steps in each patient's stay, LongTensor (N,)."""
+        return self.valid.sum(dim=1)
+
+    def index(self, indices, trim: bool = True) -> CohortTensors:
+        """Patients at `indices` (a LongTensor), padded to their own longest stay (`trim`)
+        or, as here, to T."""
+        steps = self.valid.shape[1]
+        if trim and len(indices):
+            steps = int(self.valid[indices].sum(dim=1).max())
+        return CohortTensors(**{
+            f.name: getattr(self, f.name)[indices, :steps] if f.name in _TEMPORAL
+            else getattr(self, f.name)[indices]
+            for f in fields(self)
+        })
+
+    def length_groups(self) -> list:
+        """The patients in groups of similar length (`length_groups`), each padded to its
+        own longest stay; the whole batch, as it is, when its lengths are alike."""
+        groups = length_groups(self.lengths)
+        if len(groups) == 1:
+            return [self]
+        return [self.index(group.to(self.values.device)) for group in groups]
 
     def batches(self, batch_size: int, generator: torch.Generator):
-        """Yield shuffled minibatches covering the cohort once (one epoch)."""
+        """Yield shuffled minibatches covering the cohort once (one epoch), each padded to
+        its own longest stay."""
         order = torch.randperm(len(self), generator=generator).to(self.values.device)
         for start in range(0, len(self), batch_size):
             yield self.index(order[start : start + batch_size])

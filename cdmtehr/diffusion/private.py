@@ -179,7 +179,10 @@ class _PrivateStep:
     def sample(self, tensors: CohortTensors) -> CohortTensors:
         """Poisson sampling: each patient independently with probability q."""
         chosen = torch.rand(len(tensors), generator=self.generator) < self.sample_rate
-        return tensors.index(torch.nonzero(chosen).flatten().to(tensors.values.device))
+        # Padded to the cohort's length, not the sample's longest stay: a patient's gradient
+        # must not depend on the other patients' lengths.
+        chosen = torch.nonzero(chosen).flatten().to(tensors.values.device)
+        return tensors.index(chosen, trim=False)
 
     def __call__(self, batch: CohortTensors, learning_rate: float, step: int) -> dict:
         for group in self.optimizer.param_groups:
@@ -189,7 +192,8 @@ class _PrivateStep:
         terms = dict.fromkeys(HISTORY_TERMS.values(), 0.0)
         if n:
             u = torch.rand(n, generator=self.generator).to(device)
-            noise = torch.randn((n, self.denoiser.layout.size), generator=self.generator)
+            size = self.denoiser.layout.cut(batch.valid.shape[1]).size
+            noise = torch.randn((n, size), generator=self.generator)
             drop = torch.rand(n, generator=self.generator) < self.config.guidance_dropout
             params = {k: p.detach() for k, p in zip(self.names, self.parameters, strict=True)}
             values = tuple(getattr(batch, f.name) for f in fields(batch))

@@ -9,6 +9,7 @@ improving. Each concern has its piece: `TrainingConfig` (the settings), `_optimi
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import itertools
@@ -300,16 +301,41 @@ def _optimizer_step(loss_module, optimizer, batch, noise_generator, learning_rat
 
     The gradients of the `clipped` parameters (the network's) are clipped to `max_norm` (None:
     not clipped): the schedule's gradients (its own loss) must not shrink the network's.
+    A batch of stays that differ widely in length is split into groups of similar length
+    (`CohortTensors.length_groups`): the step's loss is then the mean of the groups' losses
+    weighted by their patients, its gradient accumulated group after group, so that only
+    one group's activations are held at a time.
     """
     for group in optimizer.param_groups:
         group["lr"] = learning_rate
-    terms = loss_module(batch, noise_generator)
     optimizer.zero_grad(set_to_none=True)
-    terms["total"].backward()
+    groups = batch.length_groups()
+    terms = None
+    for i, part in enumerate(groups):
+        share = len(part) / len(batch)  # 1.0 for a whole batch: the loss is then exactly its own
+        with _gradient_sync(loss_module, last=i == len(groups) - 1):
+            part_terms = loss_module(part, noise_generator)
+            (part_terms["total"] * share).backward()
+        terms = _add_terms(terms, part_terms, share)
     if max_norm is not None:
         torch.nn.utils.clip_grad_norm_(clipped, max_norm)
     optimizer.step()
     return terms
+
+
+def _gradient_sync(loss_module, last: bool):
+    """Under DDP, hold back the gradients' all-reduce until the last group of a batch."""
+    if last or not isinstance(loss_module, nn.parallel.DistributedDataParallel):
+        return contextlib.nullcontext()
+    return loss_module.no_sync()
+
+
+def _add_terms(total, terms, share: float) -> dict:
+    """`total` plus the detached loss `terms` of one group weighted by `share`."""
+    weighted = {name: value.detach() * share for name, value in terms.items()}
+    if total is None:
+        return weighted
+    return {name: total[name] + weighted[name] for name in total}
 
 
 @torch.no_grad()
@@ -381,8 +407,9 @@ class _EarlyStopping:
         for start in range(0, len(self.validation), self.batch_size):
             index = torch.arange(start, min(start + self.batch_size, len(self.validation)))
             batch = self.validation.index(index.to(self.validation.values.device))
-            terms = diffusion_loss(ema, schedule, batch, generator, **self.loss_options)
-            total += terms["diffusion"].item() * len(batch)
+            for part in batch.length_groups():
+                terms = diffusion_loss(ema, schedule, part, generator, **self.loss_options)
+                total += terms["diffusion"].item() * len(part)
         return total / len(self.validation)
 
     def update(self, epoch: int, loss: float, ema, schedule) -> bool:

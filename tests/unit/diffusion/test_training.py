@@ -2,15 +2,19 @@
 validation loss, patience, best weights restored and errors before training."""
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers.encoded import make_denoiser
+from helpers.encoded import make_cohort, make_denoiser
 from helpers.frames import TINY
 
 from cdmtehr import CDMTSynthesizer
+from cdmtehr.diffusion import training
+from cdmtehr.diffusion.batches import CohortTensors
+from cdmtehr.diffusion.layout import StateLayout
 from cdmtehr.diffusion.schedule import FactorizedSchedule
 from cdmtehr.diffusion.training import TrainingConfig, _EarlyStopping, train
 from cdmtehr.exceptions import InvalidParameterError
@@ -174,3 +178,27 @@ def test_progress_bar_shows_validation_loss_and_patience(small, capsys):
     ).fit(df, **roles)
     err = capsys.readouterr().err
     assert "stopped early" in err and "val=" in err and "no_change=1/1" in err
+
+
+def test_training_never_pads_short_stays_to_a_long_one(monkeypatch):
+    # Setup: 20 stays of 3 steps and one of 200; the training and validation batches seen.
+    lengths = np.r_[np.full(20, 3), 200]
+    cohort = replace(make_cohort(n=21, length=200), lengths=lengths)
+    layout = StateLayout.from_cohort(cohort, embedding_dim=4)
+    tensors = CohortTensors.from_cohort(cohort, layout)
+    seen = []
+    original = training.diffusion_loss
+
+    def recording(denoiser, schedule, batch, generator, **options):
+        seen.append((len(batch), batch.valid.shape[1], int(batch.valid.sum())))
+        return original(denoiser, schedule, batch, generator, **options)
+
+    monkeypatch.setattr(training, "diffusion_loss", recording)
+    # Run
+    validation = tensors.index(torch.arange(15, 21))
+    train(make_denoiser(layout, tensors), FactorizedSchedule(layout), tensors,
+          TrainingConfig(epochs=2, batch_size=32), generator=torch.Generator().manual_seed(0),
+          validation=validation)
+    # Assert: the long stay alone in its group; no group pads more than twice the rows.
+    assert seen and {(n, steps) for n, steps, _ in seen} == {(20, 3), (1, 200), (5, 3)}
+    assert all(n * steps <= 2 * 220 for n, steps, _ in seen)

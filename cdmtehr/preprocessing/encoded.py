@@ -65,6 +65,8 @@ class EncodedCohort:
         "lengths",
     )
 
+    _TEMPORAL_FIELDS = ("numeric", "observed", "categorical")
+
     def __post_init__(self):
         n_patients = len(self.lengths)
         for name in self._ARRAY_FIELDS:
@@ -100,14 +102,27 @@ class EncodedCohort:
 
     @classmethod
     def concat(cls, cohorts) -> EncodedCohort:
-        """Stack cohorts with the same layout along the patient axis."""
+        """Stack cohorts with the same layout along the patient axis, padded to the longest
+        of their padded lengths."""
         cohorts = list(cohorts)
         first = cohorts[0]
+        steps = max(c.max_length for c in cohorts)
         arrays = {
-            name: np.concatenate([getattr(c, name) for c in cohorts], axis=0)
+            name: np.concatenate(
+                [pad_steps(getattr(c, name), steps) if name in cls._TEMPORAL_FIELDS
+                 else getattr(c, name) for c in cohorts], axis=0,
+            )
             for name in cls._ARRAY_FIELDS
         }
         others = {
             f.name: getattr(first, f.name) for f in fields(cls) if f.name not in arrays
         }
         return cls(**arrays, **others)
+
+
+def pad_steps(array: np.ndarray, steps: int) -> np.ndarray:
+    """`array` of shape (N, T, ...) padded with zeros (False) to `steps` >= T steps."""
+    missing = steps - array.shape[1]
+    if missing == 0:
+        return array
+    return np.pad(array, [(0, 0), (0, missing)] + [(0, 0)] * (array.ndim - 2))

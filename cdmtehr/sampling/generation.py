@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..diffusion.batches import length_groups
 from ..diffusion.profile import profile_inputs
+from ..preprocessing.encoded import pad_steps
 from ..profiles import draw_profiles
 from .guidance import classifier_free_guidance
 from .inpainting import sample_replacement
@@ -36,7 +38,10 @@ def generate(
 
     Memory stays flat in the number of patients. The noise is drawn chunk after chunk from
     one generator, so the chunks of one run, whatever is done with them, hold the same
-    patients as any other run with the same generator state.
+    patients as any other run with the same generator state. With drawn `profiles`, a chunk's
+    states are padded to its longest drawn stay, and a chunk whose drawn lengths differ widely
+    is sampled in groups of similar length (`cdmtehr.diffusion.batches.length_groups`), so
+    that memory follows the rows drawn rather than patients x the longest stay.
 
     Parameters
     ----------
@@ -74,11 +79,6 @@ def generate(
     """
     null = denoiser.n_classes
     conditional = denoiser.n_classes > 0
-    # One row of noise levels per step, computed when the sampler reaches it: memory does not
-    # grow with `steps` (a (steps + 1) x M grid of 10**5 steps would take gigabytes).
-    sigmas = schedule.sigma_steps(
-        steps, transform=lambda row: denoiser.expand_sigma(row.to(device).float())
-    )
     sample = SAMPLERS[sampler]
     extra = {"generator": generator} if sampler == "sde" else {}
     guided = classifier_free_guidance(denoiser, guidance_scale, null) if conditional else denoiser
@@ -88,28 +88,64 @@ def generate(
         condition = torch.as_tensor(chunk)
         if not conditional:
             condition = torch.full_like(condition, null)
-        profile = None
-        if profiles is not None:
-            profile = profiles[start : start + batch_size].to(device)
-            guided = _given_profile(denoiser, profile_inputs(profile, denoiser.layout))
-            if conditional:
-                guided = classifier_free_guidance(guided, guidance_scale, null)
-            guided = _holding_profile(guided, denoiser, profile)
-        noise = torch.randn((len(chunk), denoiser.layout.size), generator=generator)
-        x = noise.to(device, torch.float64) * sigmas[0].double()  # sigma_max
-        if known is None:
-            x = sample(guided, x, sigmas, condition=condition.to(device), **extra)
-        else:
-            clean, mask = known(start, start + len(chunk))
-            x = sample_replacement(
-                guided, x, sigmas, clean=clean.to(device), known=mask.to(device),
-                sampler=sampler, condition=condition.to(device), generator=generator,
+        condition = condition.to(device)
+        chunk_profiles = None if profiles is None else profiles[start : start + batch_size].to(device)
+        groups = [torch.arange(len(chunk))]
+        if chunk_profiles is not None and known is None:  # known states have every step
+            groups = length_groups(chunk_profiles.lengths)
+        parts = []
+        for group in groups:
+            profile = None
+            stay_steps = denoiser.layout.max_length
+            if chunk_profiles is not None:
+                profile = chunk_profiles[group.to(device)]
+                if known is None:  # padded to the group's longest stay
+                    stay_steps = int(profile.lengths.max())
+                guided = _given_profile(denoiser, profile_inputs(profile, denoiser.layout))
+                if conditional:
+                    guided = classifier_free_guidance(guided, guidance_scale, null)
+                guided = _holding_profile(guided, denoiser, profile)
+            # One row of noise levels per step, computed when the sampler reaches it: memory
+            # does not grow with `steps` (a (steps + 1) x M grid of 10**5 steps would take
+            # gigabytes).
+            sigmas = schedule.sigma_steps(
+                steps, transform=lambda row: denoiser.expand_sigma(row.to(device).float()),
+                length=stay_steps,
             )
+            size = denoiser.layout.cut(stay_steps).size
+            noise = torch.randn((len(group), size), generator=generator)
+            x = noise.to(device, torch.float64) * sigmas[0].double()  # sigma_max
+            group_condition = condition[group.to(device)]
+            if known is None:
+                x = sample(guided, x, sigmas, condition=group_condition, **extra)
+            else:
+                clean, mask = known(start, start + len(chunk))
+                x = sample_replacement(
+                    guided, x, sigmas, clean=clean.to(device), known=mask.to(device),
+                    sampler=sampler, condition=group_condition, generator=generator,
+                )
+            parts.append(denoiser.decode(x, profile))
         if bar is not None:
             bar.update(len(chunk))
             if start + batch_size >= len(classes):
                 bar.close()
-        yield {**denoiser.decode(x, profile), "condition": chunk}
+        yield {**_in_patient_order(parts, groups), "condition": chunk}
+
+
+def _in_patient_order(parts, groups) -> dict:
+    """The decoded arrays of the groups of a chunk, as one chunk in its patients' order,
+    padded to its longest stay."""
+    if len(parts) == 1:
+        return parts[0]
+    steps = max(part["numeric"].shape[1] for part in parts)
+    order = np.argsort(torch.cat(groups).numpy(), kind="stable")
+    return {
+        name: np.concatenate(
+            [pad_steps(part[name], steps) if part[name].ndim == 3 else part[name]
+             for part in parts]
+        )[order]
+        for name in parts[0]
+    }
 
 
 def generate_stays(denoiser, schedule, profile_model, classes, *, generator, known=None,

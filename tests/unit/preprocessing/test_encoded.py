@@ -68,3 +68,13 @@ def test_the_cohort_is_frozen():
     cohort = make_cohort(n=2)
     with pytest.raises(AttributeError):
         cohort.n_classes = 3
+
+
+def test_concat_pads_cohorts_to_the_longest_padded_length():
+    short, long = make_cohort(n=3, length=4), make_cohort(n=2, length=7, seed=1)
+    joined = EncodedCohort.concat([short, long])
+    assert joined.max_length == 7 and joined.n_patients == 5
+    np.testing.assert_array_equal(joined.numeric[:3, :4], short.numeric)
+    assert not joined.numeric[:3, 4:].any() and not joined.observed[:3, 4:].any()
+    assert not joined.categorical[:3, 4:].any()
+    np.testing.assert_array_equal(joined.lengths, np.r_[short.lengths, long.lengths])

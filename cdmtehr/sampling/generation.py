@@ -89,7 +89,9 @@ def generate(
         if not conditional:
             condition = torch.full_like(condition, null)
         condition = condition.to(device)
-        chunk_profiles = None if profiles is None else profiles[start : start + batch_size].to(device)
+        chunk_profiles = None
+        if profiles is not None:
+            chunk_profiles = profiles[start : start + batch_size].to(device)
         groups = [torch.arange(len(chunk))]
         if chunk_profiles is not None and known is None:  # known states have every step
             groups = length_groups(chunk_profiles.lengths)

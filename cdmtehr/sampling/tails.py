@@ -20,7 +20,12 @@ beyond goes to the normal quantile of that share (a heavy tail is pulled in furt
 further out it goes, as a normal one thins). Beyond 32 mean excesses the map goes on with the
 slope of its outer segment, or 1 where that is steeper (a tail is never widened). Scores
 inside the 5 % and 95 % quantiles are left as they are, and the map is linear in between, so
-that it is monotone and continuous and the bulk is untouched.
+that it is monotone and continuous and the bulk is untouched. Where the generated scores are
+already too wide there (their 95 % quantile beyond the normal one), the normal quantiles
+they go to are shifted out by that excess, so that the map stays increasing, but the shift
+shrinks by half of each step outwards between normal quantiles, and the far tail is the
+normal one: a shift kept all the way out leaves exp(excess z) times the normal share beyond
+z (1.6 times beyond pH's plausible bound, for a generator 0.13 too wide at the join).
 
 Patients completed from known values (`impute`, `forecast`, `sample(given=...)`) are not
 mapped: their known values must come back as they are.
@@ -82,21 +87,15 @@ def tail_map(scores):
     low = np.quantile(z, levels, method="inverted_cdf")
     high = np.quantile(z, 1 - levels, method="inverted_cdf")
     # The generated quantile of each level goes to the normal quantile of that level; at the
-    # join it stays where it is, so that the map is continuous and the bulk untouched. A
-    # generator already too wide at the join has its tail mapped relative to the join
-    # (shifted out by the excess), so that the map stays increasing.
-    normal = ndtri(levels[1:])  # negative: the lower tail; the upper one is its mirror
-    join = ndtri(TAIL_JOIN)
-    low_to = np.r_[low[0], normal + min(0.0, low[0] - join)]
-    high_to = np.r_[high[0], -normal + max(0.0, high[0] + join)]
+    # join it stays where it is, so that the map is continuous and the bulk untouched.
     # Beyond the deepest level read, the generated tail is taken as exponential, with the
     # mean excess of the scores beyond it: a score that a share p exp(-t) lies beyond goes to
-    # the normal quantile of that share.
-    far = _exponential_tail(z[z > high[-1]] - high[-1], levels[-1])
-    high, high_to = np.r_[high, high[-1] + far[0]], np.r_[high_to, high_to[-1] + far[1]]
-    far = _exponential_tail(low[-1] - z[z < low[-1]], levels[-1])
-    low, low_to = np.r_[low, low[-1] - far[0]], np.r_[low_to, low_to[-1] - far[1]]
-    start, stop = _increasing(low[::-1], low_to[::-1]), _increasing(high, high_to)
+    # the normal quantile of that share. Distances and quantiles are counted outwards (the
+    # lower tail mirrored).
+    normal = -ndtri(levels[1:])
+    high, high_to = _outwards(high, normal, z[z > high[-1]] - high[-1], levels[-1])
+    low, low_to = _outwards(-low, normal, low[-1] - z[z < low[-1]], levels[-1])
+    start, stop = _increasing(-low[::-1], -low_to[::-1]), _increasing(high, high_to)
     if start is None or stop is None or not start[0][-1] < stop[0][0]:
         return None
     start, stop = _thinning(*start, upper=False), _thinning(*stop, upper=True)
@@ -248,6 +247,28 @@ def _exponential_tail(excess, level):
     if not scale > 0 or not np.isfinite(scale):
         return np.empty(0), np.empty(0)
     return scale * _EXTENSION, ndtri(level) - ndtri(level * np.exp(-_EXTENSION))
+
+
+def _outwards(edges, normal, excess, level):
+    """The points (from, to) of one tail, counted outwards from the centre: from the
+    generated quantiles `edges` (the join's, then those of the levels read) to the join and
+    the `normal` quantiles of the levels, then on along an exponential tail with the mean of
+    `excess` beyond the deepest `level`; shifted out as far as the join is too wide."""
+    far = _exponential_tail(excess, level)
+    x = np.r_[edges, edges[-1] + far[0]]
+    quantiles = np.r_[normal, normal[-1] + far[1]]
+    return x, np.r_[edges[0], quantiles + _join_excess(edges[0], quantiles)]
+
+
+def _join_excess(edge, quantiles):
+    """How far out the normal `quantiles` (upper tail, increasing) of the levels read are
+    shifted when the generated scores are too wide at the join, their quantile there at
+    `edge` beyond the normal one: by the excess at the join, shrinking by half the distance
+    from the join's normal quantile, so that the map stays increasing, and none once that
+    distance is twice the excess. The tail beyond is the normal one: a shift kept all the
+    way out would leave a share exp(excess z) of the normal one beyond z."""
+    join = -ndtri(TAIL_JOIN)
+    return np.maximum(0.0, (edge - join) - (quantiles - join) / 2)
 
 
 def _thinning(x, y, upper):

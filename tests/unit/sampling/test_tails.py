@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.frames import TINY
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.completion import sample_chunks
@@ -15,6 +15,9 @@ from cdmtehr.preprocessing import EncodedCohort
 from cdmtehr.sampling.tails import (
     MIN_SCORES,
     TAIL_JOIN,
+    TAIL_LEVEL,
+    TAIL_MIN_COUNT,
+    TAIL_STEP,
     apply_tail_map,
     calibrate_tails,
     fit_tail_calibration,
@@ -56,6 +59,36 @@ def test_an_exponential_tail_is_mapped_onto_the_normal_one_beyond_the_levels_rea
         normal_share = 2 * ndtr(-cut)
         assert np.mean(np.abs(z) > cut) > 20 * normal_share
         assert np.mean(np.abs(calibrated) > cut) == pytest.approx(normal_share, rel=0.6)
+
+
+@pytest.mark.parametrize("spread", [1.1, 1.3])
+def test_a_bulk_too_wide_at_the_join_leaves_no_excess_in_the_far_tail(spread):
+    # normal scores too wide everywhere: their 95 % quantile lies 1.645 (spread - 1) beyond
+    # the normal one. The levels read go to the normal quantiles themselves, not shifted out
+    # by that excess, which left exp(excess z) times the normal share beyond z (1.7 and 4.5
+    # times at 3)
+    rng = np.random.default_rng(11)
+    points = tail_map(rng.normal(0, spread, 200_000))
+    z = rng.normal(0, spread, 2_000_000)
+
+    calibrated = apply_tail_map(points, z)
+
+    for cut in (3.0, 3.5):
+        normal_share = 2 * ndtr(-cut)
+        assert np.mean(np.abs(calibrated) > cut) == pytest.approx(normal_share, rel=0.2)
+
+
+def test_a_bulk_far_too_wide_still_gets_an_increasing_map():
+    # the 95 % quantile beyond the normal 99.9 % one: the excess at the join shrinks outwards,
+    # by half the distance between normal quantiles, so the points still increase, and it is
+    # gone where the exponential tail ends (32 mean excesses beyond the deepest level)
+    points = tail_map(np.random.default_rng(12).normal(0, 2.0, 100_000))
+    deepest = TAIL_LEVEL * TAIL_STEP ** np.floor(np.log(TAIL_MIN_COUNT / 100_000 / TAIL_LEVEL)
+                                                 / np.log(TAIL_STEP))
+
+    assert is_tail_calibration({"numeric": [points], "static_numeric": []})
+    assert points[1, -1] == pytest.approx(-ndtri(deepest * np.exp(-32)))
+    assert points[1, 0] == pytest.approx(ndtri(deepest * np.exp(-32)))
 
 
 def test_the_bulk_is_untouched_and_the_map_is_increasing():

@@ -24,11 +24,13 @@ LONG_STAY_STEPS = 200
 
 
 def warn_long_stays(lengths) -> None:
-    """Warn when the longest stay dwarfs the typical one: every patient is padded to it.
+    """Warn when the longest stay dwarfs the typical one: some generation pads to it.
 
-    Memory and time of training and sampling are linear in the longest stay T (the averages
-    along time are recurrences), but every patient's state has T steps, so one stay of
-    10,000 rows among stays of 48 makes each step cost about 200 times more.
+    Training pads each batch to its own longest stay and splits batches of very different
+    lengths, and the two-stage model samples stays grouped by their drawn lengths, so their
+    memory follows the rows. The single-stage model's sampling and completion, whose
+    lengths are decided as they are drawn, give every patient T steps: one stay of 10,000
+    rows among stays of 48 makes each of their patients cost about 200 times more.
     """
     lengths = np.asarray(lengths)
     if lengths.size == 0:
@@ -37,10 +39,11 @@ def warn_long_stays(lengths) -> None:
     if longest >= LONG_STAY_STEPS and longest >= LONG_STAY_FACTOR * median:
         warnings.warn(
             f"The longest stay has {longest} time steps, {longest / median:.0f} times the "
-            f"median stay ({median:g}); every patient is padded to {longest} steps, so "
-            f"training and sampling take about {longest / median:.0f} times the memory and "
-            "time the typical stay needs. Split or truncate the long stays before fit if "
-            "they are not meant to be generated whole.",
+            f"median stay ({median:g}). Training follows the rows, but the single-stage "
+            f"model's sampling and completion (forecast, impute, given) generate every "
+            f"patient padded to {longest} steps, about {longest / median:.0f} times the "
+            "memory and time the typical stay needs. Split or truncate the long stays before "
+            "fit if they are not meant to be generated whole.",
             DataWarning,
             stacklevel=4,
         )

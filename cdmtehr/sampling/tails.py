@@ -14,10 +14,13 @@ quantile, onto the normal quantiles of the same levels: a generated score that a
 the generated scores lies beyond becomes the score that a share p of the training values lies
 beyond. The levels are read at 2 %, 1 %, 0.5 %, ... down to where 20 generated scores remain.
 Further out, where the recording errors of a column lie (a pH of 735 is one value in 2,000),
-the generated tail is taken as exponential, with the mean excess of the scores beyond the
-deepest level: a score that a share p exp(-t) of the generated scores would lie
-beyond goes to the normal quantile of that share (a heavy tail is pulled in further the
-further out it goes, as a normal one thins). Beyond 32 mean excesses the map goes on with the
+the generated tail is taken as exponential, with the larger of the mean excesses of the
+scores beyond the deepest level and beyond the level two before it: a score that a share
+p exp(-t) of the generated scores would lie beyond goes to the normal quantile of that share
+(a heavy tail is pulled in further the further out it goes, as a normal one thins). The
+deepest level's excess follows a tail heavier than exponential; the other, from four times
+as many scores, is steadier where the 20 beyond the deepest come from a few patients (a
+mean excess too small by chance leaves the far tail too heavy). Beyond 32 mean excesses the map goes on with the
 slope of its outer segment, or 1 where that is steeper (a tail is never widened). Scores
 inside the 5 % and 95 % quantiles are left as they are, and the map is linear in between, so
 that it is monotone and continuous and the bulk is untouched. Where the generated scores are
@@ -89,12 +92,13 @@ def tail_map(scores):
     # The generated quantile of each level goes to the normal quantile of that level; at the
     # join it stays where it is, so that the map is continuous and the bulk untouched.
     # Beyond the deepest level read, the generated tail is taken as exponential, with the
-    # mean excess of the scores beyond it: a score that a share p exp(-t) lies beyond goes to
-    # the normal quantile of that share. Distances and quantiles are counted outwards (the
-    # lower tail mirrored).
-    normal = -ndtri(levels[1:])
-    high, high_to = _outwards(high, normal, z[z > high[-1]] - high[-1], levels[-1])
-    low, low_to = _outwards(-low, normal, low[-1] - z[z < low[-1]], levels[-1])
+    # larger of the mean excesses of the scores beyond it and beyond the level two before it
+    # (four times as many scores): a score that a share p exp(-t) lies beyond goes to the
+    # normal quantile of that share. Distances and quantiles are counted outwards (the lower
+    # tail mirrored).
+    normal, read = -ndtri(levels[1:]), (-1, len(levels) - 3)
+    high, high_to = _outwards(high, normal, [z[z > high[i]] - high[i] for i in read], levels[-1])
+    low, low_to = _outwards(-low, normal, [low[i] - z[z < low[i]] for i in read], levels[-1])
     start, stop = _increasing(-low[::-1], -low_to[::-1]), _increasing(high, high_to)
     if start is None or stop is None or not start[0][-1] < stop[0][0]:
         return None
@@ -239,22 +243,23 @@ def is_tail_calibration(value) -> bool:
 _EXTENSION = np.array([0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32], dtype="float64")
 
 
-def _exponential_tail(excess, level):
+def _exponential_tail(excesses, level):
     """(score steps, normal score steps) beyond the deepest point of a tail, whose level is
-    `level`, for an exponential tail with the mean of `excess` (the scores beyond that
-    point); empty when the excess has no spread."""
-    scale = float(np.mean(excess)) if excess.size else 0.0
+    `level`, for an exponential tail with the larger mean of `excesses` (those of the scores
+    beyond that point and beyond a shallower one); empty when they have no spread."""
+    scale = max((float(np.mean(e)) for e in excesses if e.size), default=0.0)
     if not scale > 0 or not np.isfinite(scale):
         return np.empty(0), np.empty(0)
     return scale * _EXTENSION, ndtri(level) - ndtri(level * np.exp(-_EXTENSION))
 
 
-def _outwards(edges, normal, excess, level):
+def _outwards(edges, normal, excesses, level):
     """The points (from, to) of one tail, counted outwards from the centre: from the
     generated quantiles `edges` (the join's, then those of the levels read) to the join and
-    the `normal` quantiles of the levels, then on along an exponential tail with the mean of
-    `excess` beyond the deepest `level`; shifted out as far as the join is too wide."""
-    far = _exponential_tail(excess, level)
+    the `normal` quantiles of the levels, then on along an exponential tail beyond the
+    deepest `level` (`_exponential_tail` of `excesses`); shifted out as far as the join is
+    too wide."""
+    far = _exponential_tail(excesses, level)
     x = np.r_[edges, edges[-1] + far[0]]
     quantiles = np.r_[normal, normal[-1] + far[1]]
     return x, np.r_[edges[0], quantiles + _join_excess(edges[0], quantiles)]

@@ -61,6 +61,24 @@ def test_an_exponential_tail_is_mapped_onto_the_normal_one_beyond_the_levels_rea
         assert np.mean(np.abs(calibrated) > cut) == pytest.approx(normal_share, rel=0.6)
 
 
+def test_a_deepest_tail_thin_by_chance_does_not_leave_the_far_tail_heavy():
+    # Laplace scores whose 31 beyond the deepest level read (0.03 %) lie three times too close
+    # to it, as a few patients can leave them: the tail beyond is extrapolated with the
+    # steadier mean excess beyond the level two before, not with that one (5 and 27 times
+    # the normal share beyond 4 and 4.5)
+    rng = np.random.default_rng(13)
+    scores = rng.laplace(0, 0.7, 100_000)
+    low, high = np.quantile(scores, [0.0003125, 1 - 0.0003125], method="inverted_cdf")
+    scores = np.where(scores > high, high + (scores - high) * 0.3, scores)
+    scores = np.where(scores < low, low + (scores - low) * 0.3, scores)
+    z = rng.laplace(0, 0.7, 4_000_000)
+
+    calibrated = apply_tail_map(tail_map(scores), z)
+
+    for cut in (4.0, 4.5):
+        assert np.mean(np.abs(calibrated) > cut) < 2.5 * 2 * ndtr(-cut)
+
+
 @pytest.mark.parametrize("spread", [1.1, 1.3])
 def test_a_bulk_too_wide_at_the_join_leaves_no_excess_in_the_far_tail(spread):
     # normal scores too wide everywhere: their 95 % quantile lies 1.645 (spread - 1) beyond

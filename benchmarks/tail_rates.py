@@ -13,12 +13,15 @@ Protocol of physionet_cpu.py: PhysioNet 2012 set a, 3,000 training and 1,000 uns
 `-n` synthetic patients are drawn once (50 Euler steps) and decoded without and with the
 model's tail calibration (`tail_calibration_`). A model without one (saved before fits made
 one) is calibrated here from `--calibrate` other drawn patients, as `fit` draws them;
+`--recalibrate` draws the calibration again by the current code exactly as `fit` drew it (its
+seed, `CALIBRATION_PATIENTS` or fewer as it trained on, no time limit), for a change of the
+calibration's method measured on a saved model without retraining its denoiser;
 `--refit-encoders` also decodes with a preprocessor fitted to the training patients by the
 current code (for a model saved before a change of the pooled quantiles). With `--scores`,
 the first 1,000 synthetic patients of each decoding are scored against the unseen patients
 (the summary, sequence and masks-only discriminators, KS), beside the real-vs-real floors.
 
-    python benchmarks/tail_rates.py --model FILE -n 3000 --scores
+    python benchmarks/tail_rates.py --model FILE -n 3000 --scores [--recalibrate]
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ import time
 
 import _common as C
 import pandas as pd
+from sklearn.utils import check_random_state
 
 from cdmtehr.completion import sample_chunks
 from cdmtehr.datasets import PHYSIONET2012_RANGES
 from cdmtehr.evaluation import evaluate, real_vs_real
 from cdmtehr.evaluation.report import far_bounds
 from cdmtehr.preprocessing import EncodedCohort, SequencePreprocessor
-from cdmtehr.sampling.tails import calibrate_tails, draw_tail_calibration
+from cdmtehr.sampling.tails import CALIBRATION_PATIENTS, calibrate_tails, draw_tail_calibration
 
 TITLE = "Outliers and the tail calibration"
 DISCRIMINATORS = ("summary", "sequence", "sequence_masks")
@@ -76,6 +80,8 @@ def main(argv=None):
     p = C.parser(__doc__.splitlines()[0], n=3000)
     p.add_argument("--calibrate", type=int, default=1000,
                    help="patients drawn to calibrate a model that has no calibration")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="draw the model's calibration again as fit drew it, by this code")
     p.add_argument("--refit-encoders", action="store_true")
     p.add_argument("--scores", action="store_true")
     args = p.parse_args(argv)
@@ -87,7 +93,17 @@ def main(argv=None):
     synth = C.default_model(args, train, roles, "tail_rates")
     calibration = getattr(synth, "tail_calibration_", None)
     source = "fit"
-    if calibration is None:
+    if args.recalibrate:
+        started = time.perf_counter()
+        n_draw = min(CALIBRATION_PATIENTS, synth.n_patients_)
+        calibration = draw_tail_calibration(
+            synth.model_, synth.schedule_, synth.class_prior_,
+            getattr(synth, "profile_model_", None), n_patients=n_draw,
+            batch_size=synth.sample_batch_size, device=synth.device_,
+            seed=fit_calibration_seed(synth.random_state))
+        source = (f"drawn again as fit drew it, by this code: {n_draw} patients, "
+                  f"{time.perf_counter() - started:.0f} s")
+    elif calibration is None:
         started = time.perf_counter()
         calibration = draw_tail_calibration(
             synth.model_, synth.schedule_, synth.class_prior_,
@@ -135,6 +151,11 @@ def main(argv=None):
     if not args.quick and args.output is None:
         write_docs(result)
     return result
+
+
+def fit_calibration_seed(random_state) -> int:
+    """The seed of the calibration draw of a fit with `random_state` (an int or None)."""
+    return int(check_random_state(random_state).randint(0, 2**31 - 1)) + 1
 
 
 def tables(result) -> list:

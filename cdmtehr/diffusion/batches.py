@@ -130,8 +130,8 @@ class CohortTensors:
         return self.valid.sum(dim=1)
 
     def index(self, indices, trim: bool = True) -> CohortTensors:
-        """Patients at `indices` (a LongTensor), padded to their own longest stay (`trim`)
-        or, as here, to T."""
+        """Patients at `indices` (a LongTensor), padded to their own longest stay, or with
+        `trim` False to these tensors' T."""
         steps = self.valid.shape[1]
         if trim and len(indices):
             steps = int(self.valid[indices].sum(dim=1).max())

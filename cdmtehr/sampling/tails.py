@@ -20,15 +20,20 @@ p exp(-t) of the generated scores would lie beyond goes to the normal quantile o
 (a heavy tail is pulled in further the further out it goes, as a normal one thins). The
 deepest level's excess follows a tail heavier than exponential; the other, from four times
 as many scores, is steadier where the 20 beyond the deepest come from a few patients (a
-mean excess too small by chance leaves the far tail too heavy). Beyond 32 mean excesses the map goes on with the
-slope of its outer segment, or 1 where that is steeper (a tail is never widened). Scores
-inside the 5 % and 95 % quantiles are left as they are, and the map is linear in between, so
-that it is monotone and continuous and the bulk is untouched. Where the generated scores are
-already too wide there (their 95 % quantile beyond the normal one), the normal quantiles
-they go to are shifted out by that excess, so that the map stays increasing, but the shift
-shrinks by half of each step outwards between normal quantiles, and the far tail is the
-normal one: a shift kept all the way out leaves exp(excess z) times the normal share beyond
-z (1.6 times beyond pH's plausible bound, for a generator 0.13 too wide at the join).
+mean excess too small by chance leaves the far tail too heavy). Beyond 32 mean excesses the
+map goes on with the slope of its outer segment, or 1 where that is steeper (a tail is
+never widened). Scores inside the 5 % and 95 % quantiles are left as they are, and the map
+is linear in between, so that it is monotone and continuous and the bulk is untouched.
+Where the generated scores are already too wide there (their 95 % quantile beyond the
+normal one), the normal quantiles they go to are shifted out by that excess, so that the
+map stays increasing, but the shift shrinks by half of each step outwards between normal
+quantiles, and the far tail is the normal one: a shift kept all the way out leaves
+exp(excess z) times the normal share beyond z (1.6 times beyond pH's plausible bound, for a
+generator 0.13 too wide at the join).
+
+A calibration drawn from 1,000 patients is itself a sample: at the levels of a few outliers
+in 1,000 patients (a share of 1e-4 of a column's values) two such draws can differ by a
+factor of two or more, as the scores there come from a few patients.
 
 Patients completed from known values (`impute`, `forecast`, `sample(given=...)`) are not
 mapped: their known values must come back as they are.

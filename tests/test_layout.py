@@ -25,16 +25,6 @@ COVERED_ELSEWHERE = {
         "the fit pipeline behind CDMTSynthesizer.fit: refits that fail keep the model, "
         "validation split checked before training, every fit of the suite runs it",
     ),
-    "cdmtehr/diffusion/batches.py": (
-        (
-            "tests/unit/diffusion/test_masks.py",
-            "tests/unit/diffusion/test_loss.py",
-            "tests/unit/diffusion/test_network.py",
-            "tests/unit/diffusion/test_build.py",
-        ),
-        "CohortTensors.from_cohort builds the inputs of every diffusion unit "
-        "(tests/unit/diffusion/conftest.py); the mask and loss tests check its codes",
-    ),
     "cdmtehr/diffusion/model.py": (
         ("tests/unit/diffusion/test_long_stays.py", "tests/integration/test_synthesizer.py"),
         "warn_long_stays directly; fit_diffusion through every CDMTSynthesizer.fit",
@@ -57,14 +47,6 @@ COVERED_ELSEWHERE = {
     "cdmtehr/preprocessing/preprocessor.py": (
         ("tests/unit/preprocessing/test_sequences.py", "tests/integration/test_roundtrip.py"),
         "SequencePreprocessor: encoding, decoding and round trips of long frames",
-    ),
-    "cdmtehr/sampling/generation.py": (
-        (
-            "tests/unit/sampling/test_memory.py",
-            "tests/unit/diffusion/test_profile.py",
-            "tests/integration/test_synthesizer.py",
-        ),
-        "generate: memory flat in the steps, profile held while sampling, every sample call",
     ),
     "cdmtehr/synthesizer.py": (
         ("tests/integration/test_synthesizer.py",),

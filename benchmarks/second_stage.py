@@ -13,6 +13,13 @@ patients and beside the real-vs-real floor:
   profile given to the network and kept by the decoder). A perfect first stage: what is
   left for the discriminators is the values hour by hour.
 
+Which values give the stays away: for the hourly vitals one by one, the values-alone sequence
+discriminator on that variable only (real first stage against the unseen patients, beside two
+halves of the unseen patients), and how the variable moves from one measurement to the next:
+the median absolute step, the share of steps that repeat the value exactly and the lag-1
+autocorrelation of the stay's deviations from its own mean (a stay that moves hour to hour
+with the right spread but too little memory has a low one).
+
 It also measures where the denoiser leaves noise in: on the unseen patients, given their own
 profiles, the states are noised to the levels of diffusion times u of the learned schedule,
 denoised once, and for each hourly vital the table gives the noise level sigma, the
@@ -44,6 +51,9 @@ DISCRIMINATORS = ("summary", "sequence", "sequence_masks", "sequence_values")
 SCORES = [f"disc_{name}_auroc" for name in DISCRIMINATORS] + [
     "ks_mean", "care_autocorr_diff_mean", "care_patterns_ratio", "care_gap_ks_median"]
 VITALS = ["HR", "SysABP", "DiasABP", "NISysABP", "Temp", "RespRate", "Urine"]
+# The variables of the per-variable table: the hourly vitals, and the scores charted every few
+# hours.
+TELLS = [*VITALS, "MAP", "GCS", "FiO2"]
 DIFFUSION_TIMES = (0.01, 0.03, 0.05, 0.08, 0.12, 0.2)
 
 
@@ -90,6 +100,49 @@ def given_real_first_stage(synth, frame, roles, steps, seed):
     cohort = replace(cohort, observed=known.cohort.observed | known.hidden,
                      static_observed=known.cohort.static_observed | known.static_hidden)
     return pre.inverse_transform(cohort)
+
+
+def movement(frame, roles, column):
+    """How `column` moves between consecutive measurements of a stay: median absolute step,
+    share of exact repeats, lag-1 autocorrelation of the deviations from the stay's mean."""
+    id_col, time_col = roles["id_col"], roles["time_col"]
+    measured = frame[[id_col, time_col, column]].dropna().sort_values([id_col, time_col])
+    by_stay = measured.groupby(id_col)[column]
+    steps = by_stay.diff().dropna()
+    deviation = measured[column] - by_stay.transform("mean")
+    previous = deviation.groupby(measured[id_col]).shift(1)
+    both = previous.notna()
+    lag1 = (np.corrcoef(deviation[both], previous[both])[0, 1] if both.sum() > 2 else np.nan)
+    return {"median_step": float(steps.abs().median()), "repeats": float((steps == 0).mean()),
+            "lag1": float(lag1)}
+
+
+def value_tells(synthetic, real, roles, seed):
+    """Per variable of `TELLS`: values-alone AUROC of `synthetic` against `real` on that
+    variable only, beside the floor (two halves of `real`), and `movement` in both."""
+    id_col, time_col = roles["id_col"], roles["time_col"]
+    ids = np.sort(real[id_col].unique())
+    half = np.random.default_rng(seed).permutation(len(ids)) % 2 == 0
+    halves = [real[real[id_col].isin(ids[half])], real[real[id_col].isin(ids[~half])]]
+
+    def auroc(first, second, column):
+        keep = [id_col, time_col, column]
+        scores = evaluate(first[keep], second[keep], id_col=id_col, time_col=time_col,
+                          num_cols=[column], cat_cols=[], static_cols=[],
+                          metrics=("discriminative",), discriminators=("sequence_values",),
+                          random_state=seed)
+        return scores["disc_sequence_values_auroc"]
+
+    rows = []
+    for column in [c for c in TELLS if c in temporal_numeric(roles)]:
+        if min(synthetic[column].notna().sum(), real[column].notna().sum()) < 10:
+            continue
+        moved_real, moved = movement(real, roles, column), movement(synthetic, roles, column)
+        rows.append({"variable": column, "values_auroc": auroc(real, synthetic, column),
+                     "floor": auroc(*halves, column),
+                     **{f"{k}_real": moved_real[k] for k in moved_real},
+                     **{f"{k}_synthetic": moved[k] for k in moved}})
+    return pd.DataFrame(rows)
 
 
 def batch_counts(batch, layout):
@@ -163,12 +216,15 @@ def main(argv=None):
                          random_state=args.seed, **roles)
     rows.append({"cohort": "real vs real (floor)", **{k: floor.get(k) for k in SCORES}})
     table = pd.DataFrame(rows)
+    tells = value_tells(cohorts["real first stage"], test, roles, args.seed)
     gain = denoising_gain(synth, test, roles, args.seed)
     history = synth.get_loss_values()
     result = {"command": C.command(), "machine": C.machine(), "quick": args.quick,
               "model": args.model, "optimizer_steps": int(history["steps"].iloc[-1]),
-              "table": C.table_to_json(table), "gain": C.table_to_json(gain)}
+              "table": C.table_to_json(table), "tells": C.table_to_json(tells),
+              "gain": C.table_to_json(gain)}
     C.print_table(table)
+    C.print_table(tells)
     C.print_table(gain_table(gain))
     path = C.save_result("second_stage", result, args.quick, args.output)
     print(f"wrote {path}")
@@ -187,16 +243,32 @@ def gain_table(gain):
             .reset_index())
 
 
+def tells_table(tells):
+    """The per-variable table with each movement statistic as 'real / drawn'."""
+    tells = C.table_from_json(tells)
+    out = tells[["variable", "values_auroc", "floor"]].copy()
+    for name in ("median_step", "repeats", "lag1"):
+        out[name] = [f"{C.fmt(float(a))} / {C.fmt(float(b))}"
+                     for a, b in zip(tells[f"{name}_real"], tells[f"{name}_synthetic"])]
+    return out
+
+
 def write_docs(result, path=None):
     table = C.table_from_json(result["table"])
     gain = C.table_from_json(result["gain"]).astype(
         {"u": float, "sigma": float, "error_over_sigma2": float, "error_lag1": float})
     lines = [f"Command: `{result['command']}` ({result['optimizer_steps']} optimizer steps) — "
              f"machine: {C.machine_line(result['machine'])}.", "",
-             *C.markdown_table(table), "",
-             "Where the denoiser leaves noise in (unseen patients given their own profiles; "
-             "per cell: sigma: squared error / sigma^2 (lag-1 correlation of the error along "
-             "the stay)):", "", *C.markdown_table(gain_table(gain))]
+             *C.markdown_table(table), ""]
+    if "tells" in result:
+        lines += ["Which values give the stays away (real first stage against the unseen "
+                  "patients, one variable at a time: values-alone AUROC beside its floor; "
+                  "median absolute step between consecutive measurements, share of exact "
+                  "repeats and lag-1 autocorrelation of the deviations from the stay's mean, "
+                  "real / drawn):", "", *C.markdown_table(tells_table(result["tells"])), ""]
+    lines += ["Where the denoiser leaves noise in (unseen patients given their own profiles; "
+              "per cell: sigma: squared error / sigma^2 (lag-1 correlation of the error along "
+              "the stay)):", "", *C.markdown_table(gain_table(gain))]
     C.update_docs("second_stage", "The second stage alone", lines, path)
 
 

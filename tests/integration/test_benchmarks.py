@@ -339,6 +339,13 @@ def test_second_stage_quick(tmp_path):
                                                "real vs real (floor)"]
     for row in rows:
         assert 0 <= row["disc_sequence_values_auroc"] <= 1
+    tells = result["tells"]
+    tells = [dict(zip(tells["columns"], row)) for row in tells["rows"]]
+    assert {row["variable"] for row in tells} >= {"HR", "Temp"}
+    for row in tells:
+        assert 0 <= row["values_auroc"] <= 1 and 0 <= row["floor"] <= 1
+        assert row["median_step_real"] >= 0 and 0 <= row["repeats_synthetic"] <= 1
+        assert -1 <= row["lag1_real"] <= 1
     gain = result["gain"]
     cells = [dict(zip(gain["columns"], row)) for row in gain["rows"]]
     assert {cell["variable"] for cell in cells} >= {"HR", "Temp"}

@@ -117,6 +117,8 @@ RUNS = [
         "schedule_of_care.json"),
     Run(script("second_stage", "--model", M600), script("second_stage", "--quick"),
         "second_stage.json"),
+    Run(script("schedule_first_stage", "--model", M600),
+        script("schedule_first_stage", "--quick"), "schedule_first_stage.json"),
     Run(script("tail_rates", "--model", M600, "--scores"), script("tail_rates", "--quick"),
         "tail_rates.json"),
     Run(script("profile_models"), script("profile_models", "-n", "100"), "profile_models.json"),
@@ -396,6 +398,14 @@ SECTIONS = [
             "stage), both against the unseen patients; and, per hourly vital and noise level, "
             "how much of the noise one denoising step removes.",
             write_docs_of("second_stage")),
+    Section("schedule_first_stage", "A schedule of care as the first stage",
+            "Schedule models of the masks as the first stage of one fitted default model, end "
+            "to end: the masks drawn by a schedule model (given the class, or placing the "
+            "counts of a profile the trees drew), the means and sds drawn by the profile trees "
+            "given the counts placed, and everything else by the default's denoiser given the "
+            "masks; against the default's own patients and the real-vs-real floor, all scored "
+            "against the unseen patients. None of them is in the library.",
+            write_docs_of("schedule_first_stage")),
     Section("tail_rates", "Outliers and the tail calibration",
             "Per variable, synthetic patients with a value outside its plausible range (the "
             "report's values to check) against the training patients, from one fitted default "

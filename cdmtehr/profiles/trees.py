@@ -239,15 +239,24 @@ class ProfileTrees:
             levels=np.concatenate(levels).astype(np.float32),
         )
 
-    def sample(self, n: int, rng: np.random.Generator, first=None) -> np.ndarray:
-        """Draw `n` rows (n, p); `first` (n,) fixes the first column instead of drawing it."""
+    def sample(self, n: int, rng: np.random.Generator, given=None) -> np.ndarray:
+        """Draw `n` rows (n, p).
+
+        `given` ((n,) or (n, k)) fixes the first k columns instead of drawing them; the
+        later columns are drawn given them (NaN: absent, as a gate leaves it).
+        """
         out = np.empty((n, len(self.trees_) + 1))
-        if first is None:
+        given = np.empty((n, 0)) if given is None else np.asarray(given, float).reshape(n, -1)
+        if given.shape[1]:
+            out[:, : given.shape[1]] = given
+        else:
             ends = np.array([0]), np.array([len(self.first_knots_)])
             first = draw_quantiles(self.first_knots_, self.first_levels_, *ends,
                                    np.zeros(n, np.int64), np.full(n, ends[1][0]), rng)
-        out[:, 0] = np.round(first) if self.integer_[0] else first
+            out[:, 0] = np.round(first) if self.integer_[0] else first
         for j, tree in enumerate(self.trees_, start=1):
+            if j < given.shape[1]:
+                continue
             out[:, j] = tree.draw(np.nan_to_num(out[:, :j], nan=_ABSENT), rng)
             if j in self.anchors_:
                 anchor, low, high = self.anchors_[j]

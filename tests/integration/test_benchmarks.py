@@ -331,6 +331,19 @@ def test_schedule_of_care_quick(tmp_path):
 
 
 @pytest.mark.slow
+def test_schedule_first_stage_quick(tmp_path):
+    result, stdout = run_quick("schedule_first_stage.py", tmp_path)
+    table = result["table"]
+    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    assert [row["first stage"] for row in rows] == [
+        "profile trees (default)", "edits", "budget", "real vs real (floor)"]
+    for row in rows:
+        assert 0 <= row["disc_sequence_masks_auroc"] <= 1
+        assert 0 <= row["disc_summary_auroc"] <= 1
+    assert result["fits"]["budget"]["count_error"] >= 0
+
+
+@pytest.mark.slow
 def test_second_stage_quick(tmp_path):
     result, stdout = run_quick("second_stage.py", tmp_path)
     table = result["table"]

@@ -50,9 +50,19 @@ def test_keeps_the_dependence_between_columns():
 def test_a_given_first_column_is_kept_and_conditions_the_rest():
     x = table()
     first = np.ones(100)
-    out = ProfileTrees(min_leaf=10).fit(x).sample(100, np.random.default_rng(1), first=first)
+    out = ProfileTrees(min_leaf=10).fit(x).sample(100, np.random.default_rng(1), given=first)
     np.testing.assert_array_equal(out[:, 0], first)
     assert (out[:, 1] >= 10).all()
+
+
+def test_given_columns_are_kept_and_only_the_later_ones_are_drawn():
+    x = table()
+    model = ProfileTrees(min_leaf=10).fit(x)
+    given = np.column_stack([np.zeros(100), np.full(100, 2.0)])
+    out = model.sample(100, np.random.default_rng(1), given=given)
+    np.testing.assert_array_equal(out[:, :2], given)
+    # The third column copies the second in the training table: drawn given it, it follows.
+    np.testing.assert_array_equal(out[:, 2], given[:, 1])
 
 
 def test_same_generator_state_same_rows():

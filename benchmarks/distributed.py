@@ -161,6 +161,7 @@ def main(argv=None):
 
 def write_docs(result, path=None):
     table = C.table_from_json(result["table"])
+    table["seconds"] = [int(round(float(v))) for v in table["seconds"]]
     lines = [f"Command: `{result['command']}` ({result['epochs']} epochs per fit, "
              f"{result['n']:,} synthetic patients per run at {result['steps']} Euler steps; "
              f"one thread per process) — machine: {C.machine_line(result['machine'])}.", "",

@@ -121,6 +121,7 @@ RUNS = [
         script("schedule_first_stage", "--quick"), "schedule_first_stage.json"),
     Run(script("tail_rates", "--model", M600, "--scores"), script("tail_rates", "--quick"),
         "tail_rates.json"),
+    Run(script("distributed"), script("distributed", "--quick"), "distributed.json"),
     Run(script("profile_models"), script("profile_models", "-n", "100"), "profile_models.json"),
     Run(script("profile_decoding", "--model", M600), script("profile_decoding", "--quick"),
         "profile_decoding.json"),
@@ -413,6 +414,17 @@ SECTIONS = [
             "is at most 1.5 times the training share. The discriminators and KS of both "
             "decodings against the unseen patients, beside the real-vs-real floors.",
             write_docs_of("tail_rates")),
+    Section("distributed", "Training under torchrun",
+            "The default model fitted for the same number of epochs (so the same optimizer "
+            "steps) in one process and in two processes under `torchrun --standalone "
+            "--nproc_per_node 2` (gloo on the CPU, one thread each), with the same seed, and "
+            "in one process with the next seed, which shows the spread between seeds; each "
+            "scored against the unseen patients. 20 epochs keep the three fits within minutes "
+            "on a shared 2-core machine: the scores are those of a model trained far less "
+            "than the default's 600 seconds, and the comparison is between the rows. Seconds "
+            "are those of the training loop on a machine shared with other work: not a "
+            "comparison of speed.",
+            write_docs_of("distributed")),
     Section("profile_models", "Profile models: what draws the first stage",
             "Candidate generators of the per-patient profile, fitted on the training patients' "
             "profiles; drawn profiles against the unseen patients' (summary discriminator, "

@@ -364,3 +364,17 @@ def test_second_stage_quick(tmp_path):
     assert {cell["variable"] for cell in cells} >= {"HR", "Temp"}
     assert all(cell["sigma"] > 0 and cell["error_over_sigma2"] >= 0 for cell in cells)
     assert "real first stage" in stdout
+
+
+@pytest.mark.slow
+def test_distributed_quick(tmp_path):
+    result, stdout = run_quick("distributed.py", tmp_path)
+    table = result["table"]
+    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    assert [(row["run"], row["processes"]) for row in rows] == [
+        ("1 process", 1), ("2 processes (torchrun)", 2), ("1 process, seed 1", 1)]
+    # The same epochs are the same optimizer steps, whatever the number of processes.
+    assert len({row["optimizer steps"] for row in rows}) == 1
+    for row in rows:
+        assert 0 <= row["masks AUROC"] <= 1 and 0 <= row["KS"] <= 1
+    assert "2 processes (torchrun)" in stdout

@@ -113,7 +113,7 @@ class DiscreteCosineSchedule(nn.Module):
     def __init__(self, layout: StateLayout, levels: int = LEVELS):
         super().__init__()
         self.levels = levels
-        self.n_features = layout.n_features
+        self.layout, self.n_features = layout, layout.n_features
         alpha_bar = cosine_alpha_bar(levels)
         self.register_buffer("alpha_bar", alpha_bar)  # (T,), abar_t at index t - 1
         self.register_buffer("level_sigma", ((1 - alpha_bar) / alpha_bar).sqrt())
@@ -122,10 +122,14 @@ class DiscreteCosineSchedule(nn.Module):
         """Discrete step t in {1..T} of each diffusion time u in [0, 1)."""
         return (u.double() * self.levels).floor().long().clamp(0, self.levels - 1) + 1
 
-    def sigma(self, u: torch.Tensor) -> torch.Tensor:
-        """Noise levels (B, n_features): sigma_t of each patient's step, for every feature."""
+    def sigma(self, u: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """Noise levels (B, n_features): sigma_t of each patient's step, for every feature of
+        states padded to `length` steps (None: the layout's `max_length`)."""
         sigma = self.level_sigma[self.step(u) - 1].float()
-        return sigma[:, None].expand(-1, self.n_features)
+        n_features = self.n_features
+        if length is not None and length != self.layout.max_length:
+            n_features = len(self.layout.cut_features(length))
+        return sigma[:, None].expand(-1, n_features)
 
     def grid_steps(self, steps: int) -> torch.Tensor:
         """The discrete steps visited by a `steps`-step sampler, from T down to 1."""

@@ -20,8 +20,6 @@ N_KERNELS = 3  # the stay, the past and the future
 # a recurrence, so that memory is linear in the length of the stay.
 _POOLING_BLOCK = 64
 
-LOCAL_KERNEL = 5
-
 
 def pooling_kernels(length: int, half_life: float = POOLING_HALF_LIFE) -> torch.Tensor:
     """Averaging kernels along time, shape (3, T, T), each row summing to 1.
@@ -179,7 +177,6 @@ class BiGRUNetwork(nn.Module):
         self.pooled_inputs = pooled_inputs
         self.smoothed_features = smoothed_features
         n_kernels = N_KERNELS
-        raw_temporal_in = temporal_in
         temporal_in += n_kernels * pooled_inputs + static_in
         # Zero: the untrained denoiser keeps EDM's plain skip connection.
         self.skip_weights = empty_safe_linear(2 * hidden, n_kernels * smoothed_features)
@@ -206,13 +203,6 @@ class BiGRUNetwork(nn.Module):
         self.output_norm = nn.LayerNorm(2 * hidden)
         self.output_film = FiLM(hidden, 2 * hidden)
         self.temporal_head = empty_safe_linear(2 * hidden, temporal_out)
-        # EXPERIMENT: a local window of the raw inputs next to the GRU's state.
-        self.local_window = nn.Conv1d(raw_temporal_in, 2 * hidden, LOCAL_KERNEL, padding=LOCAL_KERNEL // 2)
-        self.local_mix = nn.Sequential(
-            nn.Linear(4 * hidden, 2 * hidden), nn.SiLU(), nn.Linear(2 * hidden, 2 * hidden)
-        )
-        nn.init.zeros_(self.local_mix[-1].weight)
-        nn.init.zeros_(self.local_mix[-1].bias)
         # Static outputs read the sequence pooled (mean and max over steps) and the conditioning.
         self.static_head = nn.Sequential(
             nn.Linear(5 * hidden, hidden), nn.SiLU(), empty_safe_linear(hidden, static_out)
@@ -242,7 +232,6 @@ class BiGRUNetwork(nn.Module):
             Weight of each kernel's average in the smoothed skip connection of each feature.
         """
         conditioning = self.noise_embedding(noise_level) + self.condition_embedding(condition)
-        local = self.local_window(temporal.transpose(1, 2)).transpose(1, 2)
         conditioning = conditioning + self.static_projection(static)
         # (B, T, P) -> (B, T, K, P): every average seen from every step.
         pooled = pool_along_time(temporal[..., : self.pooled_inputs])
@@ -253,7 +242,6 @@ class BiGRUNetwork(nn.Module):
         unrolled = getattr(self, "unrolled", False)  # absent from pickles of older versions
         hidden = unrolled_gru(self.gru, hidden) if unrolled else self.gru(hidden)[0]
         hidden = self.output_film(self.output_norm(hidden), conditioning)
-        hidden = hidden + self.local_mix(torch.cat([hidden, local], dim=-1))
         summary = torch.cat([hidden.mean(dim=1), hidden.amax(dim=1), conditioning], dim=-1)
         # Per step, from the sequence: a value may hold still for a day, then jump.
         skip_weights = self.skip_weights(hidden).unflatten(

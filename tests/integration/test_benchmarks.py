@@ -90,10 +90,19 @@ def test_peers_full_run_without_sdv_says_how_to_get_it(monkeypatch, capsys):
 def test_steps_sweep_quick(tmp_path):
     result, _ = run_quick("steps_sweep.py", tmp_path)
     runs = result["runs"]
-    assert {r["sampler"] for r in runs} == {"euler", "heun", "sde"}
+    assert {r["sampler"] for r in runs} == {"euler", "heun", "dpmpp_2m"}
+    # Two steps of DPM-Solver++(2M) are two Euler steps (first and last steps are first order).
+    by_sampler = {r["sampler"]: r for r in runs}
+    assert by_sampler["dpmpp_2m"]["solver_error"] == by_sampler["euler"]["solver_error"]
     for run in runs:  # Heun at N steps: 2N - 1 network evaluations
         assert run["evaluations"] == run["expected_evaluations"]
+        assert set(run["scores"]) == {"disc_summary_auroc", "disc_sequence_auroc", "ks_mean"}
+        assert set(run["solver_error"]) == {"value_error", "mask_disagreement"}
     assert "evaluation_count_mismatch" not in result
+    # Every candidate is scored against the reference cohort, beside a second one (the floor).
+    assert result["reference"]["steps"] > max(r["steps"] for r in runs)
+    assert 0 <= result["floor"]["scores"]["disc_sequence_auroc"] <= 1
+    assert result["candidate_seed"] not in (result["reference"]["seed"], result["floor"]["seed"])
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ one outlier of it; the ratio is the synthetic rate over the training rate (targe
 
 Protocol of physionet_cpu.py: PhysioNet 2012 set a, 3,000 training and 1,000 unseen patients
 (split by patient), the default model fitted `--max-time` seconds or loaded from `--model`.
-`-n` synthetic patients are drawn once (50 Euler steps) and decoded without and with the
+`-n` synthetic patients are drawn once (at `sample`'s default settings, which the calibration
+is drawn at) and decoded without and with the
 model's tail calibration (`tail_calibration_`). A model without one (saved before fits made
 one) is calibrated here from `--calibrate` other drawn patients, as `fit` draws them;
 `--recalibrate` draws the calibration again by the current code exactly as `fit` drew it (its
@@ -39,6 +40,7 @@ from cdmtehr.datasets import PHYSIONET2012_RANGES
 from cdmtehr.evaluation import evaluate, real_vs_real
 from cdmtehr.evaluation.report import far_bounds
 from cdmtehr.preprocessing import EncodedCohort, SequencePreprocessor
+from cdmtehr.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
 from cdmtehr.sampling.tails import CALIBRATION_PATIENTS, calibrate_tails, draw_tail_calibration
 
 TITLE = "Outliers and the tail calibration"
@@ -121,7 +123,7 @@ def main(argv=None):
         ).fit(train, **roles)}
     synth.tail_calibration_ = None  # the raw draws; calibrated below from the same arrays
     raw = EncodedCohort.concat(list(sample_chunks(
-        synth, n, condition=None, steps=50, sampler="euler", guidance_scale=1.0,
+        synth, n, condition=None, steps=DEFAULT_STEPS, sampler=DEFAULT_SAMPLER, guidance_scale=1.0,
         random_state=args.seed)))
     mapped = calibrate_tails(calibration, {"numeric": raw.numeric,
                                            "static_numeric": raw.static_numeric})

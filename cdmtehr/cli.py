@@ -240,8 +240,11 @@ def _level_of(levels):
 
 
 def _sampling_options(args) -> dict:
-    return {"steps": args.steps, "sampler": args.sampler, "guidance_scale": args.guidance_scale,
-            "random_state": args.random_state}
+    """The sampling arguments given on the command line; the others keep the method's
+    defaults."""
+    options = {"steps": args.steps, "sampler": args.sampler}
+    return {**{k: v for k, v in options.items() if v is not None},
+            "guidance_scale": args.guidance_scale, "random_state": args.random_state}
 
 
 def _forecast(args) -> None:
@@ -462,10 +465,15 @@ def _add_roles(parser) -> None:
 
 def _add_sampling(parser) -> None:
     from ._parameters import SAMPLE_ARGUMENTS
+    from .sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
 
-    parser.add_argument("--steps", type=int, default=_SAMPLE["steps"], help="sampler steps")
-    parser.add_argument("--sampler", choices=SAMPLE_ARGUMENTS["sampler"].values,
-                        default=_SAMPLE["sampler"], help="ODE/SDE sampler")
+    # No default of its own: each command's method has its own.
+    parser.add_argument("--steps", type=int, default=None,
+                        help=f"sampler steps (default: {DEFAULT_STEPS} for sample, "
+                        f"{_FORECAST['steps']} for forecast and impute)")
+    parser.add_argument("--sampler", choices=SAMPLE_ARGUMENTS["sampler"].values, default=None,
+                        help=f"ODE/SDE sampler (default: {DEFAULT_SAMPLER} for sample, "
+                        f"{_FORECAST['sampler']} for forecast and impute)")
     parser.add_argument("--guidance-scale", type=float, default=_SAMPLE["guidance_scale"],
                         help="classifier-free guidance weight")
     parser.add_argument("--random-state", type=int, default=_SAMPLE["random_state"],

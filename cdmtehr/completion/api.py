@@ -24,6 +24,8 @@ from .._parameters import (
 )
 from ..preprocessing import EncodedCohort
 from ..sampling import generate_stays
+from ..sampling.inpainting import REPLACEMENT_SAMPLER, REPLACEMENT_STEPS
+from ..sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
 from ..sampling.tails import calibrate_tails
 from .frames import given_frame, given_patients, imputation_patients, prefix_patients
 
@@ -119,6 +121,11 @@ def _stack_draws(frame, draw, n_draws) -> pd.DataFrame:
 # -- sample ----------------------------------------------------------------------------------------
 def sample(synth, n, *, condition, steps, sampler, guidance_scale, random_state, given):
     """`CDMTSynthesizer.sample` of a fitted `synth` (see its docstring)."""
+    # None: the drawing default, or completion's when known columns are given.
+    drawn, completed = (DEFAULT_STEPS, DEFAULT_SAMPLER), (REPLACEMENT_STEPS, REPLACEMENT_SAMPLER)
+    default_steps, default_sampler = drawn if given is None else completed
+    steps = default_steps if steps is None else steps
+    sampler = default_sampler if sampler is None else sampler
     if given is not None:
         return _sample_given(synth, n, given, condition, steps, sampler, guidance_scale,
                              random_state)

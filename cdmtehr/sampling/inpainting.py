@@ -15,6 +15,13 @@ import torch
 
 from .samplers import STEPS, run_steps
 
+# What completion (`forecast`, `impute`, `sample(given=...)`) draws with unless told otherwise:
+# the known numbers are noised afresh at every step, which DPM-Solver++(2M)'s extrapolation
+# from the last step does not expect (on a correlated Gaussian its 10 steps put the
+# conditional variance at 0.84, Euler's 50 at 0.56, against 0.59 for 200 Euler steps).
+REPLACEMENT_SAMPLER = "euler"
+REPLACEMENT_STEPS = 50
+
 
 def replace_known(x, clean, known, sigma, generator=None):
     """Set the `known` numbers of state `x` to `clean` noised to level `sigma`.

@@ -33,7 +33,8 @@ generator 0.13 too wide at the join).
 
 A calibration drawn from 1,000 patients is itself a sample: at the levels of a few outliers
 in 1,000 patients (a share of 1e-4 of a column's values) two such draws can differ by a
-factor of two or more, as the scores there come from a few patients.
+factor of two or more, as the scores there come from a few patients; `fit` draws up to
+3,000.
 
 Patients completed from known values (`impute`, `forecast`, `sample(given=...)`) are not
 mapped: their known values must come back as they are.
@@ -43,7 +44,8 @@ pushes one further out than the generator drew it.
 
 The calibration reads only generated scores and the standard normal distribution: it keeps
 no training value, and it is post-processing of the generator (a differentially private
-model stays as private). It is measured at `sample`'s default settings (50 Euler steps).
+model stays as private). It is measured at `sample`'s default settings (8 steps of
+DPM-Solver++(2M)).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ import torch
 from scipy.special import ndtri
 
 from .generation import generate_stays
+from .samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
 
 # Generated scores inside their TAIL_JOIN and 1 - TAIL_JOIN quantiles are left as they are;
 # beyond their TAIL_LEVEL and 1 - TAIL_LEVEL quantiles they are mapped onto the normal
@@ -70,9 +73,10 @@ MIN_SCORES = int(np.ceil(TAIL_MIN_COUNT / (TAIL_LEVEL * TAIL_STEP**2)))
 
 # The draw `fit` makes: at most this many patients (no more than it trained on), taking this
 # share of `max_time` (training gets the rest), at `sample`'s default settings.
-CALIBRATION_PATIENTS = 1000
+CALIBRATION_PATIENTS = 3000
 CALIBRATION_SHARE = 0.1
-CALIBRATION_STEPS = 50
+CALIBRATION_STEPS = DEFAULT_STEPS
+CALIBRATION_SAMPLER = DEFAULT_SAMPLER
 
 
 def tail_map(scores):
@@ -202,8 +206,8 @@ def draw_tail_calibration(denoiser, schedule, class_prior, profile_model, *, n_p
     """`fit_tail_calibration` of patients drawn from a fitted model (`generate_stays`).
 
     Draws up to `n_patients` (classes from `class_prior`; with `profile_model`, profiles from
-    the first stage) at `CALIBRATION_STEPS` Euler steps, a chunk of `batch_size` at a time,
-    stopping after the chunk that spends `seconds` (None: no limit).
+    the first stage) at `CALIBRATION_STEPS` steps of `CALIBRATION_SAMPLER`, a chunk of
+    `batch_size` at a time, stopping after the chunk that spends `seconds` (None: no limit).
     """
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -215,6 +219,7 @@ def draw_tail_calibration(denoiser, schedule, class_prior, profile_model, *, n_p
     def chunks():
         for arrays in generate_stays(denoiser, schedule, profile_model, classes,
                                      generator=generator, steps=CALIBRATION_STEPS,
+                                     sampler=CALIBRATION_SAMPLER,
                                      batch_size=batch_size, device=device):
             yield arrays
             if seconds is not None and time.perf_counter() - started >= seconds:

@@ -28,7 +28,7 @@ from cdmtehr.preprocessing import SequencePreprocessor
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=long_frames(max_patients=6, max_length=5),
-       n=st.integers(1, 7), sampler=st.sampled_from(["euler", "heun", "sde"]))
+       n=st.integers(1, 7), sampler=st.sampled_from(["euler", "heun", "sde", "dpmpp_2m"]))
 @pytest.mark.filterwarnings("ignore::cdmtehr.exceptions.DataWarning")
 def test_fit_sample_keeps_the_output_contract(case, n, sampler):
     df, roles = case

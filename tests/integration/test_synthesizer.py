@@ -103,7 +103,7 @@ def test_fit_with_same_seed_gives_identical_weights(physionet_small, fitted):
         assert np.array_equal(a.numpy(), b.numpy())
 
 
-@pytest.mark.parametrize("sampler", ["euler", "heun", "sde"])
+@pytest.mark.parametrize("sampler", ["euler", "heun", "sde", "dpmpp_2m"])
 @pytest.mark.parametrize("steps", [1, 3])
 def test_any_sampler_and_step_count(fitted, sampler, steps):
     out = fitted.sample(4, sampler=sampler, steps=steps, random_state=0)

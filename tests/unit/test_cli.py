@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from cdmtehr import __version__
-from cdmtehr.cli import _command_line_warning, build_parser, main
+from cdmtehr.cli import _command_line_warning, _sampling_options, build_parser, main
 from cdmtehr.exceptions import DataWarning
 
 
@@ -20,7 +20,9 @@ def test_version(capsys):
     "command, shown",
     [
         ("fit", ["(default: 300)", "(default: 600.0)", "(default: 0.1)", "(default: 10)"]),
-        ("sample", ["(default: 50)", "(default: euler)", "(default: 1.0)"]),
+        ("sample", ["(default: 8 for sample, 50 for forecast and impute)",
+                    "(default: dpmpp_2m for sample, euler for forecast and impute)",
+                    "(default: 1.0)"]),
         ("demo", ["(default: output)", "(default: 600.0)", "(default: 1000)"]),
     ],
 )
@@ -61,10 +63,15 @@ def test_the_defaults_are_the_estimators():
                                    ("impute", CDMTSynthesizer.impute, ["data.csv"])]:
         args = build_parser().parse_args([command, "m.cdmt", *extra, "--output", "o.csv"])
         expected = defaults(method)
-        for name in ("steps", "sampler", "guidance_scale", "random_state", "n_draws",
-                     "horizon", "nan"):
+        for name in ("guidance_scale", "random_state", "n_draws", "horizon", "nan"):
             if hasattr(args, name):
                 assert getattr(args, name) == expected[name], (command, name)
+        # Steps and sampler are left to the method: only what the command line gives is passed.
+        assert (args.steps, args.sampler) == (None, None)
+        assert "steps" not in _sampling_options(args) and "sampler" not in _sampling_options(args)
+    given = build_parser().parse_args(["impute", "m.cdmt", "data.csv", "--output", "o.csv",
+                                       "--steps", "7", "--sampler", "heun"])
+    assert _sampling_options(given)["steps"] == 7 and _sampling_options(given)["sampler"] == "heun"
 
 
 def test_demo_has_a_description():

@@ -34,6 +34,7 @@ LAZY_IMPORTS: dict[tuple[str, str], str] = {
     ("cdmtehr.synthesizer", "cdmtehr.completion"): _TORCH,
     ("cdmtehr.synthesizer", "cdmtehr.persistence"): _TORCH,
     ("cdmtehr.cli", "cdmtehr._parameters"): _TORCH,
+    ("cdmtehr.cli", "cdmtehr.sampling.samplers"): _TORCH,
     ("cdmtehr.cli", "cdmtehr.evaluation"): _TORCH,
     ("cdmtehr.cli", "cdmtehr.evaluation.report"): _TORCH,
 }

@@ -119,3 +119,37 @@ def test_the_callers_frames_are_never_mutated(tiny_model, frame):
     pd.testing.assert_frame_equal(df, df_before)
     pd.testing.assert_frame_equal(mask, mask_before)
     pd.testing.assert_frame_equal(given, pd.DataFrame({"sex": ["F", "M"]}))
+
+
+def test_sampling_defaults_drawing_and_completion(tiny_model, monkeypatch):
+    import inspect
+
+    from cdmtehr import CDMTSynthesizer
+    from cdmtehr.completion import api
+    from cdmtehr.sampling.inpainting import REPLACEMENT_SAMPLER, REPLACEMENT_STEPS
+    from cdmtehr.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
+
+    # The signatures say what the module constants say.
+    def defaults(method):
+        parameters = inspect.signature(method).parameters
+        return parameters["steps"].default, parameters["sampler"].default
+
+    assert defaults(CDMTSynthesizer.sample_to_parquet) == (DEFAULT_STEPS, DEFAULT_SAMPLER)
+    for method in (CDMTSynthesizer.forecast, CDMTSynthesizer.impute):
+        assert defaults(method) == (REPLACEMENT_STEPS, REPLACEMENT_SAMPLER)
+    assert defaults(CDMTSynthesizer.sample) == (None, None)
+
+    # sample draws with the drawing defaults, and with completion's when columns are given.
+    seen = []
+
+    def recording(synth, classes, steps, sampler, *args, **kwargs):
+        seen.append((steps, sampler))
+        return generated(synth, classes, steps, sampler, *args, **kwargs)
+
+    generated = api.generated_cohorts
+    monkeypatch.setattr(api, "generated_cohorts", recording)
+    tiny_model.sample(3, random_state=0)
+    tiny_model.sample(3, given={"sex": "M"}, random_state=0)
+    tiny_model.sample(3, given={"sex": "M"}, steps=2, sampler="heun", random_state=0)
+    assert seen == [(DEFAULT_STEPS, DEFAULT_SAMPLER), (REPLACEMENT_STEPS, REPLACEMENT_SAMPLER),
+                    (2, "heun")]

@@ -37,7 +37,7 @@ def _complete(sampler, n=4000, known_value=2.0, steps=60, seed=0):
     return out, clean, known
 
 
-@pytest.mark.parametrize("sampler", ["euler", "heun", "sde"])
+@pytest.mark.parametrize("sampler", ["euler", "heun", "sde", "dpmpp_2m"])
 def test_known_entries_come_back_exactly_and_the_rest_is_drawn_given_them(sampler):
     out, clean, known = _complete(sampler)
     assert torch.equal(out[known], clean[known])

@@ -1,5 +1,6 @@
 """Tail calibration: generated scores mapped onto the normal tails, bulk untouched."""
 
+import inspect
 import pickle
 
 import numpy as np
@@ -12,6 +13,8 @@ from cdmtehr import CDMTSynthesizer
 from cdmtehr.completion import sample_chunks
 from cdmtehr.disclosure import MIN_PATIENTS
 from cdmtehr.preprocessing import EncodedCohort
+from cdmtehr.sampling import tails
+from cdmtehr.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
 from cdmtehr.sampling.tails import (
     MIN_SCORES,
     TAIL_JOIN,
@@ -231,3 +234,13 @@ def test_a_light_tail_is_left_as_it_is():
 
     assert np.array_equal(apply_tail_map(points, z), z)
     assert is_tail_calibration({"numeric": [points], "static_numeric": []})
+
+
+def test_calibration_is_drawn_at_the_default_settings_of_sample():
+    # The map corrects the tails of what `sample` draws by default; drawn otherwise, it would
+    # correct another sampler's tails.
+    assert (tails.CALIBRATION_STEPS, tails.CALIBRATION_SAMPLER) == (DEFAULT_STEPS,
+                                                                    DEFAULT_SAMPLER)
+    defaults = inspect.signature(CDMTSynthesizer.sample_to_parquet).parameters
+    assert tails.CALIBRATION_STEPS == defaults["steps"].default
+    assert tails.CALIBRATION_SAMPLER == defaults["sampler"].default

@@ -34,7 +34,7 @@ def main():
     p.add_argument("--model", required=True)
     p.add_argument("-n", type=int, required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--steps", type=int, required=True)
     p.add_argument("--chunk-size", type=int, required=True)
     p.add_argument("--sample-batch-size", type=int, required=True)
     p.add_argument("--seed", type=int, default=0)

@@ -144,7 +144,8 @@ def plot_speed(result, path, plt):
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
     axes[0].set_xlabel("sample_batch_size")
-    axes[0].set_ylabel("ms per patient (50 steps)")
+    run = result["sampling"][0]
+    axes[0].set_ylabel(f"ms per patient ({run['steps']} {run.get('sampler', 'euler')} steps)")
     twin = axes[0].twinx()
     twin.plot(batch, sampling["%_of_matmul_ceiling"].astype(float), marker="s", color="#ff7f0e",
               label="% of matmul GFLOP/s")

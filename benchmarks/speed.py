@@ -5,7 +5,8 @@ run saved with ``--save-model`` and reused with ``--model FILE``) is fitted on t
 training patients of PhysioNet 2012 set a, then:
 
 * **training throughput**: patients per second of the training loop;
-* **sampling**: ms per patient at 50 Euler steps for several ``sample_batch_size`` values
+* **sampling**: ms per patient at `sample`'s default settings (8 steps of DPM-Solver++(2M);
+  ``--steps``/``--sampler`` choose others) for several ``sample_batch_size`` values
   (the whole ``sample`` call, and the part spent in the denoiser, timed with forward hooks);
 * **achieved GFLOP/s** of the sampler: FLOPs of one denoiser forward counted with
   ``torch.utils.flop_counter.FlopCounterMode`` (matrix products only: GRU, linear layers;
@@ -40,6 +41,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import _common as C
+from cdmtehr.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
 
 NAME = "speed"
 
@@ -103,13 +105,14 @@ def stream(model_path, n, args, tmp) -> dict:
 
 def main(argv=None):
     p = C.parser(__doc__.splitlines()[0], max_time=120.0)
-    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    p.add_argument("--sampler", default=DEFAULT_SAMPLER)
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64, 256, 1024, 4096])
     p.add_argument("--min-patients", type=int, default=256,
                    help="patients sampled per batch size at least (default %(default)s)")
     p.add_argument("--matmul-size", type=int, default=2048)
     p.add_argument("--stream-n", type=int, default=500, help="n of n, 10n, 100n")
-    p.add_argument("--stream-steps", type=int, default=10,
+    p.add_argument("--stream-steps", type=int, default=DEFAULT_STEPS,
                    help="sampler steps when streaming (memory does not depend on them)")
     p.add_argument("--stream-batch-size", type=int, default=256)
     p.add_argument("--stream-chunk-size", type=int, default=512)
@@ -138,13 +141,14 @@ def main(argv=None):
         n = max(batch, args.min_patients)
         timer = DenoiserTimer(synth.model_)
         start = time.perf_counter()
-        synth.sample(n, steps=args.steps, random_state=args.seed)
+        synth.sample(n, steps=args.steps, sampler=args.sampler, random_state=args.seed)
         seconds = time.perf_counter() - start
         timer.close()
         evaluations = timer.calls // -(-n // batch)
         gflop = flops * evaluations * n / 1e9
         run = {
             "sample_batch_size": batch, "patients": n, "steps": args.steps,
+            "sampler": args.sampler,
             "evaluations": evaluations, "seconds": seconds, "denoiser_seconds": timer.seconds,
             "ms_per_patient": 1000 * seconds / n,
             "denoiser_ms_per_patient": 1000 * timer.seconds / n,
@@ -208,7 +212,7 @@ def main(argv=None):
     print(f"denoiser: {flops / 1e6:.2f} MFLOP per patient per evaluation; matmul ceiling "
           f"{ceiling:.1f} GFLOP/s ({args.matmul_size}x{args.matmul_size} float32, "
           f"{torch.get_num_threads()} threads)")
-    print(f"sampling at {args.steps} Euler steps:")
+    print(f"sampling at {args.steps} {args.sampler} steps:")
     C.print_table(table, digits=2)
     print("peak RSS of this process (MB): "
           + ", ".join(f"{k.replace('_mb', '')} {v:.0f}" for k, v in rss.items())
@@ -248,7 +252,8 @@ def write_docs(result, docs=None):
         f"{result['tracemalloc_peak_mb']['sample_batch_size']} (Python objects and numpy "
         "buffers; torch's own allocations are in RSS only).",
         "",
-        f"Sampling, {result['sampling'][0]['steps']} Euler steps, by `sample_batch_size`:",
+        f"Sampling, {result['sampling'][0]['steps']} "
+        f"{result['sampling'][0].get('sampler', 'euler')} steps, by `sample_batch_size`:",
         "",
         *C.markdown_table(table, digits=2),
         "",

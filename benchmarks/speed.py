@@ -107,7 +107,7 @@ def main(argv=None):
     p = C.parser(__doc__.splitlines()[0], max_time=120.0)
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     p.add_argument("--sampler", default=DEFAULT_SAMPLER)
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64, 256, 1024, 4096])
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64, 256, 512, 1024, 4096])
     p.add_argument("--min-patients", type=int, default=256,
                    help="patients sampled per batch size at least (default %(default)s)")
     p.add_argument("--matmul-size", type=int, default=2048)

@@ -154,7 +154,7 @@ def main(argv=None):
         synth.save(args.save_model)
     last = synth.history_[-1]
     start = time.perf_counter()
-    synthetic = synth.sample(args.n, steps=50, random_state=args.seed)
+    synthetic = synth.sample(args.n, steps=50, sampler="euler", random_state=args.seed)
     sample_ms = (time.perf_counter() - start) / args.n * 1000
     scores, spread = C.fidelity_and_spread(train, test, synthetic, roles, args.seed)
     row = {

@@ -35,7 +35,7 @@ def run(budget, profile, train, test, roles, args) -> dict:
                             profile=profile)
     synth.fit(train, **roles)
     start = time.perf_counter()
-    synthetic = synth.sample(args.n, steps=50, random_state=args.seed)
+    synthetic = synth.sample(args.n, steps=50, sampler="euler", random_state=args.seed)
     sample_seconds = time.perf_counter() - start
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

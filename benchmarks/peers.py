@@ -5,7 +5,7 @@ physionet_cpu.py) three generators get `--max-time` seconds of training each:
 
 * cdmtehr: ``CDMTSynthesizer`` with its defaults, ``max_time=B`` and no epoch limit (or the
   model of a full run saved with ``--save-model`` and reused with ``--model FILE``);
-  sampled with 50 Euler steps;
+  sampled at `sample`'s defaults (8 steps of DPM-Solver++(2M));
 * PAR: SDV's ``PARSynthesizer`` (sequence key patient_id, index hour, context columns = the
   static columns and the label), run *epoch by epoch* until the budget is spent (see
   _par_worker.py). SDV needs pandas 2.x, so PAR runs in its own virtual environment
@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 
 import _common as C
 from cdmtehr.evaluation import evaluate, real_vs_real
+from cdmtehr.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
 from ddpm_baseline import fit_ddpm
 
 NAME = "peers"
@@ -88,9 +89,11 @@ def run_cdmtehr(train, roles, args) -> tuple:
     summary = C.training_summary(synth.history_, synth.batch_size, synth.n_patients_,
                                  synth.fit_seconds_)
     start = time.perf_counter()
-    synthetic = synth.sample(args.n, steps=args.cdmtehr_steps, random_state=args.seed)
+    synthetic = synth.sample(args.n, steps=args.cdmtehr_steps, sampler=args.cdmtehr_sampler,
+                             random_state=args.seed)
     seconds = time.perf_counter() - start
-    summary.update(sampler=f"euler, {args.cdmtehr_steps} steps", sample_steps=args.cdmtehr_steps,
+    summary.update(sampler=f"{args.cdmtehr_sampler}, {args.cdmtehr_steps} steps",
+                   sample_steps=args.cdmtehr_steps,
                    sample_seconds=seconds,
                    sampling_ms_per_patient=1000 * seconds / args.n,
                    parameters=sum(p.numel() for p in synth.model_.parameters()),
@@ -157,7 +160,8 @@ def main(argv=None):
                    metavar="PATH",
                    help="python of a virtual environment with sdv, for the PAR row (default "
                         "$CDMTEHR_SDV_PYTHON)")
-    p.add_argument("--cdmtehr-steps", type=int, default=50)
+    p.add_argument("--cdmtehr-steps", type=int, default=DEFAULT_STEPS)
+    p.add_argument("--cdmtehr-sampler", default=DEFAULT_SAMPLER)
     p.add_argument("--ddpm-steps", type=int, default=1000)
     p.add_argument("--ddpm-loss-weighting", choices=["uniform", "edm"], default=None,
                    help="numeric loss weighting of the DDPM (default: cdmtehr's default; "

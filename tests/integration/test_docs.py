@@ -187,6 +187,9 @@ def tiny_budget(monkeypatch):
         df = df[df["patient_id"].isin(keep)].reset_index(drop=True)
         return (df, out[1]) if isinstance(out, tuple) else df
 
+    # The command line reads its defaults from the estimator's signatures when first imported:
+    # import it before they are patched, or a page run alone would see the wrappers'.
+    importlib.import_module("cdmtehr.cli")
     fit, sample, to_parquet = (CDMTSynthesizer.fit, CDMTSynthesizer.sample,
                                CDMTSynthesizer.sample_to_parquet)
 
@@ -194,10 +197,10 @@ def tiny_budget(monkeypatch):
         self.set_params(**TINY_FIT)
         return fit(self, *args, **kwargs)
 
-    def few_steps(self, n, *args, steps=50, **kwargs):
-        return sample(self, n, *args, steps=min(steps, 2), **kwargs)
+    def few_steps(self, n, *args, steps=None, **kwargs):  # None: sample's own default
+        return sample(self, n, *args, steps=min(steps or 2, 2), **kwargs)
 
-    def few_patients(self, n, path, *, steps=50, condition=None, **kwargs):
+    def few_patients(self, n, path, *, steps=8, condition=None, **kwargs):
         n = min(n, 300) if condition is None else n
         return to_parquet(self, n, path, steps=min(steps, 2), condition=condition, **kwargs)
 

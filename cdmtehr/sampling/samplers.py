@@ -100,19 +100,18 @@ def dpmpp_2m_step(denoiser, x, sigma, sigma_next, *, condition=None, dtype=torch
     denoised = _denoise(denoiser, x, sigma, condition, dtype)
     history = {} if history is None else history
     extrapolated = denoised
-    if not last and "denoised" in history:
-        # 1 / (2 r) = h / (2 h_(i-1)), in log-sigma steps; 0 where the last step was empty.
+    if not last:
         h = torch.log(sigma / sigma_next)
-        h_last = history["h"]
-        ratio = torch.where(h_last > 0, h / (2 * h_last.clamp_min(1e-30)), torch.zeros_like(h))
-        extrapolated = denoised + ratio * (denoised - history["denoised"])
-    if last:
-        x_next = extrapolated
-    else:
-        x_next = x * (sigma_next / sigma) + (1 - sigma_next / sigma) * extrapolated
-        history["h"] = torch.log(sigma / sigma_next)
+        if "denoised" in history:
+            # 1 / (2 r) = h / (2 h_(i-1)); 0 where the last step was empty.
+            h_last = history["h"]
+            ratio = torch.where(h_last > 0, h / (2 * h_last.clamp_min(1e-30)),
+                                torch.zeros_like(h))
+            extrapolated = denoised + ratio * (denoised - history["denoised"])
+        history["h"] = h
     history["denoised"] = denoised
-    return x_next, denoised
+    # (sigma_next / sigma) x + (1 - sigma_next / sigma) D' is the Euler step towards D'.
+    return x + (sigma_next - sigma) * _to_derivative(x, sigma, extrapolated), denoised
 
 
 def run_steps(step, denoiser, x, sigmas, callback, **options):

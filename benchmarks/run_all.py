@@ -151,6 +151,7 @@ RUNS = [
         script("robustness_memory", "--steps", "10", "--long", "100"), "robustness_memory.json"),
     Run(script("memory_scaling"), script("memory_scaling", "--quick"), "memory_scaling.json"),
     Run(script("data_layer"), script("data_layer", "--quick"), "data_layer.json"),
+    Run(script("scale", "--model", M600), script("scale", "--quick"), "scale.json"),
     Run(script("plots", "--no-docs"),
         script("plots", "--no-docs", "--results", "benchmarks/results/quick", "--out",
                "benchmarks/results/quick/img")),
@@ -476,6 +477,13 @@ SECTIONS = [
             "the longest stay; the 6,000-hour case under 1.5 GB. Batches are padded to their "
             "own longest stay and split into groups of similar length when padding would "
             "exceed twice their rows; sampling groups the drawn lengths alike."),
+    Section("scale", "Scale on one machine",
+            "Fit and sample at 10x and 33x the headline cohort: the 8,000 bundled stays "
+            "(sets a and b), then stays drawn by the default model as a stand-in for a "
+            "hospital export. Targets: peak memory with a stated slope per 1,000 stays, "
+            "training throughput per patient flat in n, no copy of the cohort per epoch, "
+            "and `sample_to_parquet` of 1,000,000 patients with flat memory.",
+            write_docs_of("scale")),
     Section("data_layer", "Data layer on all of set a",
             "`SequencePreprocessor` on all 4,000 patients of set a: seconds per stage and the "
             "round trip `inverse_transform(transform(df))`.",

@@ -20,8 +20,8 @@ calibration's draw included). It reports:
 
 Then ``sample_to_parquet(--stream)`` in a fresh process (_stream_child.py) with a trace of
 its resident memory, to show that it stays flat over the whole run. ``--stream-steps``
-chooses the steps of that run (sampling memory does not depend on them: robustness_memory.py)
-so that a million patients fit in an hour; `sample`'s own default is 8.
+chooses the steps of that run (default: `sample`'s own); sampling memory does not depend on
+them (robustness_memory.py), so fewer steps measure the memory of a million patients sooner.
 
 Writes ``benchmarks/results/scale.json`` and prints the tables; run_all renders the ``scale``
 section of docs/benchmarks.md from it.
@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 import _common as C
+from cdmtehr.sampling.samplers import DEFAULT_STEPS
 
 NAME = "scale"
 TITLE = "Scale on one machine"
@@ -332,7 +333,8 @@ def main(argv=None):
     p.add_argument("--model", default=None,
                    help="saved default model that draws the extra stays and is streamed from")
     p.add_argument("--stream", type=int, default=1_000_000, help="patients streamed")
-    p.add_argument("--stream-steps", type=int, default=2)
+    p.add_argument("--stream-steps", type=int, default=DEFAULT_STEPS,
+                   help="steps of the streamed draw (default: sample's own)")
     p.add_argument("--stream-chunk-size", type=int, default=None)
     p.add_argument("--stream-batch-size", type=int, default=512)
     p.add_argument("--trace-seconds", type=float, default=10.0)

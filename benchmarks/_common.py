@@ -22,6 +22,7 @@ import torch
 from cdmtehr.datasets import load_physionet2012
 from cdmtehr.disclosure import MIN_PATIENTS, rare_levels
 from cdmtehr.evaluation import evaluate, patient_features
+from cdmtehr.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS
 from physionet_cpu import command_line, split_by_patient
 
 HERE = Path(__file__).resolve().parent
@@ -58,6 +59,28 @@ def parser(description: str, max_time: float = 600.0, n: int = 1000) -> argparse
                    help="only rewrite this script's section of docs/benchmarks.md from a "
                         "results file of a full run, then exit")
     return p
+
+
+SAMPLER_NAMES = {"euler": "Euler", "heun": "Heun", "sde": "SDE", "dpmpp_2m": "DPM-Solver++(2M)"}
+
+
+def add_sampling_arguments(p, steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER):
+    """--steps and --sampler, by default `sample`'s own settings."""
+    p.add_argument("--steps", type=int, default=steps,
+                   help="sampling steps (default %(default)s)")
+    p.add_argument("--sampler", default=sampler, choices=sorted(SAMPLERS),
+                   help="sampler (default %(default)s)")
+
+
+def sampling_words(result: dict) -> str:
+    """How a result sampled, in words: '8 steps of DPM-Solver++(2M)', '50 Euler steps'.
+
+    Results saved before the sampler was recorded sampled with Euler, `sample`'s default then.
+    """
+    sampler = result.get("sampler", "euler")
+    if sampler == "euler":
+        return f"{result['steps']} Euler steps"
+    return f"{result['steps']} steps of {SAMPLER_NAMES.get(sampler, sampler)}"
 
 
 def docs_from(path, write_docs) -> dict:

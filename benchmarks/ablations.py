@@ -4,7 +4,7 @@ On PhysioNet 2012 set a (3,000 training / 1,000 unseen test patients, as physion
 
 1. **Schedule.** Two CDMTSynthesizers with the same budget (``max_time=B``, no epoch limit,
    same seed): the learned factorized schedule (the default) and EDM's fixed schedule
-   (``schedule="edm"``). Each samples `-n` patients at 50 Euler steps, scored with the
+   (``schedule="edm"``). Each samples `-n` patients at `sample`'s defaults, scored with the
    headline scores of ``cdmtehr.evaluation.evaluate`` against the unseen patients. The
    factorized model may come from a full run's ``--save-model`` via ``--model FILE``.
 2. **Guidance for the minority class.** The factorized model generates `--n-minority`
@@ -70,7 +70,7 @@ def main(argv=None):
     p = C.parser(__doc__.splitlines()[0])
     p.add_argument("--n-minority", type=int, default=500)
     p.add_argument("--scales", type=float, nargs="+", default=[1.0, 2.0, 3.0])
-    p.add_argument("--steps", type=int, default=50)
+    C.add_sampling_arguments(p)
     args = p.parse_args(argv)
     if args.docs_from:
         return C.docs_from(args.docs_from, write_docs)
@@ -88,7 +88,8 @@ def main(argv=None):
         synth = fit(train, roles, args, schedule)
         models[schedule] = synth
         start = time.perf_counter()
-        synthetic = synth.sample(args.n, steps=args.steps, random_state=args.seed)
+        synthetic = synth.sample(args.n, steps=args.steps, sampler=args.sampler,
+                                 random_state=args.seed)
         seconds = time.perf_counter() - start
         scores = C.numbers_only(evaluate(train, synthetic, test, **roles,
                                          random_state=args.seed))
@@ -137,7 +138,8 @@ def main(argv=None):
     for scale in args.scales:
         start = time.perf_counter()
         synthetic = synth.sample(args.n_minority, condition=minority, guidance_scale=scale,
-                                 steps=args.steps, random_state=args.seed + 1)
+                                 steps=args.steps, sampler=args.sampler,
+                                 random_state=args.seed + 1)
         seconds = time.perf_counter() - start
         risk = mortality_risk(train, synthetic, roles).get(minority)
         scores = C.numbers_only(evaluate(real_minority, synthetic, **roles, metrics=SCORED,
@@ -163,6 +165,7 @@ def main(argv=None):
         "n_synthetic": args.n,
         "n_minority": args.n_minority,
         "steps": args.steps,
+        "sampler": args.sampler,
         "schedules": schedules,
         "real_vs_real": floor,
         "guidance": guidance,
@@ -199,7 +202,7 @@ def write_docs(result, docs=None):
         "",
         f"**Noise schedule.** Both models get {result['budget_seconds']:g} s of training on "
         f"{result['n_train']} patients and sample {result['n_synthetic']} at "
-        f"{result['steps']} Euler steps; scores against {result['n_test']} unseen patients.",
+        f"{C.sampling_words(result)}; scores against {result['n_test']} unseen patients.",
         "",
         *C.markdown_table(schedule_table),
         "",

@@ -46,7 +46,7 @@ def parser():
     p = C.parser(__doc__.splitlines()[0], n=1000)
     p.add_argument("--epochs", type=int, default=20,
                    help="passes over the training patients per fit (default %(default)s)")
-    p.add_argument("--steps", type=int, default=50, help="sampling steps")
+    C.add_sampling_arguments(p)
     p.add_argument("--worker", default=None, metavar="FOLDER", help=argparse.SUPPRESS)  # one fit
     p.add_argument("--model-seed", type=int, default=None, help=argparse.SUPPRESS)
     return p
@@ -137,7 +137,7 @@ def main(argv=None):
         for processes, seed in [(1, args.seed), (2, args.seed), (1, args.seed + 1)]:
             summary = fit(args, processes, seed, Path(scratch) / f"{processes}_{seed}")
             synth = CDMTSynthesizer.load(Path(scratch) / f"{processes}_{seed}" / "model.cdmt")
-            synthetic = synth.sample(n, steps=steps, random_state=seed)
+            synthetic = synth.sample(n, steps=steps, sampler=args.sampler, random_state=seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 scores = evaluate(train, synthetic, test, discriminators=DISCRIMINATORS,
@@ -151,7 +151,7 @@ def main(argv=None):
     table = pd.DataFrame(rows)
     result = {"command": C.command(), "machine": C.machine(), "quick": args.quick,
               "epochs": C.QUICK["epochs"] if args.quick else args.epochs, "n": n,
-              "steps": steps, "table": C.table_to_json(table)}
+              "steps": steps, "sampler": args.sampler, "table": C.table_to_json(table)}
     C.print_table(table)
     path = C.save_result("distributed", result, args.quick, args.output)
     print(f"wrote {path}")
@@ -163,7 +163,7 @@ def write_docs(result, path=None):
     table = C.table_from_json(result["table"])
     table["seconds"] = [int(round(float(v))) for v in table["seconds"]]
     lines = [f"Command: `{result['command']}` ({result['epochs']} epochs per fit, "
-             f"{result['n']:,} synthetic patients per run at {result['steps']} Euler steps; "
+             f"{result['n']:,} synthetic patients per run at {C.sampling_words(result)}; "
              f"one thread per process) — machine: {C.machine_line(result['machine'])}.", "",
              *C.markdown_table(table)]
     C.update_docs("distributed", "Training under torchrun", lines, path)

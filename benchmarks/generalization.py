@@ -10,9 +10,9 @@ scored like the headline benchmark (physionet_cpu.py) on one of two cohorts:
   the later rows are dropped), so the stays have variable length.
 
 The model trains for `--max-time` seconds (or `--epochs` passes), samples `-n` patients at
-`--steps` Euler steps, and is scored with ``cdmtehr.evaluation.evaluate`` (fidelity and
-discriminators against the training patients, utility and privacy against the unseen ones)
-next to the real-vs-real floor of ``real_vs_real``. Both cohorts also report the length
+`sample`'s defaults (``--steps``/``--sampler`` choose others), and is scored with
+``cdmtehr.evaluation.evaluate`` (fidelity and discriminators against the training patients,
+utility and privacy against the unseen ones) next to the real-vs-real floor of ``real_vs_real``. Both cohorts also report the length
 distribution of the unseen real stays against the synthetic ones: the two-sample KS statistic
 of the lengths (next to the KS between training and unseen real stays, the floor), their
 means and their 10/50/90 % quantiles.
@@ -71,7 +71,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0,
                    help="the split, the cut hours, the model and the samples")
     p.add_argument("-n", type=int, default=1000, help="synthetic patients scored")
-    p.add_argument("--steps", type=int, default=50, help="Euler steps of the sampler")
+    C.add_sampling_arguments(p)
     p.add_argument("--output", default=None,
                    help="JSON path (default benchmarks/results/generalization_<cohort>.json)")
     p.add_argument("--save-model", default=None, metavar="FILE",
@@ -170,7 +170,8 @@ def main(argv=None):
 
     synth = fit(args, train, roles)
     start = time.perf_counter()
-    synthetic = synth.sample(args.n, steps=args.steps, random_state=args.seed)
+    synthetic = synth.sample(args.n, steps=args.steps, sampler=args.sampler,
+                             random_state=args.seed)
     sample_seconds = time.perf_counter() - start
 
     with warnings.catch_warnings():
@@ -204,6 +205,7 @@ def main(argv=None):
         "n_test": int(test[id_col].nunique()),
         "n_synthetic": args.n,
         "steps": args.steps,
+        "sampler": args.sampler,
         "training": C.training_summary(synth.history_, synth.batch_size, synth.n_patients_,
                                        synth.fit_seconds_),
         "sampling_ms_per_patient": 1000 * sample_seconds / args.n,
@@ -241,7 +243,7 @@ def write_docs(result, docs=None):
         f"{result['cohort_description']}: the default model, fitted for "
         f"{budget_text(result['budget'])} ({t['epochs']} epochs, {t['optimizer_steps']} "
         f"optimizer steps) on {result['n_train']} patients, samples {result['n_synthetic']} at "
-        f"{result['steps']} Euler steps; scores against {result['n_test']} unseen patients.",
+        f"{C.sampling_words(result)}; scores against {result['n_test']} unseen patients.",
         "",
         *C.markdown_table(score_table),
         "",

@@ -1,7 +1,7 @@
 """Headline benchmark: default CDMTSynthesizer on PhysioNet 2012 set a with a CPU time budget.
 
 3,000 training / 1,000 unseen test patients (split by patient), fit with ``max_time`` seconds
-(600 by default), sample 1,000 patients at `sample`'s default settings (10 steps of
+(600 by default), sample 1,000 patients at `sample`'s default settings (8 steps of
 DPM-Solver++(2M); ``--steps``/``--sampler`` choose others), score against the unseen patients
 with ``cdmtehr.evaluation``, and check conditional sampling with a mortality model trained on
 real data. Prints a table and writes ``benchmarks/results/physionet_cpu.json``; the table in

@@ -91,7 +91,8 @@ def run_variant(synth, cohort, hold, plain, train, test, roles, args) -> dict:
         synth.profile_model_ = fit_profile_stage(cohort, synth.layout_, synth.random_state,
                                                  synth.min_patients_per_value)
         start = time.perf_counter()
-        synthetic = synth.sample(args.n, steps=args.steps, random_state=args.seed)
+        synthetic = synth.sample(args.n, steps=args.steps, sampler=args.sampler,
+                                 random_state=args.seed)
         seconds = time.perf_counter() - start
     finally:
         generation.HOLD_PROFILE_BELOW, trees.ANCHOR_SHARE, trees.ORDER_SLACK = saved
@@ -108,7 +109,7 @@ def run_variant(synth, cohort, hold, plain, train, test, roles, args) -> dict:
 
 def main(argv=None):
     p = C.parser(__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=50)
+    C.add_sampling_arguments(p)
     args = p.parse_args(argv)
     if args.docs_from:
         return C.docs_from(args.docs_from, write_docs)
@@ -128,7 +129,8 @@ def main(argv=None):
     table = pd.DataFrame(rows)
     C.print_table(table)
     result = {"command": C.command(), "machine": C.machine(), "quick": args.quick,
-              "n": args.n, "steps": args.steps, "model_file": args.model,
+              "n": args.n, "steps": args.steps, "sampler": args.sampler,
+              "model_file": args.model,
               "table": C.table_to_json(table)}
     path = C.save_result(NAME, result, args.quick, args.output)
     print(f"results: {path}")
@@ -143,7 +145,7 @@ def write_docs(result, docs=None):
     lines = [
         f"Command: `{result['command']}` — machine: {C.machine_line(result['machine'])}.",
         "",
-        f"One saved two-stage model, {result['n']} patients at {result['steps']} Euler steps "
+        f"One saved two-stage model, {result['n']} patients at {C.sampling_words(result)} "
         "per variant, scored against the 1,000 unseen patients. *masks_auroc*: the sequence "
         "discriminator's GRU on the measurement masks alone (which hours measure which "
         "values).",

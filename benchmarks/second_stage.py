@@ -27,6 +27,10 @@ denoiser's squared error over sigma^2 at the measured hours (1: the noise is lef
 below 1: removed), and the lag-1 correlation of that error along the stay (near 0: an error
 that changes hour to hour, which the sampler leaves in the values as roughness).
 
+Both cohorts are drawn with the same sampler, 50 Euler steps by default (``--steps``,
+``--sampler``): the replacement conditioning of the real first stage is completion's, whose
+default that is, and the default cohort then differs from it only in its first stage.
+
     python benchmarks/second_stage.py --model benchmarks/results/models/default_600s.cdmt
 """
 
@@ -46,6 +50,7 @@ from cdmtehr.diffusion.profile import measured_steps, profile_inputs, stay_profi
 from cdmtehr.evaluation import evaluate, real_vs_real
 from cdmtehr.preprocessing import EncodedCohort
 from cdmtehr.sampling import generate
+from cdmtehr.sampling.inpainting import REPLACEMENT_SAMPLER, REPLACEMENT_STEPS
 
 DISCRIMINATORS = ("summary", "sequence", "sequence_masks", "sequence_values")
 SCORES = [f"disc_{name}_auroc" for name in DISCRIMINATORS] + [
@@ -74,7 +79,7 @@ def real_profiles(synth, frame):
     return cohort, batch, stay_profile(batch.values, batch.codes, batch.valid, synth.layout_)
 
 
-def given_real_first_stage(synth, frame, roles, steps, seed):
+def given_real_first_stage(synth, frame, roles, steps, sampler, seed):
     """`frame`'s patients with every measured temporal value drawn by the denoiser, given the
     patient's masks, statics and own profile."""
     hidden = pd.DataFrame(False, index=frame.index, columns=frame.columns)
@@ -89,7 +94,7 @@ def given_real_first_stage(synth, frame, roles, steps, seed):
     if not np.array_equal(drawn, batch_counts(batch, synth.layout_)):
         raise SystemExit("the encoded patients and their profiles are not in the same order")
     chunks = generate(
-        synth.model_, synth.schedule_, classes, steps=steps,
+        synth.model_, synth.schedule_, classes, steps=steps, sampler=sampler,
         generator=torch.Generator().manual_seed(seed), batch_size=synth.sample_batch_size,
         known=known.states(synth.model_), profiles=profile,
     )
@@ -193,7 +198,7 @@ def denoising_gain(synth, frame, roles, seed):
 
 def main(argv=None):
     p = C.parser(__doc__.splitlines()[0], n=1000)
-    p.add_argument("--steps", type=int, default=50)
+    C.add_sampling_arguments(p, steps=REPLACEMENT_STEPS, sampler=REPLACEMENT_SAMPLER)
     args = p.parse_args(argv)
     if args.docs_from:
         C.docs_from(args.docs_from, write_docs)
@@ -202,9 +207,10 @@ def main(argv=None):
     n = C.QUICK["n"] if args.quick else args.n
     synth = C.default_model(args, train, roles, "second_stage")
     cohorts = {
-        "default": synth.sample(n, steps=args.steps, random_state=args.seed),
+        "default": synth.sample(n, steps=args.steps, sampler=args.sampler,
+                                random_state=args.seed),
         "real first stage": given_real_first_stage(synth, patients(train, roles, n), roles,
-                                                   args.steps, args.seed),
+                                                   args.steps, args.sampler, args.seed),
     }
     rows = []
     for name, synthetic in cohorts.items():
@@ -221,6 +227,7 @@ def main(argv=None):
     history = synth.get_loss_values()
     result = {"command": C.command(), "machine": C.machine(), "quick": args.quick,
               "model": args.model, "optimizer_steps": int(history["steps"].iloc[-1]),
+              "steps": args.steps, "sampler": args.sampler,
               "table": C.table_to_json(table), "tells": C.table_to_json(tells),
               "gain": C.table_to_json(gain)}
     C.print_table(table)
@@ -257,8 +264,10 @@ def write_docs(result, path=None):
     table = C.table_from_json(result["table"])
     gain = C.table_from_json(result["gain"]).astype(
         {"u": float, "sigma": float, "error_over_sigma2": float, "error_lag1": float})
+    # results saved before the sampler was recorded sampled both cohorts at 50 Euler steps
+    sampling = C.sampling_words({"steps": REPLACEMENT_STEPS, **result})
     lines = [f"Command: `{result['command']}` ({result['optimizer_steps']} optimizer steps) — "
-             f"machine: {C.machine_line(result['machine'])}.", "",
+             f"machine: {C.machine_line(result['machine'])}. Both cohorts at {sampling}.", "",
              *C.markdown_table(table), ""]
     if "tells" in result:
         lines += ["Which values give the stays away (real first stage against the unseen "

@@ -101,7 +101,7 @@ def measurement_schedule(real: pd.DataFrame, synthetic: pd.DataFrame, num_cols) 
 def main(argv=None):
     p = C.parser(__doc__.splitlines()[0])
     p.add_argument("--top", type=int, default=15)
-    p.add_argument("--steps", type=int, default=50)
+    C.add_sampling_arguments(p)
     args = p.parse_args(argv)
     if args.docs_from:
         return C.docs_from(args.docs_from, write_docs)
@@ -111,7 +111,8 @@ def main(argv=None):
     train, test, roles = C.load_split(args.quick, args.seed)
     synth = C.default_model(args, train, roles, NAME)
     start = time.perf_counter()
-    synthetic = synth.sample(args.n, steps=args.steps, random_state=args.seed)
+    synthetic = synth.sample(args.n, steps=args.steps, sampler=args.sampler,
+                             random_state=args.seed)
     seconds = time.perf_counter() - start
     real_features, synthetic_features = C.patient_feature_frames(test, synthetic, roles)
     ranking = univariate_auroc(real_features, synthetic_features)
@@ -132,6 +133,7 @@ def main(argv=None):
         "quick": args.quick,
         "n": args.n,
         "steps": args.steps,
+        "sampler": args.sampler,
         "model_file": args.model,
         "tables": {"ranking": C.table_to_json(top), "spread": C.table_to_json(spread),
                    "groups": C.table_to_json(groups),
@@ -153,7 +155,7 @@ def write_docs(result, docs=None):
     lines = [
         f"Command: `{result['command']}` — machine: {C.machine_line(result['machine'])}.",
         "",
-        f"{result['n']} patients sampled at {result['steps']} Euler steps from the default model, "
+        f"{result['n']} patients sampled at {C.sampling_words(result)} from the default model, "
         "against the 1,000 unseen real patients. Each feature alone (folded AUROC: 0.5 = no "
         "separation):",
         "",

@@ -21,7 +21,8 @@ the default model (``max_time`` 600 s on the 3,000 training patients, or ``--mod
 * **given statics**: the real test patients aged >= 75 against as many patients sampled with
   their ages given and as many sampled unconditionally (mean per-variable KS, mean
   missing-rate error), and whether the given ages come back exactly;
-* per-patient cost of each, with the step count.
+* per-patient cost of each, with the step count (every completion at `impute`'s and
+  `forecast`'s defaults, 50 Euler steps, unless `--steps`/`--sampler` say otherwise).
 
 Writes ``benchmarks/results/completion.json`` and the ``completion`` section of
 docs/benchmarks.md.
@@ -39,6 +40,8 @@ import _common as C
 import numpy as np
 import pandas as pd
 import torch
+
+from cdmtehr.sampling.inpainting import REPLACEMENT_SAMPLER, REPLACEMENT_STEPS
 
 NAME = "completion"
 TITLE = "Conditional completion: imputation, forecast, given statics"
@@ -309,10 +312,8 @@ def write_docs(result, path=None):
 # -- main ----------------------------------------------------------------------------------------
 def main(argv=None):
     p = C.parser(__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=10, help="sampler steps of every completion")
-    p.add_argument("--sampler", default="heun", choices=["euler", "heun", "sde"],
-                   help="sampler of every completion (Heun at 10 steps matches Euler at 50 "
-                   "in the steps sweep, at 40 %% of the cost)")
+    # every completion at impute's and forecast's defaults (and sample's given ones)
+    C.add_sampling_arguments(p, steps=REPLACEMENT_STEPS, sampler=REPLACEMENT_SAMPLER)
     p.add_argument("--draws", type=int, default=10, help="imputation draws per patient")
     p.add_argument("--forecast-draws", type=int, default=20, help="forecast draws per patient")
     p.add_argument("--knn-rows", type=int, default=10000,

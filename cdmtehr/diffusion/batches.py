@@ -55,6 +55,14 @@ def length_groups(lengths) -> list:
     return [*groups, order[start:]]
 
 
+def code_dtype(levels: int):
+    """The smallest integer dtype of torch and numpy alike that holds codes 0 .. levels - 1."""
+    for dtype in (np.uint8, np.int16, np.int32):
+        if levels - 1 <= np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
 @dataclass
 class CohortTensors:
     """Training targets of a cohort as tensors.
@@ -66,7 +74,7 @@ class CohortTensors:
         patients: a batch is padded to its own.
     observed : Tensor (N, T, Kn) bool
         Observation mask of the numeric values.
-    codes : Tensor (N, T, Kt_cat) long
+    codes : Tensor (N, T, Kt_cat) of an integer type (`code_dtype`: uint8 below 256 levels)
         Temporal categorical features in layout order: masks, columns, validity flag.
     valid : Tensor (N, T) bool
         True at time steps inside the stay.
@@ -88,20 +96,30 @@ class CohortTensors:
 
     @classmethod
     def from_cohort(cls, cohort, layout: StateLayout, device="cpu") -> CohortTensors:
-        """Convert an `EncodedCohort` to tensors ordered as `layout` expects."""
+        """Convert an `EncodedCohort` to tensors ordered as `layout` expects.
+
+        The temporal codes are built in place in the smallest integer type that holds their
+        levels (`code_dtype`), and float32 values are shared with the cohort, not copied:
+        on a large cohort these tensors are most of what training holds.
+        """
         valid = cohort.length_mask()
-        masks = cohort.observed.astype(np.int64)
+        masked = list(layout.masked_values)
+        n_categorical = cohort.categorical.shape[2]
+        width = len(masked) + n_categorical + int(layout.has_validity)
+        levels = max([*layout.temporal.categorical_levels, 2,
+                      int(cohort.categorical.max(initial=0)) + 1])
+        codes = np.empty(valid.shape + (width,), dtype=code_dtype(levels))
+        codes[:, :, : len(masked)] = cohort.observed[:, :, masked]
         if layout.repeated_values:
             repeated = list(layout.repeated_values)
             repeats = repeated_measurements(
                 cohort.numeric[:, :, repeated], cohort.observed[:, :, repeated]
             )
-            masks[:, :, repeated] = np.where(repeats, REPEATED_LEVEL, masks[:, :, repeated])
-        parts = [masks[:, :, list(layout.masked_values)]]
-        parts.append(cohort.categorical.astype(np.int64))
+            for k, value in enumerate(repeated):
+                codes[:, :, masked.index(value)][repeats[:, :, k]] = REPEATED_LEVEL
+        codes[:, :, len(masked) : len(masked) + n_categorical] = cohort.categorical
         if layout.has_validity:
-            parts.append(valid[:, :, None].astype(np.int64))
-        codes = np.concatenate(parts, axis=2)
+            codes[:, :, -1] = valid
         static_codes = np.concatenate(
             [
                 cohort.static_observed[:, list(layout.masked_static_values)].astype(np.int64),
@@ -110,8 +128,8 @@ class CohortTensors:
             axis=1,
         )
         arrays = {
-            "values": cohort.numeric.astype(np.float32),
-            "observed": cohort.observed.astype(bool),
+            "values": np.asarray(cohort.numeric, dtype=np.float32),
+            "observed": np.asarray(cohort.observed, dtype=bool),
             "codes": codes,
             "valid": valid,
             "static_values": cohort.static_numeric.astype(np.float32),

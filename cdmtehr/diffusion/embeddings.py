@@ -96,7 +96,7 @@ class CategoryEmbedding(nn.Module):
         out = codes.new_zeros(codes.shape, dtype=logits.dtype)
         for lg, members in zip(self.split_logits(logits), self._members):
             log_probs = torch.log_softmax(lg, dim=-1)
-            target = codes[..., members].unsqueeze(-1)
+            target = codes[..., members].long().unsqueeze(-1)  # stored compactly
             out[..., members] = -log_probs.gather(-1, target).squeeze(-1)
         return out
 

@@ -418,17 +418,20 @@ class SequencePreprocessor(BaseEstimator):
         valid = np.arange(max_length)[None, :] < layout.lengths[:, None]
         problems = []
 
-        columns = [
-            self._encode_column(enc, df[name], problems) for name, enc in self._numeric_columns()
-        ]
-        scores = np.stack(columns, axis=1)[order] if columns else np.zeros((len(order), 0))
+        # One float32 column at a time into the rows in stay order: a cohort of millions of
+        # rows then never holds its scores twice over in float64.
+        numeric_columns = list(self._numeric_columns())
+        scores = np.empty((len(order), len(self.numeric_encoders_)), dtype=np.float32)
+        for j, (name, enc) in enumerate(numeric_columns):
+            scores[:, j] = self._encode_column(enc, df[name], problems)[order]
         if self.has_gap_channel_:
             gaps = self.time_grid_.gaps(df[roles.time_col], layout)  # already in sorted order
-            scores = np.column_stack([scores, self.numeric_encoders_[-1].transform(gaps)])
+            scores[:, -1] = self.numeric_encoders_[-1].transform(gaps)
         shape = (n_patients, max_length, scores.shape[1])
-        scores = scatter(scores.astype(np.float32), patient, position, shape, np.float32(np.nan))
+        scores = scatter(scores, patient, position, shape, np.float32(np.nan))
         observed = ~np.isnan(scores)
         numeric = fill_unobserved(scores, observed, valid)
+        del scores
 
         codes = [
             self._encode_column(enc, df[name], problems)

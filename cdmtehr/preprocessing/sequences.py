@@ -90,6 +90,11 @@ def scatter(values, patient, position, shape, fill) -> np.ndarray:
     return out
 
 
+# Patients filled at a time: the fill's index arrays are int32 copies of the values, so a
+# block bounds what it adds to the memory of a large cohort.
+FILL_BLOCK = 4096
+
+
 def fill_unobserved(values, observed, valid) -> np.ndarray:
     """Fill unobserved cells: forward fill within the stay, then backward fill, then 0.
 
@@ -106,8 +111,16 @@ def fill_unobserved(values, observed, valid) -> np.ndarray:
     -------
     ndarray of shape (N, T, K)
         The filled values (0 is the median normal score, used for channels a patient never
-        had measured).
+        had measured), of `values`' dtype; `values` is left as it is.
     """
+    filled = np.empty_like(values)
+    for start in range(0, len(values), FILL_BLOCK):
+        block = slice(start, start + FILL_BLOCK)
+        filled[block] = _fill_block(values[block], observed[block], valid[block])
+    return filled
+
+
+def _fill_block(values, observed, valid) -> np.ndarray:
     n_patients, n_steps, n_channels = values.shape
     # Work on contiguous (N * K, T) rows: accumulating along a strided axis is much slower.
     rows = np.ascontiguousarray(values.transpose(0, 2, 1)).reshape(-1, n_steps)
@@ -121,8 +134,7 @@ def fill_unobserved(values, observed, valid) -> np.ndarray:
     found = source < n_steps
     filled = np.take_along_axis(rows, np.minimum(source, n_steps - 1), axis=1)
     filled = np.where(found, filled, 0).reshape(n_patients, n_channels, n_steps)
-    filled = filled.transpose(0, 2, 1) * valid[:, :, None]
-    return filled.astype(values.dtype, copy=False)
+    return filled.transpose(0, 2, 1) * valid[:, :, None]
 
 
 # -- time ----------------------------------------------------------------------------------------

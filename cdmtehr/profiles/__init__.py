@@ -44,6 +44,25 @@ class ClassProfiles:
     models: list
 
 
+# Patients whose statistics are computed at a time: in float64 they are several copies of
+# the values, so a block bounds what the first stage adds to the memory of a large cohort.
+PROFILE_BLOCK = 4096
+
+
+def _profile_block(cohort, start: int, masked: list) -> tuple:
+    """Measured steps of the masked values, and mean and sd of each value (NaN where a
+    value has too few measurements), of the patients from `start` on (at most
+    `PROFILE_BLOCK`)."""
+    block = slice(start, start + PROFILE_BLOCK)
+    valid = np.arange(cohort.numeric.shape[1])[None, :] < cohort.lengths[block, None]
+    measured = cohort.observed[block] & valid[:, :, None]
+    means, sds = level_statistics(torch.as_tensor(cohort.numeric[block], dtype=torch.float64),
+                                  torch.as_tensor(measured))
+    n = measured.sum(axis=1)
+    return (measured[:, :, masked].sum(axis=1), np.where(n > 0, means.numpy(), np.nan),
+            np.where(n > 1, sds.numpy(), np.nan))
+
+
 def profile_table(cohort, layout) -> tuple:
     """The profile of every patient of an `EncodedCohort` as one row, and the gates.
 
@@ -51,15 +70,10 @@ def profile_table(cohort, layout) -> tuple:
     value. A mean exists only where its value is measured, an sd only where it is measured
     twice or more (NaN otherwise; the gates say so to `ProfileTrees`).
     """
-    valid = cohort.length_mask()
-    measured = cohort.observed & valid[:, :, None]
     masked = list(layout.masked_values)
-    counts = measured[:, :, masked].sum(axis=1)
-    means, sds = level_statistics(torch.as_tensor(cohort.numeric, dtype=torch.float64),
-                                  torch.as_tensor(measured))
-    n = measured.sum(axis=1)
-    means = np.where(n > 0, means.numpy(), np.nan)
-    sds = np.where(n > 1, sds.numpy(), np.nan)
+    blocks = [_profile_block(cohort, start, masked)
+              for start in range(0, max(cohort.n_patients, 1), PROFILE_BLOCK)]
+    counts, means, sds = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
     n_masks, n_values = len(masked), layout.n_values
     gates = {}
     for position, value in enumerate(masked):

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from helpers.encoded import make_cohort
 
-from cdmtehr.diffusion.batches import PADDING_LIMIT, CohortTensors, length_groups
+from cdmtehr.diffusion.batches import PADDING_LIMIT, CohortTensors, code_dtype, length_groups
 from cdmtehr.diffusion.layout import StateLayout
 
 
@@ -52,3 +52,18 @@ def test_groups_of_a_batch_are_padded_to_their_own_longest_stay():
     groups = tensors.length_groups()
     assert len(groups) == 2
     assert [(len(g), g.valid.shape[1]) for g in groups] == [(4, 3), (1, 40)]
+
+
+def test_codes_are_stored_in_the_smallest_type_that_holds_their_levels():
+    tensors, layout = _tensors([6, 3, 5])
+    assert tensors.codes.dtype == torch.uint8
+    assert int(tensors.codes.max()) < max(layout.temporal.categorical_levels)
+    assert [code_dtype(n) for n in (2, 256, 257, 32768, 32769)] == [
+        np.uint8, np.uint8, np.int16, np.int16, np.int32]
+    # the measured flags and the validity flag are the cohort's own
+    cohort = replace(make_cohort(n=3, length=6), lengths=np.array([6, 3, 5]))
+    masked = list(layout.masked_values)
+    observed = torch.as_tensor(cohort.observed[:, :, masked])
+    assert torch.equal(tensors.codes[..., : len(masked)] >= 1, observed)
+    if layout.has_validity:
+        assert torch.equal(tensors.codes[..., -1].bool(), tensors.valid)

@@ -9,7 +9,7 @@ def test_embeddings_are_normalised_and_interpolation_of_one_hot_is_exact(parts):
     for table in embedding.normalized_tables():
         norms = table.norm(dim=-1)
         torch.testing.assert_close(norms, torch.full_like(norms, table.shape[-1] ** 0.5))
-    codes = tensors.codes[:5]
+    codes = tensors.codes[:5].long()  # stored compactly; one_hot takes int64
     one_hot_logits = []
     for index, group in enumerate(layout.temporal.groups):
         members = [j - layout.temporal.n_numeric for j in group.feature_index]

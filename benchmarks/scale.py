@@ -204,6 +204,9 @@ def fit_case(path: str, roles: dict, max_time: float, quick: bool, seed: int) ->
     warnings.simplefilter("ignore")
     imported = C.peak_rss_mb()
     data = pd.read_parquet(path)
+    import pyarrow
+
+    pyarrow.default_memory_pool().release_unused()  # the frame, not arrow's read buffers
     figures = {"patients": int(data[roles["id_col"]].nunique()), "rows": len(data),
                "frame_mb": data.memory_usage(deep=True).sum() / 2**20,
                "rss_imports_mb": imported, "rss_with_data_mb": resident_mb()}

@@ -393,14 +393,15 @@ def test_distributed_quick(tmp_path):
 def test_scale_quick(tmp_path):
     result, stdout = run_quick("scale.py", tmp_path)
     fits = result["fits"]
-    assert [fit["patients"] for fit in fits] == [40, 80, 160]
+    assert [fit["patients"] for fit in fits] == [40, 80, 160, 40]
     # 40 bundled stays, then stays drawn by the model, each with an id of its own
-    assert [fit["rows"] for fit in fits] == [40 * 48, 80 * 48, 160 * 48]
+    assert [fit["rows"] for fit in fits] == [40 * 48, 80 * 48, 160 * 48, 40 * 48]
     for fit in fits:
         assert fit["peak_rss_mb"] >= fit["rss_with_data_mb"] > 0
         assert fit["patients_per_second"] > 0 and fit["optimizer_steps"] >= 1
         assert fit["training_seconds"] >= fit["train_loop_seconds"] > 0
-    assert set(result["slopes"]) >= {"peak", "fit_adds", "frame", "throughput_min_over_max"}
+    assert set(result["slopes"]) >= {"peak", "fit_adds", "frame", "throughput_min_over_max",
+                                     "repeat_throughput_ratio"}
     stream = result["stream"]
     assert stream["n"] == 300 and stream["rows"] == 300 * 48
     assert stream["trace"] and stream["peak_rss_mb"] > 0

@@ -121,6 +121,24 @@ def write_cohorts(args, synth, folder: Path) -> tuple:
     return paths, roles, drawing_seconds
 
 
+def kept_cohorts(args, synth, folder: Path) -> tuple:
+    """`write_cohorts` into ``--cohorts DIR`` (or `folder`); a DIR that already holds the
+    cohorts of these sizes, drawn with this seed, is read as it is (drawing takes minutes)."""
+    where = Path(args.cohorts) if args.cohorts else folder
+    index = where / "cohorts.json"
+    wanted = {"sizes": sorted(set(args.sizes)), "seed": args.seed, "quick": args.quick,
+              "model": args.model}
+    if index.exists():
+        kept = json.loads(index.read_text())
+        if {k: kept.get(k) for k in wanted} == wanted:
+            paths = {n: where / f"cohort_{n}.parquet" for n in wanted["sizes"]}
+            return paths, kept["roles"], kept["drawing_seconds"]
+    where.mkdir(parents=True, exist_ok=True)
+    paths, roles, drawing_seconds = write_cohorts(args, synth, where)
+    index.write_text(json.dumps({**wanted, "roles": roles, "drawing_seconds": drawing_seconds}))
+    return paths, roles, drawing_seconds
+
+
 def roles_columns(roles) -> list:
     """Every column the roles name, id and time first."""
     columns = [roles["id_col"], roles["time_col"]]
@@ -348,6 +366,11 @@ def main(argv=None):
     p.add_argument("--stream-batch-size", type=int, default=512)
     p.add_argument("--trace-seconds", type=float, default=10.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cohorts", default=None, metavar="DIR",
+                   help="keep the cohorts here and reuse them on the next run (default: a "
+                        "temporary folder)")
+    p.add_argument("--cohorts-only", action="store_true",
+                   help="write the cohorts (to --cohorts) and stop")
     p.add_argument("--output", default=None, help="JSON path (default benchmarks/results/)")
     p.add_argument("--docs-from", default=None, metavar="JSON",
                    help="only rewrite this script's section of docs/benchmarks.md from a "
@@ -375,10 +398,12 @@ def main(argv=None):
         model_path = args.model or str(folder / "drawing.cdmt")
         if not args.model:
             synth.save(model_path)
-        paths, roles, drawing_seconds = write_cohorts(args, synth, folder)
+        paths, roles, drawing_seconds = kept_cohorts(args, synth, folder)
         del synth
-        print(f"[{NAME}] cohorts written in {time.perf_counter() - start:.0f} s "
+        print(f"[{NAME}] cohorts ready in {time.perf_counter() - start:.0f} s "
               f"({drawing_seconds:.0f} s drawing stays)", flush=True)
+        if args.cohorts_only:
+            return {"cohorts": {str(n): str(path) for n, path in paths.items()}}
         fits = []
         for n in args.sizes:
             fits.append(fit_in_child(paths[n], roles, args))

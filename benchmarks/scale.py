@@ -338,10 +338,13 @@ def stream_table(result) -> pd.DataFrame:
            "ms/patient": 1000 * stream["seconds"] / max(stream["n"], 1),
            "rows": stream["rows"], "file (MB)": stream["file_mb"],
            "RSS after load (MB)": stream["rss_after_load_mb"]}
-    for share in (0.1, 0.5, 1.0):  # of the run's seconds: patients come at an even pace
-        if trace:
-            done = [mb for seconds, mb in trace if seconds <= share * stream["seconds"]]
-            row[f"RSS at {share:.0%} of the run (MB)"] = done[-1] if done else float("nan")
+    # mean resident memory over the 2nd, 5th and last tenth of the run's seconds (patients
+    # come at an even pace): memory that grew with the patients written would rise across them
+    for tenth, label in ((2, "2nd"), (5, "5th"), (10, "last")):
+        window = [mb for seconds, mb in trace
+                  if (tenth - 1) / 10 <= seconds / max(stream["seconds"], 1e-9) < tenth / 10]
+        row[f"mean RSS, {label} tenth (MB)"] = (sum(window) / len(window) if window
+                                                else float("nan"))
     row["peak RSS (MB)"] = stream["peak_rss_mb"]
     return pd.DataFrame([row])
 

@@ -405,4 +405,4 @@ def test_scale_quick(tmp_path):
     stream = result["stream"]
     assert stream["n"] == 300 and stream["rows"] == 300 * 48
     assert stream["trace"] and stream["peak_rss_mb"] > 0
-    assert "RSS at 50% of the run" in stdout
+    assert "mean RSS, 5th tenth" in stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._blocks import patient_blocks
 from .denoiser import Denoiser, DenoiserConfig, repeat_flags
 from .layout import StateLayout
 
@@ -83,14 +84,21 @@ def numeric_step_scales(tensors, layout: StateLayout) -> list:
     the repeats' zero changes shrinks the scale (FiO2: 74 % repeats), which keeps the smoothing
     on down to low noise and flattens the channel.
     """
-    values, observed = tensors.values, tensors.observed & tensors.valid[..., None]
-    seen_before = torch.cumsum(observed.long(), dim=1)[:, :-1] > 0
-    counted = observed[:, 1:] & seen_before
-    if layout.repeated_values:
-        counted &= ~repeat_flags(tensors.codes, layout)[:, 1:]
-    change = (values[:, 1:] - values[:, :-1]) * counted
-    total = counted.sum(dim=(0, 1)).clamp_min(1)
-    return (((change**2).sum(dim=(0, 1)) / total / 2).sqrt()).tolist()
+    total = squares = 0
+    cells = tensors.values[0].numel() if len(tensors) else 1
+    for block in patient_blocks(len(tensors), cells):  # int64 counts of all would be GBs
+        values = tensors.values[block]
+        observed = tensors.observed[block] & tensors.valid[block][..., None]
+        seen_before = torch.cumsum(observed.long(), dim=1)[:, :-1] > 0
+        counted = observed[:, 1:] & seen_before
+        if layout.repeated_values:
+            counted &= ~repeat_flags(tensors.codes[block], layout)[:, 1:]
+        change = (values[:, 1:] - values[:, :-1]) * counted
+        total = total + counted.sum(dim=(0, 1))
+        squares = squares + (change**2).sum(dim=(0, 1))
+    if not torch.is_tensor(total):  # no patients
+        return [0.0] * tensors.values.shape[2]
+    return ((squares / total.clamp_min(1) / 2).sqrt()).tolist()
 
 
 def categorical_frequencies(tensors, layout: StateLayout) -> tuple:

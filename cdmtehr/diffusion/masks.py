@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._blocks import patient_blocks
+
 # A channel whose measurements mostly repeat the one before is charted and held (a weight, a
 # ventilator's FiO2, a coma score); elsewhere an exact repeat is a coincidence of the recorded
 # precision, which rounding the decoded values already reproduces.
@@ -37,6 +39,13 @@ def repeated_measurements(values, observed) -> np.ndarray:
         True where a value is observed, an earlier step of the stay has one, and the latest
         earlier one is equal to it.
     """
+    repeats = np.empty(values.shape, dtype=bool)
+    for block in patient_blocks(len(values), values[0].size if len(values) else 1):
+        repeats[block] = _repeats_in_block(values[block], observed[block])
+    return repeats
+
+
+def _repeats_in_block(values, observed) -> np.ndarray:
     n_patients, n_steps, n_channels = values.shape
     steps = np.arange(n_steps)[None, :, None]
     # Index of the latest observation strictly before each step (-1: none).
@@ -53,5 +62,6 @@ def repeat_shares(values, observed) -> np.ndarray:
     has share 0.
     """
     repeats = repeated_measurements(values, observed).sum(axis=(0, 1))
-    later = (observed & (np.cumsum(observed, axis=1) > 1)).sum(axis=(0, 1))
+    # measurements after each stay's first: all of them, less one per stay that has any
+    later = observed.sum(axis=(0, 1)) - observed.any(axis=1).sum(axis=0)
     return repeats / np.maximum(later, 1)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._blocks import patient_blocks
 from ..disclosure import MIN_PATIENTS, pooled_knots, rare_levels
 
 # Namespace of the deterministic UUIDs given to synthetic patients.
@@ -90,11 +91,6 @@ def scatter(values, patient, position, shape, fill) -> np.ndarray:
     return out
 
 
-# Patients filled at a time: the fill's index arrays are int32 copies of the values, so a
-# block bounds what it adds to the memory of a large cohort.
-FILL_BLOCK = 4096
-
-
 def fill_unobserved(values, observed, valid) -> np.ndarray:
     """Fill unobserved cells: forward fill within the stay, then backward fill, then 0.
 
@@ -114,8 +110,7 @@ def fill_unobserved(values, observed, valid) -> np.ndarray:
         had measured), of `values`' dtype; `values` is left as it is.
     """
     filled = np.empty_like(values)
-    for start in range(0, len(values), FILL_BLOCK):
-        block = slice(start, start + FILL_BLOCK)
+    for block in patient_blocks(len(values), values[0].size if len(values) else 1):
         filled[block] = _fill_block(values[block], observed[block], valid[block])
     return filled
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..diffusion.profile import StayProfile, level_statistics
+from .._blocks import patient_blocks
 from ..disclosure import MIN_PATIENTS
 from .trees import LeafTree, ProfileTrees
 
@@ -44,16 +45,9 @@ class ClassProfiles:
     models: list
 
 
-# Patients whose statistics are computed at a time: in float64 they are several copies of
-# the values, so a block bounds what the first stage adds to the memory of a large cohort.
-PROFILE_BLOCK = 4096
-
-
-def _profile_block(cohort, start: int, masked: list) -> tuple:
+def _profile_block(cohort, block: slice, masked: list) -> tuple:
     """Measured steps of the masked values, and mean and sd of each value (NaN where a
-    value has too few measurements), of the patients from `start` on (at most
-    `PROFILE_BLOCK`)."""
-    block = slice(start, start + PROFILE_BLOCK)
+    value has too few measurements), of the patients of `block`."""
     valid = np.arange(cohort.numeric.shape[1])[None, :] < cohort.lengths[block, None]
     measured = cohort.observed[block] & valid[:, :, None]
     means, sds = level_statistics(torch.as_tensor(cohort.numeric[block], dtype=torch.float64),
@@ -71,8 +65,10 @@ def profile_table(cohort, layout) -> tuple:
     twice or more (NaN otherwise; the gates say so to `ProfileTrees`).
     """
     masked = list(layout.masked_values)
-    blocks = [_profile_block(cohort, start, masked)
-              for start in range(0, max(cohort.n_patients, 1), PROFILE_BLOCK)]
+    # a block at a time: the float64 statistics are several copies of the values
+    cells = cohort.numeric[0].size if cohort.n_patients else 1
+    blocks = [_profile_block(cohort, block, masked)
+              for block in patient_blocks(max(cohort.n_patients, 1), cells)]
     counts, means, sds = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
     n_masks, n_values = len(masked), layout.n_values
     gates = {}

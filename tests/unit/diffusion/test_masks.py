@@ -134,3 +134,25 @@ def test_decoding_the_clean_state_gives_back_the_data_and_a_repeat_state_copies(
     moved[patient, start : start + group.dim] = table[position, 2]  # "repeated"
     decoded = model.decode(moved)["numeric"]
     assert decoded[patient, second, 0] == cohort.numeric[patient, first, 0]
+
+
+def test_repeats_in_blocks_are_the_repeats_of_all_at_once(monkeypatch):
+    from cdmtehr import _blocks
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 3, size=(23, 7, 2)).astype(np.float32)
+    observed = rng.random(values.shape) < 0.6
+    whole = repeated_measurements(values, observed)
+    monkeypatch.setattr(_blocks, "BLOCK_CELLS", 5 * 7 * 2)  # blocks of 5, the last one of 3
+    np.testing.assert_array_equal(repeated_measurements(values, observed), whole)
+    assert whole.any() and not whole[:, 0].any()  # the first step repeats nothing
+
+
+def test_patient_blocks_cover_every_patient_once():
+    from cdmtehr._blocks import BLOCK_CELLS, patient_blocks
+
+    blocks = list(patient_blocks(10, BLOCK_CELLS // 3))
+    assert [(b.start, b.stop) for b in blocks] == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    # a patient larger than a block is a block of its own
+    assert [(b.start, b.stop) for b in patient_blocks(2, 10 * BLOCK_CELLS)] == [(0, 1), (1, 2)]
+    assert list(patient_blocks(0, 5)) == []

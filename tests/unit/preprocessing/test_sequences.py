@@ -11,7 +11,7 @@ from helpers import frames
 
 from cdmtehr.exceptions import DataWarning, InvalidDataError, InvalidParameterError
 from cdmtehr.preprocessing import EncodedCohort, SequencePreprocessor
-from cdmtehr.preprocessing import sequences
+from cdmtehr import _blocks
 from cdmtehr.preprocessing.sequences import arrange_rows, fill_unobserved, fresh_ids
 
 
@@ -92,7 +92,7 @@ def test_fill_unobserved_in_blocks_is_the_fill_of_all_at_once(monkeypatch):
     valid = np.arange(6)[None, :] < rng.integers(1, 7, size=23)[:, None]
     observed = (rng.random(values.shape) < 0.4) & valid[:, :, None]
     whole = fill_unobserved(values, observed, valid)
-    monkeypatch.setattr(sequences, "FILL_BLOCK", 5)  # blocks of 5, the last one of 3
+    monkeypatch.setattr(_blocks, "BLOCK_CELLS", 5 * 6 * 4)  # blocks of 5, the last one of 3
     blocked = fill_unobserved(values, observed, valid)
     np.testing.assert_array_equal(blocked, whole)
     assert blocked.dtype == np.float32 and blocked.flags["C_CONTIGUOUS"]

@@ -6,6 +6,7 @@ import numpy as np
 from helpers.encoded import make_cohort
 
 import cdmtehr.profiles as profiles
+from cdmtehr import _blocks
 from cdmtehr.diffusion.layout import StateLayout
 
 
@@ -14,7 +15,8 @@ def test_blocks_give_the_table_of_all_patients_at_once(monkeypatch):
     cohort = replace(cohort, numeric=np.ascontiguousarray(cohort.numeric))
     layout = StateLayout.from_cohort(cohort, embedding_dim=4)
     whole, gates = profiles.profile_table(cohort, layout)
-    monkeypatch.setattr(profiles, "PROFILE_BLOCK", 5)  # blocks of 5, the last one of 3
+    cells = cohort.numeric[0].size
+    monkeypatch.setattr(_blocks, "BLOCK_CELLS", 5 * cells)  # blocks of 5, the last one of 3
     blocked, blocked_gates = profiles.profile_table(cohort, layout)
     assert blocked_gates == gates and blocked.shape == whole.shape == (23, whole.shape[1])
     np.testing.assert_allclose(blocked, whole, rtol=1e-12, equal_nan=True)

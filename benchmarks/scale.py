@@ -123,14 +123,16 @@ def write_cohorts(args, synth, folder: Path) -> tuple:
 
 def kept_cohorts(args, synth, folder: Path) -> tuple:
     """`write_cohorts` into ``--cohorts DIR`` (or `folder`); a DIR that already holds the
-    cohorts of these sizes, drawn with this seed, is read as it is (drawing takes minutes)."""
+    cohorts of these sizes (or more), drawn with this seed and model, is read as it is
+    (drawing takes minutes)."""
     where = Path(args.cohorts) if args.cohorts else folder
     index = where / "cohorts.json"
     wanted = {"sizes": sorted(set(args.sizes)), "seed": args.seed, "quick": args.quick,
               "model": args.model}
     if index.exists():
         kept = json.loads(index.read_text())
-        if {k: kept.get(k) for k in wanted} == wanted:
+        same = all(kept.get(k) == wanted[k] for k in ("seed", "quick", "model"))
+        if same and set(wanted["sizes"]) <= set(kept.get("sizes", [])):
             paths = {n: where / f"cohort_{n}.parquet" for n in wanted["sizes"]}
             return paths, kept["roles"], kept["drawing_seconds"]
     where.mkdir(parents=True, exist_ok=True)

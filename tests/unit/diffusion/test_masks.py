@@ -146,13 +146,3 @@ def test_repeats_in_blocks_are_the_repeats_of_all_at_once(monkeypatch):
     monkeypatch.setattr(_blocks, "BLOCK_CELLS", 5 * 7 * 2)  # blocks of 5, the last one of 3
     np.testing.assert_array_equal(repeated_measurements(values, observed), whole)
     assert whole.any() and not whole[:, 0].any()  # the first step repeats nothing
-
-
-def test_patient_blocks_cover_every_patient_once():
-    from cdmtehr._blocks import BLOCK_CELLS, patient_blocks
-
-    blocks = list(patient_blocks(10, BLOCK_CELLS // 3))
-    assert [(b.start, b.stop) for b in blocks] == [(0, 3), (3, 6), (6, 9), (9, 10)]
-    # a patient larger than a block is a block of its own
-    assert [(b.start, b.stop) for b in patient_blocks(2, 10 * BLOCK_CELLS)] == [(0, 1), (1, 2)]
-    assert list(patient_blocks(0, 5)) == []

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 import _common as C
+from _stream_child import resident_mb
 from cdmtehr.sampling.samplers import DEFAULT_STEPS
 
 NAME = "scale"
@@ -180,15 +181,6 @@ class MemoryTrace:
         if inside:
             return max(inside)
         return min(self.samples, key=lambda sample: abs(sample[0] - start))[1]
-
-
-def resident_mb() -> float:
-    """Resident memory of this process now (VmRSS), in MB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def timed_phases(module, names: dict, trace: MemoryTrace, phases: dict):

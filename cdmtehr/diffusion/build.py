@@ -85,8 +85,7 @@ def numeric_step_scales(tensors, layout: StateLayout) -> list:
     on down to low noise and flattens the channel.
     """
     total = squares = 0
-    cells = tensors.values[0].numel() if len(tensors) else 1
-    for block in patient_blocks(len(tensors), cells):  # int64 counts of all would be GBs
+    for block in patient_blocks(tensors.values):  # int64 counts of all would be GBs
         values = tensors.values[block]
         observed = tensors.observed[block] & tensors.valid[block][..., None]
         seen_before = torch.cumsum(observed.long(), dim=1)[:, :-1] > 0
@@ -96,8 +95,6 @@ def numeric_step_scales(tensors, layout: StateLayout) -> list:
         change = (values[:, 1:] - values[:, :-1]) * counted
         total = total + counted.sum(dim=(0, 1))
         squares = squares + (change**2).sum(dim=(0, 1))
-    if not torch.is_tensor(total):  # no patients
-        return [0.0] * tensors.values.shape[2]
     return ((squares / total.clamp_min(1) / 2).sqrt()).tolist()
 
 

@@ -40,7 +40,7 @@ def repeated_measurements(values, observed) -> np.ndarray:
         earlier one is equal to it.
     """
     repeats = np.empty(values.shape, dtype=bool)
-    for block in patient_blocks(len(values), values[0].size if len(values) else 1):
+    for block in patient_blocks(values):
         repeats[block] = _repeats_in_block(values[block], observed[block])
     return repeats
 

@@ -420,9 +420,8 @@ class SequencePreprocessor(BaseEstimator):
 
         # One float32 column at a time into the rows in stay order: a cohort of millions of
         # rows then never holds its scores twice over in float64.
-        numeric_columns = list(self._numeric_columns())
         scores = np.empty((len(order), len(self.numeric_encoders_)), dtype=np.float32)
-        for j, (name, enc) in enumerate(numeric_columns):
+        for j, (name, enc) in enumerate(self._numeric_columns()):
             scores[:, j] = self._encode_column(enc, df[name], problems)[order]
         if self.has_gap_channel_:
             gaps = self.time_grid_.gaps(df[roles.time_col], layout)  # already in sorted order

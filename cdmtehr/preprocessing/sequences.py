@@ -110,7 +110,7 @@ def fill_unobserved(values, observed, valid) -> np.ndarray:
         had measured), of `values`' dtype; `values` is left as it is.
     """
     filled = np.empty_like(values)
-    for block in patient_blocks(len(values), values[0].size if len(values) else 1):
+    for block in patient_blocks(values):
         filled[block] = _fill_block(values[block], observed[block], valid[block])
     return filled
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..diffusion.profile import StayProfile, level_statistics
 from .._blocks import patient_blocks
+from ..diffusion.profile import StayProfile, level_statistics
 from ..disclosure import MIN_PATIENTS
 from .trees import LeafTree, ProfileTrees
 
@@ -66,9 +66,7 @@ def profile_table(cohort, layout) -> tuple:
     """
     masked = list(layout.masked_values)
     # a block at a time: the float64 statistics are several copies of the values
-    cells = cohort.numeric[0].size if cohort.n_patients else 1
-    blocks = [_profile_block(cohort, block, masked)
-              for block in patient_blocks(max(cohort.n_patients, 1), cells)]
+    blocks = [_profile_block(cohort, block, masked) for block in patient_blocks(cohort.numeric)]
     counts, means, sds = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
     n_masks, n_values = len(masked), layout.n_values
     gates = {}

@@ -117,6 +117,8 @@ RUNS = [
         "schedule_of_care.json"),
     Run(script("second_stage", "--model", M600), script("second_stage", "--quick"),
         "second_stage.json"),
+    Run(script("measurement_timing", "--model", M600), script("measurement_timing", "--quick"),
+        "measurement_timing.json"),
     Run(script("schedule_first_stage", "--model", M600),
         script("schedule_first_stage", "--quick"), "schedule_first_stage.json"),
     Run(script("tail_rates", "--model", M600, "--scores"), script("tail_rates", "--quick"),
@@ -399,6 +401,12 @@ SECTIONS = [
             "stage), both against the unseen patients; and, per hourly vital and noise level, "
             "how much of the noise one denoising step removes.",
             write_docs_of("second_stage")),
+    Section("measurement_timing", "Which variables' measurement times give the stays away",
+            "From one fitted default model: for each variable alone, the masks-only sequence "
+            "discriminator on its measurement times (synthetic against the unseen patients, "
+            "beside two halves of them), and the hours from one measurement to the next, real "
+            "and synthetic.",
+            write_docs_of("measurement_timing")),
     Section("schedule_first_stage", "A schedule of care as the first stage",
             "Schedule models of the masks as the first stage of one fitted default model, end "
             "to end: the masks drawn by a schedule model (given the class, or placing the "

@@ -406,3 +406,22 @@ def test_scale_quick(tmp_path):
     assert stream["n"] == 300 and stream["rows"] == 300 * 48
     assert stream["trace"] and stream["peak_rss_mb"] > 0
     assert "mean RSS, 5th tenth" in stdout
+
+
+@pytest.mark.slow
+def test_measurement_timing_quick(tmp_path):
+    result, stdout = run_quick("measurement_timing.py", tmp_path)
+    table = result["table"]
+    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    assert [row["masks"] for row in rows[:2]] == ["all", "numeric variables"]
+    assert {row["masks"] for row in rows[2:]} >= {"HR", "GCS"}
+    for row in rows:
+        assert 0 <= row["masks_auroc"] <= 1 and 0 <= row["floor"] <= 1
+    for row in rows[2:]:
+        assert 0 <= row["gap_ks"] <= 1
+        for cohort in ("real", "synthetic"):
+            shares = [row[f"{cohort}_{hours}"] for hours in ("1h", "2h", "3h", "4h", "5h+")]
+            assert all(0 <= share <= 1 for share in shares)
+            assert sum(shares) == pytest.approx(1.0)  # every gap is a whole number of hours
+    assert [row["masks_auroc"] for row in rows[2:]] == sorted(
+        (row["masks_auroc"] for row in rows[2:]), reverse=True)

@@ -187,10 +187,15 @@ def machine() -> dict:
     }
 
 
+def thread_words(threads) -> str:
+    """'1 thread', '2 threads'."""
+    return f"{threads} thread{'' if threads == 1 else 's'}"
+
+
 def machine_line(m: dict) -> str:
     """One sentence describing the machine, for the docs."""
     return (f"{m['cpus']} CPU cores ({m['processor']}), torch {m['torch']} with "
-            f"{m['torch_threads']} threads, load average {m['load_average_1m_at_end']:.1f} at "
+            f"{thread_words(m['torch_threads'])}, load average {m['load_average_1m_at_end']:.1f} at "
             f"the end of the run")
 
 

@@ -529,7 +529,7 @@ def machine_text(machine):
     if not machine:
         return "not recorded"
     text = (f"{machine.get('cpus', '?')} CPU cores ({machine.get('processor', '?')}), torch "
-            f"{machine.get('torch', '?')} with {machine.get('torch_threads', '?')} threads")
+            f"{machine.get('torch', '?')} with {C.thread_words(machine.get('torch_threads', '?'))}")
     load = machine.get("load_average_1m_at_end")
     return text + (f", load average {load:.1f} at the end" if load is not None else "")
 

@@ -4,9 +4,10 @@ The profile (stay length, measured steps per value, levels) is drawn first and t
 it; these choices act only when sampling, so every variant samples the same saved denoiser:
 
 * *held from sigma <= h*: once the masks' noise is below h, the sampler's denoised states have
-  the masks and validity flags that keep the drawn counts (`Denoiser.hold_profile`); the
-  default h is ``cdmtehr.sampling.generation.HOLD_PROFILE_BELOW``. *Never held*: the counts are
-  forced on the finished state only.
+  the masks and validity flags that keep the drawn counts
+  (``cdmtehr.profiles.conditioning.hold_profile``); the default h is
+  ``cdmtehr.profiles.conditioning.HOLD_PROFILE_BELOW``. *Never held*: the counts are forced
+  on the finished state only.
 * *plain trees*: the profile trees without anchored or ordered columns
   (``cdmtehr.profiles.trees``: ``ANCHOR_SHARE = 0``, no orders); the trees are fitted again
   for each variant, from the training split, in seconds.
@@ -38,8 +39,7 @@ from cdmtehr.evaluation._frames import resolve_roles
 from cdmtehr.evaluation._gru import gru_predict
 from cdmtehr.evaluation.discriminative import sequence_inputs
 from cdmtehr.evaluation.features import prepare_cohorts
-from cdmtehr.profiles import trees
-from cdmtehr.sampling import generation
+from cdmtehr.profiles import conditioning, trees
 
 NAME = "profile_decoding"
 NEVER = float("-inf")
@@ -83,9 +83,9 @@ def masks_auroc(train, test, synthetic, roles, seed) -> float:
 
 def run_variant(synth, cohort, hold, plain, train, test, roles, args) -> dict:
     """Sample and score one variant (module settings restored afterwards)."""
-    saved = generation.HOLD_PROFILE_BELOW, trees.ANCHOR_SHARE, trees.ORDER_SLACK
+    saved = conditioning.HOLD_PROFILE_BELOW, trees.ANCHOR_SHARE, trees.ORDER_SLACK
     try:
-        generation.HOLD_PROFILE_BELOW = hold
+        conditioning.HOLD_PROFILE_BELOW = hold
         if plain:
             trees.ANCHOR_SHARE, trees.ORDER_SLACK = 0.0, -1.0
         synth.profile_model_ = fit_profile_stage(cohort, synth.layout_, synth.random_state,
@@ -95,7 +95,7 @@ def run_variant(synth, cohort, hold, plain, train, test, roles, args) -> dict:
                                  random_state=args.seed)
         seconds = time.perf_counter() - start
     finally:
-        generation.HOLD_PROFILE_BELOW, trees.ANCHOR_SHARE, trees.ORDER_SLACK = saved
+        conditioning.HOLD_PROFILE_BELOW, trees.ANCHOR_SHARE, trees.ORDER_SLACK = saved
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scores = evaluate(train, synthetic, test, **roles, random_state=args.seed,
@@ -122,7 +122,7 @@ def main(argv=None):
         raise SystemExit("the model is single-stage (profile=False): it draws no profile")
     cohort = synth.preprocessor_.transform(train)
     rows = []
-    for label, hold, plain in variants(generation.HOLD_PROFILE_BELOW):
+    for label, hold, plain in variants(conditioning.HOLD_PROFILE_BELOW):
         scores = run_variant(synth, cohort, hold, plain, train, test, roles, args)
         rows.append({"variant": label, **scores})
         print(f"{label}: {scores}", flush=True)

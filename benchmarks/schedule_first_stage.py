@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from cdmtehr.completion.frames import imputation_patients
-from cdmtehr.diffusion.profile import StayProfile
+from cdmtehr.profiles import StayProfile
 from cdmtehr.disclosure import MIN_PATIENTS
 from cdmtehr.evaluation import evaluate, real_vs_real
 from cdmtehr.preprocessing import EncodedCohort

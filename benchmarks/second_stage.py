@@ -46,7 +46,7 @@ import torch
 
 from cdmtehr.completion.frames import imputation_patients
 from cdmtehr.diffusion.batches import CohortTensors
-from cdmtehr.diffusion.profile import measured_steps, profile_inputs, stay_profile
+from cdmtehr.profiles.stay import measured_steps, profile_inputs, stay_profile
 from cdmtehr.evaluation import evaluate, real_vs_real
 from cdmtehr.preprocessing import EncodedCohort
 from cdmtehr.sampling import generate

@@ -14,9 +14,9 @@ from torch import nn
 
 from .embeddings import CategoryEmbedding
 from .layout import StateLayout
+from ..profiles.stay import profile_width
 from .masks import REPEATED_LEVEL
 from .network import BiGRUNetwork, pool_along_time
-from .profile import keep_counts, match_levels, profile_inputs, profile_width
 
 SIGMA_DATA = 1.0  # numeric values are normal scores and embeddings have unit RMS
 
@@ -42,7 +42,7 @@ class DenoiserConfig:
     num_layers : int
         Stacked bidirectional GRU layers.
     profile : bool
-        Whether the network reads each patient's profile (`cdmtehr.diffusion.profile`).
+        Whether the network reads each patient's profile (`cdmtehr.profiles.stay`).
     """
 
     n_classes: int
@@ -160,7 +160,7 @@ class Denoiser(nn.Module):
         )
         return torch.cat([temporal, static], dim=-1)
 
-    def _split(self, state: torch.Tensor) -> tuple:
+    def split_state(self, state: torch.Tensor) -> tuple:
         """(temporal (..., T, Dt), static (..., Ds)) of flat states padded to any T steps."""
         layout = self.layout
         steps = layout.length_of(state.shape[-1])
@@ -223,7 +223,7 @@ class Denoiser(nn.Module):
         sigma_features = sigma[:, self._indices(steps)[1]]
         c_in = 1 / torch.sqrt(sigma**2 + SIGMA_DATA**2)
         c_noise = torch.log(sigma_features.clamp_min(1e-4)) / 4
-        temporal_in, static_in = self._split(x * c_in)
+        temporal_in, static_in = self.split_state(x * c_in)
         temporal_noise, static_noise = self._split_features(c_noise)
         static_parts = [static_in, static_noise]
         if self.config.profile:
@@ -245,8 +245,8 @@ class Denoiser(nn.Module):
         )
 
         # EDM preconditioning of the numeric numbers.
-        x_temporal, x_static = self._split(x)
-        sigma_temporal, sigma_static = self._split(sigma)
+        x_temporal, x_static = self.split_state(x)
+        sigma_temporal, sigma_static = self.split_state(sigma)
         x_values = x_temporal[..., :n_values]
         smoothed = self._smoothing(x_values, skip_weights, sigma_temporal[..., :n_values])
         x_values = x_values + smoothed
@@ -300,87 +300,31 @@ class Denoiser(nn.Module):
         steps = self.layout.length_of(sigma_features.shape[-1], per_feature=True)
         return sigma_features[..., self._indices(steps)[0]]
 
-    # -- the profile during sampling and decoding ----------------------------------------------
-    def _profile_codes(self, scores: torch.Tensor, profile) -> tuple:
-        """Temporal codes (B, T, n_categorical) that keep the stay's profile, and its steps.
-
-        The nearest level everywhere, except that the validity flag follows the drawn length
-        and each masked value is measured at exactly its drawn number of steps: those whose
-        state is nearest "measured" rather than "missing" (`keep_counts`).
-        """
-        layout = self.layout
-        n_masks = len(layout.masked_values)
-        codes = scores.argmax(-1)
-        steps = torch.arange(scores.shape[1], device=scores.device)
-        inside = steps[None, :] < profile.lengths[:, None]
-        if layout.has_validity:
-            codes[..., -1] = inside.long()
-        if n_masks:
-            masks = scores[..., :n_masks, :]
-            margin = masks[..., 1:].amax(-1) - masks[..., 0]
-            keep = keep_counts(margin, profile.counts, inside)
-            codes[..., :n_masks] = torch.where(keep, masks[..., 1:].argmax(-1) + 1, 0)
-        return codes, inside
-
-    def profile_dims(self) -> torch.Tensor:
-        """(temporal width,) bool: the numbers of one step that embed a mask or the validity
-        flag, the features a profile decides."""
-        layout = self.layout
-        feature = torch.as_tensor(layout.temporal.dim_to_feature())
-        first_mask = layout.n_values
-        held = (feature >= first_mask) & (feature < first_mask + len(layout.masked_values))
-        if layout.has_validity:
-            held |= feature == layout.temporal.n_features - 1
-        return held
-
-    def profile_cells(self, sigma: torch.Tensor, below: float) -> torch.Tensor:
-        """(..., T, temporal width) bool: the numbers a profile decides whose noise level, in
-        `sigma` ((M,) or (B, M)), is at most `below`."""
-        temporal, _ = self._split(sigma)
-        return self.profile_dims().to(sigma.device) & (temporal <= below)
-
-    @torch.no_grad()
-    def hold_profile(self, denoised: torch.Tensor, profile, cells=None) -> torch.Tensor:
-        """Denoised states (B, M) whose masks and validity flags keep `profile`.
-
-        Those features are replaced by the embeddings of the levels `decode` would give them
-        (the drawn length, each masked value at exactly its drawn count of steps), in `cells`
-        ((T, temporal width) or (B, T, temporal width) bool, see `profile_cells`; None: every
-        number a profile decides). A sampler that uses this in its last steps lets the values
-        and the other masks of the stay adapt to the kept counts, instead of having the counts
-        forced on a finished state only.
-        """
-        temporal, static = self._split(denoised)
-        n_values = self.layout.n_values
-        embedded = temporal[..., n_values:]
-        scores = self.temporal_embedding.level_scores(embedded)
-        codes, _ = self._profile_codes(scores, profile.to(denoised.device))
-        kept = self.temporal_embedding.embed(codes).to(embedded.dtype)
-        if cells is None:
-            cells = self.profile_dims().to(denoised.device)
-        embedded = torch.where(cells[..., n_values:], kept, embedded)
-        temporal = torch.cat([temporal[..., :n_values], embedded], dim=-1)
-        return torch.cat([temporal.flatten(1), static], dim=-1)
-
     # -- decoding ------------------------------------------------------------------------------
-    @torch.no_grad()
-    def decode(self, x: torch.Tensor, profile=None) -> dict:
-        """Turn final states (B, M) into numpy arrays of values, masks, codes and lengths.
+    def level_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, n_categorical, V) similarity of each temporal categorical feature of states
+        `x` (B, M) to each of its levels (`CategoryEmbedding.level_scores`)."""
+        temporal, _ = self.split_state(x.float())
+        return self.temporal_embedding.level_scores(temporal[..., self.layout.n_values :])
 
-        With a drawn `profile` (`StayProfile`), each stay has its length, each masked value
-        exactly its number of measurements (at the steps whose state is nearest "measured"
-        rather than "missing"), and each value's measurements its mean and sd.
-        """
+    @torch.no_grad()
+    def decode(self, x: torch.Tensor) -> dict:
+        """Turn final states (B, M) into numpy arrays of values, masks, codes and lengths."""
+        return {name: value.cpu().numpy() for name, value in self.decoded_tensors(x).items()}
+
+    @torch.no_grad()
+    def decoded_tensors(self, x: torch.Tensor, codes=None) -> dict:
+        """`decode` as tensors; `codes` (B, T, n_categorical), if given, are the temporal
+        categorical codes (masks, categories, validity) to decode with instead of each
+        feature's nearest level (`cdmtehr.profiles.conditioning.decode_keeping` gives the
+        drawn counts)."""
         layout = self.layout
-        temporal, static = self._split(x.float())
+        temporal, static = self.split_state(x.float())
         n_values, n_masks = layout.n_values, len(layout.masked_values)
         n_static_numeric = layout.static.n_numeric
-        scores = self.temporal_embedding.level_scores(temporal[..., n_values:])
-        codes = scores.argmax(-1)
+        if codes is None:
+            codes = self.level_scores(x).argmax(-1)
         static_codes = self.static_embedding.decode(static[..., n_static_numeric:])
-        if profile is not None:
-            profile = profile.to(x.device)
-            codes, inside = self._profile_codes(scores, profile)
         if layout.has_validity:
             # A stay ends at its first invalid step; at least one step is kept.
             leading = torch.cumprod((codes[..., -1] == 1).long(), dim=1)
@@ -393,10 +337,6 @@ class Denoiser(nn.Module):
         numeric = temporal[..., :n_values]
         if layout.repeated_values:
             numeric = _copy_repeats(numeric, observed, repeat_flags(codes, layout))
-        if profile is not None:
-            measured = observed & inside[..., None]
-            numeric = match_levels(numeric, measured, profile.means.to(numeric),
-                                   profile.sds.to(numeric))
         categorical = codes[..., n_masks : n_masks + layout.n_temporal_categorical]
         n_static_masks = len(layout.masked_static_values)
         static_observed = torch.ones(
@@ -405,7 +345,7 @@ class Denoiser(nn.Module):
         static_masks = static_codes[:, :n_static_masks] == 1
         static_observed[:, list(layout.masked_static_values)] = static_masks
         n_static_columns = n_static_masks + layout.n_static_categorical
-        arrays = {
+        return {
             "numeric": numeric,
             "observed": observed,
             "categorical": categorical,
@@ -414,7 +354,6 @@ class Denoiser(nn.Module):
             "static_categorical": static_codes[:, n_static_masks:n_static_columns],
             "lengths": lengths,
         }
-        return {name: value.cpu().numpy() for name, value in arrays.items()}
 
 
 def _entropies(frequencies) -> torch.Tensor:

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .profile import profile_inputs, stay_profile
-
-# Share of training patients shown without their profile, so that the denoiser also samples
-# without one: completion knows part of a stay, not its profile.
-PROFILE_DROPOUT = 0.1
+from ..profiles.conditioning import PROFILE_DROPOUT, training_inputs
 
 
 def low_discrepancy_uniform(n: int, generator: torch.Generator, device="cpu") -> torch.Tensor:
@@ -106,12 +102,7 @@ def loss_terms(denoiser, schedule, batch, u, noise, drop, *, fill_weight=0.1,
         drop = torch.ones_like(drop)
     condition = torch.where(drop, torch.full_like(condition, denoiser.n_classes), condition)
 
-    profile = None
-    if denoiser.config.profile:
-        profile = profile_inputs(stay_profile(batch.values, batch.codes, batch.valid, layout),
-                                 layout)
-        if profile_drop is not None:
-            profile = torch.where(profile_drop[:, None], torch.zeros_like(profile), profile)
+    profile = training_inputs(batch, layout, profile_drop) if denoiser.config.profile else None
     out = denoiser.predict(x, sigma, condition, profile)
 
     # Temporal cells: (B, T, Kt) losses and weights in layout feature order.

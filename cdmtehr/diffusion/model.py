@@ -88,7 +88,7 @@ def fit_diffusion(
     hidden_size, num_layers : int
         Size of the denoiser's network.
     profile : bool, default=False
-        Whether the denoiser reads each patient's profile (`cdmtehr.diffusion.profile`).
+        Whether the denoiser reads each patient's profile (`cdmtehr.profiles.stay`).
     schedule : {"factorized", "edm"}
         The noise schedule.
     generator : torch.Generator

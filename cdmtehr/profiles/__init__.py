@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 from .._blocks import patient_blocks
-from ..diffusion.profile import StayProfile, level_statistics
 from ..disclosure import MIN_PATIENTS
+from .stay import StayProfile, level_statistics
 from .trees import LeafTree, ProfileTrees
 
-__all__ = ["ClassProfiles", "LeafTree", "ProfileTrees", "draw_profiles", "fit_profile_model",
-           "profile_table"]
+__all__ = ["ClassProfiles", "LeafTree", "ProfileTrees", "StayProfile", "draw_profiles",
+           "fit_profile_model", "profile_table"]
 
 
 @dataclass

@@ -7,17 +7,13 @@ import numpy as np
 import torch
 
 from ..diffusion.batches import length_groups
-from ..diffusion.profile import profile_inputs
 from ..preprocessing.encoded import pad_steps
 from ..profiles import draw_profiles
+from ..profiles.conditioning import decode_keeping, given_profile, holding_profile
 from .guidance import classifier_free_guidance
 from .inpainting import sample_replacement
 from .samplers import SAMPLERS
 
-# Noise level of the masks below which a drawn profile is held in the denoised states
-# (`_holding_profile`). Embeddings have unit scale per coordinate, so from about 1 on the
-# signal dominates the noise; measured on the headline protocol (docs/benchmarks.md).
-HOLD_PROFILE_BELOW = 1.5
 
 def generate(
     denoiser,
@@ -69,8 +65,7 @@ def generate(
         replacement (`inpainting.sample_replacement`) and the rest is drawn given them.
     profiles : StayProfile, optional
         A drawn profile per patient (`cdmtehr.profiles.draw_profiles`): the denoiser is given
-        it, its last steps hold it (`Denoiser.hold_profile`) and the decoder keeps it
-        (`Denoiser.decode`).
+        it, its last steps hold it and the decoder keeps it (`cdmtehr.profiles.conditioning`).
 
     Yields
     ------
@@ -103,10 +98,10 @@ def generate(
                 profile = chunk_profiles[group.to(device)]
                 if known is None:  # padded to the group's longest stay
                     stay_steps = int(profile.lengths.max())
-                guided = _given_profile(denoiser, profile_inputs(profile, denoiser.layout))
+                guided = given_profile(denoiser, profile)
                 if conditional:
                     guided = classifier_free_guidance(guided, guidance_scale, null)
-                guided = _holding_profile(guided, denoiser, profile)
+                guided = holding_profile(guided, denoiser, profile)
             # One row of noise levels per step, computed when the sampler reaches it: memory
             # does not grow with `steps` (a (steps + 1) x M grid of 10**5 steps would take
             # gigabytes).
@@ -126,7 +121,8 @@ def generate(
                     guided, x, sigmas, clean=clean.to(device), known=mask.to(device),
                     sampler=sampler, condition=group_condition, generator=generator,
                 )
-            parts.append(denoiser.decode(x, profile))
+            parts.append(denoiser.decode(x) if profile is None
+                         else decode_keeping(denoiser, x, profile))
         if bar is not None:
             bar.update(len(chunk))
             if start + batch_size >= len(classes):
@@ -183,36 +179,6 @@ def generate_stays(denoiser, schedule, profile_model, classes, *, generator, kno
         profiles = draw_profiles(profile_model, classes, denoiser.layout, generator)
     return generate(denoiser, schedule, classes, generator=generator, known=known,
                     profiles=profiles, **options)
-
-
-def _given_profile(denoiser, inputs):
-    """The denoiser given each patient's profile inputs (repeated for guidance's 2B rows)."""
-
-    def given_profile(x, sigma, condition):
-        return denoiser(x, sigma, condition, inputs.repeat(x.shape[0] // inputs.shape[0], 1))
-
-    return given_profile
-
-
-def _holding_profile(guided, denoiser, profile):
-    """`guided`, whose denoised states keep `profile` where its features' noise is low.
-
-    A mask or validity number whose own noise level (the schedule is per feature and per
-    step) is at most `HOLD_PROFILE_BELOW` is past the point where the signal dominates the
-    noise, and `Denoiser.hold_profile` sets it to the kept counts: the remaining steps then
-    draw the values and the other masks given those (the way inpainting keeps known numbers),
-    rather than the counts being forced on the finished state alone. Numbers the learned
-    schedule keeps noisy to the end are left free until decoding.
-    """
-    if not denoiser.profile_dims().any():  # stays of one length and no masks: nothing to hold
-        return guided
-
-    def holding(x, sigma, condition):
-        denoised = guided(x, sigma, condition)
-        cells = denoiser.profile_cells(sigma, HOLD_PROFILE_BELOW)
-        return denoiser.hold_profile(denoised, profile, cells) if cells.any() else denoised
-
-    return holding
 
 
 def _patients_bar(total: int):

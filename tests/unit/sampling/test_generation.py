@@ -11,7 +11,7 @@ from helpers.encoded import make_cohort, make_denoiser
 from cdmtehr.diffusion.batches import CohortTensors
 from cdmtehr.diffusion.denoiser import Denoiser
 from cdmtehr.diffusion.layout import StateLayout
-from cdmtehr.diffusion.profile import stay_profile
+from cdmtehr.profiles.stay import stay_profile
 from cdmtehr.diffusion.schedule import FactorizedSchedule
 from cdmtehr.sampling import generate
 

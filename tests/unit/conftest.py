@@ -1,4 +1,5 @@
-"""The diffusion units share one small random cohort, its layout, tensors and denoiser."""
+"""Unit tests of the diffusion model and its first stage share one small random cohort, its
+layout, tensors and denoiser."""
 
 import pytest
 from helpers.encoded import make_cohort, make_denoiser

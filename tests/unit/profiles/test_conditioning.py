@@ -1,26 +1,21 @@
-"""The stay profile on the denoiser's side: statistics, inputs, and what decoding keeps."""
+"""How a drawn profile conditions the second stage: held while sampling, kept when decoding."""
 
 import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdmtehr.diffusion.profile import keep_counts, level_statistics, match_levels, stay_profile
-
-
-def test_level_statistics_are_the_mean_and_sample_sd_of_measured_steps():
-    values = torch.tensor([[[1.0], [3.0], [100.0], [5.0]]])
-    measured = torch.tensor([[[True], [True], [False], [True]]])
-    mean, sd = level_statistics(values, measured)
-    assert mean.item() == 3.0
-    assert abs(sd.item() - np.std([1.0, 3.0, 5.0], ddof=1)) < 1e-6
-
-
-def test_level_statistics_are_zero_without_enough_measurements():
-    values = torch.tensor([[[4.0, 2.0], [7.0, 9.0]]])
-    measured = torch.tensor([[[False, True], [False, False]]])
-    mean, sd = level_statistics(values, measured)
-    assert mean.tolist() == [[0.0, 2.0]] and sd.tolist() == [[0.0, 0.0]]
+from cdmtehr.profiles import conditioning
+from cdmtehr.profiles.conditioning import (
+    decode_keeping,
+    hold_profile,
+    holding_profile,
+    keep_counts,
+    match_levels,
+    profile_dims,
+    training_inputs,
+)
+from cdmtehr.profiles.stay import level_statistics, profile_inputs, stay_profile
 
 
 @settings(max_examples=50, deadline=None)
@@ -65,8 +60,9 @@ def test_hold_profile_sets_what_decoding_keeps_and_leaves_the_rest(parts):
     _, layout, tensors, denoiser = parts
     profile = stay_profile(tensors.values, tensors.codes, tensors.valid, layout)
     noisy = torch.randn((len(profile), layout.size), generator=torch.Generator().manual_seed(3))
-    held = denoiser.hold_profile(noisy, profile)
-    decoded, decoded_held = denoiser.decode(noisy, profile), denoiser.decode(held, profile)
+    held = hold_profile(denoiser, noisy, profile)
+    decoded = decode_keeping(denoiser, noisy, profile)
+    decoded_held = decode_keeping(denoiser, held, profile)
     # The held state already has the masks and lengths that decoding keeps ...
     for name in ("observed", "lengths"):
         assert np.array_equal(decoded[name], decoded_held[name])
@@ -74,31 +70,40 @@ def test_hold_profile_sets_what_decoding_keeps_and_leaves_the_rest(parts):
     changed = (held != noisy).reshape(len(profile), -1)[:, : layout.max_length * step]
     changed = changed.reshape(len(profile), layout.max_length, step).any(dim=(0, 1))
     # ... and only the numbers that embed a mask or the validity flag were touched.
-    assert changed.any() and not (changed & ~denoiser.profile_dims()).any()
+    assert changed.any() and not (changed & ~profile_dims(layout)).any()
     assert torch.equal(held[:, layout.max_length * step:], noisy[:, layout.max_length * step:])
 
 
 def test_sampling_holds_the_profile_only_where_its_noise_is_low(parts, monkeypatch):
-    from cdmtehr.sampling import generation
-
     _, layout, tensors, denoiser = parts
     profile = stay_profile(tensors.values, tensors.codes, tensors.valid, layout)
     calls = []
 
-    def record(self, denoised, given, cells):
+    def record(model, denoised, given, cells):
         calls.append(cells.clone())
         return denoised
 
-    monkeypatch.setattr(type(denoiser), "hold_profile", record)
-    holding = generation._holding_profile(lambda x, sigma, c: x, denoiser, profile)
+    monkeypatch.setattr(conditioning, "hold_profile", record)
+    holding = holding_profile(lambda x, sigma, c: x, denoiser, profile)
     x = torch.zeros((len(profile), layout.size))
-    high = torch.full((layout.size,), generation.HOLD_PROFILE_BELOW * 2)
+    high = torch.full((layout.size,), conditioning.HOLD_PROFILE_BELOW * 2)
     holding(x, high, None)
     assert calls == []
     # One step of the stay with a low noise level: only its profile numbers are held.
     step = layout.temporal.width
     sigma = high.clone()
-    sigma[2 * step : 3 * step] = generation.HOLD_PROFILE_BELOW / 2
+    sigma[2 * step : 3 * step] = conditioning.HOLD_PROFILE_BELOW / 2
     holding(x, sigma, None)
     (cells,) = calls
-    assert cells[2].equal(denoiser.profile_dims()) and cells.sum() == cells[2].sum()
+    assert cells[2].equal(profile_dims(layout)) and cells.sum() == cells[2].sum()
+
+
+def test_training_inputs_are_each_patients_own_profile_or_zeros_where_hidden(parts):
+    _, layout, tensors, _ = parts
+    own = profile_inputs(stay_profile(tensors.values, tensors.codes, tensors.valid, layout),
+                         layout)
+    hidden = torch.zeros(len(own), dtype=torch.bool)
+    hidden[0] = True
+    inputs = training_inputs(tensors, layout, hidden)
+    assert torch.all(inputs[0] == 0) and torch.equal(inputs[1:], own[1:])
+    assert torch.equal(training_inputs(tensors, layout), own)

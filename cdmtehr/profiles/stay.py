@@ -1,10 +1,10 @@
-"""The profile of a stay, on the denoiser's side: what the denoiser is given and must keep.
+"""What a stay's profile is: its statistics, and the inputs a denoiser reads of it.
 
 A profile is the stay's length and, per numeric value, how many of its steps measure it and
 the mean and standard deviation of those measurements (in normal scores). The denoiser is
-trained given each patient's real profile (`stay_profile`, as inputs `profile_inputs`) and
-samples given a drawn one (`cdmtehr.profiles`); the decoder keeps the drawn length and counts
-exactly (`keep_counts`) and moves the values to the drawn levels (`match_levels`).
+trained given each patient's real profile (`stay_profile`, as per-patient inputs
+`profile_inputs`) and samples given a drawn one (`cdmtehr.profiles.draw_profiles`), which
+`cdmtehr.profiles.conditioning` holds while sampling and keeps when decoding.
 """
 
 from __future__ import annotations
@@ -89,30 +89,3 @@ def profile_inputs(profile: StayProfile, layout) -> torch.Tensor:
     given = torch.ones_like(length_share)
     parts = [share, ever, profile.means.float(), profile.sds.float(), length_share, given]
     return torch.cat(parts, dim=-1)
-
-
-def keep_counts(scores: torch.Tensor, counts: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """(B, T, F) bool: per patient and feature, the `counts` valid steps of highest score.
-
-    Ties go to the earlier step; a count above the valid steps keeps them all.
-    """
-    scores = scores.masked_fill(~valid[..., None], float("-inf"))
-    order = torch.argsort(scores, dim=1, descending=True, stable=True)
-    steps = torch.arange(scores.shape[1], device=scores.device)[None, :, None].expand_as(order)
-    rank = torch.empty_like(order).scatter_(1, order, steps)
-    return (rank < counts[:, None, :]) & valid[..., None]
-
-
-def match_levels(values, measured, means, sds) -> torch.Tensor:
-    """Values (B, T, K) moved so that each value's measurements have the drawn mean and sd.
-
-    One affine map per patient and value, so the shape of the stay is kept: a shift to the
-    mean and, where two measurements or more differ, a scaling to the sd. Unmeasured cells
-    are left as they are.
-    """
-    current_mean, current_sd = level_statistics(values, measured)
-    n = measured.sum(dim=1)
-    spread = (n > 1) & (current_sd > 1e-6)
-    scale = torch.where(spread, sds / current_sd.clamp_min(1e-6), torch.ones_like(sds))
-    moved = means[:, None] + (values - current_mean[:, None]) * scale[:, None]
-    return torch.where(measured, moved, values)

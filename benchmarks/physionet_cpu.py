@@ -114,7 +114,7 @@ def write_markdown(result, table=None, path=DOCS, name=HEADLINE):
     lines = [
         START,
         f"Command: `{result['command']}` — machine: {m['cpus']} CPU cores "
-        f"({m['processor']}), torch {m['torch']} with {m['torch_threads']} threads.",
+        f"({m['processor']}), torch {m['torch']} with {_common.thread_words(m['torch_threads'])}.",
         "",
         "| metric | cdmtehr | real vs real (floor) | target | met |",
         "|---|---|---|---|---|",

@@ -121,7 +121,7 @@ RUNS = [
         "measurement_timing.json"),
     Run(script("schedule_first_stage", "--model", M600),
         script("schedule_first_stage", "--quick"), "schedule_first_stage.json"),
-    Run(script("tail_rates", "--model", M600, "--scores"), script("tail_rates", "--quick"),
+    Run(script("tail_rates", "--model", M600, "-n", "20000", "--scores"), script("tail_rates", "--quick"),
         "tail_rates.json"),
     Run(script("distributed"), script("distributed", "--quick"), "distributed.json"),
     Run(script("profile_models"), script("profile_models", "-n", "100"), "profile_models.json"),

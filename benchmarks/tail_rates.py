@@ -186,6 +186,11 @@ def tables(result) -> list:
             row["95 % interval"] = f"{low / scale:.2f}-{high / scale:.2f}x"
         else:
             row["95 % interval"] = "–"
+        # outlier values, calibrated: a patient's outliers cluster in real stays (several
+        # hours of one extreme episode), so the two shares differ where they are scattered
+        value_ratio = "–" if cell["value_ratio"] is None else f"{cell['value_ratio']:.2f}x"
+        row["values: training / calibrated"] = (
+            f"{real['real_values']} / {cell['synthetic_values']} ({value_ratio})")
         if real["real_patients"] or any(variants[v]["outliers"][variable]["synthetic_patients"]
                                         for v in variants):
             rows.append(row)
@@ -204,7 +209,9 @@ def write_docs(result, path=None):
              f"Patients with an outlier (of {result['synthetic_patients']:,} synthetic, "
              "3,000 training), and the synthetic share over the training share; the 95 % "
              "interval is the exact Poisson one of the calibrated count over the training "
-             "share (a count of 7 patients alone spans 0.40-2.06 times its value):", "",
+             "share (a count of 7 patients alone spans 0.40-2.06 times its value). The last "
+             "column counts outlier values instead of patients, training against calibrated, "
+             "and gives the ratio of their shares of the measured values:", "",
              *C.markdown_table(outliers)]
     if scores:
         lines += ["", "The first 1,000 synthetic patients of each decoding against the unseen "

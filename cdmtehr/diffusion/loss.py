@@ -121,11 +121,7 @@ def loss_terms(denoiser, schedule, batch, u, noise, drop, *, fill_weight=0.1,
     if layout.has_validity:
         ce_weight[..., -1] = 1.0  # the validity flag is scored past the end of the stay too
     temporal_loss = torch.cat([value_loss, ce], dim=-1)
-    import os  # experiment: weight of the masks' cross-entropy (MASK_WEIGHT, default 1)
-    scale = torch.ones(ce.shape[-1], dtype=ce.dtype, device=ce.device)
-    scale[: len(layout.masked_values)] = float(os.environ.get("MASK_WEIGHT", "1"))
-    temporal_train = torch.cat([value_loss * _weight(temporal_sigma, numeric_weighting),
-                                ce * scale], -1)
+    temporal_train = torch.cat([value_loss * _weight(temporal_sigma, numeric_weighting), ce], -1)
     temporal_weight = torch.cat([value_weight, ce_weight], dim=-1)
 
     # Static cells: (B, Ks).

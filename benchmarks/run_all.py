@@ -119,6 +119,9 @@ RUNS = [
         "second_stage.json"),
     Run(script("measurement_timing", "--model", M600), script("measurement_timing", "--quick"),
         "measurement_timing.json"),
+    Run(script("measurement_timing", "--model", M3600, "--output",
+               "benchmarks/results/measurement_timing_1h.json"),
+        None, "measurement_timing_1h.json", "covered by measurement_timing.py --quick"),
     Run(script("schedule_first_stage", "--model", M600),
         script("schedule_first_stage", "--quick"), "schedule_first_stage.json"),
     Run(script("tail_rates", "--model", M600, "-n", "20000", "--scores"), script("tail_rates", "--quick"),
@@ -407,6 +410,9 @@ SECTIONS = [
             "beside two halves of them), and the hours from one measurement to the next, real "
             "and synthetic.",
             write_docs_of("measurement_timing")),
+    Section("measurement_timing_1h", "The one-hour model", "The same on the one-hour model: "
+            "the rounds' rhythm is learned, slowly.",
+            write_docs_of("measurement_timing", section="measurement_timing"), level=3),
     Section("schedule_first_stage", "A schedule of care as the first stage",
             "Schedule models of the masks as the first stage of one fitted default model, end "
             "to end: the masks drawn by a schedule model (given the class, or placing the "

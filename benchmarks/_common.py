@@ -195,8 +195,8 @@ def thread_words(threads) -> str:
 def machine_line(m: dict) -> str:
     """One sentence describing the machine, for the docs."""
     return (f"{m['cpus']} CPU cores ({m['processor']}), torch {m['torch']} with "
-            f"{thread_words(m['torch_threads'])}, load average {m['load_average_1m_at_end']:.1f} at "
-            f"the end of the run")
+            f"{thread_words(m['torch_threads'])}, load average "
+            f"{m['load_average_1m_at_end']:.1f} at the end of the run")
 
 
 def peak_rss_mb() -> float:
@@ -257,6 +257,30 @@ def stamp(result: dict, command_text=None) -> dict:
     for key, value in provenance().items():
         result.setdefault(key, value)
     return result
+
+
+def temporal_numeric(roles) -> list:
+    """The numeric columns of `roles` that change over a stay (not statics)."""
+    return [c for c in roles["num_cols"] if c not in (roles.get("static_cols") or [])]
+
+
+def sampled_model_result(args, synth) -> dict:
+    """What every result of a script that samples one default model starts with: the
+    command, the machine, the model file and its optimizer steps, and how it sampled."""
+    steps = int(synth.get_loss_values()["steps"].iloc[-1])
+    return {"command": command(), "machine": machine(), "quick": args.quick,
+            "model": args.model, "optimizer_steps": steps, "steps": args.steps,
+            "sampler": args.sampler}
+
+
+def finish(name: str, result: dict, args, write_docs) -> Path:
+    """Save `result` (`save_result`) and, for a full run to the default path, rewrite the
+    script's docs section with `write_docs`."""
+    path = save_result(name, result, args.quick, args.output)
+    print(f"wrote {path}")
+    if not args.quick and args.output is None:
+        write_docs(result)
+    return path
 
 
 def save_result(name: str, result: dict, quick: bool, output=None) -> Path:

@@ -32,10 +32,6 @@ GAP_HOURS = (1, 2, 3, 4)
 MIN_GAPS = 10
 
 
-def temporal_numeric(roles):
-    return [c for c in roles["num_cols"] if c not in (roles.get("static_cols") or [])]
-
-
 def gaps(frame, roles, column):
     """Hours between consecutive measurements of `column` within each stay."""
     id_col, time_col = roles["id_col"], roles["time_col"]
@@ -77,7 +73,7 @@ def timing_table(real, synthetic, roles, seed):
                           discriminators=("sequence_masks",), random_state=seed, **roles)
     floor = evaluate(*split, metrics=("discriminative",), discriminators=("sequence_masks",),
                      random_state=seed, **roles)
-    columns = temporal_numeric(roles)
+    columns = C.temporal_numeric(roles)
     rows = [{"masks": "all", "masks_auroc": everything["disc_sequence_masks_auroc"],
              "floor": floor["disc_sequence_masks_auroc"]},
             {"masks": "numeric variables", "masks_auroc": masks_auroc(real, synthetic, roles,
@@ -111,16 +107,9 @@ def main(argv=None):
     synth = C.default_model(args, train, roles, "measurement_timing")
     synthetic = synth.sample(n, steps=args.steps, sampler=args.sampler, random_state=args.seed)
     table = timing_table(test, synthetic, roles, args.seed)
-    history = synth.get_loss_values()
-    result = {"command": C.command(), "machine": C.machine(), "quick": args.quick,
-              "model": args.model, "optimizer_steps": int(history["steps"].iloc[-1]),
-              "steps": args.steps, "sampler": args.sampler, "n": n,
-              "table": C.table_to_json(table)}
+    result = {**C.sampled_model_result(args, synth), "n": n, "table": C.table_to_json(table)}
     C.print_table(shares_table(table))
-    path = C.save_result("measurement_timing", result, args.quick, args.output)
-    print(f"wrote {path}")
-    if not args.quick and args.output is None:
-        write_docs(result)
+    C.finish("measurement_timing", result, args, write_docs)
 
 
 def shares_table(table):

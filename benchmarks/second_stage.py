@@ -68,10 +68,6 @@ def patients(frame, roles, n):
     return frame[frame[roles["id_col"]].isin(ids)].reset_index(drop=True)
 
 
-def temporal_numeric(roles):
-    return [c for c in roles["num_cols"] if c not in (roles.get("static_cols") or [])]
-
-
 def real_profiles(synth, frame):
     """The encoded cohort of `frame` and each patient's own profile (`StayProfile`)."""
     cohort = synth.preprocessor_.transform(frame)
@@ -83,7 +79,7 @@ def given_real_first_stage(synth, frame, roles, steps, sampler, seed):
     """`frame`'s patients with every measured temporal value drawn by the denoiser, given the
     patient's masks, statics and own profile."""
     hidden = pd.DataFrame(False, index=frame.index, columns=frame.columns)
-    columns = temporal_numeric(roles)
+    columns = C.temporal_numeric(roles)
     hidden[columns] = frame[columns].notna()
     pre = synth.preprocessor_
     known, classes, _, _ = imputation_patients(frame, hidden, pre, synth.layout_,
@@ -139,7 +135,7 @@ def value_tells(synthetic, real, roles, seed):
         return scores["disc_sequence_values_auroc"]
 
     rows = []
-    for column in [c for c in TELLS if c in temporal_numeric(roles)]:
+    for column in [c for c in TELLS if c in C.temporal_numeric(roles)]:
         if min(synthetic[column].notna().sum(), real[column].notna().sum()) < 10:
             continue
         moved_real, moved = movement(real, roles, column), movement(synthetic, roles, column)
@@ -163,7 +159,7 @@ def denoising_gain(synth, frame, roles, seed):
     cohort, batch, profile = real_profiles(synth, frame)
     inputs = profile_inputs(profile, layout) if denoiser.config.profile else None
     measured = measured_steps(batch.codes, batch.valid, layout)
-    columns = temporal_numeric(roles)
+    columns = C.temporal_numeric(roles)
     vitals = {c: columns.index(c) for c in VITALS if c in columns}
     clean = denoiser.clean_state(batch).double()
     t, width, n_values = layout.max_length, layout.temporal.width, layout.n_values
@@ -224,19 +220,12 @@ def main(argv=None):
     table = pd.DataFrame(rows)
     tells = value_tells(cohorts["real first stage"], test, roles, args.seed)
     gain = denoising_gain(synth, test, roles, args.seed)
-    history = synth.get_loss_values()
-    result = {"command": C.command(), "machine": C.machine(), "quick": args.quick,
-              "model": args.model, "optimizer_steps": int(history["steps"].iloc[-1]),
-              "steps": args.steps, "sampler": args.sampler,
-              "table": C.table_to_json(table), "tells": C.table_to_json(tells),
-              "gain": C.table_to_json(gain)}
+    result = {**C.sampled_model_result(args, synth), "table": C.table_to_json(table),
+              "tells": C.table_to_json(tells), "gain": C.table_to_json(gain)}
     C.print_table(table)
     C.print_table(tells)
     C.print_table(gain_table(gain))
-    path = C.save_result("second_stage", result, args.quick, args.output)
-    print(f"wrote {path}")
-    if not args.quick and args.output is None:
-        write_docs(result)
+    C.finish("second_stage", result, args, write_docs)
 
 
 def gain_table(gain):

@@ -2,10 +2,14 @@
 
 `fit_profile_model` learns, from the training patients of each condition class, the joint
 distribution of (stay length, measured steps of each value, mean and sd of each value's
-measurements) with `ProfileTrees`; `draw_profiles` draws profiles for given classes. The whole schedule of
-care of a patient (which values are charted at all, how often, around which level) is a
-per-patient decision that a denoiser working hour by hour learns slowly; drawn here, it is
+measurements) with `ProfileTrees`; `draw_profiles` draws profiles for given classes. The whole
+schedule of care of a patient (which values are charted at all, how often, around which level)
+is a per-patient decision that a denoiser working hour by hour learns slowly; drawn here, it is
 right by construction (docs/method.md, section 8).
+
+The package holds the whole first stage: what a profile is and what the denoiser reads of it
+(`cdmtehr.profiles.stay`), the trees (`cdmtehr.profiles.trees`), and how a profile conditions
+the second stage in training, sampling and decoding (`cdmtehr.profiles.conditioning`).
 """
 
 from __future__ import annotations

@@ -101,11 +101,12 @@ def profile_dims(layout) -> torch.Tensor:
     return held
 
 
-def profile_cells(denoiser, sigma: torch.Tensor, below: float) -> torch.Tensor:
+def profile_cells(denoiser, sigma: torch.Tensor, below: float, dims=None) -> torch.Tensor:
     """(..., T, temporal width) bool: the numbers a profile decides whose noise level, in
-    `sigma` ((M,) or (B, M)), is at most `below`."""
+    `sigma` ((M,) or (B, M)), is at most `below`; `dims` is `profile_dims` when known."""
     temporal, _ = denoiser.split_state(sigma)
-    return profile_dims(denoiser.layout).to(sigma.device) & (temporal <= below)
+    dims = profile_dims(denoiser.layout) if dims is None else dims
+    return dims.to(sigma.device) & (temporal <= below)
 
 
 @torch.no_grad()
@@ -153,12 +154,13 @@ def holding_profile(guided, denoiser, profile):
     than the counts being forced on the finished state alone. Numbers the learned schedule
     keeps noisy to the end are left free until decoding.
     """
-    if not profile_dims(denoiser.layout).any():  # one length and no masks: nothing to hold
+    dims = profile_dims(denoiser.layout)  # once per run, not at every sampler step
+    if not dims.any():  # one length and no masks: nothing to hold
         return guided
 
     def holding(x, sigma, condition):
         denoised = guided(x, sigma, condition)
-        cells = profile_cells(denoiser, sigma, HOLD_PROFILE_BELOW)
+        cells = profile_cells(denoiser, sigma, HOLD_PROFILE_BELOW, dims)
         return hold_profile(denoiser, denoised, profile, cells) if cells.any() else denoised
 
     return holding

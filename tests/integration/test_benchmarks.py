@@ -38,6 +38,11 @@ def run_quick(script, tmp_path, *extra, section=None):
     return result, done.stdout
 
 
+def rows_of(table):
+    """The rows of a saved table (`_common.table_to_json`) as dicts."""
+    return [dict(zip(table["columns"], row)) for row in table["rows"]]
+
+
 def benchmark_module(name):
     sys.path.insert(0, str(BENCHMARKS))
     try:
@@ -308,7 +313,7 @@ def test_privacy_quick(tmp_path):
 def test_profile_decoding_quick(tmp_path):
     result, _ = run_quick("profile_decoding.py", tmp_path)
     table = result["table"]
-    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    rows = rows_of(table)
     assert len(rows) == 6 and rows[0]["variant"].endswith("(default)")
     for row in rows:
         assert all(0 <= row[k] <= 1 for k in ("summary_auroc", "sequence_auroc", "masks_auroc"))
@@ -331,7 +336,7 @@ def test_model_file_quick(tmp_path):
 def test_schedule_of_care_quick(tmp_path):
     result, stdout = run_quick("schedule_of_care.py", tmp_path)
     table = result["table"]
-    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    rows = rows_of(table)
     assert [row["model"] for row in rows] == ["bits", "nearest", "edits"]
     for row in rows:
         assert 0 <= row["masks_auroc"] <= 1 and row["vocabulary"] >= 1
@@ -343,7 +348,7 @@ def test_schedule_of_care_quick(tmp_path):
 def test_schedule_first_stage_quick(tmp_path):
     result, stdout = run_quick("schedule_first_stage.py", tmp_path)
     table = result["table"]
-    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    rows = rows_of(table)
     assert [row["first stage"] for row in rows] == [
         "profile trees (default)", "edits", "budget", "real vs real (floor)"]
     for row in rows:
@@ -356,7 +361,7 @@ def test_schedule_first_stage_quick(tmp_path):
 def test_second_stage_quick(tmp_path):
     result, stdout = run_quick("second_stage.py", tmp_path)
     table = result["table"]
-    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    rows = rows_of(table)
     assert [row["cohort"] for row in rows] == ["default", "real first stage",
                                                "real vs real (floor)"]
     for row in rows:
@@ -379,7 +384,7 @@ def test_second_stage_quick(tmp_path):
 def test_distributed_quick(tmp_path):
     result, stdout = run_quick("distributed.py", tmp_path)
     table = result["table"]
-    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    rows = rows_of(table)
     assert [(row["run"], row["processes"]) for row in rows] == [
         ("1 process", 1), ("2 processes (torchrun)", 2), ("1 process, seed 1", 1)]
     # The same epochs are the same optimizer steps, whatever the number of processes.
@@ -412,7 +417,7 @@ def test_scale_quick(tmp_path):
 def test_measurement_timing_quick(tmp_path):
     result, stdout = run_quick("measurement_timing.py", tmp_path)
     table = result["table"]
-    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    rows = rows_of(table)
     assert [row["masks"] for row in rows[:2]] == ["all", "numeric variables"]
     assert {row["masks"] for row in rows[2:]} >= {"HR", "GCS"}
     for row in rows:

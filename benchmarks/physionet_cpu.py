@@ -212,7 +212,8 @@ def main(argv=None):
         synth = CDMTSynthesizer.load(args.model)
         if args.refit_profiles and synth.profile:
             cohort = synth.preprocessor_.transform(train)
-            synth.profile_model_ = fit_profile_stage(cohort, synth.layout_, synth.random_state,
+            synth.profile_model_ = fit_profile_stage(cohort, synth.layout_, synth.preprocessor_,
+                                                     synth.random_state,
                                                      synth.min_patients_per_value)
     else:
         quick = {"epochs": 1, "hidden_size": 8} if args.quick else {}

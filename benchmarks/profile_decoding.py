@@ -88,7 +88,8 @@ def run_variant(synth, cohort, hold, plain, train, test, roles, args) -> dict:
         conditioning.HOLD_PROFILE_BELOW = hold
         if plain:
             trees.ANCHOR_SHARE, trees.ORDER_SLACK = 0.0, -1.0
-        synth.profile_model_ = fit_profile_stage(cohort, synth.layout_, synth.random_state,
+        synth.profile_model_ = fit_profile_stage(cohort, synth.layout_, synth.preprocessor_,
+                                                     synth.random_state,
                                                  synth.min_patients_per_value)
         start = time.perf_counter()
         synthetic = synth.sample(args.n, steps=args.steps, sampler=args.sampler,

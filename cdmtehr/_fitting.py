@@ -26,6 +26,7 @@ from .disclosure import MIN_PATIENTS
 from .exceptions import InvalidParameterError, PrivacyWarning
 from .preprocessing import SequencePreprocessor
 from .profiles import fit_profile_model
+from .profiles.charting import CHARTING_SHARE
 from .sampling.tails import (
     CALIBRATION_PATIENTS,
     CALIBRATION_SHARE,
@@ -94,9 +95,10 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data, *, checkpoi
     # from patients drawn from the fitted model (no training value), when enough can be drawn.
     n_draw = min(CALIBRATION_PATIENTS, cohort.n_patients)
     calibrate = worth_drawing(cohort, n_draw)
-    if calibrate and training.max_time is not None:  # the draw takes the rest of the budget
-        training = dataclasses.replace(training,
-                                       max_time=training.max_time * (1 - CALIBRATION_SHARE))
+    # The tail draw and the first stage's charting model take their shares of the budget.
+    shares = (CALIBRATION_SHARE if calibrate else 0.0) + (CHARTING_SHARE if two_stage else 0.0)
+    if shares and training.max_time is not None:
+        training = dataclasses.replace(training, max_time=training.max_time * (1 - shares))
     fitted = fit_diffusion(
         cohort, training, embedding_dim=params["embedding_dim"],
         hidden_size=params["hidden_size"], num_layers=params["num_layers"],
@@ -109,8 +111,10 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data, *, checkpoi
     )
     profile_model = None
     if two_stage:
-        profile_model = fit_profile_stage(cohort, fitted.layout, params["random_state"],
-                                          params["min_patients_per_value"])
+        profile_model = fit_profile_stage(
+            cohort, fitted.layout, preprocessor, params["random_state"],
+            params["min_patients_per_value"],
+            seconds=None if params["max_time"] is None else CHARTING_SHARE * params["max_time"])
     counts = np.bincount(described.condition, minlength=max(cohort.n_classes, 1))
     class_prior = counts[: cohort.n_classes] / max(counts.sum(), 1)
     tail_calibration = None
@@ -143,9 +147,13 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data, *, checkpoi
     }
 
 
-def fit_profile_stage(cohort, layout, random_state, min_patients_per_value=MIN_PATIENTS):
+def fit_profile_stage(cohort, layout, preprocessor, random_state,
+                      min_patients_per_value=MIN_PATIENTS, seconds=None):
     """The first stage (`cdmtehr.profiles.ClassProfiles`) of a two-stage model, seeded from the
-    estimator's `random_state`; fitted after the denoiser, from the same encoded patients."""
+    estimator's `random_state`; fitted after the denoiser, from the same patients encoded by
+    `preprocessor`, its charting model within `seconds` (None: until it stops improving)."""
     seed = int(as_random_state(random_state).randint(0, 2**31 - 1))
+    missing = tuple(encoder.has_missing_ for encoder in preprocessor.categorical_encoders_)
     return fit_profile_model(cohort, layout, random_state=seed,
-                             min_patients=min_patients_per_value)
+                             min_patients=min_patients_per_value, categorical_missing=missing,
+                             charting_seconds=seconds)

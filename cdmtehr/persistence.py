@@ -53,13 +53,14 @@ from .exceptions import CDMTWarning, InvalidDataTypeError, ModelFileError
 from .preprocessing import SequencePreprocessor
 from .preprocessing.encoders import CategoricalEncoder, NumericEncoder
 from .preprocessing.sequences import TimeGrid
-from .profiles import ClassProfiles
+from .profiles import ChartingModel, ClassProfiles
+from .profiles.charting import charted_features, context_width
 from .profiles.trees import LeafTree, ProfileTrees
 from .roles import ColumnRoles
 from .sampling.tails import is_tail_calibration
 
 FORMAT_NAME = "cdmtehr-model"
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 MEMBERS = ("manifest.json", "arrays.npz", "weights.pt")
 # Every type a model file may hold, by the name the file stores it under. The names are part of
 # the format: a class that moves to another module, or is renamed, keeps its name here. Loading
@@ -67,6 +68,7 @@ MEMBERS = ("manifest.json", "arrays.npz", "weights.pt")
 _TYPES = MappingProxyType(
     {
         "CategoricalEncoder": CategoricalEncoder,
+        "ChartingModel": ChartingModel,
         "ClassProfiles": ClassProfiles,
         "ColumnRoles": ColumnRoles,
         "LeafTree": LeafTree,
@@ -343,6 +345,37 @@ def _check_fitted(fitted: dict, n_classes: int, path) -> None:
             )
 
 
+def _check_charting_model(fitted: dict, layout: StateLayout, path) -> None:
+    """A charting model: finite weights of its declared sizes, charting the layout's masks and
+    categories (a feature of another layout would be decoded out of bounds)."""
+    profiles = fitted.get("profile_model_")
+    model = getattr(profiles, "charting", None)
+    if model is None:
+        return
+    ok = isinstance(model, ChartingModel) and isinstance(model.weights, dict)
+    ok = ok and all(isinstance(array, np.ndarray) and array.dtype.kind == "f"
+                    and bool(np.all(np.isfinite(array))) for array in model.weights.values())
+    ok = ok and isinstance(model.config, dict)
+    ok = ok and isinstance(model.n_classes, int) and isinstance(model.features, list)
+    ok = ok and model.config.get("n_features") == len(model.features)
+    if ok:
+        levels = layout.to_dict()["temporal_categorical_levels"]
+        n_masks = len(layout.masked_values)
+        flags = [[n_masks + column, n - 1] in model.features for column, n in enumerate(levels)]
+        ok = model.features == charted_features(layout, flags)
+    ok = ok and model.config.get("context_size") == context_width(len(layout.masked_values),
+                                                                  model.n_classes)
+    if ok:
+        try:
+            model.network()
+        except (TypeError, RuntimeError):
+            ok = False
+    if not ok:
+        raise ModelFileError(f"{str(path)!r} is damaged or doctored: its charting model does "
+                             "not fit its layout, or its weights are not finite or not of its "
+                             "sizes.")
+
+
 def _check_privacy(fitted: dict, path) -> None:
     """The optional privacy record: None, or a dict of numbers (and what they cover)."""
     privacy, spent = fitted.get("privacy_"), fitted.get("dp_epsilon_spent_")
@@ -606,6 +639,7 @@ def load_synthesizer(cls, path, device="cpu"):
             raise ModelFileError(f"{str(path)!r} is damaged: it holds no fitted preprocessor.")
         _check_fitted(fitted, config.n_classes, path)
         _check_privacy(fitted, path)
+        _check_charting_model(fitted, layout, path)
         if not is_tail_calibration(fitted.get("tail_calibration_")):
             raise ModelFileError(f"{str(path)!r} is damaged or doctored: its tail calibration "
                                  "is not a set of increasing maps of finite scores.")
@@ -629,19 +663,20 @@ def load_synthesizer(cls, path, device="cpu"):
 # -- format versions -----------------------------------------------------------------------------
 # _MIGRATIONS[v] turns the document of a version-v file into that of a version v + 1 file. A
 # change of the format bumps FORMAT_VERSION and adds its step here.
-def _object_states(node, name: str):
-    """Every object that a file older than version 6 stores under class path `name`, in a
-    manifest tree: its list of state items."""
+def _object_states(node, name: str, key: str = "__object__"):
+    """Every object stored under `name` in a manifest tree: its list of state items. Files
+    older than version 6 name objects by class path under "__object__", later ones by type
+    name under "__type__"."""
     if isinstance(node, dict):
-        if node.get("__object__") == name and isinstance(node.get("state"), dict):
+        if node.get(key) == name and isinstance(node.get("state"), dict):
             items = node["state"].get("__items__")
             if isinstance(items, list):
                 yield items
         for value in node.values():
-            yield from _object_states(value, name)
+            yield from _object_states(value, name, key)
     elif isinstance(node, list):
         for value in node:
-            yield from _object_states(value, name)
+            yield from _object_states(value, name, key)
 
 
 def _add_missing_state(document: dict, name: str, defaults: dict) -> dict:
@@ -774,6 +809,16 @@ def _parameters_of_the_estimator(document: dict) -> dict:
     return document
 
 
+def _drawn_charts(document: dict) -> dict:
+    """7 -> 8: the first stage may draw the steps at which each value is measured (a charting
+    model); the first stages of older files draw counts alone."""
+    for items in _object_states(document["manifest"].get("fitted"), "ClassProfiles",
+                                key="__type__"):
+        if not any(isinstance(item, list) and item[:1] == ["charting"] for item in items):
+            items.append(["charting", None])
+    return document
+
+
 _MIGRATIONS: dict = {
     1: _numeric_encoders_scale_robustly,
     2: _profile_stage,
@@ -781,6 +826,7 @@ _MIGRATIONS: dict = {
     4: _pooled_disclosure,
     5: _registry_names_and_starts,
     6: _parameters_of_the_estimator,
+    7: _drawn_charts,
 }
 
 

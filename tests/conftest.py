@@ -77,6 +77,27 @@ def tiny_model(tiny_conditional):
 
 
 @pytest.fixture(scope="session")
+def tiny_gappy_model(tiny_conditional):
+    """A tiny model of `tiny_conditional` with a few values unmeasured and categories
+    missing: its first stage has masks and a category to schedule (shared: never refit it)."""
+    from cdmtehr import CDMTSynthesizer
+
+    df, roles = tiny_conditional
+    df = df.copy()
+    df.loc[[1, 5, 10, 14], "x"] = np.nan
+    df.loc[[2, 9], "c"] = None
+    return CDMTSynthesizer(**TINY).fit(df, **roles)
+
+
+@pytest.fixture(scope="session")
+def tiny_gappy_model_file(tiny_gappy_model, tmp_path_factory):
+    """`tiny_gappy_model` saved to a file (read it, copy it; damage only copies)."""
+    path = tmp_path_factory.mktemp("gappy") / "model.cdmt"
+    tiny_gappy_model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_model_file(tiny_model, tmp_path_factory):
     """`tiny_model` saved to a file (read it, copy it; damage only copies)."""
     path = tmp_path_factory.mktemp("model") / "model.cdmt"

@@ -73,8 +73,10 @@ def profile_codes(layout, scores: torch.Tensor, profile) -> tuple:
 
     `scores` are the level scores of the temporal categorical features
     (`Denoiser.level_scores`). The nearest level everywhere, except that the validity flag
-    follows the drawn length and each masked value is measured at exactly its drawn number of
-    steps: those whose state is nearest "measured" rather than "missing" (`keep_counts`).
+    follows the drawn length, and that each charted feature is recorded at its drawn steps
+    (`StayProfile.charts`; at its nearest level other than "not recorded") or, with counts
+    alone, each masked value is measured at exactly its drawn number of steps: those whose
+    state is nearest "measured" rather than "missing" (`keep_counts`).
     """
     n_masks = len(layout.masked_values)
     codes = scores.argmax(-1)
@@ -82,7 +84,14 @@ def profile_codes(layout, scores: torch.Tensor, profile) -> tuple:
     inside = steps[None, :] < profile.lengths[:, None]
     if layout.has_validity:
         codes[..., -1] = inside.long()
-    if n_masks:
+    if profile.charts is not None:
+        features, missing = torch.as_tensor(profile.charted, device=scores.device).T
+        chosen = scores[..., features, :]
+        levels = torch.arange(chosen.shape[-1], device=scores.device)
+        present = chosen.masked_fill(levels == missing[:, None], float("-inf")).argmax(-1)
+        recorded = profile.charts[:, : scores.shape[1]] & inside[..., None]
+        codes[..., features] = torch.where(recorded, present, missing)
+    elif n_masks:
         masks = scores[..., :n_masks, :]
         margin = masks[..., 1:].amax(-1) - masks[..., 0]
         keep = keep_counts(margin, profile.counts, inside)
@@ -170,8 +179,9 @@ def holding_profile(guided, denoiser, profile):
 def decode_keeping(denoiser, x: torch.Tensor, profile) -> dict:
     """`Denoiser.decode` of final states (B, M) that keeps the drawn `profile`.
 
-    Each stay has its drawn length, each masked value exactly its drawn number of
-    measurements (at the steps whose state is nearest "measured" rather than "missing"), and
+    Each stay has its drawn length, each masked value its drawn steps, or exactly its drawn
+    number of measurements (at the steps whose state is nearest "measured" rather than
+    "missing"), and
     each value's measurements the drawn mean and sd.
     """
     profile = profile.to(x.device)

@@ -27,24 +27,36 @@ class StayProfile:
     means, sds : Tensor (B, n_values)
         Mean and standard deviation of each value over its measured steps; 0 without a
         measurement (mean) or with fewer than two (sd).
+    charts : BoolTensor (B, T, S) or None
+        Where the steps are drawn too (`cdmtehr.profiles.charting`): at which steps each of
+        the S features of `charted` is recorded (the masked values first, in layout order:
+        `counts` are their numbers). None: only the counts are given; the denoiser places
+        them.
+    charted : list of [int, int] or None
+        Per charted feature, its index among the temporal categorical features and its code
+        of "not recorded" (`cdmtehr.profiles.charting.charted_features`).
     """
 
     counts: torch.Tensor
     lengths: torch.Tensor
     means: torch.Tensor
     sds: torch.Tensor
+    charts: torch.Tensor | None = None
+    charted: list | None = None
 
     def __getitem__(self, index) -> StayProfile:
+        charts = None if self.charts is None else self.charts[index]
         return StayProfile(self.counts[index], self.lengths[index], self.means[index],
-                           self.sds[index])
+                           self.sds[index], charts, self.charted)
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def to(self, device) -> StayProfile:
         """The same profiles on `device`."""
+        charts = None if self.charts is None else self.charts.to(device)
         return StayProfile(*(t.to(device) for t in (self.counts, self.lengths, self.means,
-                                                    self.sds)))
+                                                    self.sds)), charts, self.charted)
 
 
 def profile_width(layout) -> int:

@@ -12,7 +12,7 @@ from helpers.frames import TINY
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr.disclosure import MIN_PATIENTS
-from cdmtehr.profiles import profile_table
+from cdmtehr.profiles import ChartingModel, profile_table
 
 # The defaults' disclosure control, on a tiny network and budget.
 FIT = {**TINY, "min_patients_per_value": MIN_PATIENTS}
@@ -53,13 +53,35 @@ def canary_model(physionet_small, tmp_path_factory):
     return df, roles, synth, path
 
 
+def network_arrays(manifest):
+    """Keys of the arrays that hold the charting network's weights (network weights are the
+    membership audit's to attack, not this test's)."""
+    keys = set()
+
+    def walk(node, inside=False):
+        if isinstance(node, dict):
+            if inside and "__array__" in node:
+                keys.add(node["__array__"])
+            inside = inside or node.get("__type__") == "ChartingModel"
+            for value in node.values():
+                walk(value, inside)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, inside)
+
+    walk(manifest)
+    return keys
+
+
 def stored_numbers(path):
-    """Every number in a model file's manifest and arrays, read straight from the zip."""
+    """Every number in a model file's manifest and arrays, read straight from the zip, the
+    weights of networks aside."""
     with zipfile.ZipFile(path) as archive:
         manifest = json.loads(archive.read("manifest.json"))
         arrays = np.load(io.BytesIO(archive.read("arrays.npz")), allow_pickle=False)
+        weights = network_arrays(manifest)
         found = [arrays[key].astype(np.float64).ravel() for key in arrays.files
-                 if arrays[key].dtype.kind in "iuf"]
+                 if arrays[key].dtype.kind in "iuf" and key not in weights]
 
     def walk(node):
         if isinstance(node, dict):
@@ -94,6 +116,8 @@ def pickled_numbers(synth):
         elif isinstance(node, (list, tuple)):
             for value in node:
                 walk(value)
+        elif isinstance(node, ChartingModel):  # network weights: the membership audit's
+            walk({k: v for k, v in vars(node).items() if k != "weights"})
         elif hasattr(node, "__dict__") and type(node).__module__.startswith(("cdmtehr", "sklearn")):
             walk(vars(node))
 

@@ -2,6 +2,7 @@
 the migration of model files between format versions, what a file holds (registry names, not
 class paths: a file loads where the classes have moved), pickles of other versions."""
 
+import copy
 import io
 import json
 import pickle
@@ -159,8 +160,9 @@ def test_codec_refuses_types_outside_the_registry():
 
 def test_the_registry_holds_the_fitted_types_under_their_own_names():
     assert sorted(_TYPES) == [
-        "CategoricalEncoder", "ClassProfiles", "ColumnRoles", "LeafTree", "NumericEncoder",
-        "ProfileTrees", "QuantileTransformer", "SequencePreprocessor", "TimeGrid",
+        "CategoricalEncoder", "ChartingModel", "ClassProfiles", "ColumnRoles", "LeafTree",
+        "NumericEncoder", "ProfileTrees", "QuantileTransformer", "SequencePreprocessor",
+        "TimeGrid",
     ]
     assert all(cls.__name__ == name for name, cls in _TYPES.items())
 
@@ -191,17 +193,18 @@ def _manifest(path):
         return archive.read("manifest.json").decode()
 
 
-def test_a_file_loads_after_its_classes_move_and_names_no_class_path(tiny_model_file, tmp_path):
+def test_a_file_loads_after_its_classes_move_and_names_no_class_path(tiny_gappy_model_file,
+                                                                   tmp_path):
     sample, resaved = tmp_path / "sample.pkl", tmp_path / "resaved.cdmt"
-    subprocess.run([sys.executable, "-c", MOVED, str(tiny_model_file), str(sample),
+    subprocess.run([sys.executable, "-c", MOVED, str(tiny_gappy_model_file), str(sample),
                     str(resaved)], check=True, timeout=300)
-    reference = CDMTSynthesizer.load(tiny_model_file).sample(4, random_state=0)
+    reference = CDMTSynthesizer.load(tiny_gappy_model_file).sample(4, random_state=0)
     with open(sample, "rb") as file:
         assert pickle.load(file).equals(reference)
     # Saved where the classes had moved, the file is the same and loads here.
-    assert json.loads(_manifest(resaved)) == json.loads(_manifest(tiny_model_file))
+    assert json.loads(_manifest(resaved)) == json.loads(_manifest(tiny_gappy_model_file))
     assert CDMTSynthesizer.load(resaved).sample(4, random_state=0).equals(reference)
-    text = _manifest(tiny_model_file)
+    text = _manifest(tiny_gappy_model_file)
     assert "sklearn." not in text and "cdmtehr." not in text and "__object__" not in text
     assert _type_names(text) == set(_TYPES)  # the file holds every registered type
 
@@ -282,7 +285,7 @@ def test_a_version_6_file_loads_without_its_checkpoint_and_with_its_clipping(
     resaved = tmp_path / "resaved.cdmt"
     synth.save(resaved)
     manifest = json.loads(_manifest(resaved))
-    assert manifest["format_version"] == FORMAT_VERSION == 7
+    assert manifest["format_version"] == FORMAT_VERSION == 8
     assert manifest["params"] == {**tiny_model.get_params(), "max_grad_norm": 0.5}
 
 
@@ -294,9 +297,75 @@ def test_a_private_version_6_file_keeps_its_clipping_as_dp_max_grad_norm():
     document = {"manifest": {"format_version": 6, "params": params}, "arrays": b"",
                 "weights": b""}
     migrated = migrate(document)["manifest"]
-    assert migrated["format_version"] == 7
+    assert migrated["format_version"] == FORMAT_VERSION
     assert migrated["params"] == {"dp_epsilon": 2.0, "dp_max_grad_norm": 0.3,
                                   "max_grad_norm": 1.0}
+
+
+# -- format version 8 ----------------------------------------------------------------------------
+def _without_charting(manifest):
+    """A current manifest as version 7 wrote it: a first stage with no charting model."""
+    def strip(node):
+        if isinstance(node, dict):
+            if node.get("__type__") == "ClassProfiles":
+                items = node["state"]["__items__"]
+                items[:] = [item for item in items if item[0] != "charting"]
+            for value in node.values():
+                strip(value)
+        elif isinstance(node, list):
+            for value in node:
+                strip(value)
+
+    strip(manifest["fitted"])
+    manifest["format_version"] = 7
+
+
+def test_a_version_7_file_draws_its_counts_without_charts(tiny_gappy_model,
+                                                              tiny_gappy_model_file, tmp_path):
+    path = tmp_path / "version_7.cdmt"
+    shutil.copy(tiny_gappy_model_file, path)
+    assert '"ChartingModel"' in _manifest(path)
+    edit_manifest(path, _without_charting)
+    assert '"ChartingModel"' not in _manifest(path)
+    synth = CDMTSynthesizer.load(path)
+    assert synth.profile_model_ is not None and synth.profile_model_.charting is None
+    counts_only = copy.deepcopy(tiny_gappy_model)
+    counts_only.profile_model_.charting = None
+    assert synth.sample(5, random_state=0).equals(counts_only.sample(5, random_state=0))
+    resaved = tmp_path / "resaved.cdmt"
+    synth.save(resaved)
+    assert json.loads(_manifest(resaved))["format_version"] == FORMAT_VERSION
+
+
+def test_a_charting_model_whose_sizes_do_not_match_its_weights_is_refused(
+        tiny_gappy_model_file, tmp_path):
+    def doctor(manifest):
+        def find(node):
+            if isinstance(node, dict):
+                if node.get("__type__") == "ChartingModel":
+                    return node
+                for value in node.values():
+                    found = find(value)
+                    if found is not None:
+                        return found
+            elif isinstance(node, list):
+                for value in node:
+                    found = find(value)
+                    if found is not None:
+                        return found
+            return None
+
+        state = find(manifest["fitted"])["state"]["__items__"]
+        config = next(item for item in state if item[0] == "config")[1]["__items__"]
+        for item in config:
+            if item[0] == "context_size":
+                item[1] += 1
+
+    path = tmp_path / "doctored.cdmt"
+    shutil.copy(tiny_gappy_model_file, path)
+    edit_manifest(path, doctor)
+    with pytest.raises(ModelFileError, match="charting model"):
+        CDMTSynthesizer.load(path)
 
 
 def test_model_file_holds_a_format_version_and_no_pickle(tiny_model_file):

@@ -36,6 +36,7 @@ from cdmtehr import CDMTSynthesizer
 from cdmtehr._fitting import fit_profile_stage
 from cdmtehr.datasets import load_physionet2012
 from cdmtehr.evaluation import evaluate, patient_features, real_vs_real
+from cdmtehr.profiles.charting import CHARTING_SHARE
 from cdmtehr.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
 
 RESULTS = Path(__file__).parent / "results"
@@ -187,8 +188,9 @@ def main(argv=None):
                         help="score this saved model (fitted on the same split) instead of "
                              "training one")
     parser.add_argument("--refit-profiles", action="store_true",
-                        help="with --model: fit the first stage (the profile trees, seconds) "
-                             "again with this version's code, keeping the saved denoiser")
+                        help="with --model: fit the first stage (the profile trees and the "
+                             "charting model, in its share of the model's max_time) again "
+                             "with this version's code, keeping the saved denoiser")
     parser.add_argument("--docs-from", default=None, metavar="JSON",
                         help="only rewrite this result's section of docs/benchmarks.md from a "
                              "results file, then exit")
@@ -212,9 +214,10 @@ def main(argv=None):
         synth = CDMTSynthesizer.load(args.model)
         if args.refit_profiles and synth.profile:
             cohort = synth.preprocessor_.transform(train)
+            seconds = None if synth.max_time is None else CHARTING_SHARE * synth.max_time
             synth.profile_model_ = fit_profile_stage(cohort, synth.layout_, synth.preprocessor_,
                                                      synth.random_state,
-                                                     synth.min_patients_per_value)
+                                                     synth.min_patients_per_value, seconds)
     else:
         quick = {"epochs": 1, "hidden_size": 8} if args.quick else {}
         synth = CDMTSynthesizer(max_time=args.max_time,

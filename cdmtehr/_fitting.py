@@ -21,7 +21,7 @@ from ._parameters import (
     training_settings,
 )
 from .diffusion.checkpoint import open_checkpoint
-from .diffusion.model import fit_diffusion
+from .diffusion.model import cohort_layout, fit_diffusion
 from .disclosure import MIN_PATIENTS
 from .exceptions import InvalidParameterError, PrivacyWarning
 from .preprocessing import SequencePreprocessor
@@ -95,10 +95,24 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data, *, checkpoi
     # from patients drawn from the fitted model (no training value), when enough can be drawn.
     n_draw = min(CALIBRATION_PATIENTS, cohort.n_patients)
     calibrate = worth_drawing(cohort, n_draw)
-    # The tail draw and the first stage's charting model take their shares of the budget.
-    shares = (CALIBRATION_SHARE if calibrate else 0.0) + (CHARTING_SHARE if two_stage else 0.0)
-    if shares and training.max_time is not None:
-        training = dataclasses.replace(training, max_time=training.max_time * (1 - shares))
+    if calibrate and training.max_time is not None:  # the draw takes its share of the budget
+        training = dataclasses.replace(training,
+                                       max_time=training.max_time * (1 - CALIBRATION_SHARE))
+    profile_model = None
+    if two_stage:
+        # First, so that the denoiser trains for what the charting model leaves of its share
+        # (it stops when held-out patients stop improving, often before the share is spent).
+        stage_started = time.perf_counter()
+        layout = cohort_layout(cohort, params["embedding_dim"],
+                               None if public_data is None else described)
+        profile_model = fit_profile_stage(
+            cohort, layout, preprocessor, params["random_state"],
+            params["min_patients_per_value"],
+            seconds=None if params["max_time"] is None else CHARTING_SHARE * params["max_time"])
+        if training.max_time is not None:
+            spent = time.perf_counter() - stage_started
+            training = dataclasses.replace(training,
+                                           max_time=max(training.max_time - spent, 1.0))
     fitted = fit_diffusion(
         cohort, training, embedding_dim=params["embedding_dim"],
         hidden_size=params["hidden_size"], num_layers=params["num_layers"],
@@ -109,12 +123,6 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data, *, checkpoi
         privacy=privacy_budget(params, cohort.n_patients),
         public_cohort=None if public_data is None else described,
     )
-    profile_model = None
-    if two_stage:
-        profile_model = fit_profile_stage(
-            cohort, fitted.layout, preprocessor, params["random_state"],
-            params["min_patients_per_value"],
-            seconds=None if params["max_time"] is None else CHARTING_SHARE * params["max_time"])
     counts = np.bincount(described.condition, minlength=max(cohort.n_classes, 1))
     class_prior = counts[: cohort.n_classes] / max(counts.sum(), 1)
     tail_calibration = None
@@ -150,7 +158,7 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data, *, checkpoi
 def fit_profile_stage(cohort, layout, preprocessor, random_state,
                       min_patients_per_value=MIN_PATIENTS, seconds=None):
     """The first stage (`cdmtehr.profiles.ClassProfiles`) of a two-stage model, seeded from the
-    estimator's `random_state`; fitted after the denoiser, from the same patients encoded by
+    estimator's `random_state`; fitted before the denoiser, from the same patients encoded by
     `preprocessor`, its charting model within `seconds` (None: until it stops improving)."""
     seed = int(as_random_state(random_state).randint(0, 2**31 - 1))
     missing = tuple(encoder.has_missing_ for encoder in preprocessor.categorical_encoders_)

@@ -42,7 +42,9 @@ class CDMTSynthesizer(BaseEstimator):
         comes first; at least one must be set.
     max_time : float or None, default=600
         Seconds of training; a tenth of them go to the draw that calibrates the generated
-        tails (`tail_calibration_`), when the cohort is large enough to have one.
+        tails (`tail_calibration_`), when the cohort is large enough to have one, and with
+        `profile` at most another tenth to the charting model (the denoiser gets what it
+        leaves).
     early_stopping : bool, default=False
         Hold out `validation_fraction` of the patients and stop when their diffusion loss (EMA
         weights, the same noise every epoch) has not improved by `tol` for `n_iter_no_change`
@@ -117,8 +119,10 @@ class CDMTSynthesizer(BaseEstimator):
         Generate in two stages: first each patient's profile (stay length; per value how many
         steps measure it, and the mean and sd of those measurements), drawn by sequential
         regression trees fitted on the training patients of each condition class (synthpop's
-        CART method, leaves of at least 20 patients); then the stay, by the denoiser given
-        that profile, decoded to keep it. False is the paper's single-stage model. With
+        CART method, leaves of at least 20 patients), and its charts (at which steps each
+        value is measured), drawn step after step by an autoregressive charting model given
+        the profile; then the stay's values, by the denoiser given both, decoded to keep them.
+        False is the paper's single-stage model. With
         `dp_epsilon` the single-stage model is trained (and `fit` says so once): the trees are
         fitted outside DP-SGD (docs/method.md, section 8).
     min_patients_per_value : int, default=5
@@ -166,7 +170,8 @@ class CDMTSynthesizer(BaseEstimator):
         preprocessor learned from `public_data`).
     profile_model_ : ClassProfiles or None
         The first stage of a two-stage model (``profile=True`` without `dp_epsilon`): per
-        condition class, the trees that draw each patient's profile; None otherwise.
+        condition class, the trees that draw each patient's profile, and the charting model
+        that draws its charts given it; None otherwise.
     tail_calibration_ : dict or None
         Per numeric channel, the map of generated scores beyond their 2 %/98 % quantiles onto
         the normal tails (`cdmtehr.sampling.tails`), read from up to 1,000 patients drawn at

@@ -23,6 +23,14 @@ LONG_STAY_FACTOR = 10
 LONG_STAY_STEPS = 200
 
 
+def cohort_layout(cohort, embedding_dim: int, public_cohort=None) -> StateLayout:
+    """The state layout `fit_diffusion` fits on `cohort`: described by `public_cohort` when
+    one is given, whose layout then masks every value (any could be missing in the data)."""
+    described = cohort if public_cohort is None else public_cohort
+    return StateLayout.from_cohort(described, embedding_dim=embedding_dim,
+                                   mask_all=public_cohort is not None)
+
+
 def warn_long_stays(lengths) -> None:
     """Warn when the longest stay dwarfs the typical one: some generation pads to it.
 
@@ -114,10 +122,7 @@ def fit_diffusion(
     warn_long_stays(cohort.lengths)
     if checkpoint is not None:
         checkpoint.start(generator)
-    described = cohort if public_cohort is None else public_cohort
-    layout = StateLayout.from_cohort(
-        described, embedding_dim=embedding_dim, mask_all=public_cohort is not None
-    )
+    layout = cohort_layout(cohort, embedding_dim, public_cohort)
     tensors = CohortTensors.from_cohort(cohort, layout, device=device)
     validation = None
     if n_validation:

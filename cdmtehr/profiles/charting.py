@@ -109,12 +109,21 @@ class MaskedAutoencoder(nn.Module):
         return logits + self.output_context(context)
 
     def sample(self, context: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """(B, K) float 0/1 measurements drawn given `context` (B, context_size)."""
-        measured = torch.zeros(context.shape[0], self.n_outputs, device=context.device)
+        """(B, K) float 0/1 measurements drawn given `context` (B, context_size), one after
+        the other. Measurement k changes the hidden layer by its own column of weights only,
+        so the layer is updated by that column rather than computed again (K times less
+        work than K forward passes, the same draws)."""
+        batch = context.shape[0]
+        measured = torch.zeros(batch, self.n_outputs, device=context.device)
         uniform = torch.rand(measured.shape, generator=generator).to(context.device)
+        hidden_weight = self.hidden.weight * self.input_mask
+        output_weight = self.output.weight * self.output_mask
+        hidden = self.hidden.bias + self.hidden_context(context)
+        output = self.output.bias + self.output_context(context)
         for k in range(self.n_outputs):
-            probability = torch.sigmoid(self(measured, context)[:, k])
-            measured[:, k] = (uniform[:, k] < probability).float()
+            logit = torch.relu(hidden) @ output_weight[k] + output[:, k]
+            measured[:, k] = (uniform[:, k] < torch.sigmoid(logit)).float()
+            hidden = hidden + measured[:, k, None] * hidden_weight[:, k]
         return measured
 
 

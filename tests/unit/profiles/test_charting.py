@@ -155,3 +155,14 @@ def test_decoding_keeps_drawn_charts_and_the_nearest_recorded_level(parts):
     assert torch.equal(category != 2, charts[..., n_masks])
     recorded_best = scores[..., n_masks, :2].argmax(-1)
     assert torch.equal(category[charts[..., n_masks]], recorded_best[charts[..., n_masks]])
+
+
+def test_the_autoencoder_draws_each_record_with_its_forward_probability():
+    torch.manual_seed(1)
+    autoencoder = MaskedAutoencoder(6, 32, 4)
+    context = torch.randn(50, 4)
+    drawn = autoencoder.sample(context, torch.Generator().manual_seed(2))
+    uniform = torch.rand(drawn.shape, generator=torch.Generator().manual_seed(2))
+    probability = torch.sigmoid(autoencoder(drawn, context))
+    assert torch.equal(drawn, (uniform < probability).float())
+    assert 0 < drawn.mean() < 1

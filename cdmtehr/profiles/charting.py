@@ -151,10 +151,10 @@ class ChartingNetwork(nn.Module):
     def initial_state(self, context: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.start(context))[None]
 
-    def log_likelihood(self, recorded, lengths, context, max_length: int, counts) -> tuple:
+    def log_likelihood(self, recorded, lengths, context, max_length: int) -> tuple:
         """Summed log-likelihood of the records (B, T, S) of whole stays, and the number of
         cells it sums over (steps inside each stay times S)."""
-        inputs = history_inputs(recorded, lengths, max_length, counts)
+        inputs = history_inputs(recorded, lengths, max_length)
         steps = recorded.shape[1]
         states, _ = self.gru(torch.cat([inputs, context[:, None].expand(-1, steps, -1)], -1),
                              self.initial_state(context))
@@ -172,10 +172,10 @@ def step_width(n_features: int) -> int:
     still to place at every step too, the network follows that budget rather than the rhythm
     of the records (masks-only discriminator 0.83 against 0.60 without it, docs/benchmarks.md).
     """
-    return 3 * n_features + 2
+    return 2 * n_features + 2
 
 
-def step_inputs(previous, since, step, lengths, max_length, counts, placed) -> torch.Tensor:
+def step_inputs(previous, since, step, lengths, max_length) -> torch.Tensor:
     """(B, `step_width`) inputs of step `step` (an int, or (B, T) of them with the other
     arguments broadcast), from the state of the stay before it: `previous`, the last step's
     records (S), and `since`, the steps since each feature's latest record (`SINCE_CAP` or
@@ -184,14 +184,11 @@ def step_inputs(previous, since, step, lengths, max_length, counts, placed) -> t
     left_steps = (lengths.float() - step).clamp_min(0)
     position = (step / max_length).expand(previous.shape[:-1])[..., None]
     stay_left = (left_steps / max_length).expand(previous.shape[:-1])[..., None]
-    full = torch.zeros_like(placed)
-    full[..., : counts.shape[-1]] = counts.float().expand(*placed.shape[:-1], counts.shape[-1])
-    left = ((full - placed) / left_steps.clamp_min(1)[..., None]).clamp(0, 1)
-    return torch.cat([previous, since.clamp(max=SINCE_CAP) / SINCE_CAP, left, position,
-                      stay_left], -1)
+    return torch.cat([previous, since.clamp(max=SINCE_CAP) / SINCE_CAP, position, stay_left],
+                     -1)
 
 
-def history_inputs(recorded, lengths, max_length: int, counts) -> torch.Tensor:
+def history_inputs(recorded, lengths, max_length: int) -> torch.Tensor:
     """`step_inputs` of every step (B, T, `step_width`) of stays recorded at `recorded`
     (B, T, S)."""
     batch, steps, n_features = recorded.shape
@@ -200,9 +197,8 @@ def history_inputs(recorded, lengths, max_length: int, counts) -> torch.Tensor:
     latest = torch.where(previous > 0, index[None, :, None] - 1, -SINCE_CAP - steps)
     latest = torch.cummax(latest, dim=1).values
     since = (index[None, :, None] - latest).float()
-    placed = torch.cumsum(previous, dim=1)
     return step_inputs(previous, since, index[None, :].expand(batch, -1), lengths[:, None],
-                       max_length, counts[:, None], placed)
+                       max_length)
 
 
 def context_width(n_masks: int, n_classes: int) -> int:
@@ -283,8 +279,7 @@ def fit_charting_model(cohort, layout, categorical_missing=(), *, generator: tor
     def loss_of(index):
         recorded, counts, lengths, classes = _cohort_tensors(cohort, layout, features, index)
         context = charting_context(counts, lengths, classes, n_classes, layout.max_length)
-        total, cells = network.log_likelihood(recorded, lengths, context, layout.max_length,
-                                              counts)
+        total, cells = network.log_likelihood(recorded, lengths, context, layout.max_length)
         return -total / cells.clamp_min(1)
 
     def held_out_loss():
@@ -346,14 +341,12 @@ def _draw(network, counts, lengths, classes, n_classes, max_length, generator):
     previous = torch.zeros(batch, n_features)
     since = torch.full((batch, n_features), float(SINCE_CAP + max_length))
     recorded = torch.zeros(batch, max_length, n_features, dtype=torch.bool)
-    placed = torch.zeros(batch, n_features)
     for step in range(int(lengths.max()) if batch else 0):
-        inputs = step_inputs(previous, since, step, lengths, max_length, counts, placed)
+        inputs = step_inputs(previous, since, step, lengths, max_length)
         output, state = network.gru(torch.cat([inputs, context], -1)[:, None], state)
         drawn = network.head.sample(output[:, 0], generator)
         drawn = drawn * (step < lengths)[:, None].float()
         recorded[:, step] = drawn > 0
         since = torch.where(drawn > 0, torch.ones_like(since), since + 1)
         previous = drawn
-        placed = placed + drawn
     return recorded

@@ -108,8 +108,7 @@ class MaskedAutoencoder(nn.Module):
                                    self.output.bias)
         return logits + self.output_context(context)
 
-    def sample(self, context: torch.Tensor, generator: torch.Generator, forced=None,
-               forbidden=None) -> torch.Tensor:
+    def sample(self, context: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """(B, K) float 0/1 measurements drawn given `context` (B, context_size), one after
         the other. Measurement k changes the hidden layer by its own column of weights only,
         so the layer is updated by that column rather than computed again (K times less
@@ -123,11 +122,7 @@ class MaskedAutoencoder(nn.Module):
         output = self.output.bias + self.output_context(context)
         for k in range(self.n_outputs):
             logit = torch.relu(hidden) @ output_weight[k] + output[:, k]
-            probability = torch.sigmoid(logit)
-            if forced is not None:
-                probability = torch.where(forced[:, k], 1.0, probability)
-                probability = torch.where(forbidden[:, k], 0.0, probability)
-            measured[:, k] = (uniform[:, k] < probability).float()
+            measured[:, k] = (uniform[:, k] < torch.sigmoid(logit)).float()
             hidden = hidden + measured[:, k, None] * hidden_weight[:, k]
         return measured
 
@@ -346,18 +341,10 @@ def _draw(network, counts, lengths, classes, n_classes, max_length, generator):
     previous = torch.zeros(batch, n_features)
     since = torch.full((batch, n_features), float(SINCE_CAP + max_length))
     recorded = torch.zeros(batch, max_length, n_features, dtype=torch.bool)
-    n_counted = counts.shape[1]
-    counted = torch.arange(n_features) < n_counted
-    placed = torch.zeros(batch, n_features)
     for step in range(int(lengths.max()) if batch else 0):
         inputs = step_inputs(previous, since, step, lengths, max_length)
         output, state = network.gru(torch.cat([inputs, context], -1)[:, None], state)
-        remaining = torch.zeros(batch, n_features)
-        remaining[:, :n_counted] = counts.float() - placed[:, :n_counted]
-        forbidden = counted & (remaining <= 0)
-        forced = counted & (remaining >= (lengths - step)[:, None].float())
-        drawn = network.head.sample(output[:, 0], generator, forced, forbidden)
-        placed = placed + drawn
+        drawn = network.head.sample(output[:, 0], generator)
         drawn = drawn * (step < lengths)[:, None].float()
         recorded[:, step] = drawn > 0
         since = torch.where(drawn > 0, torch.ones_like(since), since + 1)

@@ -210,7 +210,7 @@ def charting_context(counts, lengths, classes, n_classes: int, max_length: int):
     """(B, `context_width`) per-patient inputs: each masked value's count as a share of the
     stay and whether it is measured at all, the stay's length as a share of the longest, a
     "long stay" flag for stays beyond half of it, and the condition class one-hot."""
-    counts, lengths = counts.float() * 0, lengths.float()
+    counts, lengths = counts.float(), lengths.float()
     share = counts / lengths.clamp_min(1)[:, None]
     parts = [share, (counts > 0).float(), (lengths / max_length)[:, None],
              (lengths > max_length / 2).float()[:, None]]

@@ -5,15 +5,15 @@ between) and their labs come in panels drawn together. A denoiser that sees the 
 once learns that rhythm slowly, with passes over the data (docs/method.md); a model that draws
 the stay one step after the other, reading what was measured so far, learns it in a few passes.
 
-What is charted (`charted_features`): the observation mask of each masked value, and
-whether each temporal categorical column that can be missing is recorded. `ChartingNetwork`
-reads, at each step, the steps before it (what each feature recorded at the last one and the
-steps since its latest record) and the patient's profile (`charting_context`), with a GRU; the step's records come from a
-masked autoencoder for distribution estimation (MADE, Germain et al. 2015) given the GRU's
-state: one feature after the other in a fixed order, each given the ones before, so that
-values measured together are drawn together. `fit_charting_model` trains it by maximum
-likelihood on the training patients' masks, early-stopped on held-out patients;
-`draw_charts` draws the measured steps of given profiles.
+What is charted (`charted_features`): the observation mask of each masked value, and whether
+each temporal categorical column that can be missing is recorded. `ChartingNetwork` reads, at
+each step, the steps before it (what each feature recorded at the last one and the steps since
+its latest record) and the patient's profile (`charting_context`), with a GRU; the step's
+records come from a masked autoencoder for distribution estimation (MADE, Germain et al. 2015)
+given the GRU's state: one feature after the other in a fixed order, each given the ones
+before, so that values measured together are drawn together. `fit_charting_model` trains it
+by maximum likelihood on the training patients' records, early-stopped on held-out patients;
+`draw_charts` draws the records of given profiles.
 
 A fitted `ChartingModel` holds network weights only, no patient's data.
 """
@@ -37,9 +37,9 @@ SINCE_CAP = 24
 VALIDATION_SHARE = 0.1
 PATIENCE = 5
 MAX_EPOCHS = 200
-BATCH_SIZE = 64
 # Share of `fit`'s max_time that the charting model may take (the denoiser gets the rest).
 CHARTING_SHARE = 0.1
+BATCH_SIZE = 64
 LEARNING_RATE = 2e-3
 HIDDEN_SIZE = 128
 AUTOENCODER_WIDTH = 256
@@ -133,7 +133,7 @@ class ChartingNetwork(nn.Module):
     Parameters
     ----------
     n_features : int
-        Scheduled features.
+        Charted features.
     context_size : int
         Per-patient inputs (`charting_context`).
     hidden_size, autoencoder_width : int
@@ -170,7 +170,7 @@ def step_width(n_features: int) -> int:
 
     The drawn counts are read as the patient's context only: given the share of each count
     still to place at every step too, the network follows that budget rather than the rhythm
-    of the records (masks-only discriminator 0.83 against 0.60 without it, docs/benchmarks.md).
+    of the records (docs/benchmarks.md, *Design choices*).
     """
     return 2 * n_features + 2
 

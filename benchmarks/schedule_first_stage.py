@@ -162,7 +162,7 @@ def stays_given_masks(synth, train, roles, columns, masks, classes, seed):
     chunks = generate(denoiser, synth.schedule_, drawn_classes, steps=50,
                       generator=torch.Generator().manual_seed(seed),
                       batch_size=synth.sample_batch_size, known=known.states(denoiser),
-                      profiles=profiles)
+                      profiles=lambda start, stop: profiles[start:stop])
     levels = dict(categorical_levels=pre.categorical_levels_, n_classes=len(synth.classes_),
                   static_categorical_levels=pre.static_categorical_levels_)
     cohort = EncodedCohort.concat([EncodedCohort(**arrays, **levels) for arrays in chunks])

@@ -92,7 +92,7 @@ def given_real_first_stage(synth, frame, roles, steps, sampler, seed):
     chunks = generate(
         synth.model_, synth.schedule_, classes, steps=steps, sampler=sampler,
         generator=torch.Generator().manual_seed(seed), batch_size=synth.sample_batch_size,
-        known=known.states(synth.model_), profiles=profile,
+        known=known.states(synth.model_), profiles=lambda start, stop: profile[start:stop],
     )
     levels = dict(categorical_levels=pre.categorical_levels_, n_classes=len(synth.classes_),
                   static_categorical_levels=pre.static_categorical_levels_)

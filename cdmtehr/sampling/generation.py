@@ -63,9 +63,12 @@ def generate(
         ``known(start, stop) -> (clean, mask)``: the clean states (B, M) of patients
         ``start:stop`` and where they are known (bool, B x M). The known numbers are kept by
         replacement (`inpainting.sample_replacement`) and the rest is drawn given them.
-    profiles : StayProfile, optional
-        A drawn profile per patient (`cdmtehr.profiles.draw_profiles`): the denoiser is given
-        it, its last steps hold it and the decoder keeps it (`cdmtehr.profiles.conditioning`).
+    profiles : callable, optional
+        ``profiles(start, stop) -> StayProfile``: a drawn profile of each of the patients
+        ``start:stop`` (`cdmtehr.profiles.draw_profiles`), asked for when their chunk is
+        reached, so that their charts take memory for one chunk at a time: the denoiser is
+        given it, its last steps hold it and the decoder keeps it
+        (`cdmtehr.profiles.conditioning`).
 
     Yields
     ------
@@ -86,7 +89,7 @@ def generate(
         condition = condition.to(device)
         chunk_profiles = None
         if profiles is not None:
-            chunk_profiles = profiles[start : start + batch_size].to(device)
+            chunk_profiles = profiles(start, start + len(chunk)).to(device)
         groups = [torch.arange(len(chunk))]
         if chunk_profiles is not None and known is None:  # known states have every step
             groups = length_groups(chunk_profiles.lengths)
@@ -156,9 +159,9 @@ def generate_stays(denoiser, schedule, profile_model, classes, *, generator, kno
         The fitted denoiser and its noise schedule (`generate`).
     profile_model : ClassProfiles or None
         The first stage of a two-stage model (`cdmtehr.profiles.fit_profile_model`): each
-        patient's profile is drawn from it (`cdmtehr.profiles.draw_profiles`), then the stay
-        given that profile. None, or `known` patients (completion, whose known values
-        condition the stay instead), draw the stay alone.
+        patient's profile and charts are drawn from it (`cdmtehr.profiles.draw_profiles`, a
+        chunk of patients at a time), then the stay given them. None, or `known` patients
+        (completion, whose known values condition the stay instead), draw the stay alone.
     classes : ndarray of shape (n,), int
         Condition class of each patient.
     generator : torch.Generator
@@ -176,7 +179,8 @@ def generate_stays(denoiser, schedule, profile_model, classes, *, generator, kno
     """
     profiles = None
     if known is None and profile_model is not None:
-        profiles = draw_profiles(profile_model, classes, denoiser.layout, generator)
+        def profiles(start, stop):
+            return draw_profiles(profile_model, classes[start:stop], denoiser.layout, generator)
     return generate(denoiser, schedule, classes, generator=generator, known=known,
                     profiles=profiles, **options)
 

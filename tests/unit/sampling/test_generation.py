@@ -37,7 +37,8 @@ def _generate_recording(monkeypatch, denoiser, schedule, profiles, **options):
 
     monkeypatch.setattr(Denoiser, "predict", recording)
     chunks = list(generate(denoiser, schedule, np.zeros(len(profiles), int), steps=3,
-                           generator=torch.Generator().manual_seed(0), profiles=profiles,
+                           generator=torch.Generator().manual_seed(0),
+                           profiles=lambda start, stop: profiles[start:stop],
                            **options))
     return chunks, seen
 

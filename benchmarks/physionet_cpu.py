@@ -130,7 +130,9 @@ def write_markdown(result, table=None, path=DOCS, name=HEADLINE):
         f"steps, {t['patients_per_second']:.0f} patients/s; model: hidden size "
         f"{result['model']['hidden_size']}, {result['model']['num_layers']} BiGRU layer"
         f"{'s' if result['model']['num_layers'] != 1 else ''}, "
-        f"{result['model']['parameters']:,} parameters, batch {result['model']['batch_size']}.",
+        f"{result['model']['parameters']:,} parameters, batch {result['model']['batch_size']}"
+        + (f"; charting model: {result['model']['charting_epochs']} epochs."
+           if result['model'].get("charting_epochs") else "."),
         f"* Sampling: {smp['patients']} patients × {smp['steps']} "
         f"{smp.get('sampler', 'euler')} steps in "
         f"{smp['seconds']:.1f} s = {smp['ms_per_patient']:.1f} ms per patient "
@@ -246,6 +248,7 @@ def main(argv=None):
     risks = mortality_risk(train, conditional, roles)
 
     n_params = sum(p.numel() for p in synth.model_.parameters())
+    charting = getattr(getattr(synth, "profile_model_", None), "charting", None)
     result = {
         "command": command_line([__file__, *(sys.argv[1:] if argv is None else argv)]),
         "machine": {
@@ -262,6 +265,7 @@ def main(argv=None):
             "sample_batch_size": synth.sample_batch_size,
             "parameters": n_params,
             "schedule": synth.schedule,
+            "charting_epochs": None if charting is None else charting.epochs,
         },
         "training": {
             "budget_seconds": float(synth.max_time or float("nan")),

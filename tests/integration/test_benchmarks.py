@@ -159,6 +159,9 @@ def test_generalization_quick(tmp_path, cohort):
     assert result["cohort"] == cohort
     assert (result["n_train"], result["n_test"]) == (40, 20)
     assert 0 <= result["scores"]["disc_auroc"] <= 1 and "ks_mean" in result["real_vs_real"]
+    yardstick = ("disc_summary_auroc", "disc_sequence_auroc", "disc_sequence_masks_auroc")
+    assert all(0 <= row[name] <= 1 for row in rows_of(result["tables"]["scores"])
+               for name in yardstick)
     lengths = result["lengths"]
     assert 0 <= lengths["ks"] <= 1 and "Stay lengths" in stdout
     if cohort == "setb":

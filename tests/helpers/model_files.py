@@ -78,3 +78,22 @@ def as_version_6(manifest, checkpoint_path=None, checkpoint_interval=300.0):
     params["checkpoint_path"] = checkpoint_path
     params["checkpoint_interval"] = checkpoint_interval
     manifest["format_version"] = 6
+
+
+def object_states(manifest, name, key="__type__"):
+    """The state item lists of every object of type `name` (under `key`: "__object__" and a
+    class path in files of versions 1 to 5) stored in a manifest's fitted attributes."""
+    found = []
+
+    def visit(node):
+        if isinstance(node, dict):
+            if node.get(key) == name:
+                found.append(node["state"]["__items__"])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(manifest["fitted"])
+    return found

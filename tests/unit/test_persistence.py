@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.model_files import as_version_6, edit_manifest
+from helpers.model_files import as_version_6, edit_manifest, object_states
 from sklearn.preprocessing import QuantileTransformer
 
 from cdmtehr import CDMTSynthesizer, __version__, persistence
@@ -305,18 +305,8 @@ def test_a_private_version_6_file_keeps_its_clipping_as_dp_max_grad_norm():
 # -- format version 8 ----------------------------------------------------------------------------
 def _without_charting(manifest):
     """A current manifest as version 7 wrote it: a first stage with no charting model."""
-    def strip(node):
-        if isinstance(node, dict):
-            if node.get("__type__") == "ClassProfiles":
-                items = node["state"]["__items__"]
-                items[:] = [item for item in items if item[0] != "charting"]
-            for value in node.values():
-                strip(value)
-        elif isinstance(node, list):
-            for value in node:
-                strip(value)
-
-    strip(manifest["fitted"])
+    for items in object_states(manifest, "ClassProfiles"):
+        items[:] = [item for item in items if item[0] != "charting"]
     manifest["format_version"] = 7
 
 
@@ -340,22 +330,7 @@ def test_a_version_7_file_draws_its_counts_without_charts(tiny_gappy_model,
 def test_a_charting_model_whose_sizes_do_not_match_its_weights_is_refused(
         tiny_gappy_model_file, tmp_path):
     def doctor(manifest):
-        def find(node):
-            if isinstance(node, dict):
-                if node.get("__type__") == "ChartingModel":
-                    return node
-                for value in node.values():
-                    found = find(value)
-                    if found is not None:
-                        return found
-            elif isinstance(node, list):
-                for value in node:
-                    found = find(value)
-                    if found is not None:
-                        return found
-            return None
-
-        state = find(manifest["fitted"])["state"]["__items__"]
+        [state] = object_states(manifest, "ChartingModel")
         config = next(item for item in state if item[0] == "config")[1]["__items__"]
         for item in config:
             if item[0] == "context_size":

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.frames import ROLES, TINY, cohort
-from helpers.model_files import CLASS_PATHS, as_class_paths, as_version_6
+from helpers.model_files import CLASS_PATHS, as_class_paths, as_version_6, object_states
 
 from cdmtehr import CDMTSynthesizer
 from cdmtehr import persistence
@@ -134,31 +134,13 @@ def test_a_tampered_class_prior_fails_at_load(model_file, tmp_path, prior):
         CDMTSynthesizer.load(path)
 
 
-def _object_states(manifest, name, key="__type__"):
-    """The state item lists of every stored object of type `name` (under `key`)."""
-    found = []
-
-    def visit(node):
-        if isinstance(node, dict):
-            if node.get(key) == name:
-                found.append(node["state"]["__items__"])
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-
-    visit(manifest["fitted"])
-    return found
-
-
 def _legacy_states(manifest, name):
     """`_object_states` of a manifest in the form of versions 1 to 5 (class paths)."""
-    return _object_states(manifest, CLASS_PATHS[name], key="__object__")
+    return object_states(manifest, CLASS_PATHS[name], key="__object__")
 
 
 def _numeric_encoder_state(manifest):
-    return _object_states(manifest, "NumericEncoder")[0]
+    return object_states(manifest, "NumericEncoder")[0]
 
 
 @pytest.mark.parametrize(

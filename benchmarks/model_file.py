@@ -162,8 +162,9 @@ def main(argv=None):
     stages = {}
     for k in (default.min_patients_per_value, 1):
         print(f"first stage with min_patients_per_value={k}", flush=True)
-        trees = fit_profile_model(cohort, default.layout_, random_state=args.seed,
-                                  min_patients=k)
+        missing = tuple(e.has_missing_ for e in default.preprocessor_.categorical_encoders_)
+        trees = fit_profile_model(cohort, default.layout_, categorical_missing=missing,
+                                  random_state=args.seed, min_patients=k)
         encoders = SequencePreprocessor(min_patients_per_value=k).fit(train, roles)
         stages[k] = {
             "encoder_values_of_fewer_than_5_patients": rare_encoder_values(encoders, train,

@@ -92,9 +92,8 @@ def profile_table(cohort, layout) -> tuple:
     return np.column_stack([cohort.lengths, counts, means, sds]), gates
 
 
-def fit_profile_model(cohort, layout, random_state: int = 0,
-                      min_patients: int = MIN_PATIENTS, categorical_missing=(),
-                      charting_seconds=None) -> ClassProfiles:
+def fit_profile_model(cohort, layout, *, categorical_missing, random_state: int = 0,
+                      min_patients: int = MIN_PATIENTS, charting_seconds=None) -> ClassProfiles:
     """`ClassProfiles` fitted on the profiles and the records of a training cohort.
 
     A class with fewer patients than a leaf needs is drawn from the trees of all classes

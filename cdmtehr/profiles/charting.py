@@ -250,7 +250,7 @@ def _cohort_tensors(cohort, layout, features, index):
             torch.as_tensor(cohort.condition[index]))
 
 
-def fit_charting_model(cohort, layout, categorical_missing=(), *, generator: torch.Generator,
+def fit_charting_model(cohort, layout, categorical_missing, *, generator: torch.Generator,
                        seconds=None, max_epochs: int = MAX_EPOCHS):
     """`ChartingModel` fitted on the records of an `EncodedCohort`, or None with nothing to
     chart.

@@ -108,7 +108,8 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data, *, checkpoi
         profile_model = fit_profile_stage(
             cohort, layout, preprocessor, params["random_state"],
             params["min_patients_per_value"],
-            seconds=None if params["max_time"] is None else CHARTING_SHARE * params["max_time"])
+            seconds=None if params["max_time"] is None else CHARTING_SHARE * params["max_time"],
+            verbose=params["verbose"])
         if training.max_time is not None:
             spent = time.perf_counter() - stage_started
             training = dataclasses.replace(training,
@@ -156,12 +157,13 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data, *, checkpoi
 
 
 def fit_profile_stage(cohort, layout, preprocessor, random_state,
-                      min_patients_per_value=MIN_PATIENTS, seconds=None):
+                      min_patients_per_value=MIN_PATIENTS, seconds=None, verbose=False):
     """The first stage (`cdmtehr.profiles.ClassProfiles`) of a two-stage model, seeded from the
     estimator's `random_state`; fitted before the denoiser, from the same patients encoded by
-    `preprocessor`, its charting model within `seconds` (None: until it stops improving)."""
+    `preprocessor`, its charting model within `seconds` (None: until it stops improving),
+    logging its epochs with `verbose`."""
     seed = int(as_random_state(random_state).randint(0, 2**31 - 1))
     missing = tuple(encoder.has_missing_ for encoder in preprocessor.categorical_encoders_)
     return fit_profile_model(cohort, layout, random_state=seed,
                              min_patients=min_patients_per_value, categorical_missing=missing,
-                             charting_seconds=seconds)
+                             charting_seconds=seconds, verbose=verbose)

@@ -93,14 +93,15 @@ def profile_table(cohort, layout) -> tuple:
 
 
 def fit_profile_model(cohort, layout, *, categorical_missing, random_state: int = 0,
-                      min_patients: int = MIN_PATIENTS, charting_seconds=None) -> ClassProfiles:
+                      min_patients: int = MIN_PATIENTS, charting_seconds=None,
+                      verbose: bool = False) -> ClassProfiles:
     """`ClassProfiles` fitted on the profiles and the records of a training cohort.
 
     A class with fewer patients than a leaf needs is drawn from the trees of all classes
     together, and so is a column that too few patients of a class have (`ProfileTrees.fit`).
     The charting model (`fit_charting_model`; `categorical_missing` flags the temporal
     categorical columns that can be missing) trains for at most `charting_seconds` (None:
-    until held-out patients stop improving).
+    until held-out patients stop improving), logging its epochs with `verbose`.
     """
     table, gates = profile_table(cohort, layout)
     classes = np.unique(cohort.condition)
@@ -115,7 +116,7 @@ def fit_profile_model(cohort, layout, *, categorical_missing, random_state: int 
                 rows, gates, random_state=random_state, fallback=pooled))
     generator = torch.Generator().manual_seed(random_state)
     charting = fit_charting_model(cohort, layout, categorical_missing, generator=generator,
-                                  seconds=charting_seconds)
+                                  seconds=charting_seconds, verbose=verbose)
     return ClassProfiles(classes=classes.astype(np.int64), models=models, charting=charting)
 
 

@@ -21,6 +21,7 @@ A fitted `ChartingModel` holds network weights only, no patient's data.
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional
+
+logger = logging.getLogger(__name__)
 
 # Steps since a value's latest measurement are read up to this many (a day at hourly steps);
 # longer, and never measured, read the same.
@@ -37,8 +40,10 @@ SINCE_CAP = 24
 VALIDATION_SHARE = 0.1
 PATIENCE = 5
 MAX_EPOCHS = 200
-# Share of `fit`'s max_time that the charting model may take (the denoiser gets the rest).
-CHARTING_SHARE = 0.1
+# Share of `fit`'s max_time that the charting model may take at most (the denoiser gets the
+# rest). It usually stops on its held-out patients well before: the cap binds only on small
+# budgets or loaded machines, where a model cut short draws visibly wrong schedules.
+CHARTING_SHARE = 0.25
 BATCH_SIZE = 64
 LEARNING_RATE = 2e-3
 HIDDEN_SIZE = 128
@@ -251,7 +256,7 @@ def _cohort_tensors(cohort, layout, features, index):
 
 
 def fit_charting_model(cohort, layout, categorical_missing, *, generator: torch.Generator,
-                       seconds=None, max_epochs: int = MAX_EPOCHS):
+                       seconds=None, max_epochs: int = MAX_EPOCHS, verbose: bool = False):
     """`ChartingModel` fitted on the records of an `EncodedCohort`, or None with nothing to
     chart.
 
@@ -259,7 +264,8 @@ def fit_charting_model(cohort, layout, categorical_missing, *, generator: torch.
     their own profile, until the likelihood of `VALIDATION_SHARE` held-out patients has not
     improved for `PATIENCE` epochs, `max_epochs` have run or `seconds` have passed; the
     weights of the best held-out epoch are kept. `categorical_missing` says which temporal
-    categorical columns can be missing (`charted_features`).
+    categorical columns can be missing (`charted_features`). With `verbose`, each epoch's
+    held-out loss is logged.
     """
     features = charted_features(layout, categorical_missing)
     if not features:
@@ -276,19 +282,20 @@ def fit_charting_model(cohort, layout, categorical_missing, *, generator: torch.
         network = ChartingNetwork(**config)
     optimizer = torch.optim.Adam(network.parameters(), lr=LEARNING_RATE)
 
-    def loss_of(index):
+    def negative_log_likelihood(index):
         recorded, counts, lengths, classes = _cohort_tensors(cohort, layout, features, index)
         context = charting_context(counts, lengths, classes, n_classes, layout.max_length)
         total, cells = network.log_likelihood(recorded, lengths, context, layout.max_length)
-        return -total / cells.clamp_min(1)
+        return -total, cells
 
     def held_out_loss():
+        # Per recorded cell over all held-out patients, as in training (long stays weigh more).
         network.eval()
         with torch.no_grad():
-            parts = [loss_of(validation[start : start + DRAW_BATCH])
-                     * len(validation[start : start + DRAW_BATCH])
+            parts = [negative_log_likelihood(validation[start : start + DRAW_BATCH])
                      for start in range(0, n_validation, DRAW_BATCH)]
-        return float(sum(parts)) / n_validation
+        return float(sum(total for total, _ in parts)
+                     / max(float(sum(cells for _, cells in parts)), 1.0))
 
     started = time.perf_counter()
     best, best_state, stale, epochs = float("inf"), None, 0, 0
@@ -296,7 +303,8 @@ def fit_charting_model(cohort, layout, categorical_missing, *, generator: torch.
         network.train()
         shuffled = training[torch.randperm(len(training), generator=generator).numpy()]
         for start in range(0, len(shuffled), BATCH_SIZE):
-            loss = loss_of(np.sort(shuffled[start : start + BATCH_SIZE]))
+            total, cells = negative_log_likelihood(np.sort(shuffled[start : start + BATCH_SIZE]))
+            loss = total / cells.clamp_min(1)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -307,6 +315,10 @@ def fit_charting_model(cohort, layout, categorical_missing, *, generator: torch.
                 best, best_state, stale = held_out, copy.deepcopy(network.state_dict()), 0
             else:
                 stale += 1
+            if verbose:
+                logger.info("charting model, epoch %d: held-out loss %.4f, no change %d/%d "
+                            "(%.1f s)", epochs, held_out, stale, PATIENCE,
+                            time.perf_counter() - started)
         if seconds is not None and time.perf_counter() - started > seconds:
             break
     if best_state is not None:

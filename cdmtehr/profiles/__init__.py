@@ -151,7 +151,7 @@ def draw_profiles(model: ClassProfiles, classes, layout, generator: torch.Genera
         charts = draw_charts(model.charting, counts, lengths, torch.as_tensor(classes),
                              layout.max_length, generator)
         counts = charts[..., :n_masks].sum(dim=1)
-        charted = model.charting.features
+        charted = torch.as_tensor(model.charting.features, dtype=torch.long)
         given = np.column_stack([rows[:, 0], counts.numpy()])
         rows = _draw_rows(model, classes, rng, given)
     means = np.nan_to_num(rows[:, 1 + n_masks : 1 + n_masks + n_values])

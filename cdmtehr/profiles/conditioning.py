@@ -85,7 +85,7 @@ def profile_codes(layout, scores: torch.Tensor, profile) -> tuple:
     if layout.has_validity:
         codes[..., -1] = inside.long()
     if profile.charts is not None:
-        features, missing = torch.as_tensor(profile.charted, device=scores.device).T
+        features, missing = profile.charted.to(scores.device).T
         chosen = scores[..., features, :]
         levels = torch.arange(chosen.shape[-1], device=scores.device)
         present = chosen.masked_fill(levels == missing[:, None], float("-inf")).argmax(-1)

@@ -32,9 +32,10 @@ class StayProfile:
         the S features of `charted` is recorded (the masked values first, in layout order:
         `counts` are their numbers). None: only the counts are given; the denoiser places
         them.
-    charted : list of [int, int] or None
+    charted : LongTensor (S, 2) or None
         Per charted feature, its index among the temporal categorical features and its code
-        of "not recorded" (`cdmtehr.profiles.charting.charted_features`).
+        of "not recorded" (`cdmtehr.profiles.charting.charted_features`): a tensor, read at
+        every sampler step that holds the profile.
     """
 
     counts: torch.Tensor
@@ -42,7 +43,7 @@ class StayProfile:
     means: torch.Tensor
     sds: torch.Tensor
     charts: torch.Tensor | None = None
-    charted: list | None = None
+    charted: torch.Tensor | None = None
 
     def __getitem__(self, index) -> StayProfile:
         charts = None if self.charts is None else self.charts[index]
@@ -55,8 +56,9 @@ class StayProfile:
     def to(self, device) -> StayProfile:
         """The same profiles on `device`."""
         charts = None if self.charts is None else self.charts.to(device)
+        charted = None if self.charted is None else self.charted.to(device)
         return StayProfile(*(t.to(device) for t in (self.counts, self.lengths, self.means,
-                                                    self.sds)), charts, self.charted)
+                                                    self.sds)), charts, charted)
 
 
 def profile_width(layout) -> int:

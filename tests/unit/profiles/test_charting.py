@@ -125,7 +125,7 @@ def test_drawn_profiles_keep_the_counts_of_their_charts_and_levels_only_where_me
                               categorical_missing=(True,))
     assert model.charting is not None and model.charting.features == [[0, 0], [1, 0], [2, 2]]
     profiles = draw_profiles(model, np.zeros(50, int), layout, torch.Generator().manual_seed(0))
-    assert profiles.charted == model.charting.features
+    assert profiles.charted.tolist() == model.charting.features
     assert torch.equal(profiles.counts, profiles.charts[..., :2].sum(dim=1))
     unmeasured = profiles.counts == 0
     assert (profiles.means[:, :2][unmeasured] == 0).all()
@@ -142,7 +142,7 @@ def test_decoding_keeps_drawn_charts_and_the_nearest_recorded_level(parts):
     scores = torch.as_tensor(rng.normal(size=(4, steps, n_masks + 2, 3)))
     scores[:, :, :n_masks, 2] = scores[:, :, -1, 2] = float("-inf")
     charts = torch.as_tensor(rng.random((4, steps, n_masks + 1)) < 0.5)
-    charted = [[mask, 0] for mask in range(n_masks)] + [[n_masks, 2]]
+    charted = torch.tensor([[mask, 0] for mask in range(n_masks)] + [[n_masks, 2]])
     lengths = torch.tensor([steps, steps, 3, 1])
     profile = StayProfile(counts=charts[..., :n_masks].sum(1), lengths=lengths,
                           means=torch.zeros(4, 3), sds=torch.zeros(4, 3), charts=charts,

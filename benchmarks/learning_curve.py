@@ -44,8 +44,10 @@ def run(budget, profile, train, test, roles, args) -> dict:
         scores = evaluate(train, synthetic, test, **roles, random_state=args.seed,
                           metrics=("fidelity", "discriminative", "care"))
     last = synth.history_[-1]
+    charting = None if synth.profile_model_ is None else synth.profile_model_.charting
     return {"model": MODELS[profile], "budget_seconds": budget,
             "optimizer_steps": int(last["steps"]), "training_seconds": float(last["seconds"]),
+            "charting_epochs": None if charting is None else charting.epochs,
             **yardstick(scores), "sampling_ms_per_patient": sample_seconds / args.n * 1000,
             "command": C.command()}
 
@@ -68,7 +70,8 @@ def from_headline(path) -> dict:
         budget = float(words[words.index("--max-time") + 1]) if "--max-time" in words else 600.0
     return {"model": MODELS[True], "budget_seconds": budget,
             "optimizer_steps": int(training["optimizer_steps"]),
-            "training_seconds": float(training["seconds"]), **yardstick(scores),
+            "training_seconds": float(training["seconds"]),
+            "charting_epochs": result["model"].get("charting_epochs"), **yardstick(scores),
             "command": result["command"]}
 
 
@@ -110,11 +113,13 @@ def plot(points, path):
 def write_docs(points):
     lines = ["Against the unseen patients; targets at 600 s: summary 0.80, sequence and masks "
              "alone 0.75 (dotted), and 0.70 at one hour (dashed).", "",
-             "| model | budget (s) | optimizer steps | summary AUROC | sequence AUROC | "
-             "masks alone | values alone | KS | gap KS |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| model | budget (s) | optimizer steps | charting epochs | summary AUROC | "
+             "sequence AUROC | masks alone | values alone | KS | gap KS |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for p in sorted(points, key=lambda p: (p["model"], p["optimizer_steps"])):
+        charting = p.get("charting_epochs")
         lines.append(f"| {p['model']} | {p['budget_seconds']:g} | {p['optimizer_steps']:,} | "
+                     f"{'–' if charting is None else charting} | "
                      + " | ".join(C.fmt(p.get(key)) for key in (
                          "summary_auroc", "sequence_auroc", "masks_auroc", "values_auroc",
                          "ks_mean", "gap_ks")) + " |")

@@ -43,8 +43,8 @@ class CDMTSynthesizer(BaseEstimator):
     max_time : float or None, default=600
         Seconds of training; a tenth of them go to the draw that calibrates the generated
         tails (`tail_calibration_`), when the cohort is large enough to have one, and with
-        `profile` at most another tenth to the charting model (the denoiser gets what it
-        leaves).
+        `profile` up to a quarter to the charting model, which usually stops earlier, when
+        its held-out patients stop improving (the denoiser gets what it leaves).
     early_stopping : bool, default=False
         Hold out `validation_fraction` of the patients and stop when their diffusion loss (EMA
         weights, the same noise every epoch) has not improved by `tol` for `n_iter_no_change`

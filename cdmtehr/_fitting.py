@@ -98,7 +98,7 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data, *, checkpoi
     if calibrate and training.max_time is not None:  # the draw takes its share of the budget
         training = dataclasses.replace(training,
                                        max_time=training.max_time * (1 - CALIBRATION_SHARE))
-    profile_model = None
+    profile_model, layout = None, None
     if two_stage:
         # First, so that the denoiser trains for what the charting model leaves of its share
         # (it stops when held-out patients stop improving, often before the share is spent).
@@ -122,7 +122,7 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data, *, checkpoi
         generator=torch_generator(params["random_state"]), device=device,
         checkpoint=open_checkpoint(checkpoint_path, checkpoint_interval, params, cohort),
         privacy=privacy_budget(params, cohort.n_patients),
-        public_cohort=None if public_data is None else described,
+        public_cohort=None if public_data is None else described, layout=layout,
     )
     counts = np.bincount(described.condition, minlength=max(cohort.n_classes, 1))
     class_prior = counts[: cohort.n_classes] / max(counts.sum(), 1)

@@ -82,6 +82,7 @@ def fit_diffusion(
     checkpoint=None,
     privacy: PrivacyBudget | None = None,
     public_cohort=None,
+    layout: StateLayout | None = None,
 ) -> FittedDiffusion:
     """Lay out `cohort`, build the denoiser and the noise schedule, and train them.
 
@@ -114,6 +115,9 @@ def fit_diffusion(
     public_cohort : EncodedCohort, optional
         Patients that may be published: the layout (which values have masks and the
         "repeated" level) comes from them, with a mask on every value so that `cohort` fits.
+    layout : StateLayout, optional
+        `cohort_layout(cohort, embedding_dim, public_cohort)` when the caller has it already
+        (the first stage of a two-stage model is fitted on the same layout).
 
     Returns
     -------
@@ -122,7 +126,8 @@ def fit_diffusion(
     warn_long_stays(cohort.lengths)
     if checkpoint is not None:
         checkpoint.start(generator)
-    layout = cohort_layout(cohort, embedding_dim, public_cohort)
+    if layout is None:
+        layout = cohort_layout(cohort, embedding_dim, public_cohort)
     tensors = CohortTensors.from_cohort(cohort, layout, device=device)
     validation = None
     if n_validation:

@@ -122,6 +122,11 @@ RUNS = [
     Run(script("measurement_timing", "--model", M3600, "--output",
                "benchmarks/results/measurement_timing_1h.json"),
         None, "measurement_timing_1h.json", "covered by measurement_timing.py --quick"),
+    Run(script("value_memory", "--model", M600), script("value_memory", "--quick"),
+        "value_memory.json"),
+    Run(script("value_memory", "--model", M3600, "--output",
+               "benchmarks/results/value_memory_1h.json"),
+        None, "value_memory_1h.json", "covered by value_memory.py --quick"),
     Run(script("schedule_first_stage", "--model", M600),
         script("schedule_first_stage", "--quick"), "schedule_first_stage.json"),
     Run(script("tail_rates", "--model", M600, "-n", "20000", "--scores"), script("tail_rates", "--quick"),
@@ -418,6 +423,21 @@ SECTIONS = [
             "without the charting model (the denoiser placing the drawn counts): there the "
             "rounds' rhythm is learned, slowly, by passes over the data.",
             write_docs_of("measurement_timing", section="measurement_timing"), level=3),
+    Section("value_memory", "How the values move from hour to hour",
+            "From one fitted default model: how much each hourly vital keeps of its last "
+            "hour's deviation from the stay's mean, real and sampled at several sampler "
+            "settings, beside the noise level from which each setting's last step jumps to "
+            "the network's estimate of the clean values. At `sample`'s 8 steps the 600-s "
+            "model's last step starts from a noise level near the size of the hourly "
+            "movements of most vitals, and smooths them: finer grids show the denoiser's own "
+            "values, with less memory than real ones (heart rate, urine, GCS) where the "
+            "8-step sample looks right.",
+            write_docs_of("value_memory")),
+    Section("value_memory_1h", "The one-hour model", "The same on the one-hour model, whose "
+            "learned schedule starts the last step lower: its 8-step values show the "
+            "denoiser's own memory, so more training alone does not bring the hours closer "
+            "to real ones.",
+            write_docs_of("value_memory", section="value_memory"), level=3),
     Section("schedule_first_stage", "A schedule of care as the first stage",
             "Schedule models of the masks as the first stage of one fitted model, end to end: "
             "the masks drawn by a schedule model (given the class, or placing the counts of a "

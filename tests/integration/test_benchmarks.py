@@ -433,3 +433,21 @@ def test_measurement_timing_quick(tmp_path):
             assert sum(shares) == pytest.approx(1.0)  # every gap is a whole number of hours
     assert [row["masks_auroc"] for row in rows[2:]] == sorted(
         (row["masks_auroc"] for row in rows[2:]), reverse=True)
+
+
+@pytest.mark.slow
+def test_value_memory_quick(tmp_path):
+    result, stdout = run_quick("value_memory.py", tmp_path)
+    rows = rows_of(result["table"])
+    assert {row["variable"] for row in rows} >= {"HR", "Temp"}
+    names = [f"{steps} {sampler}" for steps, sampler in result["settings"]]
+    for row in rows:
+        for name in names:
+            lag1 = row[f"lag1 {name}"]
+            assert lag1 is None or -1 <= lag1 <= 1
+            assert row[f"sigma {name}"] > 0
+    # Fewer steps leave a larger noise level for the last one to jump from.
+    (few, _), (more, _) = result["settings"]
+    assert few < more
+    assert all(row[f"sigma {names[0]}"] > row[f"sigma {names[1]}"] for row in rows)
+    assert names[0] in stdout

@@ -32,7 +32,7 @@ import time
 
 import _common as C
 import pandas as pd
-from scipy.stats import chi2
+from scipy.stats import beta
 from sklearn.utils import check_random_state
 
 from cdmtehr.completion import sample_chunks
@@ -161,11 +161,18 @@ def fit_calibration_seed(random_state) -> int:
     return int(check_random_state(random_state).randint(0, 2**31 - 1)) + 1
 
 
-def poisson_interval(count, level=0.95) -> tuple:
-    """The exact (Garwood) interval of a Poisson mean from one `count`."""
+def rate_ratio_interval(synthetic, n_synthetic, real, n_real, level=0.95) -> tuple:
+    """Exact interval of the ratio of two Poisson rates, `synthetic` events in `n_synthetic`
+    patients over `real` in `n_real`: given their sum, the synthetic count is binomial with
+    p = R n_s / (R n_s + n_r), whose Clopper-Pearson interval maps onto R. Both counts are
+    uncertain: a ratio over 6 training patients is not known to better than a factor of
+    about 2 either way, however many synthetic patients are drawn."""
     tail = (1 - level) / 2
-    low = chi2.ppf(tail, 2 * count) / 2 if count else 0.0
-    return float(low), float(chi2.ppf(1 - tail, 2 * count + 2) / 2)
+    low = beta.ppf(tail, synthetic, real + 1) if synthetic else 0.0
+    high = beta.ppf(1 - tail, synthetic + 1, real) if real else 1.0
+    scale = n_real / n_synthetic
+    to_ratio = (lambda p: float("inf") if p >= 1 else p / (1 - p) * scale)
+    return to_ratio(low), to_ratio(high)
 
 
 def tables(result) -> list:
@@ -181,9 +188,11 @@ def tables(result) -> list:
             ratio = "–" if cell["ratio"] is None else f"{cell['ratio']:.2f}x"
             row[name] = f"{cell['synthetic_patients']} ({ratio})"
         if real["real_patients"]:  # of the last decoding (the calibrated one)
-            low, high = poisson_interval(cell["synthetic_patients"])
-            scale = result["synthetic_patients"] * real["real_share"]
-            row["95 % interval"] = f"{low / scale:.2f}-{high / scale:.2f}x"
+            n_real = round(real["real_patients"] / real["real_share"])
+            low, high = rate_ratio_interval(cell["synthetic_patients"],
+                                            result["synthetic_patients"],
+                                            real["real_patients"], n_real)
+            row["95 % interval"] = f"{low:.2f}-{high:.2f}x"
         else:
             row["95 % interval"] = "–"
         # outlier values, calibrated: a patient's outliers cluster in real stays (several
@@ -208,8 +217,9 @@ def write_docs(result, path=None):
              f"machine: {C.machine_line(result['machine'])}.", "",
              f"Patients with an outlier (of {result['synthetic_patients']:,} synthetic, "
              "3,000 training), and the synthetic share over the training share; the 95 % "
-             "interval is the exact Poisson one of the calibrated count over the training "
-             "share (a count of 7 patients alone spans 0.40-2.06 times its value). The last "
+             "interval is the exact one of the ratio of the calibrated and the training "
+             "rates, both counts uncertain (a variable with 6 training patients cannot be "
+             "pinned to within 1.5 times either way). The last "
              "column counts outlier values instead of patients, training against calibrated, "
              "and gives the ratio of their shares of the measured values:", "",
              *C.markdown_table(outliers)]

@@ -12,7 +12,7 @@ from .unrolled_gru import unrolled_gru
 
 # Half-life in time steps of the two exponential averages (forward and backward in time) that
 # the network reads next to the mean over the stay.
-POOLING_HALF_LIFE = 2.0
+POOLING_HALF_LIFE = 4.0
 
 
 N_KERNELS = 3  # the stay, the past and the future

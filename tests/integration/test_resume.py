@@ -142,7 +142,8 @@ def test_a_fit_killed_with_sigkill_resumes_within_its_time_budget(tmp_path):
     assert resumed.history_[: len(saved["position"]["history"])] == saved["position"]["history"]
     history = resumed.get_loss_values()
     assert history["seconds"].is_monotonic_increasing
-    # The budget held: training stops at the first step that ends past max_time (a step
-    # takes well under a second here, more on a busy machine).
+    # The budget held: training stops at the first step that ends past what the first stage
+    # (profile trees, charting model) left of max_time (a step takes well under a second
+    # here, more on a busy machine); the first stage's seconds are not in the history.
     assert (history["seconds"].iloc[:-1] < max_time).all()
-    assert max_time <= history["seconds"].iloc[-1] < max_time + 2.0
+    assert max_time - 1.0 <= history["seconds"].iloc[-1] < max_time + 2.0

@@ -13,11 +13,9 @@ from .unrolled_gru import unrolled_gru
 # Half-life in time steps of the two exponential averages (forward and backward in time) that
 # the network reads next to the mean over the stay.
 POOLING_HALF_LIFE = 4.0
-# The half-lives of a second, local pair of averages (the neighbouring steps).
-LOCAL_HALF_LIFE = 1.0
 
 
-N_KERNELS = 5  # the stay, the past and the future, the near past and the near future
+N_KERNELS = 3  # the stay, the past and the future
 # Steps per block of `pool_along_time`: within a block a (block x block) kernel, across blocks
 # a recurrence, so that memory is linear in the length of the stay.
 _POOLING_BLOCK = 64
@@ -83,11 +81,7 @@ def pool_along_time(x: torch.Tensor, half_life: float = POOLING_HALF_LIFE) -> to
     future_norm = (1 - ratio ** (length - t)) / (1 - ratio)
     past = past / past_norm.to(x)[:, None]
     future = future / future_norm.to(x)[:, None]
-    r = 0.5 ** (1.0 / LOCAL_HALF_LIFE)
-    near_past = _discounted_sums(x, r) / ((1 - r ** (t + 1)) / (1 - r)).to(x)[:, None]
-    near_future = _discounted_sums(x.flip(1), r).flip(1) / (
-        (1 - r ** (length - t)) / (1 - r)).to(x)[:, None]
-    return torch.stack([stay, past, future, near_past, near_future], dim=2)
+    return torch.stack([stay, past, future], dim=2)
 
 
 def empty_safe_linear(n_in: int, n_out: int) -> nn.Linear:

@@ -110,7 +110,7 @@ class SigmaSteps:
         elif index == self.steps:
             row = torch.zeros_like(sigma_max, dtype=torch.float64)
         else:
-            u = ((self.steps - index) / self.steps) ** 2  # more steps at low u, as EDM's rho
+            u = (self.steps - index) / self.steps  # uniform in u, from 1 down to 0
             u = torch.tensor([max(u, _EPS)], dtype=torch.float64, device=sigma_max.device)
             with torch.no_grad():
                 row = self.schedule.sigma(u, self.length)[0].double()

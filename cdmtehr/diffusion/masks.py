@@ -15,7 +15,7 @@ from .._blocks import patient_blocks
 # A channel whose measurements mostly repeat the one before is charted and held (a weight, a
 # ventilator's FiO2, a coma score); elsewhere an exact repeat is a coincidence of the recorded
 # precision, which rounding the decoded values already reproduces.
-REPEAT_MIN_SHARE = 0.1
+REPEAT_MIN_SHARE = 0.5
 # The mask levels: 0 missing, 1 measured, 2 measured and equal to the stay's previous value.
 REPEATED_LEVEL = 2
 

@@ -113,7 +113,11 @@ def test_steps_sweep_quick(tmp_path):
 @pytest.mark.slow
 def test_ablations_quick(tmp_path):
     result, _ = run_quick("ablations.py", tmp_path)
-    assert set(result["schedules"]) == {"factorized", "edm"}
+    assert set(result["models"]) == set(benchmark_module("ablations").MODELS)
+    single = result["models"]["single stage (the paper's model)"]
+    assert single["parameters"] == {"profile": False}
+    for entry in result["models"].values():
+        assert 0 <= entry["scores"]["disc_sequence_masks_auroc"] <= 1
     assert set(result["guidance"]) == {"1.0", "2.0", "3.0"}
     for entry in result["guidance"].values():
         assert 0 <= entry["mean_risk"] <= 1

@@ -42,6 +42,9 @@ from cdmtehr.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
 RESULTS = Path(__file__).parent / "results"
 DOCS = Path(__file__).parent.parent / "docs" / "benchmarks.md"
 HEADLINE = "physionet_cpu"
+# The scores whose spread over repeated samples the headline reports.
+DISCRIMINATORS = ("disc_summary_auroc", "disc_sequence_auroc", "disc_sequence_masks_auroc",
+                  "disc_sequence_values_auroc")
 
 
 def markers(name):
@@ -90,6 +93,41 @@ def mortality_risk(train, synthetic, roles):
     return {int(c): float(risk[cls.to_numpy() == c].mean()) for c in sorted(cls.unique())}
 
 
+def repeated_scores(synth, train, test, roles, args, first):
+    """The discriminators' scores of `args.repeats` samples: per sample, their mean and sd.
+
+    Sample k is drawn with seed ``args.seed + 2 k`` (``args.seed + 1`` draws the conditional
+    cohort) and scored with the same seed, so that both the synthetic patients and the
+    discriminators' splits and initialisations change: the spread is what one score can
+    move between two runs of the same model. The first sample is the headline's.
+    """
+    samples = [{key: first[key] for key in DISCRIMINATORS if key in first}]
+    for k in range(1, max(args.repeats, 1)):
+        seed = args.seed + 2 * k
+        synthetic = synth.sample(args.n, steps=args.steps, sampler=args.sampler,
+                                 random_state=seed)
+        scores = evaluate(train, synthetic, test, **roles, metrics=("discriminative",),
+                          random_state=seed)
+        samples.append({key: scores[key] for key in DISCRIMINATORS if key in scores})
+    keys = [key for key in DISCRIMINATORS if all(key in sample for sample in samples)]
+    values = {key: np.array([sample[key] for sample in samples]) for key in keys}
+    return {
+        "seeds": [args.seed + 2 * k for k in range(len(samples))],
+        "samples": samples,
+        "mean": {key: float(v.mean()) for key, v in values.items()},
+        "sd": {key: float(v.std(ddof=1)) if len(v) > 1 else None for key, v in values.items()},
+    }
+
+
+def spread_text(result, key) -> str:
+    """'mean ± sd' of a score over the result's repeated samples ('' where not repeated)."""
+    repeats = result.get("repeats") or {}
+    mean, sd = repeats.get("mean", {}).get(key), repeats.get("sd", {}).get(key)
+    if mean is None or sd is None:
+        return ""
+    return f"{mean:.3f} ± {sd:.3f}"
+
+
 def target_table(result):
     """The headline scores of a result next to the real-vs-real floor and the targets."""
     rows = []
@@ -102,8 +140,9 @@ def target_table(result):
         ok = ""
         if bound is not None and value is not None:
             ok = "yes" if (value <= bound if direction == "<=" else value >= bound) else "NO"
-        rows.append((label, value, floor_value, target, ok))
-    return pd.DataFrame(rows, columns=["metric", "cdmtehr", "real vs real", "target", "met"])
+        rows.append((label, value, spread_text(result, key), floor_value, target, ok))
+    return pd.DataFrame(rows, columns=["metric", "cdmtehr", "mean ± sd", "real vs real",
+                                       "target", "met"])
 
 
 def write_markdown(result, table=None, path=DOCS, name=HEADLINE):
@@ -117,13 +156,18 @@ def write_markdown(result, table=None, path=DOCS, name=HEADLINE):
         f"Command: `{result['command']}` — machine: {m['cpus']} CPU cores "
         f"({m['processor']}), torch {m['torch']} with {_common.thread_words(m['torch_threads'])}.",
         "",
-        "| metric | cdmtehr | real vs real (floor) | target | met |",
-        "|---|---|---|---|---|",
     ]
+    repeats = result.get("repeats") or {}
+    n_repeats = len(repeats.get("samples", []))
+    spread = n_repeats > 1
+    lines += (["| metric | cdmtehr | mean ± sd over samples | real vs real (floor) | target "
+               "| met |", "|---|---|---|---|---|---|"] if spread else
+              ["| metric | cdmtehr | real vs real (floor) | target | met |", "|---|---|---|---|---|"])
     for row in table.itertuples(index=False):
         fmt = lambda v: "–" if v is None or v != v else f"{v:.3f}"  # noqa: E731
-        lines.append(f"| {row.metric} | {fmt(row.cdmtehr)} | {fmt(row[2])} | {row.target} "
-                     f"| {row.met} |")
+        middle = f" {row[2] or '–'} |" if spread else ""
+        lines.append(f"| {row.metric} | {fmt(row.cdmtehr)} |{middle} {fmt(row[3])} "
+                     f"| {row.target} | {row.met} |")
     lines += [
         "",
         f"* Training: {t['seconds']:.0f} s, {t['epochs']} epochs, {t['optimizer_steps']} optimizer "
@@ -140,6 +184,11 @@ def write_markdown(result, table=None, path=DOCS, name=HEADLINE):
         f"* Conditional sampling: a mortality model trained on real patients gives synthetic "
         f"`condition=1` patients a mean risk of {risks.get('1', risks.get(1, float('nan'))):.3f} "
         f"and `condition=0` patients {risks.get('0', risks.get(0, float('nan'))):.3f}.",
+        *([f"* *mean ± sd over samples*: the discriminators' scores of {n_repeats} samples of "
+            f"{smp['patients']} patients from the same model (seeds "
+            f"{', '.join(str(seed) for seed in repeats['seeds'])}, each scored with its own "
+            "discriminator seed); *cdmtehr* is the first of them, the one the targets judge."]
+          if spread else []),
         f"* Peak memory (RSS): {result['peak_rss_mb']:.0f} MB.",
         END,
     ]
@@ -193,6 +242,11 @@ def main(argv=None):
                         help="with --model: fit the first stage (the profile trees and the "
                              "charting model, in its share of the model's max_time) again "
                              "with this version's code, keeping the saved denoiser")
+    parser.add_argument("--repeats", type=int, default=4,
+                        help="samples drawn with seeds seed, seed + 2, ... (each scored with "
+                             "its own discriminator seed): the discriminators' mean and sd "
+                             "over them stand beside the first sample's scores (default "
+                             "%(default)s; 1: the first alone)")
     parser.add_argument("--docs-from", default=None, metavar="JSON",
                         help="only rewrite this result's section of docs/benchmarks.md from a "
                              "results file, then exit")
@@ -205,6 +259,7 @@ def main(argv=None):
     if args.quick:
         train, test, roles = _common.load_split(True, args.seed)
         args.n, args.steps = 20, 2
+        args.repeats = min(args.repeats, 2)
         default_output = _common.QUICK_RESULTS / "physionet_cpu.json"
     else:
         df, roles = load_physionet2012(return_roles=True)
@@ -240,6 +295,7 @@ def main(argv=None):
 
     scores = evaluate(train, synthetic, test, **roles, random_state=args.seed)
     floor = real_vs_real(pd.concat([train, test]), **roles, random_state=args.seed)
+    repeats = repeated_scores(synth, train, test, roles, args, scores)
 
     half = args.n // 2
     conditional = synth.sample(args.n, condition={0: half, 1: args.n - half},
@@ -284,6 +340,7 @@ def main(argv=None):
         },
         "scores": {k: v for k, v in scores.items() if isinstance(v, (int, float))},
         "real_vs_real": {k: v for k, v in floor.items() if isinstance(v, (int, float))},
+        "repeats": repeats,
         "conditional_mean_risk": risks,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "quick": args.quick,

@@ -46,6 +46,8 @@ def rows_of(table):
 def benchmark_module(name):
     sys.path.insert(0, str(BENCHMARKS))
     try:
+        # _common imports from physionet_cpu, which imports _common: _common goes first.
+        importlib.import_module("_common")
         return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCHMARKS))
@@ -251,6 +253,29 @@ def test_headline_section_is_rebuilt_from_its_results(tmp_path):
     text = docs.read_text()
     assert "old" not in text and result["command"] in text
     assert text.count("| real-vs-synthetic AUROC (summaries) |") == 1
+
+
+def test_the_headline_gives_the_spread_of_its_discriminators_over_repeated_samples(tmp_path):
+    module = benchmark_module("physionet_cpu")
+    result = json.loads((BENCHMARKS / "results" / "physionet_cpu.json").read_text())
+    result["repeats"] = {
+        "seeds": [0, 2],
+        "samples": [{"disc_summary_auroc": 0.8}, {"disc_summary_auroc": 0.9}],
+        "mean": {"disc_summary_auroc": 0.85},
+        "sd": {"disc_summary_auroc": 0.0707},
+    }
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("<!-- physionet_cpu:start -->\nold\n<!-- physionet_cpu:end -->\n")
+    module.write_markdown(result, path=docs)
+    text = docs.read_text()
+    assert "| mean ± sd over samples |" in text
+    summary = next(line for line in text.splitlines() if "AUROC (summaries)" in line)
+    assert "| 0.850 ± 0.071 |" in summary
+    masks = next(line for line in text.splitlines() if "masks alone" in line)
+    assert "| – |" in masks  # scores without repeats say so
+    result["repeats"] = None  # results saved before the repeats: the old table
+    module.write_markdown(result, path=docs)
+    assert "mean ± sd" not in docs.read_text()
 
 
 def test_other_protocols_get_their_own_section(tmp_path):

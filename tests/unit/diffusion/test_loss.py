@@ -3,7 +3,12 @@
 import torch
 
 from cdmtehr.diffusion.batches import CohortTensors
-from cdmtehr.diffusion.loss import diffusion_loss
+from cdmtehr.diffusion.loss import (
+    LOW_NOISE_SHARE,
+    LOW_NOISE_SPAN,
+    diffusion_loss,
+    training_times,
+)
 from cdmtehr.diffusion.schedule import FactorizedSchedule
 
 
@@ -34,3 +39,16 @@ def test_loss_terms_are_finite_and_named(parts):
     assert set(terms) == {"diffusion", "schedule", "total", "per_feature"}
     assert terms["per_feature"].shape == (layout.temporal.n_features + layout.static.n_features,)
     assert all(torch.isfinite(v).all() for v in terms.values())
+
+
+def test_training_times_spend_a_share_of_the_batch_at_low_noise():
+    u = training_times(20_000, torch.Generator().manual_seed(0))
+    assert ((u >= 0) & (u < 1)).all()
+    low = (u < LOW_NOISE_SPAN).float().mean().item()
+    # the low share, plus the uniform times of the rest that fall there anyway
+    expected = LOW_NOISE_SHARE + (1 - LOW_NOISE_SHARE) * LOW_NOISE_SPAN
+    assert abs(low - expected) < 0.01
+    above = u[u >= LOW_NOISE_SPAN]
+    assert abs(above.mean().item() - (1 + LOW_NOISE_SPAN) / 2) < 0.01  # uniform above the span
+    again = training_times(20_000, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(u, again)

@@ -100,19 +100,26 @@ def plot_steps_sweep(result, path, plt):
 
 def plot_ablations(result, path, plt):
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    schedules = result["schedules"]
-    names = list(schedules)
+    models = result["models"]
+    names = list(models)
+    short = [name.split(" (")[0].replace("two stages, EDM's fixed schedule", "EDM schedule")
+             for name in names]
     floor = result["real_vs_real"]
-    width = 0.38
-    for i, metric in enumerate(["ks_mean", "missing_rate_diff"]):
-        values = [schedules[name]["scores"][metric] for name in names]
-        axes[0].bar([j + (i - 0.5) * width for j in range(len(names))], values, width,
-                    label=metric)
-    axes[0].set_xticks(range(len(names)), names)
-    axes[0].axhline(floor["ks_mean"], color=PALETTE["floor"], linestyle="--", linewidth=1,
-                    label="KS floor")
-    axes[0].set_title("learned vs fixed schedule", fontsize=10)
-    axes[0].legend(fontsize=7)
+    metrics = {"disc_summary_auroc": "summary", "disc_sequence_auroc": "sequence",
+               "disc_sequence_masks_auroc": "masks alone",
+               "disc_sequence_values_auroc": "values alone"}
+    width = 0.8 / len(metrics)
+    for i, (metric, label) in enumerate(metrics.items()):
+        values = [models[name]["scores"].get(metric, float("nan")) for name in names]
+        offset = (i - (len(metrics) - 1) / 2) * width
+        axes[0].bar([j + offset for j in range(len(names))], values, width, label=label)
+    axes[0].set_xticks(range(len(names)), short, fontsize=8)
+    axes[0].axhline(floor["disc_summary_auroc"], color=PALETTE["floor"], linestyle="--",
+                    linewidth=1, label="real vs real")
+    axes[0].set_ylim(0.4, 1.15)
+    axes[0].set_ylabel("AUROC against unseen patients")
+    axes[0].set_title("same budget and seed", fontsize=10)
+    axes[0].legend(fontsize=7, ncol=3, loc="upper center")
 
     scales = sorted(result["guidance"], key=float)
     risks = [result["guidance"][s]["mean_risk"] for s in scales]

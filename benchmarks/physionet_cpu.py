@@ -164,7 +164,8 @@ def write_markdown(result, table=None, path=DOCS, name=HEADLINE):
     spread = n_repeats > 1
     lines += (["| metric | cdmtehr | mean ± sd over samples | real vs real (floor) | target "
                "| met |", "|---|---|---|---|---|---|"] if spread else
-              ["| metric | cdmtehr | real vs real (floor) | target | met |", "|---|---|---|---|---|"])
+              ["| metric | cdmtehr | real vs real (floor) | target | met |",
+               "|---|---|---|---|---|"])
     for row in table.itertuples(index=False):
         fmt = lambda v: "–" if v is None or v != v else f"{v:.3f}"  # noqa: E731
         middle = f" {row[2] or '–'} |" if spread else ""

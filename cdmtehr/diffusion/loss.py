@@ -24,8 +24,8 @@ LOW_NOISE_SPAN = 0.2
 
 def training_times(n: int, generator: torch.Generator, device="cpu") -> torch.Tensor:
     """Diffusion times of a batch of `n` patients: `low_discrepancy_uniform`, of which a random
-    `LOW_NOISE_SHARE` of the patients are moved into [0, `LOW_NOISE_SPAN`) (scaled, so that
-    they stay stratified there)."""
+    `LOW_NOISE_SHARE` of the patients are moved into [0, `LOW_NOISE_SPAN`) by scaling, so that
+    they spread evenly over it."""
     u = low_discrepancy_uniform(n, generator, device)
     low = torch.rand(n, generator=generator).to(device) < LOW_NOISE_SHARE
     return torch.where(low, u * LOW_NOISE_SPAN, u)
@@ -50,12 +50,13 @@ def diffusion_loss(
 ) -> dict:
     """Loss of one batch for the continuous-time mixed-type diffusion.
 
-    Each patient gets one diffusion time u (`training_times`: stratified, half of them in the
-    lowest fifth); each feature its own sigma(u) from the schedule. Numeric features: squared error of the denoised value, weight 1 where observed
-    and `fill_weight` where filled (docs/method.md, section 1: untrained outputs at filled cells
-    would drift during sampling). Categorical features (columns, observation masks, validity):
-    cross-entropy divided by the entropy of the feature's marginal, so every feature's loss is
-    about 1 at maximal noise (CDTD Sec. 3.2). Each feature is averaged over its valid cells and
+    Each patient gets one diffusion time u (`training_times`: stratified, half of them moved
+    into the lowest fifth); each feature its own sigma(u) from the schedule. Numeric features:
+    squared error of the denoised value, weight 1 where observed and `fill_weight` where filled
+    (docs/method.md, section 1: untrained outputs at filled cells would drift during
+    sampling). Categorical features (columns, observation masks, validity): cross-entropy
+    divided by the entropy of the feature's marginal, so every feature's loss is about 1 at
+    maximal noise (CDTD Sec. 3.2). Each feature is averaged over its valid cells and
     the features are averaged, so no family dominates by count.
 
     Parameters

@@ -15,7 +15,7 @@ is drawn at) and decoded without and with the
 model's tail calibration (`tail_calibration_`). A model without one (saved before fits made
 one) is calibrated here from `--calibrate` other drawn patients, as `fit` draws them;
 `--recalibrate` draws the calibration again by the current code exactly as `fit` drew it (its
-seed, `CALIBRATION_PATIENTS` or fewer as it trained on, no time limit), for a change of the
+seed, as many patients as `calibration_size` gives, no time limit), for a change of the
 calibration's method measured on a saved model without retraining its denoiser;
 `--refit-encoders` also decodes with a preprocessor fitted to the training patients by the
 current code (for a model saved before a change of the pooled quantiles). With `--scores`,
@@ -41,7 +41,7 @@ from cdmtehr.evaluation import evaluate, real_vs_real
 from cdmtehr.evaluation.report import far_bounds
 from cdmtehr.preprocessing import EncodedCohort, SequencePreprocessor
 from cdmtehr.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
-from cdmtehr.sampling.tails import CALIBRATION_PATIENTS, calibrate_tails, draw_tail_calibration
+from cdmtehr.sampling.tails import calibrate_tails, calibration_size, draw_tail_calibration
 
 TITLE = "Outliers and the tail calibration"
 DISCRIMINATORS = ("summary", "sequence", "sequence_masks")
@@ -98,7 +98,7 @@ def main(argv=None):
     source = "fit"
     if args.recalibrate:
         started = time.perf_counter()
-        n_draw = min(CALIBRATION_PATIENTS, synth.n_patients_)
+        n_draw = calibration_size(synth.n_patients_)
         calibration = draw_tail_calibration(
             synth.model_, synth.schedule_, synth.class_prior_,
             getattr(synth, "profile_model_", None), n_patients=n_draw,

@@ -28,8 +28,8 @@ from .preprocessing import SequencePreprocessor
 from .profiles import fit_profile_model
 from .profiles.charting import CHARTING_SHARE
 from .sampling.tails import (
-    CALIBRATION_PATIENTS,
     CALIBRATION_SHARE,
+    calibration_size,
     draw_tail_calibration,
     worth_drawing,
 )
@@ -93,7 +93,7 @@ def fit_synthesizer(params: dict, df_long, roles: dict, public_data, *, checkpoi
     training, n_validation = training_settings(params, cohort.n_patients)
     # Generated scores' tails are mapped onto the normal ones (cdmtehr.sampling.tails), read
     # from patients drawn from the fitted model (no training value), when enough can be drawn.
-    n_draw = min(CALIBRATION_PATIENTS, cohort.n_patients)
+    n_draw = calibration_size(cohort.n_patients)
     calibrate = worth_drawing(cohort, n_draw)
     if calibrate and training.max_time is not None:  # the draw takes its share of the budget
         training = dataclasses.replace(training,

@@ -174,8 +174,9 @@ class CDMTSynthesizer(BaseEstimator):
         that draws its charts given it; None otherwise.
     tail_calibration_ : dict or None
         Per numeric channel, the map of generated scores beyond their 2 %/98 % quantiles onto
-        the normal tails (`cdmtehr.sampling.tails`), read from up to 1,000 patients drawn at
-        the end of `fit`; None when no channel would have had 4,000 drawn values.
+        the normal tails (`cdmtehr.sampling.tails`), read from up to 6,000 patients (twice
+        the training patients at most) drawn at the end of `fit`; None when no channel would
+        have had 4,000 drawn values.
 
     Notes
     -----

@@ -244,3 +244,11 @@ def test_calibration_is_drawn_at_the_default_settings_of_sample():
     defaults = inspect.signature(CDMTSynthesizer.sample_to_parquet).parameters
     assert tails.CALIBRATION_STEPS == defaults["steps"].default
     assert tails.CALIBRATION_SAMPLER == defaults["sampler"].default
+
+
+@pytest.mark.parametrize("trained, drawn", [(40, 80), (2_999, 5_998), (3_000, 6_000),
+                                            (12_000, 6_000)])
+def test_fit_draws_twice_its_patients_up_to_the_cap(trained, drawn):
+    # A larger draw reads the far tails from more patients: at 3,000 drawn, a few outliers
+    # of a column come from a handful of patients and the map lands by chance.
+    assert tails.calibration_size(trained) == drawn

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 from sklearn.base import BaseEstimator
 from sklearn.preprocessing import QuantileTransformer
 from sklearn.utils import check_random_state
@@ -249,7 +250,7 @@ class NumericEncoder(BaseEstimator):
         qt.n_quantiles_ = points.size
         self.quantile_transformer_ = qt
         self.knot_values_ = knots
-        self.knot_scores_ = qt.transform(self._to_span(knots)[:, None])[:, 0]
+        self.knot_scores_ = self._scores(knots)
         return self
 
     def transform(self, values) -> np.ndarray:
@@ -269,7 +270,28 @@ class NumericEncoder(BaseEstimator):
         x = _to_float(_as_series(values))
         if self.quantile_transformer_ is None:
             return np.where(np.isnan(x), np.nan, 0.0)
-        return self.quantile_transformer_.transform(self._to_span(x)[:, None])[:, 0]
+        return self._scores(x)
+
+    def _scores(self, x):
+        """The quantile transform's normal scores of values `x`, a shared lowest value scored
+        like every other shared value: at the middle of its share.
+
+        Scikit-learn sends every value within 1e-7 of the lowest point to the bound of its
+        output (-5.2), which suits a lowest value that is a single point at level 0. But the
+        lowest value may be one that a share of the data has (a GCS of 3 in 8 % of the hours,
+        no urine in an hour): at -5.2 it would lie in a point mass far out in the tail, apart
+        from the rest by a gap that a diffusion model fills with values that all decode to it
+        (twice as many GCS of 3 as real). At the highest value the span spares scikit-learn's
+        bound (1e20 + 1e-7 rounds to 1e20), so only the lowest needs this.
+        """
+        qt = self.quantile_transformer_
+        spans = self._to_span(np.asarray(x, dtype="float64"))
+        scores = qt.transform(spans[:, None])[:, 0]
+        points, levels = qt.quantiles_[:, 0], qt.references_
+        share = levels[points == points[0]].max()
+        if share > 0:
+            scores = np.where(spans == points[0], ndtri(share / 2), scores)
+        return scores
 
     def inverse_transform(self, scores) -> pd.Series:
         """Map normal scores back to values of the original dtype.

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 from sklearn.preprocessing import QuantileTransformer
 
 from cdmtehr.disclosure import MIN_PATIENTS
@@ -340,6 +341,28 @@ def test_numeric_encoder_round_trips_values_that_enough_patients_share():
     np.testing.assert_array_equal(encoder.knot_values_, shared)
     assert encoder.max_ == 7.44
     assert encoder.inverse_transform(encoder.transform([7.55])).iloc[0] == 7.44
+
+
+@pytest.mark.parametrize("low", [3.0, 0.0])  # a GCS of 3, an hour without urine
+def test_numeric_encoder_scores_a_shared_lowest_value_at_the_middle_of_its_share(low):
+    # A tenth of the values at each end, and as many patients behind each value as values.
+    rng = np.random.default_rng(5)
+    values = np.r_[np.full(100, low), rng.uniform(low + 1, low + 11, 800), np.full(100, low + 12)]
+    encoder = NumericEncoder().fit(values)
+
+    scores = encoder.transform([low, low + 12])
+    expected = norm.ppf(0.05)  # the middle of a share of 0.1
+    np.testing.assert_allclose(scores, [expected, -expected], atol=0.01)
+    np.testing.assert_allclose(encoder.knot_scores_[[0, -1]], scores)
+    # The two ends are alike: the lowest is not sent to the transform's bound (-5.2).
+    assert encoder.transform([low - 1])[0] < -5  # below every value seen in fit
+    np.testing.assert_array_equal(encoder.inverse_transform(scores), [low, low + 12])
+    # Pooled ends of a spread column are single points at levels 0 and 1: both keep the bound.
+    spread = NumericEncoder().fit(rng.normal(size=500))
+    np.testing.assert_allclose(spread.knot_scores_[[0, -1]], [-5.2, 5.2], atol=0.01)
+    # Every value a knot of its own: the ends are scored like the values between them.
+    every = NumericEncoder(min_patients_per_value=1).fit(rng.normal(size=500))
+    np.testing.assert_allclose(every.knot_scores_[[0, -1]], norm.ppf([0.001, 0.999]))
 
 
 def test_numeric_encoder_with_one_patient_per_value_round_trips_every_value():

@@ -158,7 +158,9 @@ class NumericEncoder(BaseEstimator):
     ``min_patients_per_value=1`` that holds for every value seen in `fit`, as for a plain
     quantile transform. A value in a sparse region (one that few patients have, or beyond the
     outer knots) comes back as a nearby value: a point between the knots around it, or the
-    outer knot.
+    outer knot. A value that a share of the data has scores at the middle of its share, at
+    either end too (a GCS of 3 in 8 % of the hours at -1.75, not at the transform's bound of
+    -5.2), so that no point mass lies apart in the tail.
     """
 
     def __init__(self, *, n_quantiles=1000, subsample=1_000_000, random_state=0, max_decimals=6,

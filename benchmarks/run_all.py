@@ -433,8 +433,9 @@ SECTIONS = [
             "the network's estimate of the clean values. At `sample`'s 8 steps the 600-s "
             "model's last step starts from a noise level near the size of the hourly "
             "movements of most vitals, and smooths them: finer grids show the denoiser's own "
-            "values, with less memory than real ones (heart rate, urine, GCS) where the "
-            "8-step sample looks right.",
+            "values, with less memory than real ones (heart rate, GCS) where the 8-step "
+            "sample looks right. Temperature and respiratory rate keep too much of it at 8 "
+            "steps, urine too little at every setting.",
             write_docs_of("value_memory")),
     Section("value_memory_1h", "The one-hour model", "The same on the one-hour model, whose "
             "learned schedule starts the last step lower: its 8-step values show the "
